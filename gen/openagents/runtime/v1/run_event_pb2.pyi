@@ -1,0 +1,209 @@
+import datetime
+
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StepFinishReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STEP_FINISH_REASON_UNSPECIFIED: _ClassVar[StepFinishReason]
+    STEP_FINISH_REASON_STOP: _ClassVar[StepFinishReason]
+    STEP_FINISH_REASON_TOOL_CALLS: _ClassVar[StepFinishReason]
+    STEP_FINISH_REASON_LENGTH: _ClassVar[StepFinishReason]
+    STEP_FINISH_REASON_ERROR: _ClassVar[StepFinishReason]
+    STEP_FINISH_REASON_INTERRUPTED: _ClassVar[StepFinishReason]
+
+class RunOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_OUTCOME_UNSPECIFIED: _ClassVar[RunOutcome]
+    RUN_OUTCOME_SUCCEEDED: _ClassVar[RunOutcome]
+    RUN_OUTCOME_FAILED: _ClassVar[RunOutcome]
+    RUN_OUTCOME_CANCELED: _ClassVar[RunOutcome]
+STEP_FINISH_REASON_UNSPECIFIED: StepFinishReason
+STEP_FINISH_REASON_STOP: StepFinishReason
+STEP_FINISH_REASON_TOOL_CALLS: StepFinishReason
+STEP_FINISH_REASON_LENGTH: StepFinishReason
+STEP_FINISH_REASON_ERROR: StepFinishReason
+STEP_FINISH_REASON_INTERRUPTED: StepFinishReason
+RUN_OUTCOME_UNSPECIFIED: RunOutcome
+RUN_OUTCOME_SUCCEEDED: RunOutcome
+RUN_OUTCOME_FAILED: RunOutcome
+RUN_OUTCOME_CANCELED: RunOutcome
+
+class RunEvent(_message.Message):
+    __slots__ = ("run_id", "seq", "event_id", "type", "occurred_at", "run_started", "step_started", "step_finished", "message_delta", "message_completed", "tool_call_requested", "tool_call_progress", "tool_call_result", "question_asked", "question_answered", "cancel_requested", "run_finished", "checkpoint", "external", "run_accepted")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    RUN_STARTED_FIELD_NUMBER: _ClassVar[int]
+    STEP_STARTED_FIELD_NUMBER: _ClassVar[int]
+    STEP_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_DELTA_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_ASKED_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    RUN_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FIELD_NUMBER: _ClassVar[int]
+    RUN_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: _timestamp_pb2.Timestamp
+    run_started: RunStarted
+    step_started: StepStarted
+    step_finished: StepFinished
+    message_delta: MessageDelta
+    message_completed: MessageCompleted
+    tool_call_requested: ToolCallRequested
+    tool_call_progress: ToolCallProgress
+    tool_call_result: ToolCallResult
+    question_asked: QuestionAsked
+    question_answered: QuestionAnswered
+    cancel_requested: CancelRequested
+    run_finished: RunFinished
+    checkpoint: Checkpoint
+    external: ExternalEvent
+    run_accepted: RunAccepted
+    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., step_started: _Optional[_Union[StepStarted, _Mapping]] = ..., step_finished: _Optional[_Union[StepFinished, _Mapping]] = ..., message_delta: _Optional[_Union[MessageDelta, _Mapping]] = ..., message_completed: _Optional[_Union[MessageCompleted, _Mapping]] = ..., tool_call_requested: _Optional[_Union[ToolCallRequested, _Mapping]] = ..., tool_call_progress: _Optional[_Union[ToolCallProgress, _Mapping]] = ..., tool_call_result: _Optional[_Union[ToolCallResult, _Mapping]] = ..., question_asked: _Optional[_Union[QuestionAsked, _Mapping]] = ..., question_answered: _Optional[_Union[QuestionAnswered, _Mapping]] = ..., cancel_requested: _Optional[_Union[CancelRequested, _Mapping]] = ..., run_finished: _Optional[_Union[RunFinished, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., external: _Optional[_Union[ExternalEvent, _Mapping]] = ..., run_accepted: _Optional[_Union[RunAccepted, _Mapping]] = ...) -> None: ...
+
+class RunAccepted(_message.Message):
+    __slots__ = ("thread_id", "model", "message_id")
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    thread_id: str
+    model: str
+    message_id: str
+    def __init__(self, thread_id: _Optional[str] = ..., model: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+
+class RunStarted(_message.Message):
+    __slots__ = ("executor_id", "attempt")
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    executor_id: str
+    attempt: int
+    def __init__(self, executor_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class StepStarted(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    def __init__(self, step: _Optional[int] = ...) -> None: ...
+
+class StepFinished(_message.Message):
+    __slots__ = ("step", "reason")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    reason: StepFinishReason
+    def __init__(self, step: _Optional[int] = ..., reason: _Optional[_Union[StepFinishReason, str]] = ...) -> None: ...
+
+class MessageDelta(_message.Message):
+    __slots__ = ("message_id", "delta")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    delta: str
+    def __init__(self, message_id: _Optional[str] = ..., delta: _Optional[str] = ...) -> None: ...
+
+class MessageCompleted(_message.Message):
+    __slots__ = ("message_id", "role", "text")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    role: str
+    text: str
+    def __init__(self, message_id: _Optional[str] = ..., role: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ToolCallRequested(_message.Message):
+    __slots__ = ("tool_call_id", "tool_name", "input_json")
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_JSON_FIELD_NUMBER: _ClassVar[int]
+    tool_call_id: str
+    tool_name: str
+    input_json: str
+    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., input_json: _Optional[str] = ...) -> None: ...
+
+class ToolCallProgress(_message.Message):
+    __slots__ = ("tool_call_id", "output_json")
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_JSON_FIELD_NUMBER: _ClassVar[int]
+    tool_call_id: str
+    output_json: str
+    def __init__(self, tool_call_id: _Optional[str] = ..., output_json: _Optional[str] = ...) -> None: ...
+
+class ToolCallResult(_message.Message):
+    __slots__ = ("tool_call_id", "tool_name", "output_json", "error_text", "is_error")
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_JSON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TEXT_FIELD_NUMBER: _ClassVar[int]
+    IS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    tool_call_id: str
+    tool_name: str
+    output_json: str
+    error_text: str
+    is_error: bool
+    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., output_json: _Optional[str] = ..., error_text: _Optional[str] = ..., is_error: _Optional[bool] = ...) -> None: ...
+
+class QuestionAsked(_message.Message):
+    __slots__ = ("question_id", "text")
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    question_id: str
+    text: str
+    def __init__(self, question_id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class QuestionAnswered(_message.Message):
+    __slots__ = ("question_id", "answer")
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    question_id: str
+    answer: str
+    def __init__(self, question_id: _Optional[str] = ..., answer: _Optional[str] = ...) -> None: ...
+
+class CancelRequested(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class RunFinished(_message.Message):
+    __slots__ = ("outcome", "reason", "error_message")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    outcome: RunOutcome
+    reason: str
+    error_message: str
+    def __init__(self, outcome: _Optional[_Union[RunOutcome, str]] = ..., reason: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("covers_seq",)
+    COVERS_SEQ_FIELD_NUMBER: _ClassVar[int]
+    covers_seq: int
+    def __init__(self, covers_seq: _Optional[int] = ...) -> None: ...
+
+class ExternalEvent(_message.Message):
+    __slots__ = ("kind", "data")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    data: _struct_pb2.Struct
+    def __init__(self, kind: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
