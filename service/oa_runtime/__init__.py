@@ -1,0 +1,1 @@
+"""OpenAgents Runtime: a durable execution engine for long-running AI agents."""

@@ -1,0 +1,158 @@
+"""Domain errors. Each carries the ErrorInfo reason and metadata the edge sends.
+
+The gRPC edge maps `code` (a gRPC status name) to a status; the core never
+imports grpc. Reasons are documented in proto/openagents/runtime/v1/error_reason.proto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+ERROR_DOMAIN = "runtime.openagents.dev"
+
+
+class DomainError(Exception):
+    """A failure with a stable reason that clients can act on."""
+
+    code = "INTERNAL"
+    reason = "INTERNAL"
+
+    def __init__(self, message: str, **metadata: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata: Mapping[str, str] = {k: str(v) for k, v in metadata.items()}
+
+
+class InvalidArgument(DomainError):
+    code = "INVALID_ARGUMENT"
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field=field, problem=problem)
+        self.field = field
+
+
+class UnknownModel(DomainError):
+    code = "INVALID_ARGUMENT"
+    reason = "UNKNOWN_MODEL"
+
+
+class InvalidCursor(DomainError):
+    code = "INVALID_ARGUMENT"
+    reason = "INVALID_CURSOR"
+
+
+class RunNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "RUN_NOT_FOUND"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} not found", run_id=run_id)
+
+
+class ThreadNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "THREAD_NOT_FOUND"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} not found", thread_id=thread_id)
+
+
+class RunAlreadyExists(DomainError):
+    code = "ALREADY_EXISTS"
+    reason = "RUN_ALREADY_EXISTS"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} already exists with a different request", run_id=run_id
+        )
+
+
+class SeqConflict(DomainError):
+    code = "ABORTED"
+    reason = "SEQ_CONFLICT"
+
+    def __init__(self, run_id: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"run {run_id!r} is at seq {current}, not {expected}",
+            run_id=run_id,
+            expected_previous_seq=expected,
+            current_seq=current,
+        )
+        self.current_seq = current
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "ABORTED"
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was used with different events", idempotency_key=key
+        )
+
+
+class StaleCursor(DomainError):
+    code = "FAILED_PRECONDITION"
+    reason = "STALE_CURSOR"
+
+    def __init__(self, cursor: int, oldest_seq: int) -> None:
+        super().__init__(
+            f"cursor {cursor} is older than the retained history (oldest seq {oldest_seq})",
+            cursor=cursor,
+            oldest_seq=oldest_seq,
+        )
+
+
+class RunFinished(DomainError):
+    code = "FAILED_PRECONDITION"
+    reason = "RUN_FINISHED"
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(f"run {run_id!r} has ended ({state})", run_id=run_id, state=state)
+
+
+class IllegalTransition(DomainError):
+    """A state machine rejected an event; a bug or a race lost, never client input."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "RUN_FINISHED"
+
+
+class InvalidToken(DomainError):
+    code = "UNAUTHENTICATED"
+    reason = "INVALID_TOKEN"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"invalid service token: {problem}", problem=problem)
+
+
+class ClaimMismatch(DomainError):
+    code = "PERMISSION_DENIED"
+    reason = "CLAIM_MISMATCH"
+
+    def __init__(self, claim: str) -> None:
+        super().__init__(f"token claim {claim!r} does not match the request", claim=claim)
+
+
+class DependencyUnavailable(DomainError):
+    code = "UNAVAILABLE"
+    reason = "DEPENDENCY_UNAVAILABLE"
+
+    def __init__(self, dependency: str, detail: str = "") -> None:
+        super().__init__(
+            f"{dependency} is unavailable" + (f": {detail}" if detail else ""),
+            dependency=dependency,
+        )
+
+
+class NotReady(DomainError):
+    code = "UNAVAILABLE"
+    reason = "NOT_READY"
+
+
+class FencedOff(DomainError):
+    """An executor's lease was taken over; its writes are refused."""
+
+    code = "ABORTED"
+    reason = "SEQ_CONFLICT"

@@ -1,0 +1,159 @@
+"""Run event types and their payloads.
+
+Payloads are JSON-able dicts whose keys are the snake_case field names of the
+matching proto payload message (run_event.proto); enums are short lowercase
+words. The gRPC edge converts them; the stores keep them as JSON.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+RUN_ACCEPTED: Final = "run.accepted"
+RUN_STARTED: Final = "run.started"
+STEP_STARTED: Final = "step.started"
+STEP_FINISHED: Final = "step.finished"
+MESSAGE_DELTA: Final = "message.delta"
+MESSAGE_COMPLETED: Final = "message.completed"
+TOOL_CALL_REQUESTED: Final = "tool.call_requested"
+TOOL_PROGRESS: Final = "tool.progress"
+TOOL_RESULT: Final = "tool.result"
+QUESTION_ASKED: Final = "question.asked"
+QUESTION_ANSWERED: Final = "question.answered"
+CANCEL_REQUESTED: Final = "run.cancel_requested"
+RUN_FINISHED: Final = "run.finished"
+CHECKPOINT: Final = "run.checkpoint"
+EXTERNAL: Final = "external"
+
+EVENT_TYPES: Final = frozenset(
+    {
+        RUN_ACCEPTED,
+        RUN_STARTED,
+        STEP_STARTED,
+        STEP_FINISHED,
+        MESSAGE_DELTA,
+        MESSAGE_COMPLETED,
+        TOOL_CALL_REQUESTED,
+        TOOL_PROGRESS,
+        TOOL_RESULT,
+        QUESTION_ASKED,
+        QUESTION_ANSWERED,
+        CANCEL_REQUESTED,
+        RUN_FINISHED,
+        CHECKPOINT,
+        EXTERNAL,
+    }
+)
+
+# Why a step ended (StepFinishReason in the proto, lowercased).
+STEP_STOP: Final = "stop"
+STEP_TOOL_CALLS: Final = "tool_calls"
+STEP_LENGTH: Final = "length"
+STEP_ERROR: Final = "error"
+STEP_INTERRUPTED: Final = "interrupted"
+
+# How a run ended (RunOutcome in the proto, lowercased).
+OUTCOME_SUCCEEDED: Final = "succeeded"
+OUTCOME_FAILED: Final = "failed"
+OUTCOME_CANCELED: Final = "canceled"
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event not yet appended: the store gives it a seq and a time."""
+
+    type: str
+    payload: Mapping[str, Any]
+    event_id: str = field(default_factory=new_event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A durable event of a run's log."""
+
+    run_id: str
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type == RUN_FINISHED
+
+
+def run_accepted(thread_id: str, model: str, message_id: str) -> NewEvent:
+    return NewEvent(RUN_ACCEPTED, {"thread_id": thread_id, "model": model, "message_id": message_id})
+
+
+def run_started(executor_id: str, attempt: int) -> NewEvent:
+    return NewEvent(RUN_STARTED, {"executor_id": executor_id, "attempt": attempt})
+
+
+def step_started(step: int) -> NewEvent:
+    return NewEvent(STEP_STARTED, {"step": step})
+
+
+def step_finished(step: int, reason: str) -> NewEvent:
+    return NewEvent(STEP_FINISHED, {"step": step, "reason": reason})
+
+
+def message_delta(message_id: str, delta: str) -> NewEvent:
+    return NewEvent(MESSAGE_DELTA, {"message_id": message_id, "delta": delta})
+
+
+def message_completed(message_id: str, text: str, role: str = "assistant") -> NewEvent:
+    return NewEvent(MESSAGE_COMPLETED, {"message_id": message_id, "role": role, "text": text})
+
+
+def tool_call_requested(tool_call_id: str, tool_name: str, input_json: str) -> NewEvent:
+    return NewEvent(
+        TOOL_CALL_REQUESTED,
+        {"tool_call_id": tool_call_id, "tool_name": tool_name, "input_json": input_json},
+    )
+
+
+def tool_progress(tool_call_id: str, output_json: str) -> NewEvent:
+    return NewEvent(TOOL_PROGRESS, {"tool_call_id": tool_call_id, "output_json": output_json})
+
+
+def tool_result(
+    tool_call_id: str, tool_name: str, *, output_json: str = "", error_text: str = ""
+) -> NewEvent:
+    return NewEvent(
+        TOOL_RESULT,
+        {
+            "tool_call_id": tool_call_id,
+            "tool_name": tool_name,
+            "output_json": output_json,
+            "error_text": error_text,
+            "is_error": bool(error_text),
+        },
+    )
+
+
+def cancel_requested(reason: str) -> NewEvent:
+    return NewEvent(CANCEL_REQUESTED, {"reason": reason})
+
+
+def run_finished(outcome: str, reason: str, error_message: str = "") -> NewEvent:
+    return NewEvent(
+        RUN_FINISHED, {"outcome": outcome, "reason": reason, "error_message": error_message}
+    )
+
+
+def checkpoint(covers_seq: int) -> NewEvent:
+    return NewEvent(CHECKPOINT, {"covers_seq": covers_seq})
+
+
+def external(kind: str, data: Mapping[str, Any]) -> NewEvent:
+    return NewEvent(EXTERNAL, {"kind": kind, "data": dict(data)})

@@ -1,0 +1,170 @@
+"""The ports: one Protocol per outside dependency, with one conformance suite each.
+
+Adapters live in `store/` (EventStore) and `models/` (ModelProvider); tests in
+`tests/conformance/` run the same suite against every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .core.events import Event, NewEvent
+from .core.messages import ChatMessage, ToolCall
+from .core.records import (
+    AppendResult,
+    CancelResult,
+    CheckpointRecord,
+    CreateResult,
+    RunRecord,
+    StartRequest,
+)
+from .core.run_state import RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """One append of events to one run's log, as the writer batches them.
+
+    Semantics every store implements:
+    - The events get dense seqs last_seq+1 .. last_seq+n in one transaction, and
+      the run row's summary (status, last_seq, step_count, finish fields) is
+      updated from them with the pure `run_state.apply`, which rejects illegal
+      events (IllegalTransition, nothing written).
+    - `expected_previous_seq`: if set and not equal to the run's last seq,
+      SeqConflict(current_seq=…), nothing written.
+    - `idempotency_key`: if the key was already used for this run with the same
+      `request_hash`, the original seqs come back with replayed=True and nothing
+      is written; with a different hash, IdempotencyKeyReused.
+    - An unknown run: RunNotFound.
+    """
+
+    run_id: str
+    events: Sequence[NewEvent]
+    expected_previous_seq: int | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+class EventStore(Protocol):
+    """The durable log and the rows derived from it (SQLite or PostgreSQL)."""
+
+    backend: str  # "sqlite" | "postgres"
+
+    async def open(self) -> None:
+        """Connects and applies pending migrations (idempotent)."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raises DependencyUnavailable when the database does not answer."""
+
+    async def create_run(self, request: StartRequest, fingerprint: str, accepted: NewEvent) -> CreateResult:
+        """Creates the thread (if new), the run and its seq-1 `accepted` event in one transaction.
+
+        A run id that exists with the same fingerprint returns it with created=False;
+        with a different fingerprint, RunAlreadyExists. A cancel recorded earlier for
+        this run id (see `request_cancel`) is appended as seq 2 in the same transaction.
+        """
+
+    async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        """Applies many appends (of any runs) in as few transactions as possible (group commit).
+
+        Each request succeeds or fails alone: a failed one writes nothing and its
+        slot holds the DomainError; the others commit.
+        """
+
+    async def request_cancel(self, run_id: str, event: NewEvent) -> CancelResult:
+        """Records a cancel: appends `event` to a live run that has none yet, or, for
+        an unknown run id, remembers it for a later create_run."""
+
+    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        """Events with seq > after_seq, in order, at most `limit`."""
+
+    async def oldest_retained_seq(self, run_id: str) -> int:
+        """The smallest seq still stored (1 unless history was pruned)."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(
+        self,
+        *,
+        thread_id: str | None,
+        status: RunStatus | None,
+        limit: int,
+        before: tuple[str, str] | None,
+    ) -> list[RunRecord]:
+        """Runs newest first by (created_at, run_id); `before` is the keyset cursor
+        (created_at ISO string, run_id) of the last row of the previous page."""
+
+    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        """A thread's runs, oldest first."""
+
+    async def unfinished_runs(self) -> list[str]:
+        """Ids of runs whose status is not terminal."""
+
+    async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None: ...
+
+    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None: ...
+
+    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+        """True the first time a nonce is seen; False if it was used and has not expired."""
+
+
+# ----- Model providers -----
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    run_id: str
+    model: str
+    step: int
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallChunk:
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class FinishChunk:
+    reason: str  # events.STEP_STOP | STEP_TOOL_CALLS | STEP_LENGTH
+
+
+ModelChunk = TextChunk | ToolCallChunk | FinishChunk
+
+
+class ModelError(Exception):
+    """A model call failed. `retryable` errors (429, 5xx, disconnects) may be retried."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class ModelProvider(Protocol):
+    """Streams one model step. Text arrives as TextChunks, tool calls as whole
+    ToolCallChunks, and the stream ends with exactly one FinishChunk. Failures
+    raise ModelError. Closing the iterator (aclose) must release the request."""
+
+    name: str
+
+    def serves(self, model: str) -> bool: ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]: ...
