@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .events import Event
 from .run_state import RunStatus
 
 
@@ -106,16 +107,24 @@ class CheckpointRecord:
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """Where an append landed: the seq of each event, and whether it was a replay."""
+    """Where an append landed: the seq of each event, and whether it was a replay.
+
+    `events` are the durable events as stored (with seq and occurred_at), so the
+    writer publishes exactly what a later replay reads; empty for a replay.
+    """
 
     seqs: tuple[int, ...]
     replayed: bool = False
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:
+    """`events` are the events create_run wrote (seq 1, and seq 2 for a pending cancel)."""
+
     record: RunRecord
     created: bool
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +134,4 @@ class CancelResult:
     recorded: bool
     seq: int | None
     pending: bool = False  # the run does not exist yet; the cancel waits for its StartRun
+    event: Event | None = None  # the durable cancel event, when one was appended

@@ -1,0 +1,1 @@
+"""The gRPC edge: servicers and protobuf ⇄ core conversion. Proto types stop here."""

@@ -1,0 +1,160 @@
+"""Protobuf ⇄ core conversion, in one place. Nothing past this module sees a proto type."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from openagents.runtime.v1 import run_event_pb2, run_pb2, run_service_pb2
+
+from ..core import events as ev
+from ..core.records import RunRecord, StartRequest, ToolPolicy
+from ..core.run_state import RunStatus
+
+_STATE = {
+    RunStatus.QUEUED: run_pb2.RUN_STATE_QUEUED,
+    RunStatus.RUNNING: run_pb2.RUN_STATE_RUNNING,
+    RunStatus.CANCELING: run_pb2.RUN_STATE_CANCELING,
+    RunStatus.SUCCEEDED: run_pb2.RUN_STATE_SUCCEEDED,
+    RunStatus.FAILED: run_pb2.RUN_STATE_FAILED,
+    RunStatus.CANCELED: run_pb2.RUN_STATE_CANCELED,
+}
+_STATUS = {v: k for k, v in _STATE.items()}
+_STEP_REASON = {
+    ev.STEP_STOP: run_event_pb2.STEP_FINISH_REASON_STOP,
+    ev.STEP_TOOL_CALLS: run_event_pb2.STEP_FINISH_REASON_TOOL_CALLS,
+    ev.STEP_LENGTH: run_event_pb2.STEP_FINISH_REASON_LENGTH,
+    ev.STEP_ERROR: run_event_pb2.STEP_FINISH_REASON_ERROR,
+    ev.STEP_INTERRUPTED: run_event_pb2.STEP_FINISH_REASON_INTERRUPTED,
+}
+_OUTCOME = {
+    ev.OUTCOME_SUCCEEDED: run_event_pb2.RUN_OUTCOME_SUCCEEDED,
+    ev.OUTCOME_FAILED: run_event_pb2.RUN_OUTCOME_FAILED,
+    ev.OUTCOME_CANCELED: run_event_pb2.RUN_OUTCOME_CANCELED,
+}
+# Event type → the RunEvent oneof field that carries its payload.
+_PAYLOAD_FIELD = {
+    ev.RUN_ACCEPTED: "run_accepted",
+    ev.RUN_STARTED: "run_started",
+    ev.STEP_STARTED: "step_started",
+    ev.STEP_FINISHED: "step_finished",
+    ev.MESSAGE_DELTA: "message_delta",
+    ev.MESSAGE_COMPLETED: "message_completed",
+    ev.TOOL_CALL_REQUESTED: "tool_call_requested",
+    ev.TOOL_PROGRESS: "tool_call_progress",
+    ev.TOOL_RESULT: "tool_call_result",
+    ev.QUESTION_ASKED: "question_asked",
+    ev.QUESTION_ANSWERED: "question_answered",
+    ev.CANCEL_REQUESTED: "cancel_requested",
+    ev.RUN_FINISHED: "run_finished",
+    ev.CHECKPOINT: "checkpoint",
+    ev.EXTERNAL: "external",
+}
+
+
+def status_from_proto(state: int) -> RunStatus | None:
+    return _STATUS.get(state)
+
+
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
+    result: dict[str, Any] = json_format.MessageToDict(value)
+    return result
+
+
+def start_request_from_proto(req: run_service_pb2.StartRunRequest) -> StartRequest:
+    messages = tuple(
+        {
+            k: v
+            for k, v in {
+                "id": m.id,
+                "role": m.role,
+                "content": m.content,
+                "parts": [_struct_to_dict(p) for p in m.parts],
+                "tool_call_id": m.tool_call_id,
+                "tool_calls": [_struct_to_dict(c) for c in m.tool_calls],
+            }.items()
+            if v
+        }
+        for m in req.messages
+    )
+    policy = req.tool_policy
+    return StartRequest(
+        run_id=req.run_id,
+        thread_id=req.thread_id,
+        user_id=req.user_id,
+        autopilot_id=req.autopilot_id,
+        authenticated_session=req.authenticated_session,
+        prompt=req.prompt,
+        messages=messages,
+        context_frames=tuple(_struct_to_dict(f) for f in req.context_frames),
+        tool_policy=ToolPolicy(tuple(policy.allow), tuple(policy.deny), policy.guest_mode),
+        model=req.model,
+    )
+
+
+def run_to_proto(record: RunRecord) -> run_pb2.Run:
+    r = record.request
+    return run_pb2.Run(
+        run_id=r.run_id,
+        thread_id=r.thread_id,
+        user_id=r.user_id,
+        autopilot_id=r.autopilot_id,
+        state=_STATE[record.status],
+        model=r.model,
+        create_time=_timestamp(record.created_at),
+        update_time=_timestamp(record.updated_at),
+        last_seq=record.last_seq,
+        step_count=record.step_count,
+        finish_reason=record.finish_reason,
+        error_message=record.error_message,
+        tool_policy=run_pb2.ToolPolicy(
+            allow=list(r.tool_policy.allow), deny=list(r.tool_policy.deny), guest_mode=r.tool_policy.guest_mode
+        ),
+        authenticated_session=r.authenticated_session,
+    )
+
+
+def message_to_proto(role: str, content: str, message_id: str = "") -> run_pb2.Message:
+    return run_pb2.Message(id=message_id, role=role, content=content)
+
+
+def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
+    out = run_event_pb2.RunEvent(
+        run_id=event.run_id,
+        seq=event.seq,
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=_timestamp(event.occurred_at),
+    )
+    field = _PAYLOAD_FIELD.get(event.type)
+    if field is None:
+        return out
+    payload = dict(event.payload)
+    if event.type == ev.STEP_FINISHED:
+        payload["reason"] = _STEP_REASON.get(payload.get("reason", ""), 0)
+    elif event.type == ev.RUN_FINISHED:
+        payload["outcome"] = _OUTCOME.get(payload.get("outcome", ""), 0)
+    target = getattr(out, field)
+    if event.type == ev.EXTERNAL:
+        target.kind = payload.get("kind", "")
+        target.data.update(payload.get("data") or {})
+    else:
+        json_format.ParseDict(payload, target, ignore_unknown_fields=True)
+    target.SetInParent()
+    return out
+
+
+def appended_events_from_proto(req: run_service_pb2.AppendRunEventsRequest) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.kind, _struct_to_dict(e.data)) for e in req.events]
+
+
+def to_json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

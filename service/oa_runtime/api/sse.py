@@ -1,0 +1,112 @@
+"""StreamRunSse: a run as AI SDK UI-message-stream SSE inside HttpBody messages.
+
+Envoy writes each message's bytes to the HTTP client as it arrives and turns
+the initial metadata into response headers. The first message is an SSE
+comment so headers flush at once; idle streams get comment heartbeats. Errors
+before the first message are statuses (→ HTTP 4xx/5xx with a JSON body);
+after it they travel in-band as an `error` frame, then `finish` and `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import grpc.aio
+from google.api import httpbody_pb2
+from openagents.runtime.v1 import run_service_pb2
+
+from ..core.errors import DomainError, InvalidCursor, RunNotFound, StaleCursor
+from ..core.events import Event
+from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, replay_state, sse_comment
+from ..core.validation import require_id, validate_cursor
+from ..engine.broker import Broker
+from ..engine.streams import stream_events
+from ..ports import EventStore
+from .errors import abort
+
+log = logging.getLogger(__name__)
+CONTENT_TYPE = "text/event-stream"
+SSE_HEADERS = (
+    ("cache-control", "no-cache"),
+    ("x-vercel-ai-ui-message-stream", "v1"),
+    ("x-accel-buffering", "no"),
+)
+
+
+def _body(data: bytes) -> run_service_pb2.StreamRunSseResponse:
+    return run_service_pb2.StreamRunSseResponse(body=httpbody_pb2.HttpBody(content_type=CONTENT_TYPE, data=data))
+
+
+def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext) -> int:
+    """The resume cursor from `cursor` and/or `Last-Event-ID`; both given must agree."""
+    header = next((v for k, v in context.invocation_metadata() or () if k == "last-event-id"), None)
+    from_header: int | None = None
+    if header is not None and str(header).strip():
+        try:
+            from_header = validate_cursor("Last-Event-ID", int(str(header).strip()))
+        except ValueError:
+            raise InvalidCursor("Last-Event-ID must be a sequence number", cursor=str(header)) from None
+    from_param = validate_cursor("cursor", request.cursor) if request.HasField("cursor") else None
+    if from_header is not None and from_param is not None and from_header != from_param:
+        raise InvalidCursor(
+            f"cursor {from_param} and Last-Event-ID {from_header} disagree", cursor=from_param
+        )
+    return from_param if from_param is not None else (from_header or 0)
+
+
+async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
+    """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently."""
+    events: list[Event] = []
+    while len(events) < cursor:
+        page = await store.read_events(run_id, len(events), min(1000, cursor - len(events)))
+        if not page:
+            break
+        events.extend(page)
+    return replay_state(events, cursor)
+
+
+def _stream_error(message: str) -> bytes:
+    """An in-band failure of the stream itself (not of the run): no `id:` so the
+    client's resume cursor stays at the last event it really received."""
+    return b"data: " + encode_chunk({"type": "error", "errorText": message}) + b"\n\n" + SSE_DONE
+
+
+async def stream_sse(
+    store: EventStore,
+    broker: Broker,
+    heartbeat_s: float,
+    request: run_service_pb2.StreamRunSseRequest,
+    context: grpc.aio.ServicerContext,
+) -> AsyncIterator[run_service_pb2.StreamRunSseResponse]:
+    try:
+        run_id = require_id("run_id", request.run_id)
+        cursor = _cursor(request, context)
+        record = await store.get_run(run_id)
+        if record is None:
+            raise RunNotFound(run_id)
+        if cursor > record.last_seq and record.status.is_terminal:
+            raise InvalidCursor(f"cursor {cursor} is beyond the run's last event {record.last_seq}", cursor=cursor)
+        oldest = await store.oldest_retained_seq(run_id)
+        if cursor < oldest - 1:
+            raise StaleCursor(cursor, oldest)
+        mapper = await _mapper_at(store, run_id, cursor)
+    except DomainError as err:
+        await abort(context, err)
+        return
+    await context.send_initial_metadata((*SSE_HEADERS, ("x-oa-run-id", run_id)))
+    yield _body(sse_comment("ok"))
+    try:
+        async for event in stream_events(store, broker, run_id, cursor, idle_timeout=heartbeat_s):
+            if event is None:
+                yield _body(sse_comment("keep-alive"))
+                continue
+            frames = mapper.feed(event)
+            if frames:
+                yield _body(encode_sse(frames))
+    except DomainError as err:
+        log.warning("sse stream failed", extra={"run_id": run_id, "reason": err.reason})
+        yield _body(_stream_error(err.message))
+    except Exception:
+        log.exception("sse stream failed", extra={"run_id": run_id})
+        yield _body(_stream_error("internal error"))

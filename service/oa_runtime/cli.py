@@ -1,0 +1,170 @@
+"""`oa-runtime`: serve, up (service + Envoy, for `make run`), migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import logs
+from .auth.token import Keyring, TokenPolicy, mint_token
+from .config import Settings
+
+DEV_SECRET_PATH = Path("var/dev-signing-secret")
+
+
+def dev_secret_env(environ: dict[str, str]) -> dict[str, str]:
+    """For local runs: when no signing secret is configured, use (and create once)
+    a random one under var/, so `serve`, `up` and `token` agree without set-up."""
+    if environ.get("RUNTIME_SIGNING_SECRET") or environ.get("RUNTIME_SIGNING_KEYS"):
+        return environ
+    if not DEV_SECRET_PATH.exists():
+        DEV_SECRET_PATH.parent.mkdir(parents=True, exist_ok=True)
+        DEV_SECRET_PATH.write_text(secrets.token_urlsafe(32))
+        DEV_SECRET_PATH.chmod(0o600)
+    return {**environ, "RUNTIME_SIGNING_SECRET": DEV_SECRET_PATH.read_text().strip()}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    env = dict(os.environ)
+    if args.dev_secret:
+        env = dev_secret_env(env)
+    settings = Settings.from_env(env)
+    logs.configure(settings.log_level, settings.log_format)
+    asyncio.run(serve(settings, environ=env))
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    """The service and Envoy together in the foreground; Ctrl-C stops both."""
+    from oa_gateway.config import GatewayConfig, build_descriptor_set, render_config
+    from oa_gateway.launcher import start_envoy
+
+    from .server import serve
+
+    env = dev_secret_env(dict(os.environ))
+    settings = Settings.from_env(env)
+    logs.configure(settings.log_level, "text" if settings.log_format == "json" and sys.stderr.isatty() else settings.log_format)
+    work = Path("var/gateway")
+    descriptor = build_descriptor_set(work / "runtime.binpb")
+    admin_port = int(env.get("RUNTIME_ENVOY_ADMIN_PORT", "9901"))
+    config = render_config(
+        GatewayConfig(grpc_port=settings.grpc_port, descriptor_path=descriptor, http_port=settings.http_port, admin_port=admin_port),
+        work / "envoy.yaml",
+    )
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(settings, environ=env, on_ready=lambda _port: ready.set()))
+        await asyncio.wait([task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            await task
+            return
+        envoy = start_envoy(config, work_dir=work)
+        try:
+            _print_banner(settings, env)
+            await task
+        finally:
+            envoy.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def _print_banner(settings: Settings, env: dict[str, str]) -> None:
+    base = f"http://127.0.0.1:{settings.http_port}"
+    token = mint_token(
+        Keyring.from_env(env).secret_for(None), ttl_s=TokenPolicy.from_env(env).max_ttl_s, now=time.time(), run_id="demo-1", thread_id="thread-1"
+    )
+    body = '{"runId":"demo-1","threadId":"thread-1","prompt":"/say Hello from the runtime"}'
+    print(
+        f"""
+OpenAgents Runtime is up ({settings.database_url})
+  gRPC   {settings.grpc_host}:{settings.grpc_port}   (reflection on: grpcurl -plaintext {settings.grpc_host}:{settings.grpc_port} list)
+  HTTP   {base}   ({base}/healthz, {base}/readyz)
+
+Start a run and stream it (a token is single-use and lives {TokenPolicy.from_env(env).max_ttl_s} s; mint more with
+`.venv/bin/oa-runtime token --run-id demo-1 --thread-id thread-1`):
+  curl -s {base}/internal/v1/runs -H 'content-type: application/json' \\
+    -H 'X-OA-RUNTIME-SIGNATURE: {token}' -d {shlex.quote(body)}
+Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    settings = Settings.from_env()
+
+    async def main() -> None:
+        store = open_store(settings.database_url)
+        await store.open()  # applies pending migrations
+        await store.close()
+
+    asyncio.run(main())
+    print(f"migrations applied to {settings.database_url.split('@')[-1]}")
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    env = dev_secret_env(dict(os.environ))
+    keyring = Keyring.from_env(env)
+    ttl = args.ttl if args.ttl is not None else TokenPolicy.from_env(env).max_ttl_s
+    print(
+        mint_token(
+            keyring.secret_for(args.key_id),
+            ttl_s=ttl,
+            now=time.time(),
+            run_id=args.run_id,
+            thread_id=args.thread_id,
+            user_id=args.user_id,
+            guest_scope=args.guest_scope,
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oa-runtime", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gRPC service (configuration from RUNTIME_* variables)")
+    serve.add_argument("--dev-secret", action="store_true", help="use/create var/dev-signing-secret when no secret is set")
+    serve.set_defaults(fn=_cmd_serve)
+    sub.add_parser("up", help="the service and Envoy together (what `make run` runs)").set_defaults(fn=_cmd_up)
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(fn=_cmd_migrate)
+    token = sub.add_parser("token", help="print a valid X-OA-RUNTIME-SIGNATURE value")
+    token.add_argument("--run-id")
+    token.add_argument("--thread-id")
+    token.add_argument("--user-id")
+    token.add_argument("--guest-scope")
+    token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
+    token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
+    token.set_defaults(fn=_cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+    except ValueError as exc:
+        logging.getLogger("oa_runtime").error("%s", exc)
+        print(f"oa-runtime: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Configuration from environment variables. Every setting has a documented default
+(README "Configuration"); nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB_URL = "sqlite:///var/runtime.db"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    http_port: int = 8080
+    database_url: str = DEFAULT_DB_URL
+    executor_id: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    max_steps: int = 16
+    flush_window_ms: float = 20.0  # token deltas are coalesced into one event per window
+    commit_batch_max: int = 512  # events of many runs committed in one transaction
+    commit_wait_ms: float = 2.0  # how long the writer waits to fill a batch
+    subscriber_buffer: int = 1024  # events buffered per live subscriber before it re-reads the store
+    sse_heartbeat_s: float = 15.0  # comment heartbeats on idle SSE streams (Envoy idle timeout is 300 s)
+    shutdown_grace_s: float = 10.0
+    log_level: str = "INFO"
+    log_format: str = "json"  # "json" | "text"
+    max_prompt_bytes: int = 256 * 1024
+    max_payload_bytes: int = 256 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            grpc_host=e.get("RUNTIME_GRPC_HOST", defaults.grpc_host),
+            grpc_port=_int(e, "RUNTIME_GRPC_PORT", defaults.grpc_port),
+            http_port=_int(e, "RUNTIME_HTTP_PORT", defaults.http_port),
+            database_url=e.get("RUNTIME_DATABASE_URL") or defaults.database_url,
+            executor_id=e.get("RUNTIME_EXECUTOR_ID") or defaults.executor_id,
+            max_steps=_int(e, "RUNTIME_MAX_STEPS", defaults.max_steps),
+            flush_window_ms=_float(e, "RUNTIME_FLUSH_WINDOW_MS", defaults.flush_window_ms),
+            commit_batch_max=_int(e, "RUNTIME_COMMIT_BATCH_MAX", defaults.commit_batch_max),
+            commit_wait_ms=_float(e, "RUNTIME_COMMIT_WAIT_MS", defaults.commit_wait_ms),
+            subscriber_buffer=_int(e, "RUNTIME_SUBSCRIBER_BUFFER", defaults.subscriber_buffer),
+            sse_heartbeat_s=_float(e, "RUNTIME_SSE_HEARTBEAT_S", defaults.sse_heartbeat_s),
+            shutdown_grace_s=_float(e, "RUNTIME_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s),
+            log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
+            log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
+        )
+
+    def sqlite_path(self) -> Path | None:
+        if not self.database_url.startswith("sqlite:///"):
+            return None
+        return Path(self.database_url.removeprefix("sqlite:///"))

@@ -1,0 +1,330 @@
+"""Run events → AI SDK UI-message-stream frames (the SSE the browser reads).
+
+One `FrameMapper` per SSE stream turns each durable event into zero or more
+chunks of the `ai@6` UI-message-stream protocol. It keeps just enough state to
+never break the client's ordering rules (text deltas only inside an open text
+part, `finish-step` closing every text part, tool outputs only for tool calls
+the client has seen), whatever order the log holds, including a step left open
+by a crashed executor. Every frame carries the seq of the event it came from:
+that seq is the resume cursor, so a stream resumed after seq N continues with
+exactly the frames of events after N (see `replay_state`).
+
+Pure: no I/O; the edge writes `encode_sse(...)` bytes into HttpBody messages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from . import events as ev
+
+# finishReason values ai@6 accepts (`uiMessageChunkSchema`); anything else fails the stream.
+FINISH_REASONS: Final = frozenset({"stop", "length", "content-filter", "tool-calls", "error", "other"})
+
+_FINISH_REASON_BY_OUTCOME: Final = {
+    ev.OUTCOME_SUCCEEDED: "stop",
+    ev.OUTCOME_FAILED: "error",
+    ev.OUTCOME_CANCELED: "other",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One UI-message-stream chunk and the seq of the event it came from.
+
+    `chunk` is None for the `[DONE]` end marker.
+    """
+
+    seq: int
+    chunk: Mapping[str, Any] | None
+
+    @property
+    def is_done(self) -> bool:
+        return self.chunk is None
+
+
+class FrameMapper:
+    """Maps one run's events, in seq order, to frames; one instance per stream."""
+
+    def __init__(self) -> None:
+        self.last_seq = 0
+        self.done = False
+        self._emitted_any = False
+        self._step_open = False
+        # message_id → text part id, for text parts open in the current step (in opening order).
+        self._open_text: dict[str, str] = {}
+        # message_ids whose text part was closed in the current step: a late completion
+        # of such a message must not show its text a second time.
+        self._closed_in_step: set[str] = set()
+        self._used_text_ids: set[str] = set()
+        self._tool_calls: set[str] = set()
+        self._finished_tool_calls: set[str] = set()
+        self._out: list[Frame] = []
+        self._seq = 0
+        self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
+            ev.RUN_ACCEPTED: self._on_run_accepted,
+            ev.STEP_STARTED: self._on_step_started,
+            ev.STEP_FINISHED: self._on_step_finished,
+            ev.MESSAGE_DELTA: self._on_message_delta,
+            ev.MESSAGE_COMPLETED: self._on_message_completed,
+            ev.TOOL_CALL_REQUESTED: self._on_tool_call_requested,
+            ev.TOOL_PROGRESS: self._on_tool_progress,
+            ev.TOOL_RESULT: self._on_tool_result,
+            ev.RUN_FINISHED: self._on_run_finished,
+        }
+
+    def feed(self, event: ev.Event) -> list[Frame]:
+        """The frames for `event`; none once the run finished or for an already seen seq."""
+        if self.done or event.seq <= self.last_seq:
+            return []
+        self.last_seq = event.seq
+        handler = self._handlers.get(event.type)
+        if handler is None:  # run.started, checkpoints, cancel requests, questions, external
+            return []
+        self._seq = event.seq
+        self._out = []
+        handler(event.payload)
+        out, self._out = self._out, []
+        return out
+
+    # -- emitting -------------------------------------------------------------
+
+    def _emit(self, chunk: dict[str, Any] | None) -> None:
+        self._out.append(Frame(self._seq, chunk))
+        self._emitted_any = True
+
+    def _open_step(self) -> None:
+        if not self._step_open:
+            self._step_open = True
+            self._closed_in_step = set()
+            self._emit({"type": "start-step"})
+
+    def _close_step(self) -> None:
+        if self._step_open:
+            self._close_all_text()
+            self._step_open = False
+            self._emit({"type": "finish-step"})
+
+    def _open_text_part(self, message_id: str) -> str:
+        self._open_step()
+        part_id = self._fresh_text_id(message_id)
+        self._open_text[message_id] = part_id
+        self._emit({"type": "text-start", "id": part_id})
+        return part_id
+
+    def _close_text(self, message_id: str) -> None:
+        part_id = self._open_text.pop(message_id)
+        self._closed_in_step.add(message_id)
+        self._emit({"type": "text-end", "id": part_id})
+
+    def _close_all_text(self) -> None:
+        for message_id in list(self._open_text):
+            self._close_text(message_id)
+
+    def _fresh_text_id(self, message_id: str) -> str:
+        # The client keys open text parts by id; reusing an id the browser already
+        # closed would merge two parts in its UI, so a reopened message gets a suffix.
+        part_id = message_id
+        n = 1
+        while part_id in self._used_text_ids:
+            n += 1
+            part_id = f"{message_id}~{n}"
+        self._used_text_ids.add(part_id)
+        return part_id
+
+    # -- handlers -------------------------------------------------------------
+
+    def _on_run_accepted(self, p: Mapping[str, Any]) -> None:
+        # A `start` whose messageId differs from the client's resets the whole
+        # message (open parts, tool calls), so it is only ever the first frame.
+        if not self._emitted_any:
+            self._emit({"type": "start", "messageId": _text(p, "message_id")})
+
+    def _on_step_started(self, p: Mapping[str, Any]) -> None:
+        # A step still open here was cut short by an executor crash: close what the
+        # client saw of it before the redone step begins.
+        self._close_step()
+        self._open_step()
+
+    def _on_step_finished(self, p: Mapping[str, Any]) -> None:
+        self._close_all_text()
+        if self._step_open:
+            self._step_open = False
+            self._emit({"type": "finish-step"})
+
+    def _on_message_delta(self, p: Mapping[str, Any]) -> None:
+        message_id = _text(p, "message_id")
+        part_id = self._open_text.get(message_id)
+        if part_id is None:
+            part_id = self._open_text_part(message_id)
+        self._emit({"type": "text-delta", "id": part_id, "delta": _text(p, "delta")})
+
+    def _on_message_completed(self, p: Mapping[str, Any]) -> None:
+        if _text(p, "role") not in ("", "assistant"):
+            return
+        message_id = _text(p, "message_id")
+        if message_id in self._open_text:
+            self._close_text(message_id)
+            return
+        text = _text(p, "text")
+        if not text or message_id in self._closed_in_step:
+            return
+        # A message that arrived whole (no deltas): show it as one part.
+        part_id = self._open_text_part(message_id)
+        self._emit({"type": "text-delta", "id": part_id, "delta": text})
+        self._close_text(message_id)
+
+    def _on_tool_call_requested(self, p: Mapping[str, Any]) -> None:
+        call_id = _text(p, "tool_call_id")
+        if call_id in self._tool_calls:  # a repeated request: the client already shows it
+            return
+        self._tool_calls.add(call_id)
+        name = _text(p, "tool_name")
+        self._emit({"type": "tool-input-start", "toolCallId": call_id, "toolName": name})
+        raw = _text(p, "input_json")
+        # Models send "" for a call without arguments.
+        ok, value = _parse_json(raw) if raw.strip() else (True, {})
+        if ok:
+            self._emit(
+                {"type": "tool-input-available", "toolCallId": call_id, "toolName": name, "input": value}
+            )
+        else:
+            self._emit(
+                {
+                    "type": "tool-input-error",
+                    "toolCallId": call_id,
+                    "toolName": name,
+                    "input": raw,
+                    "errorText": "The tool input is not valid JSON.",
+                }
+            )
+
+    def _on_tool_progress(self, p: Mapping[str, Any]) -> None:
+        call_id = _text(p, "tool_call_id")
+        if call_id not in self._tool_calls or call_id in self._finished_tool_calls:
+            return
+        output = _output_value(_text(p, "output_json"))
+        self._emit(
+            {"type": "tool-output-available", "toolCallId": call_id, "output": output, "preliminary": True}
+        )
+
+    def _on_tool_result(self, p: Mapping[str, Any]) -> None:
+        call_id = _text(p, "tool_call_id")
+        # The client fails the whole stream on an output for a call it never saw.
+        if call_id not in self._tool_calls or call_id in self._finished_tool_calls:
+            return
+        self._finished_tool_calls.add(call_id)
+        error_text = _text(p, "error_text")
+        if p.get("is_error") or error_text:
+            self._emit(
+                {
+                    "type": "tool-output-error",
+                    "toolCallId": call_id,
+                    "errorText": error_text or "The tool failed.",
+                }
+            )
+        else:
+            output = _output_value(_text(p, "output_json"))
+            self._emit({"type": "tool-output-available", "toolCallId": call_id, "output": output})
+
+    def _on_run_finished(self, p: Mapping[str, Any]) -> None:
+        self._close_all_text()
+        self._close_step()
+        outcome = _text(p, "outcome")
+        reason = _text(p, "reason")
+        if outcome == ev.OUTCOME_FAILED:
+            error_text = _text(p, "error_message") or reason or "The run failed."
+            self._emit({"type": "error", "errorText": error_text})
+        elif outcome == ev.OUTCOME_CANCELED:
+            # The browser ignores `abort`; it tells other ai-sdk servers why the stream ended.
+            self._emit({"type": "abort", "reason": reason or "canceled"})
+        finish_reason = _FINISH_REASON_BY_OUTCOME.get(outcome, "other")
+        self._emit({"type": "finish", "finishReason": finish_reason})
+        self._emit(None)
+        self.done = True
+
+
+def replay_state(events: Iterable[ev.Event], up_to_seq: int | None = None) -> FrameMapper:
+    """A mapper that has seen the events up to `up_to_seq` (all if None), output discarded.
+
+    A stream resumed after cursor N starts from `replay_state(events ≤ N)` and then
+    feeds the events after N, so it continues exactly where the first stream stopped.
+    """
+    mapper = FrameMapper()
+    for event in events:
+        if up_to_seq is not None and event.seq > up_to_seq:
+            break
+        mapper.feed(event)
+    return mapper
+
+
+def map_events(events: Iterable[ev.Event]) -> list[Frame]:
+    """All frames of an event sequence, from a fresh mapper."""
+    mapper = FrameMapper()
+    return [frame for event in events for frame in mapper.feed(event)]
+
+
+# -- SSE encoding -----------------------------------------------------------------
+
+SSE_DONE: Final = b"data: [DONE]\n\n"
+
+
+def encode_chunk(chunk: Mapping[str, Any]) -> bytes:
+    """Compact JSON in UTF-8, keys in insertion order (`type` first)."""
+    text = json.dumps(chunk, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate cannot be UTF-8; the \\u escape is still valid JSON for the client.
+        return json.dumps(chunk, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def encode_sse(frames: Iterable[Frame]) -> bytes:
+    """`id: <seq>` + `data: <json>` events; `data: [DONE]` (no id) for the end marker."""
+    parts: list[bytes] = []
+    for frame in frames:
+        if frame.chunk is None:
+            parts.append(SSE_DONE)
+        else:
+            parts.append(b"id: %d\ndata: %s\n\n" % (frame.seq, encode_chunk(frame.chunk)))
+    return b"".join(parts)
+
+
+def sse_comment(text: str = "ok") -> bytes:
+    """An SSE comment (ignored by clients): first bytes of a stream, and heartbeats."""
+    lines = text.splitlines() or [""]
+    return "".join(f": {line}\n" for line in lines).encode("utf-8", "replace") + b"\n"
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    """A payload string field; the schema needs strings, so anything else is coerced."""
+    value = payload.get(key)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity parse in Python but are not JSON: the browser's JSON.parse fails.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(raw: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False, None
+
+
+def _output_value(raw: str) -> Any:
+    """A tool output as JSON when it is JSON, else the raw text; "" is no output (null)."""
+    if not raw:
+        return None
+    ok, value = _parse_json(raw)
+    return value if ok else raw

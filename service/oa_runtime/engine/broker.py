@@ -1,0 +1,83 @@
+"""In-process fan-out of committed events to live subscribers.
+
+Only events that are already durable are published (the writer publishes after
+commit), so a live stream and a replay carry the same events. A slow subscriber
+never blocks the publisher or other subscribers: its bounded buffer overflows,
+it is marked `lagging`, and its reader re-reads the gap from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+
+from ..core.events import Event
+
+
+class Subscription:
+    def __init__(self, broker: Broker, run_id: str, buffer: int) -> None:
+        self._broker = broker
+        self.run_id = run_id
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=buffer)
+        self.lagging = False
+        self._wakeup = asyncio.Event()
+
+    def _offer(self, event: Event) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lagging = True
+        self._wakeup.set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Waits until something was offered (True) or the timeout passed (False)."""
+        if not self.queue.empty() or self.lagging:
+            return True
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def drain(self) -> list[Event]:
+        out: list[Event] = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait())
+        return out
+
+    def close(self) -> None:
+        self._broker._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Broker:
+    def __init__(self, buffer: int = 1024) -> None:
+        self._buffer = buffer
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, run_id: str) -> Subscription:
+        sub = Subscription(self, run_id, self._buffer)
+        self._subs[run_id].add(sub)
+        return sub
+
+    def publish(self, events: Iterable[Event]) -> None:
+        for event in events:
+            for sub in self._subs.get(event.run_id, ()):
+                sub._offer(event)
+
+    def subscriber_count(self, run_id: str) -> int:
+        return len(self._subs.get(run_id, ()))
+
+    def _remove(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.run_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.run_id]

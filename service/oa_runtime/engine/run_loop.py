@@ -1,0 +1,246 @@
+"""One run's model/tool loop, written so that every decision is recorded first.
+
+The loop keeps a local RunState and appends events with the seq it expects to
+be the run's latest; when another writer got there first (a cancel, an external
+event) the append answers SeqConflict, the loop folds the new events in and
+decides again. So a cancel always wins over a late result, and exactly one
+`run.finished` is ever written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..core import events as ev
+from ..core.context import model_context
+from ..core.errors import SeqConflict
+from ..core.messages import ChatMessage, ToolCall
+from ..core.records import RunRecord
+from ..core.run_state import RunState, apply, fold
+from ..ports import (
+    AppendRequest,
+    EventStore,
+    FinishChunk,
+    ModelChunk,
+    ModelError,
+    ModelProvider,
+    ModelRequest,
+    TextChunk,
+    ToolCallChunk,
+)
+from ..tools.builtin import Tool, run_tool
+from .thread_history import thread_history
+from .writer import EventWriter
+
+log = logging.getLogger(__name__)
+_END = object()
+
+
+class CancelSeen(Exception):
+    """The run's log holds a cancel request: stop and end the run canceled."""
+
+
+@dataclass
+class RunDeps:
+    store: EventStore
+    writer: EventWriter
+    settings: Settings
+    tools: dict[str, Tool]
+
+
+class RunLoop:
+    def __init__(self, deps: RunDeps, record: RunRecord, provider: ModelProvider) -> None:
+        self.deps = deps
+        self.record = record
+        self.provider = provider
+        self.state = RunState()
+        self.history: list[ChatMessage] = []
+
+    # ----- recording -----
+
+    async def append(self, *events: ev.NewEvent) -> None:
+        while True:
+            request = AppendRequest(self.record.run_id, events, expected_previous_seq=self.state.last_seq)
+            try:
+                result = await self.deps.writer.append(request)
+            except SeqConflict:
+                await self.refresh()
+                if self.state.cancel_requested and not _is_cancel_path(events):
+                    raise CancelSeen() from None
+                continue
+            state = self.state
+            for event, seq in zip(events, result.seqs, strict=True):
+                state = apply(state, event, seq)
+            self.state = state
+            return
+
+    async def refresh(self) -> None:
+        """Folds in events other writers appended since our last seq."""
+        while True:
+            page = await self.deps.store.read_events(self.record.run_id, self.state.last_seq, 1000)
+            self.state = fold(page, self.state)
+            if len(page) < 1000:
+                return
+
+    async def load(self) -> None:
+        checkpoint = await self.deps.store.latest_checkpoint(self.record.run_id)
+        if checkpoint is not None:
+            self.state = RunState.from_json(checkpoint.state)
+        await self.refresh()
+        self.history = await thread_history(self.deps.store, self.record.thread_id, self.record.run_id)
+
+    # ----- the loop -----
+
+    async def run(self) -> None:
+        await self.load()
+        if self.state.is_terminal:
+            return
+        try:
+            if self.state.cancel_requested:
+                raise CancelSeen()
+            await self.append(ev.run_started(self.deps.settings.executor_id, self.state.attempt + 1))
+            if self.state.step_open:
+                # The previous executor died mid-step: close it so clients see the
+                # open text part end; what it recorded is kept, the rest is redone.
+                await self.append(ev.step_finished(self.state.step, ev.STEP_INTERRUPTED))
+            await self._steps()
+        except CancelSeen:
+            await self.finish_canceled()
+        except ModelError as exc:
+            await self._close_step(ev.STEP_ERROR)
+            await self.append(ev.run_finished(ev.OUTCOME_FAILED, "model_error", str(exc)))
+
+    async def _steps(self) -> None:
+        while True:
+            if self.state.pending_tool_calls:
+                await self._run_tools(self.state.pending_tool_calls)
+            if self.state.step >= self.deps.settings.max_steps:
+                await self.append(
+                    ev.run_finished(
+                        ev.OUTCOME_FAILED,
+                        "step_limit",
+                        f"the run reached the step limit ({self.deps.settings.max_steps})",
+                    )
+                )
+                return
+            reason = await self._model_step(self.state.step + 1)
+            await self.deps.store.save_checkpoint(self.record.run_id, self.state.last_seq, self.state.to_json())
+            if reason != ev.STEP_TOOL_CALLS:
+                await self.append(ev.run_finished(ev.OUTCOME_SUCCEEDED, reason))
+                return
+
+    async def _model_step(self, step: int) -> str:
+        await self.append(ev.step_started(step))
+        request = ModelRequest(
+            run_id=self.record.run_id,
+            model=self.record.request.model,
+            step=step,
+            messages=model_context(self.record.request, self.history, self.state.transcript),
+            tools=tuple(t.spec for t in self.deps.tools.values()),
+        )
+        part_id = f"txt-s{step}"
+        text: list[str] = []
+        buffered: list[str] = []
+        calls: list[ToolCall] = []
+        finish = ev.STEP_STOP
+        window = self.deps.settings.flush_window_ms / 1000
+        last_flush = 0.0
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4096)
+
+        async def pump() -> None:
+            try:
+                stream = self.provider.stream(request)
+                async with contextlib.aclosing(stream):
+                    async for chunk in stream:
+                        await queue.put(chunk)
+                await queue.put(_END)
+            except ModelError as exc:
+                await queue.put(exc)
+
+        async def flush() -> None:
+            nonlocal last_flush
+            if buffered:
+                delta = "".join(buffered)
+                buffered.clear()
+                last_flush = time.monotonic()
+                await self.append(ev.message_delta(part_id, delta))
+
+        async with asyncio.TaskGroup() as step_tasks:
+            pump_task = step_tasks.create_task(pump())
+            try:
+                while True:
+                    try:
+                        item = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        timeout = None if not buffered else max(0.0, last_flush + window - time.monotonic())
+                        try:
+                            item = await asyncio.wait_for(queue.get(), timeout)
+                        except TimeoutError:
+                            await flush()
+                            continue
+                    if item is _END:
+                        break
+                    if isinstance(item, ModelError):
+                        await flush()
+                        raise item
+                    chunk: ModelChunk = item  # type: ignore[assignment]
+                    if isinstance(chunk, TextChunk):
+                        text.append(chunk.text)
+                        buffered.append(chunk.text)
+                        # The first delta of a message goes out at once (time to first token).
+                        if len(text) == 1 or time.monotonic() - last_flush >= window:
+                            await flush()
+                    elif isinstance(chunk, ToolCallChunk):
+                        calls.append(chunk.call)
+                    elif isinstance(chunk, FinishChunk):
+                        finish = chunk.reason
+            finally:
+                pump_task.cancel()
+        await flush()
+        events: list[ev.NewEvent] = []
+        if text:
+            events.append(ev.message_completed(part_id, "".join(text)))
+        for call in calls:
+            events.append(ev.tool_call_requested(call.id, call.name, call.input_json))
+        if calls:
+            finish = ev.STEP_TOOL_CALLS
+        events.append(ev.step_finished(step, finish))
+        await self.append(*events)
+        return finish
+
+    async def _run_tools(self, calls: Sequence[ToolCall]) -> None:
+        async def one(call: ToolCall) -> ev.NewEvent:
+            output, error = await run_tool(self.deps.tools, call.name, call.input_json)
+            return ev.tool_result(call.id, call.name, output_json=output, error_text=error)
+
+        async with asyncio.TaskGroup() as tool_tasks:
+            tasks = [tool_tasks.create_task(one(c)) for c in calls]
+        await self.append(*(t.result() for t in tasks))
+
+    # ----- endings -----
+
+    async def _close_step(self, reason: str) -> None:
+        if self.state.step_open and not self.state.is_terminal:
+            await self.append(ev.step_finished(self.state.step, reason))
+
+    async def finish_canceled(self) -> None:
+        await self.refresh()
+        if self.state.is_terminal:
+            return
+        await self._close_step(ev.STEP_INTERRUPTED)
+        await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"))
+
+
+def _is_cancel_path(events: Sequence[ev.NewEvent]) -> bool:
+    """Events the cancel path itself writes must not raise CancelSeen again."""
+    return all(e.type in (ev.STEP_FINISHED, ev.RUN_FINISHED) for e in events) and any(
+        e.type == ev.RUN_FINISHED and e.payload.get("outcome") == ev.OUTCOME_CANCELED
+        or e.type == ev.STEP_FINISHED and e.payload.get("reason") == ev.STEP_INTERRUPTED
+        for e in events
+    )

@@ -1,0 +1,175 @@
+"""The built-in scripted model: offline, deterministic, driven by directives in the prompt.
+
+The prompt (the last user message) holds one directive per line:
+
+    /say <text>              stream <text> word by word
+    /tokens <n> [<rate>]     stream "t1 t2 … tn", at most <rate> tokens/s
+    /tool <name> <json-args> end the step with a call of tool <name>
+    /fail <message>          fail the step (ModelError, not retryable)
+    /sleep <ms>              pause
+
+Lines that are not directives are ignored; a prompt without any directive is
+echoed back. A step runs directives until a /tool (which ends it with
+FinishChunk("tool_calls")) or the end (FinishChunk("stop")). Where a later step
+resumes is derived from the messages alone, the number of tool results after
+the prompt being the number of /tool directives already run, so a step redone
+after a restart produces exactly what it produced the first time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+
+from ..core.events import STEP_STOP, STEP_TOOL_CALLS
+from ..core.messages import ChatMessage, ToolCall
+from ..ports import FinishChunk, ModelChunk, ModelError, ModelRequest, TextChunk, ToolCallChunk
+
+SCRIPTED_MODEL = "scripted"
+
+DIRECTIVES = frozenset({"say", "tokens", "tool", "fail", "sleep"})
+
+# Unpaced /tokens hands the loop back this often so one fast run cannot starve the others.
+YIELD_EVERY_TOKENS = 64
+
+_WORDS = re.compile(r"\s*\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    name: str  # one of DIRECTIVES
+    argument: str  # the rest of the line after "/name "
+
+
+def parse_directives(prompt: str) -> list[Directive]:
+    """The prompt's directives in order; lines that are not directives are dropped."""
+    directives = []
+    for line in prompt.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("/"):
+            continue
+        name, _, argument = stripped[1:].partition(" ")
+        if name in DIRECTIVES:
+            directives.append(Directive(name, argument))
+    return directives
+
+
+def split_words(text: str) -> list[str]:
+    """Word chunks that keep their leading whitespace, so "".join(chunks) == text."""
+    words = _WORDS.findall(text)
+    trailing = text[len("".join(words)) :]
+    if trailing:
+        if words:
+            words[-1] += trailing
+        else:
+            words = [trailing]
+    return words
+
+
+def last_user_turn(messages: Sequence[ChatMessage]) -> tuple[str, int]:
+    """The last user message's text and how many tool results follow it."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            tool_results = sum(1 for m in messages[index + 1 :] if m.role == "tool")
+            return messages[index].content, tool_results
+    return "", 0
+
+
+class ScriptedProvider:
+    """Serves the model "scripted" (and "", the default) without any network."""
+
+    name = "scripted"
+
+    def serves(self, model: str) -> bool:
+        return model in (SCRIPTED_MODEL, "")
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        prompt, tools_done = last_user_turn(request.messages)
+        directives = parse_directives(prompt)
+        if not directives:
+            for word in split_words(prompt):
+                yield TextChunk(word)
+            yield FinishChunk(STEP_STOP)
+            return
+
+        remaining = _after_tool_directives(directives, tools_done)
+        for directive in remaining:
+            if directive.name == "tool":
+                yield ToolCallChunk(_tool_call(directive.argument, request.step, tools_done))
+                yield FinishChunk(STEP_TOOL_CALLS)
+                return
+            async for chunk in _run(directive):
+                yield chunk
+        yield FinishChunk(STEP_STOP)
+
+
+def _after_tool_directives(directives: list[Directive], tools_done: int) -> list[Directive]:
+    """The directives left once `tools_done` /tool directives have run."""
+    if tools_done == 0:
+        return directives
+    seen = 0
+    for index, directive in enumerate(directives):
+        if directive.name == "tool":
+            seen += 1
+            if seen == tools_done:
+                return directives[index + 1 :]
+    return []
+
+
+def _tool_call(argument: str, step: int, ordinal: int) -> ToolCall:
+    name, _, args = argument.strip().partition(" ")
+    if not name:
+        raise ModelError("/tool needs a tool name", retryable=False)
+    input_json = args.strip() or "{}"
+    try:
+        json.loads(input_json)
+    except ValueError as err:
+        raise ModelError(f"/tool {name}: arguments are not JSON: {err}", retryable=False) from err
+    return ToolCall(id=f"call_{step}_{ordinal}", name=name, input_json=input_json)
+
+
+async def _run(directive: Directive) -> AsyncGenerator[TextChunk, None]:
+    if directive.name == "say":
+        for word in split_words(directive.argument):
+            yield TextChunk(word)
+    elif directive.name == "tokens":
+        async for chunk in _tokens(directive.argument):
+            yield chunk
+    elif directive.name == "sleep":
+        await asyncio.sleep(_number(directive, directive.argument) / 1000)
+    elif directive.name == "fail":
+        raise ModelError(directive.argument or "scripted failure", retryable=False)
+
+
+async def _tokens(argument: str) -> AsyncGenerator[TextChunk, None]:
+    parts = argument.split()
+    directive = Directive("tokens", argument)
+    if not 1 <= len(parts) <= 2:
+        raise ModelError("/tokens takes <n> [<rate>]", retryable=False)
+    count = int(_number(directive, parts[0]))
+    rate = _number(directive, parts[1]) if len(parts) == 2 else 0.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for index in range(count):
+        if rate > 0:
+            # Token i is due at start + i/rate: sleeping to a fixed schedule keeps
+            # the average rate exact however late each wake-up is.
+            delay = started + index / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        elif index and index % YIELD_EVERY_TOKENS == 0:
+            await asyncio.sleep(0)
+        yield TextChunk(f"t{index + 1}" if index == 0 else f" t{index + 1}")
+
+
+def _number(directive: Directive, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ModelError(f"/{directive.name}: {text!r} is not a number", retryable=False) from None
+    if value < 0:
+        raise ModelError(f"/{directive.name}: {text!r} is negative", retryable=False)
+    return value

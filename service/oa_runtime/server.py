@@ -1,0 +1,108 @@
+"""The server's lifecycle: everything long-lived is created, owned and stopped here.
+
+All background tasks (the commit loop, run executors, the readiness monitor)
+belong to one TaskGroup. On SIGTERM/SIGINT: report NOT_SERVING, stop accepting
+calls and give open streams `shutdown_grace_s` to finish, stop run tasks
+(their runs resume from the log on the next start), then drain the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+
+import grpc.aio
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from openagents.runtime.v1 import health_service_pb2_grpc, run_service_pb2, run_service_pb2_grpc
+
+from .api.health import HealthService, Readiness
+from .api.run_service import RunService, Runtime
+from .auth.interceptor import ServiceTokenInterceptor
+from .auth.token import Keyring, TokenPolicy
+from .config import Settings
+from .engine.broker import Broker
+from .engine.executor import RunExecutor
+from .engine.run_loop import RunDeps
+from .engine.writer import EventWriter
+from .models.registry import ModelRegistry
+from .store import open_store
+from .tools.builtin import BUILTIN_TOOLS
+
+log = logging.getLogger(__name__)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Runs until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
+    env = os.environ if environ is None else environ
+    keyring = Keyring.from_env(env)
+    models = ModelRegistry.from_env(env)
+    store = open_store(settings.database_url)
+    await store.open()
+    stop = stop or _signal_event()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            broker = Broker(settings.subscriber_buffer)
+            writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
+            tg.create_task(writer.run(), name="writer")
+            executor = RunExecutor(RunDeps(store, writer, settings, dict(BUILTIN_TOOLS)), models, tg)
+            runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
+
+            grpc_health = health.aio.HealthServicer()
+            readiness = Readiness(store, grpc_health)
+            server = grpc.aio.server(
+                interceptors=[ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env))],
+                options=[("grpc.so_reuseport", 0)],
+            )
+            run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(runtime), server)
+            health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
+            health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
+            reflection.enable_server_reflection(
+                (
+                    run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
+                    "openagents.runtime.v1.HealthService",
+                    "grpc.health.v1.Health",
+                    reflection.SERVICE_NAME,
+                ),
+                server,
+            )
+            port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+            await server.start()
+            await readiness.refresh()
+            monitor = tg.create_task(readiness.monitor(), name="readiness")
+            resumed = await executor.resume_unfinished()
+            log.info(
+                "serving",
+                extra={"grpc": f"{settings.grpc_host}:{port}", "backend": store.backend, "resumed_runs": resumed},
+            )
+            if on_ready is not None:
+                on_ready(port)
+            await stop.wait()
+
+            log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+            await readiness.mark_shutting_down()
+            await server.stop(settings.shutdown_grace_s)
+            await executor.shutdown(settings.shutdown_grace_s)
+            writer.close()
+            monitor.cancel()
+    finally:
+        await models.aclose()
+        await store.close()
+    log.info("stopped")
+
+
+def _signal_event() -> asyncio.Event:
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, event.set)
+    return event

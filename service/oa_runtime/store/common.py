@@ -1,0 +1,201 @@
+"""What both EventStore adapters share: the pure append planning, row <-> record
+conversion, canonical JSON and the migration files.
+
+Each adapter does the I/O (locking the run row, inserting, committing); the
+decisions (which seqs, is it a conflict, what the run summary becomes) live here
+so SQLite and PostgreSQL cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from ..core import events as ev
+from ..core.errors import IdempotencyKeyReused, InvalidArgument, InvalidCursor, SeqConflict
+from ..core.records import AppendResult, CheckpointRecord, RunRecord, StartRequest
+from ..core.run_state import RunState, RunStatus, apply
+from ..ports import AppendRequest
+
+TERMINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.is_terminal)
+
+# The columns every run query selects, in the order `record_from_values` takes them.
+RUN_COLUMNS = (
+    "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason, error_message"
+)
+EVENT_COLUMNS = "run_id, seq, event_id, type, occurred_at, payload"
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces (hashes and text columns)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width ISO-8601 UTC, so text comparison orders like time (SQLite)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_cursor(before: tuple[str, str]) -> tuple[datetime, str]:
+    """The list_runs keyset cursor as (created_at, run_id); InvalidCursor if malformed."""
+    created_at, run_id = before
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor(f"bad cursor time {created_at!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment, run_id
+
+
+# ----- appends -----
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    seq: int
+    event_id: str
+    type: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAppend:
+    """What one accepted AppendRequest writes: its event rows and the new run state."""
+
+    state: RunState
+    rows: tuple[EventRow, ...]
+
+    @property
+    def seqs(self) -> tuple[int, ...]:
+        return tuple(row.seq for row in self.rows)
+
+    def durable_events(self, run_id: str, occurred_at: datetime) -> tuple[ev.Event, ...]:
+        """The events as stored, equal to what a later read returns."""
+        moment = occurred_at.astimezone(UTC)
+        return tuple(ev.Event(run_id, r.seq, r.event_id, r.type, moment, r.payload) for r in self.rows)
+
+    def result(self, run_id: str, occurred_at: datetime) -> AppendResult:
+        return AppendResult(self.seqs, events=self.durable_events(run_id, occurred_at))
+
+
+def check_idempotency(request: AppendRequest, stored: tuple[str, list[int]] | None) -> AppendResult | None:
+    """The replayed result if the key was used with the same hash; None if unused.
+
+    `stored` is the (request_hash, seqs) row of this run's key, if any.
+    """
+    if request.idempotency_key is None or stored is None:
+        return None
+    stored_hash, seqs = stored
+    if stored_hash != (request.request_hash or ""):
+        raise IdempotencyKeyReused(request.idempotency_key)
+    return AppendResult(tuple(int(s) for s in seqs), replayed=True)
+
+
+def plan_append(run_id: str, state: RunState, request: AppendRequest) -> PlannedAppend:
+    """Checks the expected seq and folds the events (IllegalTransition on a bad one)."""
+    expected = request.expected_previous_seq
+    if expected is not None and expected != state.last_seq:
+        raise SeqConflict(run_id, expected, state.last_seq)
+    return plan_events(state, request.events)
+
+
+def plan_events(state: RunState, new_events: Sequence[ev.NewEvent]) -> PlannedAppend:
+    rows: list[EventRow] = []
+    for event in new_events:
+        state = apply(state, event)
+        rows.append(EventRow(state.last_seq, event.event_id, event.type, dict(event.payload)))
+    return PlannedAppend(state, tuple(rows))
+
+
+def summary_values(state: RunState) -> tuple[str, int, int, str, str]:
+    """The runs-row columns mirrored from the state: status, last_seq, step_count, finish_reason,
+    error_message."""
+    status = state.status.value if state.status else ""
+    return status, state.last_seq, state.step, state.finish_reason, state.error_message
+
+
+def duplicate_event_result(
+    request: AppendRequest, found: Mapping[str, tuple[str, int]], run_id: str
+) -> AppendResult:
+    """After an event_id unique violation: the same events already in this run are a
+    replay (the caller retried without a key); anything else is a client error.
+
+    `found` maps event_id -> (run_id, seq) for the request's ids that exist.
+    """
+    ids = [e.event_id for e in request.events]
+    if ids and all(found.get(i, ("", 0))[0] == run_id for i in ids):
+        return AppendResult(tuple(found[i][1] for i in ids), replayed=True)
+    raise InvalidArgument("events.event_id", "already used by another event")
+
+
+# ----- pending cancels -----
+
+
+def pending_cancel_json(event: ev.NewEvent) -> dict[str, Any]:
+    return {"type": event.type, "payload": dict(event.payload), "event_id": event.event_id}
+
+
+def pending_cancel_event(data: Mapping[str, Any]) -> ev.NewEvent:
+    return ev.NewEvent(data["type"], data["payload"], data["event_id"])
+
+
+# ----- rows -> records -----
+
+
+def record_from_values(values: Sequence[Any]) -> RunRecord:
+    """A RunRecord from RUN_COLUMNS values with JSON decoded and times as datetimes."""
+    request, fingerprint, status, created, updated, last_seq, steps, reason, error = values
+    return RunRecord(
+        request=StartRequest.from_json(request),
+        fingerprint=fingerprint,
+        status=RunStatus(status),
+        created_at=created.astimezone(UTC),
+        updated_at=updated.astimezone(UTC),
+        last_seq=int(last_seq),
+        step_count=int(steps),
+        finish_reason=reason,
+        error_message=error,
+    )
+
+
+def new_run_record(request: StartRequest, fingerprint: str, state: RunState, now: datetime) -> RunRecord:
+    """The record of a run just created, without reading it back."""
+    status, last_seq, steps, reason, error = summary_values(state)
+    return RunRecord(request, fingerprint, RunStatus(status), now, now, last_seq, steps, reason, error)
+
+
+def event_from_values(values: Sequence[Any]) -> ev.Event:
+    """An Event from EVENT_COLUMNS values with JSON decoded and the time as a datetime."""
+    run_id, seq, event_id, type_, occurred_at, payload = values
+    return ev.Event(run_id, int(seq), event_id, type_, occurred_at.astimezone(UTC), payload)
+
+
+def checkpoint_from_values(run_id: str, values: Sequence[Any]) -> CheckpointRecord:
+    covers_seq, state, created_at = values
+    return CheckpointRecord(run_id, int(covers_seq), state, created_at.astimezone(UTC))
+
+
+# ----- migrations -----
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """(version, sql) of the packaged migrations for `backend`, in order."""
+    folder = resources.files("oa_runtime.store").joinpath("migrations", backend)
+    found: list[tuple[int, str]] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)

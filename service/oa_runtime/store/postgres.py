@@ -1,0 +1,380 @@
+"""The PostgreSQL EventStore: psycopg 3 with an async connection pool.
+
+Seqs stay dense across replicas because every append locks its run row
+(`SELECT … FOR UPDATE`) before reading the folded state. Create and cancel of a
+run id also take a transaction-scoped advisory lock on it, so a cancel that
+arrives before its run cannot slip past a concurrent create. Connection and
+pool failures become DependencyUnavailable; the pool checks each connection
+before handing it out and reconnects in the background, so the store recovers
+on its own when the database comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..core import events as ev
+from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
+from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
+from ..core.run_state import RunState, RunStatus
+from ..ports import AppendRequest
+from .common import (
+    EVENT_COLUMNS,
+    RUN_COLUMNS,
+    TERMINAL_STATUSES,
+    PlannedAppend,
+    check_idempotency,
+    checkpoint_from_values,
+    duplicate_event_result,
+    event_from_values,
+    migrations,
+    new_run_record,
+    parse_cursor,
+    pending_cancel_event,
+    pending_cancel_json,
+    plan_append,
+    plan_events,
+    record_from_values,
+    summary_values,
+    utc_now,
+)
+
+Conn = AsyncConnection[TupleRow]
+
+_MIGRATION_LOCK = 0x6F615F6D69677261  # any constant; serializes replicas migrating at once
+_EVENT_ID_CONSTRAINT = "events_event_id_key"
+_NONCE_PRUNE_EVERY = 256
+
+
+class PostgresEventStore:
+    backend = "postgres"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        pool_timeout_s: float = 5.0,
+        connect_timeout_s: int = 5,
+    ) -> None:
+        self.url = url
+        self.applied_migrations: list[int] = []
+        self._pool_timeout_s = pool_timeout_s
+        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=pool_timeout_s,
+            check=AsyncConnectionPool.check_connection,
+            kwargs={"autocommit": False, "connect_timeout": connect_timeout_s},
+            name="oa-event-store",
+        )
+        self._nonce_calls = 0
+
+    # ----- lifecycle -----
+
+    async def open(self) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=self._pool_timeout_s)
+        except PoolTimeout as exc:
+            await self._pool.close()
+            raise DependencyUnavailable("database", str(exc)) from exc
+        self.applied_migrations = await self._migrate()
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def ping(self) -> None:
+        async with self._tx() as conn:
+            await conn.execute("SELECT 1")
+
+    # ----- writes -----
+
+    async def create_run(
+        self, request: StartRequest, fingerprint: str, accepted: ev.NewEvent
+    ) -> CreateResult:
+        async with self._tx() as conn:
+            await _lock_run_id(conn, request.run_id)
+            cur = await conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (request.run_id,))
+            row = await cur.fetchone()
+            if row is not None:
+                existing = record_from_values(row)
+                if existing.fingerprint != fingerprint:
+                    raise RunAlreadyExists(request.run_id)
+                return CreateResult(existing, created=False)
+            now = utc_now()
+            await conn.execute(
+                "INSERT INTO threads (thread_id, created_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (request.thread_id, now),
+            )
+            new_events = [accepted]
+            cur = await conn.execute(
+                "DELETE FROM pending_cancels WHERE run_id = %s RETURNING event", (request.run_id,)
+            )
+            pending = await cur.fetchone()
+            if pending is not None:
+                new_events.append(pending_cancel_event(pending[0]))
+            plan = plan_events(RunState(), new_events)
+            status, last_seq, steps, reason, error = summary_values(plan.state)
+            await conn.execute(
+                "INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at, updated_at,"
+                " last_seq, step_count, finish_reason, error_message, state)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    request.run_id,
+                    request.thread_id,
+                    Jsonb(request.to_json()),
+                    fingerprint,
+                    status,
+                    now,
+                    now,
+                    last_seq,
+                    steps,
+                    reason,
+                    error,
+                    Jsonb(plan.state.to_json()),
+                ),
+            )
+            await _insert_events(conn, request.run_id, plan, now)
+            record = new_run_record(request, fingerprint, plan.state, now)
+            return CreateResult(record, created=True, events=plan.durable_events(request.run_id, now))
+
+    async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        results: list[AppendResult | Exception | None] = [None] * len(requests)
+        # Lock runs in one global order (run id) so two batches cannot deadlock;
+        # the sort is stable, so one run's requests keep their order.
+        order = sorted(range(len(requests)), key=lambda i: requests[i].run_id)
+        async with self._tx() as conn:
+            now = utc_now()
+            for index in order:
+                request = requests[index]
+                try:
+                    async with conn.transaction():  # a savepoint: a failure undoes only this request
+                        results[index] = await _append_one(conn, request, now)
+                except DomainError as exc:
+                    results[index] = exc
+                except psycopg.errors.UniqueViolation as exc:
+                    if exc.diag.constraint_name != _EVENT_ID_CONSTRAINT:
+                        raise
+                    results[index] = await _duplicate_events(conn, request)
+        return [r for r in results if r is not None]
+
+    async def request_cancel(self, run_id: str, event: ev.NewEvent) -> CancelResult:
+        async with self._tx() as conn:
+            await _lock_run_id(conn, run_id)
+            cur = await conn.execute("SELECT state FROM runs WHERE run_id = %s FOR UPDATE", (run_id,))
+            row = await cur.fetchone()
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO pending_cancels (run_id, event) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (run_id, Jsonb(pending_cancel_json(event))),
+                )
+                return CancelResult(recorded=True, seq=None, pending=True)
+            state = RunState.from_json(row[0])
+            if state.is_terminal or state.cancel_requested:
+                return CancelResult(recorded=False, seq=None)
+            plan = plan_events(state, [event])
+            now = utc_now()
+            await _write_plan(conn, run_id, plan, now)
+            return CancelResult(recorded=True, seq=plan.seqs[0], event=plan.durable_events(run_id, now)[0])
+
+    async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                "INSERT INTO checkpoints (run_id, covers_seq, state, created_at) VALUES (%s, %s, %s, now())"
+                " ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
+                " created_at = excluded.created_at",
+                (run_id, covers_seq, Jsonb(state)),
+            )
+
+    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+        self._nonce_calls += 1
+        async with self._tx() as conn:
+            now = await _epoch_now(conn)
+            if self._nonce_calls % _NONCE_PRUNE_EVERY == 0:
+                await conn.execute("DELETE FROM nonces WHERE expires_at <= %s", (now,))
+            # An expired nonce may be used again; a live one may not.
+            cur = await conn.execute(
+                "INSERT INTO nonces (nonce, expires_at) VALUES (%s, %s) ON CONFLICT (nonce) DO UPDATE"
+                " SET expires_at = excluded.expires_at WHERE nonces.expires_at <= %s RETURNING nonce",
+                (nonce, expires_at_epoch, now),
+            )
+            return await cur.fetchone() is not None
+
+    # ----- reads -----
+
+    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[ev.Event]:
+        rows = await self._fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (run_id, after_seq, limit),
+        )
+        return [event_from_values(row) for row in rows]
+
+    async def oldest_retained_seq(self, run_id: str) -> int:
+        rows = await self._fetch("SELECT oldest_seq FROM runs WHERE run_id = %s", (run_id,))
+        if not rows:
+            raise RunNotFound(run_id)
+        return int(rows[0][0])
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._fetch(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,))
+        return record_from_values(rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        *,
+        thread_id: str | None,
+        status: RunStatus | None,
+        limit: int,
+        before: tuple[str, str] | None,
+    ) -> list[RunRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if thread_id is not None:
+            where.append("thread_id = %s")
+            params.append(thread_id)
+        if status is not None:
+            where.append("status = %s")
+            params.append(status.value)
+        if before is not None:
+            where.append("(created_at, run_id) < (%s, %s)")
+            params += list(parse_cursor(before))
+        sql = f"SELECT {RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT %s"
+        rows = await self._fetch(sql, (*params, limit))
+        return [record_from_values(row) for row in rows]
+
+    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        rows = await self._fetch(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = %s ORDER BY created_at, run_id", (thread_id,)
+        )
+        return [record_from_values(row) for row in rows]
+
+    async def unfinished_runs(self) -> list[str]:
+        rows = await self._fetch(
+            "SELECT run_id FROM runs WHERE status <> ALL(%s) ORDER BY created_at, run_id",
+            (list(TERMINAL_STATUSES),),
+        )
+        return [row[0] for row in rows]
+
+    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
+        rows = await self._fetch(
+            "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = %s"
+            " ORDER BY covers_seq DESC LIMIT 1",
+            (run_id,),
+        )
+        return checkpoint_from_values(run_id, rows[0]) if rows else None
+
+    # ----- plumbing -----
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[Conn]:
+        """A pooled connection inside one transaction; outages become DependencyUnavailable."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DependencyUnavailable("database", str(exc)) from exc
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[TupleRow]:
+        async with self._tx() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    async def _migrate(self) -> list[int]:
+        """Applies the packaged migrations not yet recorded; returns the versions applied."""
+        applied: list[int] = []
+        async with self._tx() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            for version, sql in migrations("postgres"):
+                if version in done:
+                    continue
+                await conn.execute(sql)  # several statements, no parameters: simple query protocol
+                await conn.execute("INSERT INTO schema_migrations VALUES (%s, now())", (version,))
+                applied.append(version)
+        return applied
+
+
+async def _lock_run_id(conn: Conn, run_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+
+
+async def _epoch_now(conn: Conn) -> float:
+    cur = await conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
+    row = await cur.fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+async def _append_one(conn: Conn, request: AppendRequest, now: datetime) -> AppendResult:
+    cur = await conn.execute("SELECT state FROM runs WHERE run_id = %s FOR UPDATE", (request.run_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise RunNotFound(request.run_id)
+    key = request.idempotency_key
+    if key is not None:
+        cur = await conn.execute(
+            "SELECT request_hash, seqs FROM idempotency_keys WHERE run_id = %s AND key = %s",
+            (request.run_id, key),
+        )
+        stored = await cur.fetchone()
+        replay = check_idempotency(request, None if stored is None else (stored[0], stored[1]))
+        if replay is not None:
+            return replay
+    plan = plan_append(request.run_id, RunState.from_json(row[0]), request)
+    await _write_plan(conn, request.run_id, plan, now)
+    if key is not None:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (run_id, key, request_hash, seqs) VALUES (%s, %s, %s, %s)",
+            (request.run_id, key, request.request_hash or "", Jsonb(list(plan.seqs))),
+        )
+    return plan.result(request.run_id, now)
+
+
+async def _duplicate_events(conn: Conn, request: AppendRequest) -> AppendResult | Exception:
+    cur = await conn.execute(
+        "SELECT event_id, run_id, seq FROM events WHERE event_id = ANY(%s)",
+        ([e.event_id for e in request.events],),
+    )
+    found = {row[0]: (row[1], int(row[2])) for row in await cur.fetchall()}
+    try:
+        return duplicate_event_result(request, found, request.run_id)
+    except DomainError as exc:
+        return exc
+
+
+async def _write_plan(conn: Conn, run_id: str, plan: PlannedAppend, now: datetime) -> None:
+    await _insert_events(conn, run_id, plan, now)
+    status, last_seq, steps, reason, error = summary_values(plan.state)
+    await conn.execute(
+        "UPDATE runs SET status = %s, last_seq = %s, step_count = %s, finish_reason = %s,"
+        " error_message = %s, state = %s, updated_at = %s WHERE run_id = %s",
+        (status, last_seq, steps, reason, error, Jsonb(plan.state.to_json()), now, run_id),
+    )
+
+
+async def _insert_events(conn: Conn, run_id: str, plan: PlannedAppend, now: datetime) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+            [(run_id, r.seq, r.event_id, r.type, now, Jsonb(dict(r.payload))) for r in plan.rows],
+        )

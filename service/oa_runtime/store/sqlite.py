@@ -1,0 +1,502 @@
+"""The SQLite EventStore: one node, WAL mode, one writer thread.
+
+Every write runs on a single dedicated thread with its own connection, so seqs
+are dense without row locks and the event loop never blocks; reads use a second
+thread and connection (WAL lets them run beside the writer). An exclusive
+`flock` on `<db>.lock` keeps a second process from opening the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..core import events as ev
+from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
+from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
+from ..core.run_state import RunState, RunStatus
+from ..ports import AppendRequest
+from .common import (
+    EVENT_COLUMNS,
+    RUN_COLUMNS,
+    TERMINAL_STATUSES,
+    PlannedAppend,
+    canonical_json,
+    check_idempotency,
+    checkpoint_from_values,
+    duplicate_event_result,
+    event_from_values,
+    iso,
+    migrations,
+    new_run_record,
+    parse_cursor,
+    pending_cancel_event,
+    pending_cancel_json,
+    plan_append,
+    plan_events,
+    record_from_values,
+    summary_values,
+    utc_now,
+)
+
+T = TypeVar("T")
+
+# Result codes that mean the database itself is unusable (an outage), as opposed
+# to a bug in a statement. Lock contention is not here: the busy timeout absorbs it.
+_OUTAGE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+_NONCE_PRUNE_EVERY = 256
+
+
+def _is_outage(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _OUTAGE_CODES
+
+
+class _Worker:
+    """One thread that owns one sqlite3 connection; every call on it runs there."""
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: sqlite3.Connection | None = None
+
+    async def start(self, path: str, busy_timeout_s: float, *, query_only: bool) -> None:
+        def connect(_: sqlite3.Connection | None) -> None:
+            conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if query_only:
+                conn.execute("PRAGMA query_only=ON")
+            self._conn = conn
+
+        await self._submit(connect)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call(conn: sqlite3.Connection | None) -> T:
+            if conn is None:
+                raise DependencyUnavailable("database", "the SQLite store is not open")
+            return fn(conn)
+
+        return await self._submit(call)
+
+    async def stop(self) -> None:
+        def close(conn: sqlite3.Connection | None) -> None:
+            if conn is not None:
+                conn.close()
+            self._conn = None
+
+        await self._submit(close)
+        self._executor.shutdown(wait=True)
+
+    async def _submit(self, fn: Callable[[sqlite3.Connection | None], T]) -> T:
+        def guarded() -> T:
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                if _is_outage(exc):
+                    raise DependencyUnavailable("database", str(exc)) from exc
+                raise
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+
+def _write_tx(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    # IMMEDIATE takes the write lock up front, so nothing can change between our reads and writes.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn()
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _savepoint(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    conn.execute("SAVEPOINT append_request")
+    try:
+        result = fn()
+    except BaseException:
+        conn.execute("ROLLBACK TO append_request")
+        conn.execute("RELEASE append_request")
+        raise
+    conn.execute("RELEASE append_request")
+    return result
+
+
+def _lock_file(db_path: str) -> int:
+    """Takes the single-node lock; RuntimeError naming the holder if it is taken."""
+    lock_path = db_path + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RuntimeError(
+            f"{db_path} is already open by another process (pid {holder}); "
+            "SQLite is single-node: use PostgreSQL for several replicas"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    values = list(row)
+    values[0] = json.loads(values[0])
+    values[3], values[4] = _time(values[3]), _time(values[4])
+    return record_from_values(values)
+
+
+def _event(row: Sequence[Any]) -> ev.Event:
+    run_id, seq, event_id, type_, occurred_at, payload = row
+    return event_from_values((run_id, seq, event_id, type_, _time(occurred_at), json.loads(payload)))
+
+
+class SqliteEventStore:
+    backend = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout_s: float = 10.0) -> None:
+        self.path = path
+        self.applied_migrations: list[int] = []
+        self._busy_timeout_s = busy_timeout_s
+        self._lock_fd: int | None = None
+        self._writer: _Worker | None = None
+        self._reader: _Worker | None = None
+        self._nonce_calls = 0
+
+    # ----- lifecycle -----
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_file(self.path)
+        try:
+            self._writer = _Worker("sqlite-writer")
+            await self._writer.start(self.path, self._busy_timeout_s, query_only=False)
+            self.applied_migrations = await self._writer.run(_migrate)
+            self._reader = _Worker("sqlite-reader")
+            await self._reader.start(self.path, self._busy_timeout_s, query_only=True)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        for worker in (self._reader, self._writer):
+            if worker is not None:
+                await worker.stop()
+        self._reader = self._writer = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # ----- writes -----
+
+    async def create_run(
+        self, request: StartRequest, fingerprint: str, accepted: ev.NewEvent
+    ) -> CreateResult:
+        def create(conn: sqlite3.Connection) -> CreateResult:
+            sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
+            row = conn.execute(sql, (request.run_id,)).fetchone()
+            if row is not None:
+                existing = _run_record(row)
+                if existing.fingerprint != fingerprint:
+                    raise RunAlreadyExists(request.run_id)
+                return CreateResult(existing, created=False)
+            now = utc_now()
+            conn.execute(
+                "INSERT INTO threads (thread_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (request.thread_id, iso(now)),
+            )
+            new_events = [accepted]
+            pending = conn.execute(
+                "DELETE FROM pending_cancels WHERE run_id = ? RETURNING event", (request.run_id,)
+            ).fetchall()
+            if pending:
+                new_events.append(pending_cancel_event(json.loads(pending[0][0])))
+            plan = plan_events(RunState(), new_events)
+            status, last_seq, steps, reason, error = summary_values(plan.state)
+            conn.execute(
+                "INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at, updated_at,"
+                " last_seq, step_count, finish_reason, error_message, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request.run_id,
+                    request.thread_id,
+                    canonical_json(request.to_json()),
+                    fingerprint,
+                    status,
+                    iso(now),
+                    iso(now),
+                    last_seq,
+                    steps,
+                    reason,
+                    error,
+                    canonical_json(plan.state.to_json()),
+                ),
+            )
+            _insert_events(conn, request.run_id, plan, now)
+            record = new_run_record(request, fingerprint, plan.state, now)
+            return CreateResult(record, created=True, events=plan.durable_events(request.run_id, now))
+
+        return await self._write(create)
+
+    async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        def append_all(conn: sqlite3.Connection) -> list[AppendResult | Exception]:
+            now = utc_now()
+            results: list[AppendResult | Exception] = []
+            for request in requests:
+                try:
+                    results.append(_savepoint(conn, partial(_append_one, conn, request, now)))
+                except DomainError as exc:
+                    results.append(exc)
+                except sqlite3.IntegrityError as exc:
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                        raise
+                    results.append(_duplicate_events(conn, request))
+            return results
+
+        return await self._write(append_all)
+
+    async def request_cancel(self, run_id: str, event: ev.NewEvent) -> CancelResult:
+        def cancel(conn: sqlite3.Connection) -> CancelResult:
+            row = conn.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO pending_cancels (run_id, event) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (run_id, canonical_json(pending_cancel_json(event))),
+                )
+                return CancelResult(recorded=True, seq=None, pending=True)
+            state = RunState.from_json(json.loads(row[0]))
+            if state.is_terminal or state.cancel_requested:
+                return CancelResult(recorded=False, seq=None)
+            plan = plan_events(state, [event])
+            now = utc_now()
+            _write_plan(conn, run_id, plan, now)
+            return CancelResult(recorded=True, seq=plan.seqs[0], event=plan.durable_events(run_id, now)[0])
+
+        return await self._write(cancel)
+
+    async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
+        await self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO checkpoints (run_id, covers_seq, state, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
+                " created_at = excluded.created_at",
+                (run_id, covers_seq, canonical_json(state), iso(utc_now())),
+            )
+        )
+
+    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+        self._nonce_calls += 1
+        prune = self._nonce_calls % _NONCE_PRUNE_EVERY == 0
+
+        def use(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            if prune:
+                conn.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
+            # An expired nonce may be used again; a live one may not.
+            rows = conn.execute(
+                "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO UPDATE"
+                " SET expires_at = excluded.expires_at WHERE nonces.expires_at <= ? RETURNING nonce",
+                (nonce, expires_at_epoch, now),
+            ).fetchall()
+            return bool(rows)
+
+        return await self._write(use)
+
+    # ----- reads -----
+
+    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[ev.Event]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (run_id, after_seq, limit),
+            ).fetchall()
+        )
+        return [_event(row) for row in rows]
+
+    async def oldest_retained_seq(self, run_id: str) -> int:
+        row = await self._read(
+            lambda conn: conn.execute("SELECT oldest_seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        )
+        if row is None:
+            raise RunNotFound(run_id)
+        return int(row[0])
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
+        row = await self._read(lambda conn: conn.execute(sql, (run_id,)).fetchone())
+        return None if row is None else _run_record(row)
+
+    async def list_runs(
+        self,
+        *,
+        thread_id: str | None,
+        status: RunStatus | None,
+        limit: int,
+        before: tuple[str, str] | None,
+    ) -> list[RunRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            params.append(thread_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if before is not None:
+            created_at, run_id = parse_cursor(before)
+            where.append("(created_at, run_id) < (?, ?)")
+            params += [iso(created_at), run_id]
+        sql = f"SELECT {RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        rows = await self._read(lambda conn: conn.execute(sql, (*params, limit)).fetchall())
+        return [_run_record(row) for row in rows]
+
+    async def thread_runs(self, thread_id: str) -> list[RunRecord]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = ? ORDER BY created_at, run_id",
+                (thread_id,),
+            ).fetchall()
+        )
+        return [_run_record(row) for row in rows]
+
+    async def unfinished_runs(self) -> list[str]:
+        marks = ", ".join("?" for _ in TERMINAL_STATUSES)
+        rows = await self._read(
+            lambda conn: conn.execute(
+                f"SELECT run_id FROM runs WHERE status NOT IN ({marks}) ORDER BY created_at, run_id",
+                TERMINAL_STATUSES,
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
+        row = await self._read(
+            lambda conn: conn.execute(
+                "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = ?"
+                " ORDER BY covers_seq DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return checkpoint_from_values(run_id, (row[0], json.loads(row[1]), _time(row[2])))
+
+    # ----- plumbing -----
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise DependencyUnavailable("database", "the SQLite store is not open")
+        return await self._writer.run(lambda conn: _write_tx(conn, lambda: fn(conn)))
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader is None:
+            raise DependencyUnavailable("database", "the SQLite store is not open")
+        return await self._reader.run(fn)
+
+
+def _append_one(conn: sqlite3.Connection, request: AppendRequest, now: datetime) -> AppendResult:
+    row = conn.execute("SELECT state FROM runs WHERE run_id = ?", (request.run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(request.run_id)
+    key = request.idempotency_key
+    if key is not None:
+        stored = conn.execute(
+            "SELECT request_hash, seqs FROM idempotency_keys WHERE run_id = ? AND key = ?",
+            (request.run_id, key),
+        ).fetchone()
+        replay = check_idempotency(request, None if stored is None else (stored[0], json.loads(stored[1])))
+        if replay is not None:
+            return replay
+    plan = plan_append(request.run_id, RunState.from_json(json.loads(row[0])), request)
+    _write_plan(conn, request.run_id, plan, now)
+    if key is not None:
+        conn.execute(
+            "INSERT INTO idempotency_keys (run_id, key, request_hash, seqs) VALUES (?, ?, ?, ?)",
+            (request.run_id, key, request.request_hash or "", json.dumps(list(plan.seqs))),
+        )
+    return plan.result(request.run_id, now)
+
+
+def _duplicate_events(conn: sqlite3.Connection, request: AppendRequest) -> AppendResult | Exception:
+    ids = [e.event_id for e in request.events]
+    marks = ", ".join("?" for _ in ids)
+    sql = f"SELECT event_id, run_id, seq FROM events WHERE event_id IN ({marks})"
+    rows = conn.execute(sql, ids).fetchall()
+    try:
+        return duplicate_event_result(request, {r[0]: (r[1], int(r[2])) for r in rows}, request.run_id)
+    except DomainError as exc:
+        return exc
+
+
+def _write_plan(conn: sqlite3.Connection, run_id: str, plan: PlannedAppend, now: datetime) -> None:
+    _insert_events(conn, run_id, plan, now)
+    status, last_seq, steps, reason, error = summary_values(plan.state)
+    conn.execute(
+        "UPDATE runs SET status = ?, last_seq = ?, step_count = ?, finish_reason = ?, error_message = ?,"
+        " state = ?, updated_at = ? WHERE run_id = ?",
+        (status, last_seq, steps, reason, error, canonical_json(plan.state.to_json()), iso(now), run_id),
+    )
+
+
+def _insert_events(conn: sqlite3.Connection, run_id: str, plan: PlannedAppend, now: datetime) -> None:
+    occurred_at = iso(now)
+    conn.executemany(
+        f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+        [(run_id, r.seq, r.event_id, r.type, occurred_at, canonical_json(r.payload)) for r in plan.rows],
+    )
+
+
+def _migrate(conn: sqlite3.Connection) -> list[int]:
+    """Applies the packaged migrations not yet recorded; returns the versions applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    applied: list[int] = []
+    for version, sql in migrations("sqlite"):
+        if version in done:
+            continue
+        # executescript would commit on its own; run the statements inside our transaction instead.
+        record = f"INSERT INTO schema_migrations VALUES ({version}, '{iso(utc_now())}');"
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;{record}\nCOMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

@@ -1,0 +1,1 @@
+"""Test helpers that start real dependencies (PostgreSQL, Envoy, a fake model provider)."""

@@ -1,0 +1,319 @@
+"""The service-token interceptor on a real grpc.aio server over loopback, with the
+real SQLite EventStore as the nonce store, called by a real gRPC client that
+decodes the ErrorInfo."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+import pytest_asyncio
+from google.api import httpbody_pb2  # type: ignore[import-untyped,unused-ignore]
+from google.rpc import error_details_pb2  # type: ignore[import-untyped,unused-ignore]
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from oa_runtime.auth import Keyring, ServiceTokenInterceptor, current_claims, mint_token
+from oa_runtime.core.errors import ERROR_DOMAIN
+from oa_runtime.store import open_store
+from openagents.runtime.v1 import (
+    health_service_pb2,
+    health_service_pb2_grpc,
+    run_event_pb2,
+    run_pb2,
+    run_service_pb2,
+    run_service_pb2_grpc,
+)
+
+SECRET = b"interceptor-test-secret"
+OLD_SECRET = b"previous-secret"
+KEYRING = Keyring(keys={"default": SECRET, "2024-old": OLD_SECRET})
+
+
+class CannedRunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
+    """Answers from the request and the verified claims, and counts what it served."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def GetRun(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.calls.append("GetRun")
+        claims = current_claims()
+        assert claims is not None
+        return run_service_pb2.GetRunResponse(run=run_pb2.Run(run_id=request.run_id, model=claims.nonce))
+
+    async def StartRun(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.calls.append("StartRun")
+        return run_service_pb2.StartRunResponse(run_id=request.run_id, status="accepted", created=True)
+
+    async def StreamRunSse(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        self.calls.append("StreamRunSse")
+        claims = current_claims()
+        assert claims is not None
+        for data in (b": ok\n\n", f"id: 1\ndata: {claims.nonce}\n\n".encode()):
+            yield run_service_pb2.StreamRunSseResponse(
+                body=httpbody_pb2.HttpBody(content_type="text/event-stream", data=data)
+            )
+
+    async def StreamRunEvents(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        # The other streaming style grpc.aio allows: a coroutine writing to the context.
+        self.calls.append("StreamRunEvents")
+        event = run_event_pb2.RunEvent(run_id=request.run_id, seq=1, type="run.accepted")
+        await context.write(run_service_pb2.StreamRunEventsResponse(event=event))
+
+
+class OpenHealthService(health_service_pb2_grpc.HealthServiceServicer):  # type: ignore[misc]
+    async def Healthz(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return health_service_pb2.HealthzResponse(status="ok")
+
+
+class Runtime:
+    """A running server and a client channel to it."""
+
+    def __init__(self, servicer: CannedRunService, channel: grpc.aio.Channel) -> None:
+        self.servicer = servicer
+        self.channel = channel
+        self.runs = run_service_pb2_grpc.RunServiceStub(channel)
+
+
+@asynccontextmanager
+async def serving(store: Any) -> AsyncIterator[Runtime]:
+    server = grpc.aio.server(interceptors=[ServiceTokenInterceptor(KEYRING, store)])
+    servicer = CannedRunService()
+    run_service_pb2_grpc.add_RunServiceServicer_to_server(servicer, server)
+    health_service_pb2_grpc.add_HealthServiceServicer_to_server(OpenHealthService(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield Runtime(servicer, channel)
+    finally:
+        await server.stop(None)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def runtime(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('nonces') / 'db.sqlite'}")
+    await store.open()
+    try:
+        async with serving(store) as runtime:
+            yield runtime
+    finally:
+        await store.close()
+
+
+def signed(
+    secret: bytes = SECRET,
+    *,
+    ttl_s: int = 60,
+    now: float | None = None,
+    key_id: str | None = None,
+    **claims: str,
+) -> list[tuple[str, str]]:
+    token = mint_token(secret, ttl_s=ttl_s, now=time.time() if now is None else now, **claims)
+    metadata = [("x-oa-runtime-signature", token)]
+    return [*metadata, ("x-oa-runtime-key-id", key_id)] if key_id else metadata
+
+
+async def rejection(call: Awaitable[Any]) -> tuple[grpc.StatusCode, Any]:
+    """The status code and the decoded google.rpc.ErrorInfo of a failed call."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    status = rpc_status.from_call(caught.value)
+    assert status is not None, "no grpc-status-details-bin trailer"
+    info = error_details_pb2.ErrorInfo()
+    assert len(status.details) == 1 and status.details[0].Unpack(info)
+    assert info.domain == ERROR_DOMAIN
+    return caught.value.code(), info
+
+
+async def stream_messages(call: Any) -> list[Any]:
+    return [message async for message in call]
+
+
+def get_run(runtime: Runtime, metadata: Sequence[tuple[str, str]] | None, run_id: str = "run-1") -> Any:
+    return runtime.runs.GetRun(run_service_pb2.GetRunRequest(run_id=run_id), metadata=metadata)
+
+
+async def assert_invalid_token(
+    runtime: Runtime, metadata: Sequence[tuple[str, str]] | None, problem: str
+) -> None:
+    calls_before = len(runtime.servicer.calls)
+    code, info = await rejection(get_run(runtime, metadata))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert info.reason == "INVALID_TOKEN" and info.metadata["problem"] == problem
+    assert len(runtime.servicer.calls) == calls_before, "the handler ran for a rejected call"
+
+
+# ----- open methods -----
+
+
+async def test_health_methods_need_no_token(runtime: Runtime) -> None:
+    healthz = await health_service_pb2_grpc.HealthServiceStub(runtime.channel).Healthz(
+        health_service_pb2.HealthzRequest()
+    )
+    assert healthz.status == "ok"
+    check = await health_pb2_grpc.HealthStub(runtime.channel).Check(health_pb2.HealthCheckRequest())
+    assert check.status == health_pb2.HealthCheckResponse.SERVING
+
+
+# ----- accepted -----
+
+
+async def test_valid_token_reaches_the_handler_with_its_claims(runtime: Runtime) -> None:
+    response = await get_run(runtime, signed(nonce="nonce-happy", run_id="run-1"))
+    assert response.run.run_id == "run-1"
+    assert response.run.model == "nonce-happy"  # the handler read current_claims()
+
+
+async def test_key_id_header_selects_a_rotated_secret(runtime: Runtime) -> None:
+    assert await get_run(runtime, signed(OLD_SECRET, key_id="2024-old"))
+    await assert_invalid_token(runtime, signed(OLD_SECRET), "bad signature")
+    await assert_invalid_token(runtime, signed(OLD_SECRET, key_id="retired"), "unknown key id")
+
+
+# ----- rejected: UNAUTHENTICATED -----
+
+
+async def test_missing_token(runtime: Runtime) -> None:
+    await assert_invalid_token(runtime, None, "missing")
+
+
+async def test_bad_mac(runtime: Runtime) -> None:
+    await assert_invalid_token(runtime, signed(b"not-the-secret"), "bad signature")
+
+
+async def test_expired_token(runtime: Runtime) -> None:
+    await assert_invalid_token(runtime, signed(now=time.time() - 61), "expired")
+
+
+async def test_token_from_the_future(runtime: Runtime) -> None:
+    await assert_invalid_token(runtime, signed(now=time.time() + 120), "issued in the future")
+
+
+async def test_lifetime_over_ttl(runtime: Runtime) -> None:
+    await assert_invalid_token(runtime, signed(ttl_s=3600), "lifetime over the maximum ttl")
+
+
+async def test_malformed_and_repeated_headers(runtime: Runtime) -> None:
+    await assert_invalid_token(
+        runtime, [("x-oa-runtime-signature", "garbage")], "malformed: expected 3 segments"
+    )
+    twice = signed() + signed()
+    await assert_invalid_token(runtime, twice, "malformed: repeated x-oa-runtime-signature")
+
+
+async def test_reused_nonce(runtime: Runtime) -> None:
+    metadata = signed(nonce="once-only")
+    assert await get_run(runtime, metadata)
+    await assert_invalid_token(runtime, metadata, "nonce already used")
+
+
+# ----- rejected: PERMISSION_DENIED -----
+
+
+async def assert_claim_mismatch(call: Awaitable[Any], claim: str) -> None:
+    code, info = await rejection(call)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert info.reason == "CLAIM_MISMATCH" and dict(info.metadata) == {"claim": claim}
+
+
+async def test_run_id_claim_binds_the_request(runtime: Runtime) -> None:
+    await assert_claim_mismatch(get_run(runtime, signed(run_id="run-1"), run_id="run-2"), "run_id")
+
+
+async def test_thread_and_user_claims_bind_start_run(runtime: Runtime) -> None:
+    def start(metadata: list[tuple[str, str]], user_id: str = "") -> Any:
+        request = run_service_pb2.StartRunRequest(run_id="run-9", thread_id="thread-9", user_id=user_id)
+        return runtime.runs.StartRun(request, metadata=metadata)
+
+    await assert_claim_mismatch(start(signed(thread_id="thread-1")), "thread_id")
+    # StartRunRequest names its user: the field binds, not the x-oa-user-id header.
+    await assert_claim_mismatch(start([*signed(user_id="u-1"), ("x-oa-user-id", "u-1")]), "user_id")
+    accepted = await start(
+        [*signed(thread_id="thread-9", user_id="u-1"), ("x-oa-user-id", "x")], user_id="u-1"
+    )
+    assert accepted.status == "accepted"
+
+
+async def test_principal_metadata_binds_other_requests(runtime: Runtime) -> None:
+    await assert_claim_mismatch(
+        get_run(runtime, [*signed(user_id="u-1"), ("x-oa-user-id", "u-2")]), "user_id"
+    )
+    await assert_claim_mismatch(get_run(runtime, signed(user_id="u-1")), "user_id")
+    await assert_claim_mismatch(get_run(runtime, signed(guest_scope="guest-a")), "guest_scope")
+    bound = [
+        *signed(user_id="u-1", guest_scope="guest-a"),
+        ("x-oa-user-id", "u-1"),
+        ("x-oa-guest-scope", "guest-a"),
+    ]
+    assert await get_run(runtime, bound)
+
+
+# ----- streaming -----
+
+
+async def test_streaming_method_is_protected_too(runtime: Runtime) -> None:
+    def stream(metadata: list[tuple[str, str]] | None, run_id: str = "run-1") -> Any:
+        return runtime.runs.StreamRunSse(
+            run_service_pb2.StreamRunSseRequest(run_id=run_id), metadata=metadata
+        )
+
+    calls_before = runtime.servicer.calls.count("StreamRunSse")
+    code, info = await rejection(stream_messages(stream(None)))
+    assert (code, info.reason, info.metadata["problem"]) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "INVALID_TOKEN",
+        "missing",
+    )
+    await assert_claim_mismatch(stream_messages(stream(signed(run_id="run-1"), run_id="run-7")), "run_id")
+    assert runtime.servicer.calls.count("StreamRunSse") == calls_before
+
+    messages = await stream_messages(stream(signed(nonce="stream-nonce", run_id="run-1")))
+    assert [m.body.data for m in messages] == [b": ok\n\n", b"id: 1\ndata: stream-nonce\n\n"]
+
+
+async def test_context_writing_stream_handler_is_protected_too(runtime: Runtime) -> None:
+    def stream(metadata: list[tuple[str, str]] | None) -> Any:
+        request = run_service_pb2.StreamRunEventsRequest(run_id="run-1")
+        return runtime.runs.StreamRunEvents(request, metadata=metadata)
+
+    code, info = await rejection(stream_messages(stream(signed(b"wrong"))))
+    assert (code, info.metadata["problem"]) == (grpc.StatusCode.UNAUTHENTICATED, "bad signature")
+    assert "StreamRunEvents" not in runtime.servicer.calls
+    messages = await stream_messages(stream(signed(run_id="run-1")))
+    assert [(m.event.run_id, m.event.seq) for m in messages] == [("run-1", 1)]
+
+
+# ----- failure of the nonce store, and logging -----
+
+
+async def test_unavailable_nonce_store_fails_closed(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    await store.open()
+    await store.close()  # the database is gone: a replay can no longer be ruled out
+    async with serving(store) as broken:
+        code, info = await rejection(get_run(broken, signed()))
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert info.reason == "DEPENDENCY_UNAVAILABLE" and info.metadata["dependency"] == "database"
+    assert broken.servicer.calls == []
+
+
+async def test_rejections_log_the_problem_but_never_the_token(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    metadata = signed(b"leaked-secret?")
+    token = metadata[0][1]
+    with caplog.at_level(logging.INFO, logger="oa_runtime.auth"):
+        await rejection(get_run(runtime, metadata))
+    assert "method=/openagents.runtime.v1.RunService/GetRun" in caplog.text
+    assert "bad signature" in caplog.text
+    for secret_part in (token, *token.split(".")[1:], SECRET.decode(), "leaked-secret"):
+        assert secret_part not in caplog.text
