@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import time
 from collections.abc import AsyncIterator
 
 import pytest
-
 from oa_runtime.core.errors import UnknownModel
 from oa_runtime.core.events import STEP_LENGTH, STEP_STOP, STEP_TOOL_CALLS
 from oa_runtime.core.messages import ChatMessage, ToolCall
@@ -32,6 +30,7 @@ from oa_runtime.ports import (
     ToolCallChunk,
     ToolSpec,
 )
+
 from tests.support.fake_openai import (
     FakeOpenAI,
     Scenario,
@@ -66,7 +65,13 @@ async def test_say_streams_words_keeping_spaces() -> None:
 async def test_prompt_without_directives_is_echoed() -> None:
     chunks = await collect(ScriptedProvider(), prompt("What is\na run?"))
 
-    assert chunks == [TextChunk("What"), TextChunk(" is"), TextChunk("\na"), TextChunk(" run?"), FinishChunk("stop")]
+    assert chunks == [
+        TextChunk("What"),
+        TextChunk(" is"),
+        TextChunk("\na"),
+        TextChunk(" run?"),
+        FinishChunk("stop"),
+    ]
 
 
 async def test_empty_prompt_just_stops() -> None:
@@ -82,7 +87,13 @@ async def test_lines_that_are_not_directives_are_ignored() -> None:
 async def test_tokens_streams_numbered_tokens() -> None:
     chunks = await collect(ScriptedProvider(), prompt("/tokens 4"))
 
-    assert chunks == [TextChunk("t1"), TextChunk(" t2"), TextChunk(" t3"), TextChunk(" t4"), FinishChunk("stop")]
+    assert chunks == [
+        TextChunk("t1"),
+        TextChunk(" t2"),
+        TextChunk(" t3"),
+        TextChunk(" t4"),
+        FinishChunk("stop"),
+    ]
 
 
 async def test_unpaced_tokens_finish_quickly() -> None:
@@ -113,7 +124,7 @@ async def test_sleep_pauses() -> None:
 
 async def test_fail_raises_after_earlier_output() -> None:
     seen: list[ModelChunk] = []
-    with pytest.raises(ModelError, match="^out of luck$") as raised:
+    with pytest.raises(ModelError, match=r"^out of luck$") as raised:
         async for chunk in ScriptedProvider().stream(prompt("/say partial\n/fail out of luck\n/say never")):
             seen.append(chunk)
 
@@ -121,7 +132,9 @@ async def test_fail_raises_after_earlier_output() -> None:
     assert raised.value.retryable is False
 
 
-@pytest.mark.parametrize("bad", ['/tool lookup {"x": ', "/tool", "/tokens many", "/tokens 3 fast", "/sleep -5"])
+@pytest.mark.parametrize(
+    "bad", ['/tool lookup {"x": ', "/tool", "/tokens many", "/tokens 3 fast", "/sleep -5"]
+)
 async def test_malformed_directives_fail_clearly(bad: str) -> None:
     with pytest.raises(ModelError) as raised:
         await collect(ScriptedProvider(), prompt(bad))
@@ -203,7 +216,9 @@ async def test_openai_streams_text(fake: FakeOpenAI, openai_provider: OpenAIComp
     assert chunks == [TextChunk("Hel"), TextChunk("lo"), TextChunk(", world"), FinishChunk(STEP_STOP)]
 
 
-async def test_openai_joins_tool_call_fragments(fake: FakeOpenAI, openai_provider: OpenAICompatProvider) -> None:
+async def test_openai_joins_tool_call_fragments(
+    fake: FakeOpenAI, openai_provider: OpenAICompatProvider
+) -> None:
     fake.script(
         tool_call_reply(
             ("call_a", "lookup", '{"word": "durable", "limit": 10}'),
@@ -228,7 +243,9 @@ async def test_openai_sends_messages_tools_and_model(
 ) -> None:
     fake.script(text_reply("ok"), text_reply("ok"))
     call = ToolCall("call_7", "lookup", '{"word": "x"}')
-    spec = ToolSpec("lookup", "Looks a word up.", {"type": "object", "properties": {"word": {"type": "string"}}})
+    spec = ToolSpec(
+        "lookup", "Looks a word up.", {"type": "object", "properties": {"word": {"type": "string"}}}
+    )
     messages = (
         ChatMessage("system", "Be brief."),
         ChatMessage("user", "What is x?"),
@@ -251,7 +268,11 @@ async def test_openai_sends_messages_tools_and_model(
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_7", "type": "function", "function": {"name": "lookup", "arguments": '{"word": "x"}'}}
+                {
+                    "id": "call_7",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"word": "x"}'},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "call_7", "content": '{"meaning": "y"}'},
@@ -259,7 +280,11 @@ async def test_openai_sends_messages_tools_and_model(
     assert sent.body["tools"] == [
         {
             "type": "function",
-            "function": {"name": "lookup", "description": "Looks a word up.", "parameters": spec.input_schema},
+            "function": {
+                "name": "lookup",
+                "description": "Looks a word up.",
+                "parameters": spec.input_schema,
+            },
         }
     ]
     assert fake.requests[1].body["model"] == "gpt-default"
@@ -275,7 +300,9 @@ async def test_openai_length_finish(fake: FakeOpenAI, openai_provider: OpenAICom
     ]
 
 
-async def test_openai_429_carries_retry_after(fake: FakeOpenAI, openai_provider: OpenAICompatProvider) -> None:
+async def test_openai_429_carries_retry_after(
+    fake: FakeOpenAI, openai_provider: OpenAICompatProvider
+) -> None:
     fake.script(http_error(429, "slow down", retry_after="7"))
 
     with pytest.raises(RetryLater) as raised:
@@ -341,7 +368,9 @@ async def test_mid_stream_disconnect_is_retryable_but_not_retried_after_output(
     seen: list[ModelChunk] = []
 
     with pytest.raises(ModelError) as raised:
-        async for chunk in RetryingProvider(openai_provider, base_delay=0.01).stream(chat(ChatMessage("user", "x"))):
+        async for chunk in RetryingProvider(openai_provider, base_delay=0.01).stream(
+            chat(ChatMessage("user", "x"))
+        ):
             seen.append(chunk)
 
     assert raised.value.retryable is True
@@ -395,7 +424,9 @@ async def test_stalled_stream_times_out_between_chunks(
     await asyncio.wait_for(fake.client_left.wait(), 5)  # the timed-out request was released
 
 
-async def test_no_first_chunk_in_time_is_retried(fake: FakeOpenAI, openai_provider: OpenAICompatProvider) -> None:
+async def test_no_first_chunk_in_time_is_retried(
+    fake: FakeOpenAI, openai_provider: OpenAICompatProvider
+) -> None:
     silent = text_reply("unused")
     silent.stall_after = 0
     fake.script(silent, text_reply("awake"))
@@ -435,6 +466,21 @@ async def test_aclose_mid_stream_closes_the_connection(
 
     await asyncio.wait_for(fake.client_left.wait(), 5)
     assert fake.client_disconnects == 1
+
+
+async def test_aclose_through_the_retrying_wrapper_closes_the_connection(
+    fake: FakeOpenAI, openai_provider: OpenAICompatProvider
+) -> None:
+    held = text_reply("partial", " more")
+    held.stall_after = 2
+    fake.script(held)
+    stream = RetryingProvider(openai_provider).stream(chat(ChatMessage("user", "x")))
+
+    assert await anext(stream) == TextChunk("partial")
+    await stream.aclose()
+
+    await asyncio.wait_for(fake.client_left.wait(), 5)
+    assert len(fake.requests) == 1
 
 
 async def test_slow_chunks_within_the_timeout_are_fine(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -52,12 +53,20 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     env = dev_secret_env(dict(os.environ))
     settings = Settings.from_env(env)
-    logs.configure(settings.log_level, "text" if settings.log_format == "json" and sys.stderr.isatty() else settings.log_format)
+    logs.configure(
+        settings.log_level,
+        "text" if settings.log_format == "json" and sys.stderr.isatty() else settings.log_format,
+    )
     work = Path("var/gateway")
     descriptor = build_descriptor_set(work / "runtime.binpb")
     admin_port = int(env.get("RUNTIME_ENVOY_ADMIN_PORT", "9901"))
     config = render_config(
-        GatewayConfig(grpc_port=settings.grpc_port, descriptor_path=descriptor, http_port=settings.http_port, admin_port=admin_port),
+        GatewayConfig(
+            grpc_port=settings.grpc_port,
+            descriptor_path=descriptor,
+            http_port=settings.http_port,
+            admin_port=admin_port,
+        ),
         work / "envoy.yaml",
     )
 
@@ -81,20 +90,26 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 def _print_banner(settings: Settings, env: dict[str, str]) -> None:
     base = f"http://127.0.0.1:{settings.http_port}"
-    token = mint_token(
-        Keyring.from_env(env).secret_for(None), ttl_s=TokenPolicy.from_env(env).max_ttl_s, now=time.time(), run_id="demo-1", thread_id="thread-1"
-    )
-    body = '{"runId":"demo-1","threadId":"thread-1","prompt":"/say Hello from the runtime"}'
+    grpc_addr = f"{settings.grpc_host}:{settings.grpc_port}"
+    secret = Keyring.from_env(env).secret_for(None)
+    ttl = TokenPolicy.from_env(env).max_ttl_s
+    run_id = f"demo-{int(time.time())}"
+
+    def token(thread_id: str | None = None) -> str:  # tokens are single-use: one per request
+        return mint_token(secret, ttl_s=ttl, now=time.time(), run_id=run_id, thread_id=thread_id)
+
+    body = json.dumps({"runId": run_id, "threadId": "thread-demo", "prompt": "/say Hello from the runtime"})
     print(
         f"""
-OpenAgents Runtime is up ({settings.database_url})
-  gRPC   {settings.grpc_host}:{settings.grpc_port}   (reflection on: grpcurl -plaintext {settings.grpc_host}:{settings.grpc_port} list)
-  HTTP   {base}   ({base}/healthz, {base}/readyz)
+OpenAgents Runtime is up on {settings.database_url}
+  gRPC  {grpc_addr}  (server reflection: grpcurl -plaintext {grpc_addr} list)
+  HTTP  {base}  ({base}/healthz, {base}/readyz)
 
-Start a run and stream it (a token is single-use and lives {TokenPolicy.from_env(env).max_ttl_s} s; mint more with
-`.venv/bin/oa-runtime token --run-id demo-1 --thread-id thread-1`):
+Start a run, then stream it as AI SDK SSE (tokens live {ttl} s and are single-use;
+mint more with: .venv/bin/oa-runtime token --run-id {run_id} --thread-id thread-demo):
   curl -s {base}/internal/v1/runs -H 'content-type: application/json' \\
-    -H 'X-OA-RUNTIME-SIGNATURE: {token}' -d {shlex.quote(body)}
+    -H 'X-OA-RUNTIME-SIGNATURE: {token("thread-demo")}' -d {shlex.quote(body)}
+  curl -N {base}/internal/v1/runs/{run_id}/stream -H 'X-OA-RUNTIME-SIGNATURE: {token()}'
 Press Ctrl-C to stop.
 """,
         flush=True,
@@ -138,9 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oa-runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC service (configuration from RUNTIME_* variables)")
-    serve.add_argument("--dev-secret", action="store_true", help="use/create var/dev-signing-secret when no secret is set")
+    serve.add_argument(
+        "--dev-secret", action="store_true", help="use/create var/dev-signing-secret when no secret is set"
+    )
     serve.set_defaults(fn=_cmd_serve)
-    sub.add_parser("up", help="the service and Envoy together (what `make run` runs)").set_defaults(fn=_cmd_up)
+    sub.add_parser("up", help="the service and Envoy together (what `make run` runs)").set_defaults(
+        fn=_cmd_up
+    )
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(fn=_cmd_migrate)
     token = sub.add_parser("token", help="print a valid X-OA-RUNTIME-SIGNATURE value")
     token.add_argument("--run-id")

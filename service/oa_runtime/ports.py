@@ -6,7 +6,7 @@ Adapters live in `store/` (EventStore) and `models/` (ModelProvider); tests in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -119,7 +119,7 @@ class EventStore(Protocol):
 class ToolSpec:
     name: str
     description: str
-    input_schema: dict[str, object] = field(default_factory=dict)
+    input_schema: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

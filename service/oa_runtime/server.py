@@ -52,7 +52,9 @@ async def serve(
     try:
         async with asyncio.TaskGroup() as tg:
             broker = Broker(settings.subscriber_buffer)
-            writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
+            writer = EventWriter(
+                store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms
+            )
             tg.create_task(writer.run(), name="writer")
             executor = RunExecutor(RunDeps(store, writer, settings, dict(BUILTIN_TOOLS)), models, tg)
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
@@ -82,7 +84,11 @@ async def serve(
             resumed = await executor.resume_unfinished()
             log.info(
                 "serving",
-                extra={"grpc": f"{settings.grpc_host}:{port}", "backend": store.backend, "resumed_runs": resumed},
+                extra={
+                    "grpc": f"{settings.grpc_host}:{port}",
+                    "backend": store.backend,
+                    "resumed_runs": resumed,
+                },
             )
             if on_ready is not None:
                 on_ready(port)

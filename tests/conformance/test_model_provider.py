@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 import pytest
-
 from oa_runtime.core.events import STEP_STOP, STEP_TOOL_CALLS
 from oa_runtime.core.messages import ChatMessage, ToolCall
 from oa_runtime.models import OpenAICompatProvider, RetryingProvider, ScriptedProvider
@@ -25,9 +24,12 @@ from oa_runtime.ports import (
     ToolCallChunk,
     ToolSpec,
 )
+
 from tests.support.fake_openai import FakeOpenAI, http_error, serve_fake_openai, text_reply, tool_call_reply
 
-LOOKUP = ToolSpec("lookup", "Looks a word up.", {"type": "object", "properties": {"word": {"type": "string"}}})
+LOOKUP = ToolSpec(
+    "lookup", "Looks a word up.", {"type": "object", "properties": {"word": {"type": "string"}}}
+)
 
 
 class Harness(Protocol):

@@ -59,7 +59,12 @@ def tool_call_reply(*calls: tuple[str, str, str], pieces: int = 3, text: str = "
     arguments split into `pieces` fragments, then finish_reason "tool_calls"."""
     choices = [_choice({"role": "assistant", "content": text or None})]
     for index, (call_id, name, arguments) in enumerate(calls):
-        head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        head = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
         choices.append(_choice({"tool_calls": [head]}))
         size = max(1, -(-len(arguments) // pieces))
         for start in range(0, len(arguments), size):

@@ -21,7 +21,6 @@ _STATE = {
     RunStatus.FAILED: run_pb2.RUN_STATE_FAILED,
     RunStatus.CANCELED: run_pb2.RUN_STATE_CANCELED,
 }
-_STATUS = {v: k for k, v in _STATE.items()}
 _STEP_REASON = {
     ev.STEP_STOP: run_event_pb2.STEP_FINISH_REASON_STOP,
     ev.STEP_TOOL_CALLS: run_event_pb2.STEP_FINISH_REASON_TOOL_CALLS,
@@ -55,7 +54,10 @@ _PAYLOAD_FIELD = {
 
 
 def status_from_proto(state: int) -> RunStatus | None:
-    return _STATUS.get(state)
+    for status, value in _STATE.items():
+        if value == state:
+            return status
+    return None
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -116,7 +118,9 @@ def run_to_proto(record: RunRecord) -> run_pb2.Run:
         finish_reason=record.finish_reason,
         error_message=record.error_message,
         tool_policy=run_pb2.ToolPolicy(
-            allow=list(r.tool_policy.allow), deny=list(r.tool_policy.deny), guest_mode=r.tool_policy.guest_mode
+            allow=list(r.tool_policy.allow),
+            deny=list(r.tool_policy.deny),
+            guest_mode=r.tool_policy.guest_mode,
         ),
         authenticated_session=r.authenticated_session,
     )
@@ -152,7 +156,9 @@ def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
     return out
 
 
-def appended_events_from_proto(req: run_service_pb2.AppendRunEventsRequest) -> list[tuple[str, dict[str, Any]]]:
+def appended_events_from_proto(
+    req: run_service_pb2.AppendRunEventsRequest,
+) -> list[tuple[str, dict[str, Any]]]:
     return [(e.kind, _struct_to_dict(e.data)) for e in req.events]
 
 

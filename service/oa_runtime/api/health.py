@@ -60,7 +60,7 @@ class Readiness:
             await self.grpc_health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
-class HealthService(health_service_pb2_grpc.HealthServiceServicer):
+class HealthService(health_service_pb2_grpc.HealthServiceServicer):  # type: ignore[misc]
     def __init__(self, readiness: Readiness) -> None:
         self.readiness = readiness
 

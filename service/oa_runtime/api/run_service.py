@@ -50,7 +50,7 @@ class Runtime:
     sse_heartbeat_s: float = 15.0
 
 
-class RunService(run_service_pb2_grpc.RunServiceServicer):
+class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
@@ -69,7 +69,9 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):
         result = await self.rt.store.create_run(
             start,
             fingerprint(start),
-            ev.run_accepted(start.thread_id, start.model or self.rt.models.default_model, f"msg-{start.run_id}"),
+            ev.run_accepted(
+                start.thread_id, start.model or self.rt.models.default_model, f"msg-{start.run_id}"
+            ),
         )
         self.rt.broker.publish(result.events)
         if not result.record.status.is_terminal:
@@ -98,12 +100,16 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):
         status = convert.status_from_proto(request.state) if request.state else None
         if request.state and status is None:
             raise InvalidArgument("state", "is not a known run state")
-        filters = {"thread_id": thread_id, "state": request.state}
+        filters: dict[str, object] = {"thread_id": thread_id, "state": request.state}
         before = _decode_page_token(request.page_token, filters) if request.page_token else None
-        records = await self.rt.store.list_runs(thread_id=thread_id, status=status, limit=size + 1, before=before)
+        records = await self.rt.store.list_runs(
+            thread_id=thread_id, status=status, limit=size + 1, before=before
+        )
         page, more = records[:size], len(records) > size
         token = _encode_page_token(page[-1], filters) if more else ""
-        return run_service_pb2.ListRunsResponse(runs=[convert.run_to_proto(r) for r in page], next_page_token=token)
+        return run_service_pb2.ListRunsResponse(
+            runs=[convert.run_to_proto(r) for r in page], next_page_token=token
+        )
 
     @unary
     async def CancelRun(

@@ -35,7 +35,9 @@ SSE_HEADERS = (
 
 
 def _body(data: bytes) -> run_service_pb2.StreamRunSseResponse:
-    return run_service_pb2.StreamRunSseResponse(body=httpbody_pb2.HttpBody(content_type=CONTENT_TYPE, data=data))
+    return run_service_pb2.StreamRunSseResponse(
+        body=httpbody_pb2.HttpBody(content_type=CONTENT_TYPE, data=data)
+    )
 
 
 def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext) -> int:
@@ -86,7 +88,9 @@ async def stream_sse(
         if record is None:
             raise RunNotFound(run_id)
         if cursor > record.last_seq and record.status.is_terminal:
-            raise InvalidCursor(f"cursor {cursor} is beyond the run's last event {record.last_seq}", cursor=cursor)
+            raise InvalidCursor(
+                f"cursor {cursor} is beyond the run's last event {record.last_seq}", cursor=cursor
+            )
         oldest = await store.oldest_retained_seq(run_id)
         if cursor < oldest - 1:
             raise StaleCursor(cursor, oldest)

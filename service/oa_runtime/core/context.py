@@ -41,7 +41,11 @@ def request_history(request: StartRequest) -> list[ChatMessage]:
 
 
 def prompt_message(request: StartRequest) -> list[ChatMessage]:
-    return [ChatMessage(role="user", content=request.prompt, id=f"{request.run_id}-prompt")] if request.prompt else []
+    return (
+        [ChatMessage(role="user", content=request.prompt, id=f"{request.run_id}-prompt")]
+        if request.prompt
+        else []
+    )
 
 
 def model_context(

@@ -63,9 +63,7 @@ class RunAlreadyExists(DomainError):
     reason = "RUN_ALREADY_EXISTS"
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(
-            f"run {run_id!r} already exists with a different request", run_id=run_id
-        )
+        super().__init__(f"run {run_id!r} already exists with a different request", run_id=run_id)
 
 
 class SeqConflict(DomainError):
@@ -87,9 +85,7 @@ class IdempotencyKeyReused(DomainError):
     reason = "IDEMPOTENCY_KEY_REUSED"
 
     def __init__(self, key: str) -> None:
-        super().__init__(
-            f"idempotency key {key!r} was used with different events", idempotency_key=key
-        )
+        super().__init__(f"idempotency key {key!r} was used with different events", idempotency_key=key)
 
 
 class StaleCursor(DomainError):

@@ -146,9 +146,7 @@ def cancel_requested(reason: str) -> NewEvent:
 
 
 def run_finished(outcome: str, reason: str, error_message: str = "") -> NewEvent:
-    return NewEvent(
-        RUN_FINISHED, {"outcome": outcome, "reason": reason, "error_message": error_message}
-    )
+    return NewEvent(RUN_FINISHED, {"outcome": outcome, "reason": reason, "error_message": error_message})
 
 
 def checkpoint(covers_seq: int) -> NewEvent:

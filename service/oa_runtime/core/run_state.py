@@ -169,9 +169,7 @@ def _apply_work(s: RunState, t: str, p: Any) -> RunState:
     if t == ev.TOOL_CALL_REQUESTED:
         call = ToolCall(p["tool_call_id"], p["tool_name"], p["input_json"])
         msg = ChatMessage(role="assistant", content="", tool_calls=(call,))
-        return replace(
-            s, transcript=(*s.transcript, msg), pending_tool_calls=(*s.pending_tool_calls, call)
-        )
+        return replace(s, transcript=(*s.transcript, msg), pending_tool_calls=(*s.pending_tool_calls, call))
     if t == ev.TOOL_RESULT:
         content = p["error_text"] if p.get("is_error") else p["output_json"]
         msg = ChatMessage(role="tool", content=content, tool_call_id=p["tool_call_id"])

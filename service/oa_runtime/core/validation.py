@@ -64,8 +64,13 @@ def validate_start(request: StartRequest) -> StartRequest:
         raise InvalidArgument("prompt", "is required unless messages ends with a user message")
     size = len(canonical_json([list(request.messages), list(request.context_frames)]).encode("utf-8"))
     if size > MAX_JSON_BYTES:
-        raise InvalidArgument("messages", f"messages and context_frames must be at most {MAX_JSON_BYTES} bytes")
-    for field, names in (("tool_policy.allow", request.tool_policy.allow), ("tool_policy.deny", request.tool_policy.deny)):
+        raise InvalidArgument(
+            "messages", f"messages and context_frames must be at most {MAX_JSON_BYTES} bytes"
+        )
+    for field, names in (
+        ("tool_policy.allow", request.tool_policy.allow),
+        ("tool_policy.deny", request.tool_policy.deny),
+    ):
         for name in names:
             if not KIND_PATTERN.match(name):
                 raise InvalidArgument(field, f"{name!r} is not a valid tool name")
@@ -87,7 +92,9 @@ def validate_append(kinds_and_data: Sequence[tuple[str, Mapping[str, Any]]], ide
         if not KIND_PATTERN.match(kind):
             raise InvalidArgument(f"events[{i}].kind", "must be 1-100 characters from [A-Za-z0-9._:/-]")
         if len(canonical_json(data).encode("utf-8")) > MAX_EVENT_DATA_BYTES:
-            raise InvalidArgument(f"events[{i}].data", f"must be at most {MAX_EVENT_DATA_BYTES} bytes as JSON")
+            raise InvalidArgument(
+                f"events[{i}].data", f"must be at most {MAX_EVENT_DATA_BYTES} bytes as JSON"
+            )
 
 
 def validate_cursor(field: str, value: int) -> int:

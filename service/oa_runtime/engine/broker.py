@@ -30,13 +30,13 @@ class Subscription:
             self.lagging = True
         self._wakeup.set()
 
-    async def wait(self, timeout: float | None) -> bool:
+    async def wait(self, idle_s: float | None) -> bool:
         """Waits until something was offered (True) or the timeout passed (False)."""
         if not self.queue.empty() or self.lagging:
             return True
         self._wakeup.clear()
         try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await asyncio.wait_for(self._wakeup.wait(), idle_s)
         except TimeoutError:
             return False
         return True

@@ -10,7 +10,6 @@ decides again. So a cancel always wins over a late result, and exactly one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -130,7 +129,9 @@ class RunLoop:
                 )
                 return
             reason = await self._model_step(self.state.step + 1)
-            await self.deps.store.save_checkpoint(self.record.run_id, self.state.last_seq, self.state.to_json())
+            await self.deps.store.save_checkpoint(
+                self.record.run_id, self.state.last_seq, self.state.to_json()
+            )
             if reason != ev.STEP_TOOL_CALLS:
                 await self.append(ev.run_finished(ev.OUTCOME_SUCCEEDED, reason))
                 return
@@ -156,9 +157,14 @@ class RunLoop:
         async def pump() -> None:
             try:
                 stream = self.provider.stream(request)
-                async with contextlib.aclosing(stream):
+                try:
                     async for chunk in stream:
                         await queue.put(chunk)
+                finally:
+                    # Closing the stream releases the provider's HTTP request at once.
+                    close = getattr(stream, "aclose", None)
+                    if close is not None:
+                        await close()
                 await queue.put(_END)
             except ModelError as exc:
                 await queue.put(exc)
@@ -240,7 +246,9 @@ class RunLoop:
 def _is_cancel_path(events: Sequence[ev.NewEvent]) -> bool:
     """Events the cancel path itself writes must not raise CancelSeen again."""
     return all(e.type in (ev.STEP_FINISHED, ev.RUN_FINISHED) for e in events) and any(
-        e.type == ev.RUN_FINISHED and e.payload.get("outcome") == ev.OUTCOME_CANCELED
-        or e.type == ev.STEP_FINISHED and e.payload.get("reason") == ev.STEP_INTERRUPTED
+        (e.type == ev.RUN_FINISHED
+        and e.payload.get("outcome") == ev.OUTCOME_CANCELED)
+        or (e.type == ev.STEP_FINISHED
+        and e.payload.get("reason") == ev.STEP_INTERRUPTED)
         for e in events
     )

@@ -18,7 +18,9 @@ async def run_messages(store: EventStore, record: RunRecord) -> list[ChatMessage
         for event in page:
             if event.type == ev.MESSAGE_COMPLETED:
                 p = event.payload
-                out.append(ChatMessage(role=p.get("role") or "assistant", content=p["text"], id=p["message_id"]))
+                out.append(
+                    ChatMessage(role=p.get("role") or "assistant", content=p["text"], id=p["message_id"])
+                )
         if len(page) < 1000:
             return out
         after = page[-1].seq

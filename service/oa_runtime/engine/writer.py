@@ -27,7 +27,9 @@ class _Pending:
 
 
 class EventWriter:
-    def __init__(self, store: EventStore, broker: Broker, *, batch_max: int = 512, wait_ms: float = 2.0) -> None:
+    def __init__(
+        self, store: EventStore, broker: Broker, *, batch_max: int = 512, wait_ms: float = 2.0
+    ) -> None:
         self._store = store
         self._broker = broker
         self._batch_max = batch_max

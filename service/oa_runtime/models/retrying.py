@@ -9,6 +9,7 @@ step in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
@@ -67,9 +68,11 @@ class RetryingProvider:
         for attempt in range(1, self.attempts + 1):
             produced = False
             try:
-                async for chunk in self._timed(request):
-                    produced = True
-                    yield chunk
+                # aclosing: a consumer's aclose() must reach the inner request now, not at GC.
+                async with contextlib.aclosing(self._timed(request)) as chunks:
+                    async for chunk in chunks:
+                        produced = True
+                        yield chunk
                 return
             except ModelError as err:
                 if produced or not err.retryable or attempt == self.attempts:

@@ -64,7 +64,11 @@ _UNOPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg,
 def _evaluate(node: ast.AST) -> float | int:
     if isinstance(node, ast.Expression):
         return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _evaluate(node.left), _evaluate(node.right)

