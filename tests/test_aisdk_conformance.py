@@ -22,20 +22,28 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
 from oa_runtime.core import events as ev
 from oa_runtime.core.frames import Frame, encode_sse, map_events
 
 try:  # tests/ is a package only if someone adds an __init__.py
     from tests.test_frames import GOLDEN_CASES, client_violation, event_logs, load_golden_events
 except ImportError:
-    from test_frames import GOLDEN_CASES, client_violation, event_logs, load_golden_events  # type: ignore[no-redef]
+    from test_frames import GOLDEN_CASES, client_violation, event_logs, load_golden_events  # type: ignore[import-not-found,no-redef]
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "tests" / "aisdk" / "check_stream.mjs"
 NODE_MODULES = REPO / ".tools" / "node_modules"
 GENERATED_STREAMS = 300
 BROKEN_STREAMS = 150
+# Chunks uiMessageChunkSchema rejects (a `data-*` part with null data is fine: a control).
+SCHEMA_BREAKERS: list[dict[str, Any]] = [
+    {"type": "finish", "finishReason": "unknown"},
+    {"type": "text-chunk", "id": "a"},
+    {"type": "text-delta", "id": "a"},
+    {"type": "tool-output-available", "toolCallId": "call-1"},
+    {"type": "start", "messageId": 7},
+    {"type": "data-note", "data": None},
+]
 
 
 def _require_node() -> str:
@@ -45,7 +53,10 @@ def _require_node() -> str:
         for what, ok in [
             ("node", node is not None),
             ("ai", (NODE_MODULES / "ai" / "package.json").is_file()),
-            ("@ai-sdk/provider-utils", (NODE_MODULES / "@ai-sdk" / "provider-utils" / "package.json").is_file()),
+            (
+                "@ai-sdk/provider-utils",
+                (NODE_MODULES / "@ai-sdk" / "provider-utils" / "package.json").is_file(),
+            ),
         ]
         if not ok
     ]
@@ -90,22 +101,26 @@ def _generate_event_logs() -> list[list[ev.Event]]:
 
 
 def _break(frames: list[Frame], rnd: st.DataObject) -> list[Frame]:
-    """A plausible server bug: a frame dropped, duplicated, moved, or an unknown id."""
+    """A plausible server bug: a frame dropped, duplicated or moved, an unknown id, a bad chunk."""
     if not frames:
         return [Frame(1, {"type": "text-delta", "id": "nope", "delta": "x"})]
     i = rnd.draw(st.integers(0, len(frames) - 1))
-    kind = rnd.draw(st.sampled_from(["drop", "duplicate", "move-first", "stray-delta", "stray-output"]))
+    kind = rnd.draw(
+        st.sampled_from(["drop", "duplicate", "move-first", "stray-delta", "stray-output", "bad-schema"])
+    )
     if kind == "drop":
         return frames[:i] + frames[i + 1 :]
     if kind == "duplicate":
         return frames[: i + 1] + frames[i:]
     if kind == "move-first":
         return [frames[i], *frames[:i], *frames[i + 1 :]]
-    stray: dict[str, Any] = (
-        {"type": "text-delta", "id": "run-1-s1-t0", "delta": "x"}
-        if kind == "stray-delta"
-        else {"type": "tool-output-available", "toolCallId": "call-1", "output": None}
-    )
+    stray: dict[str, Any]
+    if kind == "stray-delta":
+        stray = {"type": "text-delta", "id": "run-1-s1-t0", "delta": "x"}
+    elif kind == "stray-output":
+        stray = {"type": "tool-output-available", "toolCallId": "call-1", "output": None}
+    else:
+        stray = rnd.draw(st.sampled_from(SCHEMA_BREAKERS))
     return [*frames[:i], Frame(frames[i].seq, stray), *frames[i:]]
 
 
@@ -193,14 +208,18 @@ def test_golden_streams_pass_the_real_client(node_reports: list[tuple[Case, dict
 def test_generated_streams_pass_the_real_client(node_reports: list[tuple[Case, dict[str, Any]]]) -> None:
     generated = [(case, report) for case, report in node_reports if case.kind == "generated"]
     assert len(generated) >= GENERATED_STREAMS // 2  # hypothesis may stop early on a tiny space
-    failures = [(report, case.path.read_text(encoding="utf-8")) for case, report in generated if not report["ok"]]
+    failures = [
+        (report, case.path.read_text(encoding="utf-8")) for case, report in generated if not report["ok"]
+    ]
     assert failures == []
     for case, report in generated:
         assert report["text"] == _expected_text(case.frames), report
         assert report["finishReason"] == _expected_finish_reason(case.frames), report
 
 
-def test_the_python_mirror_agrees_with_the_real_client(node_reports: list[tuple[Case, dict[str, Any]]]) -> None:
+def test_the_python_mirror_agrees_with_the_real_client(
+    node_reports: list[tuple[Case, dict[str, Any]]],
+) -> None:
     broken = [(case, report) for case, report in node_reports if case.kind in ("broken", "generated")]
     disagreements = [
         (case.python_verdict, report, case.path.read_text(encoding="utf-8"))

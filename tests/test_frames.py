@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from oa_runtime.core import events as ev
 from oa_runtime.core.frames import (
     FINISH_REASONS,
@@ -226,7 +225,9 @@ def _spec(type_: str, **payload: Any) -> Spec:
 
 
 any_event: st.SearchStrategy[Spec] = st.one_of(
-    st.builds(lambda m: _spec(ev.RUN_ACCEPTED, thread_id="t", model="x", message_id=m), st.sampled_from(MESSAGE_IDS)),
+    st.builds(
+        lambda m: _spec(ev.RUN_ACCEPTED, thread_id="t", model="x", message_id=m), st.sampled_from(MESSAGE_IDS)
+    ),
     st.just(_spec(ev.RUN_STARTED, executor_id="e", attempt=1)),
     st.builds(lambda n: _spec(ev.STEP_STARTED, step=n), st.integers(1, 3)),
     st.builds(lambda n: _spec(ev.STEP_FINISHED, step=n, reason="stop"), st.integers(1, 3)),
@@ -246,7 +247,9 @@ any_event: st.SearchStrategy[Spec] = st.one_of(
         json_texts,
     ),
     st.builds(
-        lambda c, o: _spec(ev.TOOL_PROGRESS, tool_call_id=c, output_json=o), st.sampled_from(CALL_IDS), json_texts
+        lambda c, o: _spec(ev.TOOL_PROGRESS, tool_call_id=c, output_json=o),
+        st.sampled_from(CALL_IDS),
+        json_texts,
     ),
     st.builds(
         lambda c, o, e: _spec(
@@ -291,13 +294,19 @@ def plausible_runs(draw: st.DrawFn) -> list[Spec]:
             specs += [_spec(ev.MESSAGE_DELTA, message_id=message_id, delta=d) for d in deltas]
             if crashed:
                 break
-            if deltas or draw(st.booleans()):
+            has_text = bool(deltas) or draw(st.booleans())
+            if has_text:
                 text = "".join(deltas) or draw(texts)
                 specs.append(_spec(ev.MESSAGE_COMPLETED, message_id=message_id, text=text, role="assistant"))
             calls = [f"call-{step}-{j}" for j in range(draw(st.integers(0, 2)))]
             for call in calls:
                 specs.append(
-                    _spec(ev.TOOL_CALL_REQUESTED, tool_call_id=call, tool_name="search", input_json=draw(json_texts))
+                    _spec(
+                        ev.TOOL_CALL_REQUESTED,
+                        tool_call_id=call,
+                        tool_name="search",
+                        input_json=draw(json_texts),
+                    )
                 )
             reason = ev.STEP_TOOL_CALLS if calls else ev.STEP_STOP
             specs.append(_spec(ev.STEP_FINISHED, step=step, reason=reason))
@@ -318,14 +327,17 @@ def plausible_runs(draw: st.DrawFn) -> list[Spec]:
     if draw(st.booleans()):
         specs.append(_spec(ev.CANCEL_REQUESTED, reason="user"))
     if draw(st.integers(0, 5)) > 0:  # else the run is still live
-        specs.append(
-            _spec(ev.RUN_FINISHED, outcome=draw(outcomes), reason="done", error_message=draw(texts))
-        )
+        specs.append(_spec(ev.RUN_FINISHED, outcome=draw(outcomes), reason="done", error_message=draw(texts)))
     return specs
 
 
 event_logs = st.one_of(plausible_runs(), adversarial_runs).map(make_events)
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# FRAMES_EXAMPLES=5000 for a deeper hunt than the default run's.
+PROPERTY_SETTINGS = settings(
+    max_examples=int(os.environ.get("FRAMES_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 # -- properties -----------------------------------------------------------------------------
@@ -455,10 +467,13 @@ def test_a_completion_without_deltas_shows_the_whole_text_once() -> None:
 
 
 def test_empty_and_non_assistant_completions_show_nothing() -> None:
-    assert frames_for(
-        _spec(ev.MESSAGE_COMPLETED, message_id="m", text="", role="assistant"),
-        _spec(ev.MESSAGE_COMPLETED, message_id="u", text="hi", role="user"),
-    ) == []
+    assert (
+        frames_for(
+            _spec(ev.MESSAGE_COMPLETED, message_id="m", text="", role="assistant"),
+            _spec(ev.MESSAGE_COMPLETED, message_id="u", text="hi", role="user"),
+        )
+        == []
+    )
 
 
 def test_tool_calls_and_their_results() -> None:
@@ -497,7 +512,10 @@ def test_tool_calls_and_their_results() -> None:
         (
             "failed",
             "model unreachable",
-            [{"type": "error", "errorText": "model unreachable"}, {"type": "finish", "finishReason": "error"}],
+            [
+                {"type": "error", "errorText": "model unreachable"},
+                {"type": "finish", "finishReason": "error"},
+            ],
         ),
         (
             "failed",
@@ -519,12 +537,20 @@ def test_a_run_that_did_not_succeed_ends_with_its_reason(
         _spec(ev.MESSAGE_DELTA, message_id="m", delta="x"),
         _spec(ev.RUN_FINISHED, outcome=outcome, reason="model_error", error_message=error_message),
     )
-    assert [c for _, c in got[3:]] == [{"type": "text-end", "id": "m"}, {"type": "finish-step"}, *expected, None]
+    assert [c for _, c in got[3:]] == [
+        {"type": "text-end", "id": "m"},
+        {"type": "finish-step"},
+        *expected,
+        None,
+    ]
 
 
 def test_nothing_is_emitted_after_the_run_finished() -> None:
     finished, late_step = make_events(
-        [_spec(ev.RUN_FINISHED, outcome="succeeded", reason="", error_message=""), _spec(ev.STEP_STARTED, step=1)]
+        [
+            _spec(ev.RUN_FINISHED, outcome="succeeded", reason="", error_message=""),
+            _spec(ev.STEP_STARTED, step=1),
+        ]
     )
     mapper = replay_state([finished])
     assert mapper.done
@@ -532,14 +558,17 @@ def test_nothing_is_emitted_after_the_run_finished() -> None:
 
 
 def test_bookkeeping_events_emit_nothing_and_a_late_accept_sends_no_start() -> None:
-    assert frames_for(
-        _spec(ev.RUN_STARTED, executor_id="e", attempt=1),
-        _spec(ev.CHECKPOINT, covers_seq=1),
-        _spec(ev.CANCEL_REQUESTED, reason="user"),
-        _spec(ev.QUESTION_ASKED, question_id="q"),
-        _spec(ev.QUESTION_ANSWERED, question_id="q"),
-        _spec(ev.EXTERNAL, kind="k", data={}),
-    ) == []
+    assert (
+        frames_for(
+            _spec(ev.RUN_STARTED, executor_id="e", attempt=1),
+            _spec(ev.CHECKPOINT, covers_seq=1),
+            _spec(ev.CANCEL_REQUESTED, reason="user"),
+            _spec(ev.QUESTION_ASKED, question_id="q"),
+            _spec(ev.QUESTION_ANSWERED, question_id="q"),
+            _spec(ev.EXTERNAL, kind="k", data={}),
+        )
+        == []
+    )
     late = frames_for(
         _spec(ev.STEP_STARTED, step=1), _spec(ev.RUN_ACCEPTED, thread_id="t", model="x", message_id="m")
     )
@@ -562,7 +591,10 @@ def test_sse_encoding_is_exact() -> None:
     ("chunks", "problem"),
     [
         ([{"type": "text-delta", "id": "a", "delta": "x"}], "missing part"),
-        ([{"type": "text-start", "id": "a"}, {"type": "finish-step"}, {"type": "text-end", "id": "a"}], "missing"),
+        (
+            [{"type": "text-start", "id": "a"}, {"type": "finish-step"}, {"type": "text-end", "id": "a"}],
+            "missing",
+        ),
         ([{"type": "tool-output-available", "toolCallId": "c", "output": 1}], "unknown tool call"),
         ([{"type": "tool-input-delta", "toolCallId": "c", "inputTextDelta": "{"}], "missing tool call"),
         ([{"type": "finish", "finishReason": "unknown"}], "finishReason"),

@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         settings.log_level,
         "text" if settings.log_format == "json" and sys.stderr.isatty() else settings.log_format,
     )
-    work = Path("var/gateway")
+    work = Path("var/gateway").resolve()
     descriptor = build_descriptor_set(work / "runtime.binpb")
     admin_port = int(env.get("RUNTIME_ENVOY_ADMIN_PORT", "9901"))
     config = render_config(
@@ -71,18 +72,28 @@ def _cmd_up(args: argparse.Namespace) -> int:
     )
 
     async def main() -> None:
-        ready = asyncio.Event()
-        task = asyncio.create_task(serve(settings, environ=env, on_ready=lambda _port: ready.set()))
-        await asyncio.wait([task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            await task
+        stop, ready = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        service = asyncio.create_task(serve(settings, environ=env, stop=stop, on_ready=lambda _: ready.set()))
+        await asyncio.wait([service, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if service.done():
+            await service  # failed to start: raise its error
             return
-        envoy = start_envoy(config, work_dir=work)
+        try:
+            # Blocking start (waits for Envoy's admin /ready) off the event loop,
+            # which keeps serving Envoy's health checks meanwhile.
+            envoy = await asyncio.to_thread(start_envoy, config, work_dir=work)
+        except BaseException:
+            stop.set()
+            await service
+            raise
         try:
             _print_banner(settings, env)
-            await task
+            await service
         finally:
-            envoy.stop()
+            await asyncio.to_thread(envoy.stop)
 
     asyncio.run(main())
     return 0

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
 from oa_runtime.ports import EventStore
 from oa_runtime.store import PostgresEventStore, SqliteEventStore
+
 from tests.support.postgres import PostgresServer
 
 _database_numbers = itertools.count(1)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
+import sys
 import time
 import uuid
 
 import pytest
-
 from oa_runtime.core import events as ev
 from oa_runtime.core.errors import (
     DependencyUnavailable,
@@ -26,6 +28,7 @@ from oa_runtime.core.run_state import RunStatus
 from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store import PostgresEventStore, SqliteEventStore, migrate, open_store, sqlite_path
 from oa_runtime.store.common import canonical_json
+
 from tests.support.postgres import PostgresServer
 
 from .conftest import make_store
@@ -39,9 +42,13 @@ def fingerprint(request: StartRequest) -> str:
     return hashlib.sha256(canonical_json(request.to_json()).encode()).hexdigest()
 
 
+def accepted(thread_id: str = "thread-1") -> ev.NewEvent:
+    return ev.run_accepted(thread_id, "scripted", "m1")
+
+
 async def new_run(store: EventStore, thread_id: str = "thread-1", run_id: str | None = None) -> str:
     request = start_request(run_id or f"run-{uuid.uuid4().hex[:12]}", thread_id)
-    result = await store.create_run(request, fingerprint(request), ev.run_accepted(thread_id, "scripted", "m1"))
+    result = await store.create_run(request, fingerprint(request), accepted(thread_id))
     assert result.created
     return request.run_id
 
@@ -63,7 +70,7 @@ async def finish(store: EventStore, run_id: str) -> None:
 
 async def test_create_run_writes_the_accepted_event_as_seq_1(store: EventStore) -> None:
     request = start_request("run-a")
-    result = await store.create_run(request, fingerprint(request), ev.run_accepted("thread-1", "scripted", "m1"))
+    result = await store.create_run(request, fingerprint(request), accepted())
 
     assert result.created
     assert result.record.run_id == "run-a"
@@ -78,15 +85,15 @@ async def test_create_run_writes_the_accepted_event_as_seq_1(store: EventStore) 
 
 async def test_create_run_again_returns_the_run_or_refuses_a_different_request(store: EventStore) -> None:
     request = start_request("run-a")
-    first = await store.create_run(request, fingerprint(request), ev.run_accepted("thread-1", "scripted", "m1"))
+    first = await store.create_run(request, fingerprint(request), accepted())
 
-    again = await store.create_run(request, fingerprint(request), ev.run_accepted("thread-1", "scripted", "m1"))
+    again = await store.create_run(request, fingerprint(request), accepted())
     assert not again.created
     assert again.record == first.record
 
     other = start_request("run-a", prompt="something else")
     with pytest.raises(RunAlreadyExists):
-        await store.create_run(other, fingerprint(other), ev.run_accepted("thread-1", "scripted", "m1"))
+        await store.create_run(other, fingerprint(other), accepted())
     assert len(await store.read_events("run-a", 0)) == 1
 
 
@@ -154,7 +161,8 @@ async def test_a_failed_request_in_a_batch_writes_nothing_and_the_others_commit(
 
 async def test_expected_previous_seq_must_match_the_current_seq(store: EventStore) -> None:
     run_id = await new_run(store)
-    assert (await append(store, AppendRequest(run_id, [ev.step_started(1)], expected_previous_seq=1))).seqs == (2,)
+    matching = await append(store, AppendRequest(run_id, [ev.step_started(1)], expected_previous_seq=1))
+    assert matching.seqs == (2,)
 
     with pytest.raises(SeqConflict) as conflict:
         await append(store, AppendRequest(run_id, [ev.step_started(2)], expected_previous_seq=1))
@@ -323,7 +331,8 @@ async def test_the_latest_checkpoint_wins(store: EventStore) -> None:
 
     latest = await store.latest_checkpoint(run_id)
     assert latest is not None
-    assert (latest.run_id, latest.covers_seq, latest.state) == (run_id, 9, {"last_seq": 9, "nested": {"a": [1, 2]}})
+    assert (latest.run_id, latest.covers_seq) == (run_id, 9)
+    assert latest.state == {"last_seq": 9, "nested": {"a": [1, 2]}}
 
 
 async def test_a_nonce_is_refused_until_it_expires(store: EventStore) -> None:
@@ -371,6 +380,13 @@ def test_open_store_chooses_the_adapter_by_url() -> None:
             open_store(bad)
 
 
+_OPEN_SQLITE = """
+import asyncio, sys
+from oa_runtime.store import SqliteEventStore
+asyncio.run(SqliteEventStore(sys.argv[1]).open())
+"""
+
+
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 async def test_a_second_sqlite_store_on_the_same_file_is_refused(store_url: str) -> None:
     first = make_store(store_url)
@@ -380,6 +396,15 @@ async def test_a_second_sqlite_store_on_the_same_file_is_refused(store_url: str)
         with pytest.raises(RuntimeError, match=r"already open by another process \(pid \d+\).*PostgreSQL"):
             await second.open()
         await first.ping()  # the refused open did not disturb the holder
+        other_process = subprocess.run(
+            [sys.executable, "-c", _OPEN_SQLITE, store_url.removeprefix("sqlite:///")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert other_process.returncode != 0
+        assert f"already open by another process (pid {os.getpid()})" in other_process.stderr
     finally:
         await first.close()
     reopened = make_store(store_url)  # closing released the lock

@@ -9,6 +9,7 @@ run as root the server runs as the `postgres` (or `nobody`) user.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -77,10 +78,11 @@ class PostgresServer:
             _missing("initdb/postgres not found in PATH, /usr/local/bin or /usr/lib/postgresql/*/bin")
         self.bin_dir = bin_dir
         self.port = _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="oa-pg-"))
+        self._user = _unprivileged_user()
+        # Another user must reach the dir: /tmp is world-traversable, a custom TMPDIR may not be.
+        self.root = Path(tempfile.mkdtemp(prefix="oa-pg-", dir="/tmp" if self._user else None))
         self.data_dir = self.root / "data"
         self.log_path = self.root / "postgres.log"
-        self._user = _unprivileged_user()
         self._process: subprocess.Popen[bytes] | None = None
         if self._user is not None:
             os.chown(self.root, self._user.pw_uid, self._user.pw_gid)
@@ -182,10 +184,12 @@ class PostgresServer:
             return "(no log)"
 
     def destroy(self) -> None:
+        atexit.unregister(self.destroy)
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
+        atexit.register(self.destroy)  # even if the test session dies without unwinding
         try:
             self.init()
             self.start()

@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc.aio
 from openagents.runtime.v1 import run_service_pb2, run_service_pb2_grpc
@@ -66,6 +66,8 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     ) -> run_service_pb2.StartRunResponse:
         start = validate_start(convert.start_request_from_proto(request))
         self.rt.models.resolve(start.model)  # UnknownModel before anything is written
+        # The run records the model that serves it, so GetRun says which one did.
+        start = replace(start, model=start.model or self.rt.models.default_model)
         result = await self.rt.store.create_run(
             start,
             fingerprint(start),

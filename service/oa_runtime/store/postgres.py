@@ -11,6 +11,7 @@ on its own when the database comes back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -151,6 +152,8 @@ class PostgresEventStore:
             return CreateResult(record, created=True, events=plan.durable_events(request.run_id, now))
 
     async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        if not requests:
+            return []
         results: list[AppendResult | Exception | None] = [None] * len(requests)
         # Lock runs in one global order (run id) so two batches cannot deadlock;
         # the sort is stable, so one run's requests keep their order.
@@ -200,8 +203,9 @@ class PostgresEventStore:
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         self._nonce_calls += 1
+        # The caller's clock set expires_at, so the same clock decides expiry (as in SQLite).
+        now = time.time()
         async with self._tx() as conn:
-            now = await _epoch_now(conn)
             if self._nonce_calls % _NONCE_PRUNE_EVERY == 0:
                 await conn.execute("DELETE FROM nonces WHERE expires_at <= %s", (now,))
             # An expired nonce may be used again; a live one may not.
@@ -316,13 +320,6 @@ class PostgresEventStore:
 
 async def _lock_run_id(conn: Conn, run_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
-
-
-async def _epoch_now(conn: Conn) -> float:
-    cur = await conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
-    row = await cur.fetchone()
-    assert row is not None
-    return float(row[0])
 
 
 async def _append_one(conn: Conn, request: AppendRequest, now: datetime) -> AppendResult:

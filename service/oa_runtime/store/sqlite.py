@@ -270,6 +270,9 @@ class SqliteEventStore:
         return await self._write(create)
 
     async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        if not requests:
+            return []
+
         def append_all(conn: sqlite3.Connection) -> list[AppendResult | Exception]:
             now = utc_now()
             results: list[AppendResult | Exception] = []
