@@ -6,7 +6,7 @@ Adapters live in `store/` (EventStore) and `models/` (ModelProvider); tests in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -167,4 +167,4 @@ class ModelProvider(Protocol):
 
     def serves(self, model: str) -> bool: ...
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]: ...
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]: ...

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from oa_runtime.core import events as ev
@@ -396,15 +396,13 @@ async def test_a_second_sqlite_store_on_the_same_file_is_refused(store_url: str)
         with pytest.raises(RuntimeError, match=r"already open by another process \(pid \d+\).*PostgreSQL"):
             await second.open()
         await first.ping()  # the refused open did not disturb the holder
-        other_process = subprocess.run(
-            [sys.executable, "-c", _OPEN_SQLITE, store_url.removeprefix("sqlite:///")],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        other_process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _OPEN_SQLITE, store_url.removeprefix("sqlite:///"),
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(other_process.communicate(), timeout=30)
         assert other_process.returncode != 0
-        assert f"already open by another process (pid {os.getpid()})" in other_process.stderr
+        assert f"already open by another process (pid {os.getpid()})" in stderr.decode()
     finally:
         await first.close()
     reopened = make_store(store_url)  # closing released the lock
@@ -418,13 +416,13 @@ async def test_postgres_outage_is_unavailable_and_the_store_recovers() -> None:
         await store.open()
         try:
             run_id = await new_run(store)
-            server.stop()
+            await asyncio.to_thread(server.stop)
             with pytest.raises(DependencyUnavailable):
                 await store.ping()
             with pytest.raises(DependencyUnavailable):
                 await store.append_many([AppendRequest(run_id, [ev.step_started(1)])])
 
-            server.start()
+            await asyncio.to_thread(server.start)
             deadline = time.monotonic() + 20
             while True:
                 try:
@@ -436,3 +434,15 @@ async def test_postgres_outage_is_unavailable_and_the_store_recovers() -> None:
             assert (await append(store, AppendRequest(run_id, [ev.step_started(1)]))).seqs == (2,)
         finally:
             await store.close()
+
+
+async def test_an_unusable_sqlite_file_is_a_dependency_outage(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a SQLite database " * 200)
+    broken = SqliteEventStore(str(path))
+
+    with pytest.raises(DependencyUnavailable):
+        await broken.open()
+    path.unlink()  # once the file is fixed the same path opens: the failed open released its lock
+    await broken.open()
+    await broken.close()

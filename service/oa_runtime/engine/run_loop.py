@@ -10,6 +10,7 @@ decides again. So a cancel always wins over a late result, and exactly one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -156,15 +157,10 @@ class RunLoop:
 
         async def pump() -> None:
             try:
-                stream = self.provider.stream(request)
-                try:
+                # Closing the stream (also on cancel) releases the provider's HTTP request at once.
+                async with contextlib.aclosing(self.provider.stream(request)) as stream:
                     async for chunk in stream:
                         await queue.put(chunk)
-                finally:
-                    # Closing the stream releases the provider's HTTP request at once.
-                    close = getattr(stream, "aclose", None)
-                    if close is not None:
-                        await close()
                 await queue.put(_END)
             except ModelError as exc:
                 await queue.put(exc)
@@ -177,6 +173,9 @@ class RunLoop:
                 last_flush = time.monotonic()
                 await self.append(ev.message_delta(part_id, delta))
 
+        # The body's own errors are kept out of the TaskGroup (which would wrap
+        # them in an ExceptionGroup) and raised once the pump is stopped.
+        failure: Exception | None = None
         async with asyncio.TaskGroup() as step_tasks:
             pump_task = step_tasks.create_task(pump())
             try:
@@ -206,8 +205,12 @@ class RunLoop:
                         calls.append(chunk.call)
                     elif isinstance(chunk, FinishChunk):
                         finish = chunk.reason
+            except Exception as exc:
+                failure = exc
             finally:
                 pump_task.cancel()
+        if failure is not None:
+            raise failure
         await flush()
         events: list[ev.NewEvent] = []
         if text:

@@ -1,4 +1,4 @@
-"""The SQLite EventStore: one node, WAL mode, one writer thread.
+"""The SQLite EventStore: one node, WAL mode, one writer thread (see sqlite_worker).
 
 Every write runs on a single dedicated thread with its own connection, so seqs
 are dense without row locks and the event loop never blocks; reads use a second
@@ -8,14 +8,11 @@ thread and connection (WAL lets them run beside the writer). An exclusive
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -48,119 +45,10 @@ from .common import (
     summary_values,
     utc_now,
 )
+from .sqlite_worker import SqliteWorker, lock_file, savepoint, write_tx
 
 T = TypeVar("T")
-
-# Result codes that mean the database itself is unusable (an outage), as opposed
-# to a bug in a statement. Lock contention is not here: the busy timeout absorbs it.
-_OUTAGE_CODES = frozenset(
-    {
-        sqlite3.SQLITE_PERM,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_CORRUPT,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_NOTADB,
-    }
-)
 _NONCE_PRUNE_EVERY = 256
-
-
-def _is_outage(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in _OUTAGE_CODES
-
-
-class _Worker:
-    """One thread that owns one sqlite3 connection; every call on it runs there."""
-
-    def __init__(self, name: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._conn: sqlite3.Connection | None = None
-
-    async def start(self, path: str, busy_timeout_s: float, *, query_only: bool) -> None:
-        def connect(_: sqlite3.Connection | None) -> None:
-            conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            if query_only:
-                conn.execute("PRAGMA query_only=ON")
-            self._conn = conn
-
-        await self._submit(connect)
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call(conn: sqlite3.Connection | None) -> T:
-            if conn is None:
-                raise DependencyUnavailable("database", "the SQLite store is not open")
-            return fn(conn)
-
-        return await self._submit(call)
-
-    async def stop(self) -> None:
-        def close(conn: sqlite3.Connection | None) -> None:
-            if conn is not None:
-                conn.close()
-            self._conn = None
-
-        await self._submit(close)
-        self._executor.shutdown(wait=True)
-
-    async def _submit(self, fn: Callable[[sqlite3.Connection | None], T]) -> T:
-        def guarded() -> T:
-            try:
-                return fn(self._conn)
-            except sqlite3.Error as exc:
-                if _is_outage(exc):
-                    raise DependencyUnavailable("database", str(exc)) from exc
-                raise
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
-
-
-def _write_tx(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
-    # IMMEDIATE takes the write lock up front, so nothing can change between our reads and writes.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn()
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
-def _savepoint(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
-    conn.execute("SAVEPOINT append_request")
-    try:
-        result = fn()
-    except BaseException:
-        conn.execute("ROLLBACK TO append_request")
-        conn.execute("RELEASE append_request")
-        raise
-    conn.execute("RELEASE append_request")
-    return result
-
-
-def _lock_file(db_path: str) -> int:
-    """Takes the single-node lock; RuntimeError naming the holder if it is taken."""
-    lock_path = db_path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise RuntimeError(
-            f"{db_path} is already open by another process (pid {holder}); "
-            "SQLite is single-node: use PostgreSQL for several replicas"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
 
 
 def _time(text: str) -> datetime:
@@ -187,20 +75,20 @@ class SqliteEventStore:
         self.applied_migrations: list[int] = []
         self._busy_timeout_s = busy_timeout_s
         self._lock_fd: int | None = None
-        self._writer: _Worker | None = None
-        self._reader: _Worker | None = None
+        self._writer: SqliteWorker | None = None
+        self._reader: SqliteWorker | None = None
         self._nonce_calls = 0
 
     # ----- lifecycle -----
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock_file(self.path)
+        self._lock_fd = lock_file(self.path)
         try:
-            self._writer = _Worker("sqlite-writer")
+            self._writer = SqliteWorker("sqlite-writer")
             await self._writer.start(self.path, self._busy_timeout_s, query_only=False)
             self.applied_migrations = await self._writer.run(_migrate)
-            self._reader = _Worker("sqlite-reader")
+            self._reader = SqliteWorker("sqlite-reader")
             await self._reader.start(self.path, self._busy_timeout_s, query_only=True)
         except BaseException:
             await self.close()
@@ -278,7 +166,7 @@ class SqliteEventStore:
             results: list[AppendResult | Exception] = []
             for request in requests:
                 try:
-                    results.append(_savepoint(conn, partial(_append_one, conn, request, now)))
+                    results.append(savepoint(conn, partial(_append_one, conn, request, now)))
                 except DomainError as exc:
                     results.append(exc)
                 except sqlite3.IntegrityError as exc:
@@ -423,7 +311,7 @@ class SqliteEventStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
             raise DependencyUnavailable("database", "the SQLite store is not open")
-        return await self._writer.run(lambda conn: _write_tx(conn, lambda: fn(conn)))
+        return await self._writer.run(lambda conn: write_tx(conn, lambda: fn(conn)))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._reader is None:

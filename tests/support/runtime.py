@@ -1,0 +1,66 @@
+"""Runs the real service in-process on a loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+from oa_runtime.auth.token import mint_token
+from oa_runtime.config import Settings
+from oa_runtime.server import serve
+from openagents.runtime.v1 import run_service_pb2_grpc
+
+
+@dataclass
+class RuntimeHandle:
+    port: int
+    secret: str
+    database_url: str
+    channel: grpc.aio.Channel
+    stub: run_service_pb2_grpc.RunServiceStub
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def token(self, **claims: str | None) -> str:
+        return mint_token(self.secret.encode(), ttl_s=60, now=time.time(), **claims)
+
+    def md(self, **claims: str | None) -> tuple[tuple[str, str], ...]:
+        """Call metadata with a fresh single-use service token (claims bind to the request)."""
+        return (("x-oa-runtime-signature", self.token(**claims)),)
+
+
+@asynccontextmanager
+async def running_runtime(
+    database_url: str, env: Mapping[str, str] | None = None, secret: str | None = None
+) -> AsyncIterator[RuntimeHandle]:
+    secret = secret or secrets.token_hex(16)
+    environ = {
+        "RUNTIME_DATABASE_URL": database_url,
+        "RUNTIME_GRPC_PORT": "0",
+        "RUNTIME_SIGNING_SECRET": secret,
+        "RUNTIME_SHUTDOWN_GRACE_S": "2",
+        **(env or {}),
+    }
+    stop = asyncio.Event()
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result))
+    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        await task
+        raise RuntimeError("the service stopped before it was ready")
+    port = ready.result()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield RuntimeHandle(port, secret, database_url, channel, run_service_pb2_grpc.RunServiceStub(channel))
+    finally:
+        await channel.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
