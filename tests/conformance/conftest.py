@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,6 @@ from oa_runtime.store import PostgresEventStore, SqliteEventStore
 from tests.support.postgres import PostgresServer
 
 _database_numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL cluster for the session (skips, or fails in CI, without binaries)."""
-    with PostgresServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")

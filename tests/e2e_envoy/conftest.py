@@ -2,7 +2,7 @@
 
 `gateway` (sqlite) is shared by a module: one runtime and one Envoy per test module, each test
 using its own run and thread ids. `any_gateway` runs a test on sqlite and on PostgreSQL.
-`start_gateway(tmp_dir, env)` gives a test its own runtime (for settings such as the heartbeat
+`start_gateway(database_url, env)` gives a test its own runtime (for settings such as the heartbeat
 or the signing keys).
 """
 
@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +75,20 @@ def frames(events: list[SseEvent]) -> list[SseEvent]:
     return [e for e in events if e.comment is None]
 
 
+def cut_stream(received: bytes) -> tuple[list[SseEvent], int]:
+    """What a client whose connection dropped after `received` holds, and where it resumes.
+
+    An event's frames may span several SSE blocks with the same id, and a drop can fall
+    between them; so the resume cursor is the newest id followed by a later block, and
+    the frames kept are those up to it (the ones a resume will not send again).
+    """
+    blocks = parse_sse(received[: received.rfind(b"\n\n") + 2])
+    ids = sorted({e.id for e in blocks if e.id is not None})
+    assert len(ids) >= 2, received
+    cursor = ids[-2]
+    return [e for e in blocks if e.id is None or e.id <= cursor], cursor
+
+
 @dataclass
 class SseResponse:
     status: int
@@ -102,7 +116,9 @@ class Gateway:
         """Headers with a fresh single-use service token (claims bind to the request)."""
         return {SIGNATURE_HEADER: self.runtime.token(**claims)}
 
-    async def start(self, run_id: str, prompt: str, thread_id: str | None = None, **body: Any) -> httpx.Response:
+    async def start(
+        self, run_id: str, prompt: str, thread_id: str | None = None, **body: Any
+    ) -> httpx.Response:
         response = await self.http.post(
             "/internal/v1/runs",
             json={"runId": run_id, "threadId": thread_id or f"thread-{run_id}", "prompt": prompt, **body},
@@ -117,14 +133,20 @@ class Gateway:
         run: dict[str, Any] = response.json()["run"]
         return run
 
-    async def wait_terminal(self, run_id: str, timeout_s: float = 15.0) -> dict[str, Any]:
+    async def wait_run(
+        self, run_id: str, ready: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
+    ) -> dict[str, Any]:
+        """The run, polled over REST until `ready(run)` holds."""
         deadline = time.monotonic() + timeout_s
         while True:
             run = await self.get_run(run_id)
-            if run.get("state") in TERMINAL_STATES:
+            if ready(run):
                 return run
-            assert time.monotonic() < deadline, f"run {run_id} still {run.get('state')}"
-            await asyncio.sleep(0.05)
+            assert time.monotonic() < deadline, f"run {run_id} never got ready: {run}"
+            await asyncio.sleep(0.02)
+
+    async def wait_terminal(self, run_id: str, timeout_s: float = 15.0) -> dict[str, Any]:
+        return await self.wait_run(run_id, lambda run: run.get("state") in TERMINAL_STATES, timeout_s)
 
     async def stream(
         self,
@@ -163,10 +185,12 @@ def error_info(response: httpx.Response) -> dict[str, Any]:
 @asynccontextmanager
 async def start_gateway(database_url: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Gateway]:
     """The service on `database_url` (with extra `env`) behind a fresh Envoy."""
-    async with running_runtime(database_url, env) as runtime:
-        async with async_envoy_gateway(runtime.port) as base_url:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as http:
-                yield Gateway(runtime, base_url, http)
+    async with (
+        running_runtime(database_url, env) as runtime,
+        async_envoy_gateway(runtime.port) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30.0) as http,
+    ):
+        yield Gateway(runtime, base_url, http)
 
 
 @pytest.fixture(scope="module")

@@ -54,8 +54,11 @@ class RunExecutor:
         handle = self._handles.get(run_id)
         if handle is None or handle.task is None:
             return False
-        handle.cancel_requested = True
-        handle.task.cancel()
+        if not handle.cancel_requested:
+            # Once only: a second task.cancel() would interrupt the task while it
+            # records the cancellation.
+            handle.cancel_requested = True
+            handle.task.cancel()
         return True
 
     async def resume_unfinished(self) -> int:
