@@ -177,7 +177,8 @@ def test_bad_mac_is_rejected() -> None:
     forged_segment = b64url(json.dumps({"iat": NOW, "exp": NOW + 60, "nonce": "x", "run_id": "r2"}).encode())
     assert problem_of(f"{version}.{forged_segment}.{mac}") == "bad signature"
     assert problem_of(mint_token(b"other-secret", ttl_s=60, now=NOW)) == "bad signature"
-    assert problem_of(f"{version}.{segment}.{mac[:40]}") == "bad signature"  # truncated MAC (40 chars: no padding bits)
+    # A truncated MAC; 40 characters decode without leftover padding bits.
+    assert problem_of(f"{version}.{segment}.{mac[:40]}") == "bad signature"
     assert problem_of(f"{version}.{segment}.") == "bad signature"
 
 

@@ -11,16 +11,21 @@ from openagents.runtime.v1 import run_event_pb2, run_service_pb2
 from tests.support.runtime import RuntimeHandle
 
 
-async def start(rt: RuntimeHandle, run_id: str, prompt: str, thread_id: str = "t1", **fields: object) -> run_service_pb2.StartRunResponse:
+async def start(
+    rt: RuntimeHandle, run_id: str, prompt: str, thread_id: str = "t1", **fields: object
+) -> run_service_pb2.StartRunResponse:
     request = run_service_pb2.StartRunRequest(run_id=run_id, thread_id=thread_id, prompt=prompt, **fields)  # type: ignore[arg-type]
-    response: run_service_pb2.StartRunResponse = await rt.stub.StartRun(request, metadata=rt.md(run_id=run_id, thread_id=thread_id))
+    response: run_service_pb2.StartRunResponse = await rt.stub.StartRun(
+        request, metadata=rt.md(run_id=run_id, thread_id=thread_id)
+    )
     return response
 
 
 async def events(rt: RuntimeHandle, run_id: str, after_seq: int = 0) -> list[run_event_pb2.RunEvent]:
     out = []
     call = rt.stub.StreamRunEvents(
-        run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=after_seq), metadata=rt.md(run_id=run_id)
+        run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=after_seq),
+        metadata=rt.md(run_id=run_id),
     )
     async for message in call:
         out.append(message.event)

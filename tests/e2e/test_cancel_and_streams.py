@@ -17,13 +17,16 @@ from tests.support.runtime import RuntimeHandle
 
 async def _cancel(rt: RuntimeHandle, run_id: str) -> run_service_pb2.CancelRunResponse:
     response: run_service_pb2.CancelRunResponse = await rt.stub.CancelRun(
-        run_service_pb2.CancelRunRequest(run_id=run_id, reason="user pressed stop"), metadata=rt.md(run_id=run_id)
+        run_service_pb2.CancelRunRequest(run_id=run_id, reason="user pressed stop"),
+        metadata=rt.md(run_id=run_id),
     )
     return response
 
 
 async def _wait_for_type(rt: RuntimeHandle, run_id: str, event_type: str) -> None:
-    call = rt.stub.StreamRunEvents(run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md(run_id=run_id))
+    call = rt.stub.StreamRunEvents(
+        run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md(run_id=run_id)
+    )
     async for message in call:
         if message.event.type == event_type:
             call.cancel()
@@ -38,7 +41,9 @@ async def test_cancel_stops_a_streaming_run_at_once(runtime: RuntimeHandle) -> N
     evs = await events(runtime, "r1")
     assert time.monotonic() - began < 1.0
     assert response.cancel_recorded
-    assert evs[-1].type == "run.finished" and evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_CANCELED
+    assert (
+        evs[-1].type == "run.finished" and evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_CANCELED
+    )
     assert evs[-2].step_finished.reason == run_event_pb2.STEP_FINISH_REASON_INTERRUPTED
     assert types(evs).count("run.cancel_requested") == 1
 
@@ -91,7 +96,11 @@ async def test_eight_concurrent_readers_see_every_event_once(runtime: RuntimeHan
 async def test_reader_attached_mid_run_sees_no_gap(runtime: RuntimeHandle) -> None:
     await start(runtime, "r1", "/tokens 300 1000")
     await _wait_for_type(runtime, "r1", "message.delta")
-    run = (await runtime.stub.GetRun(run_service_pb2.GetRunRequest(run_id="r1"), metadata=runtime.md(run_id="r1"))).run
+    run = (
+        await runtime.stub.GetRun(
+            run_service_pb2.GetRunRequest(run_id="r1"), metadata=runtime.md(run_id="r1")
+        )
+    ).run
     cursor = run.last_seq
     tail = await events(runtime, "r1", after_seq=cursor)
     assert tail[0].seq == cursor + 1
@@ -105,11 +114,15 @@ async def test_stream_of_finished_run_from_its_end_closes_at_once(runtime: Runti
     assert await events(runtime, "r1", after_seq=full[-1].seq) == []
 
 
-def _append(run_id: str, key: str, data: dict[str, object], expected: int | None = None) -> run_service_pb2.AppendRunEventsRequest:
+def _append(
+    run_id: str, key: str, data: dict[str, object], expected: int | None = None
+) -> run_service_pb2.AppendRunEventsRequest:
     struct = struct_pb2.Struct()
     struct.update(data)
     request = run_service_pb2.AppendRunEventsRequest(
-        run_id=run_id, idempotency_key=key, events=[run_service_pb2.AppendedEvent(kind="laravel.note", data=struct)]
+        run_id=run_id,
+        idempotency_key=key,
+        events=[run_service_pb2.AppendedEvent(kind="laravel.note", data=struct)],
     )
     if expected is not None:
         request.expected_previous_seq = expected
@@ -129,11 +142,15 @@ async def test_append_run_events_idempotency_and_expected_seq(runtime: RuntimeHa
     assert error_info(reused.value).reason == "IDEMPOTENCY_KEY_REUSED"
     current = first.seqs[-1]
     with pytest.raises(grpc.aio.AioRpcError) as conflict:
-        await runtime.stub.AppendRunEvents(_append("r1", "k2", {"n": 3}, expected=current - 1), metadata=md(run_id="r1"))
+        await runtime.stub.AppendRunEvents(
+            _append("r1", "k2", {"n": 3}, expected=current - 1), metadata=md(run_id="r1")
+        )
     info = error_info(conflict.value)
     assert conflict.value.code() == grpc.StatusCode.ABORTED and info.reason == "SEQ_CONFLICT"
     assert info.metadata["current_seq"] == str(current)
-    ok = await runtime.stub.AppendRunEvents(_append("r1", "k3", {"n": 4}, expected=current), metadata=md(run_id="r1"))
+    ok = await runtime.stub.AppendRunEvents(
+        _append("r1", "k3", {"n": 4}, expected=current), metadata=md(run_id="r1")
+    )
     assert list(ok.seqs) == [current + 1]
     await _cancel(runtime, "r1")
     evs = await events(runtime, "r1")
@@ -151,7 +168,11 @@ async def test_append_run_events_idempotency_and_expected_seq(runtime: RuntimeHa
         ({"run_id": "bad id!", "thread_id": "t1", "prompt": "hi"}, "run_id", "INVALID_ARGUMENT"),
         ({"run_id": "r1", "thread_id": "", "prompt": "hi"}, "thread_id", "INVALID_ARGUMENT"),
         ({"run_id": "r1", "thread_id": "t1", "prompt": "x" * (256 * 1024 + 1)}, "prompt", "INVALID_ARGUMENT"),
-        ({"run_id": "r1", "thread_id": "t1", "prompt": "hi", "model": "no-such-model"}, None, "UNKNOWN_MODEL"),
+        (
+            {"run_id": "r1", "thread_id": "t1", "prompt": "hi", "model": "no-such-model"},
+            None,
+            "UNKNOWN_MODEL",
+        ),
     ],
 )
 async def test_bad_start_requests_are_rejected_and_nothing_is_written(
@@ -160,7 +181,8 @@ async def test_bad_start_requests_are_rejected_and_nothing_is_written(
     run_id, thread_id = request_fields["run_id"], request_fields["thread_id"]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await runtime.stub.StartRun(
-            run_service_pb2.StartRunRequest(**request_fields), metadata=runtime.md(run_id=run_id, thread_id=thread_id or None)
+            run_service_pb2.StartRunRequest(**request_fields),
+            metadata=runtime.md(run_id=run_id, thread_id=thread_id or None),
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     info = error_info(caught.value)

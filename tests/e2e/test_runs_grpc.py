@@ -23,7 +23,11 @@ async def test_text_run_streams_words_and_finishes(runtime: RuntimeHandle) -> No
     text = "".join(e.message_delta.delta for e in evs if e.type == "message.delta")
     assert text == "hello big world"
     assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
-    run = (await runtime.stub.GetRun(run_service_pb2.GetRunRequest(run_id="r1"), metadata=runtime.md(run_id="r1"))).run
+    run = (
+        await runtime.stub.GetRun(
+            run_service_pb2.GetRunRequest(run_id="r1"), metadata=runtime.md(run_id="r1")
+        )
+    ).run
     assert run.state == run_pb2.RUN_STATE_SUCCEEDED
     assert run.last_seq == len(evs) and run.step_count == 1 and run.model == "scripted"
 
@@ -57,7 +61,11 @@ async def test_model_failure_ends_run_failed_with_reason(runtime: RuntimeHandle)
     assert evs[-1].run_finished.reason == "model_error"
     assert "the model is down" in evs[-1].run_finished.error_message
     assert evs[-2].step_finished.reason == run_event_pb2.STEP_FINISH_REASON_ERROR
-    run = (await runtime.stub.GetRun(run_service_pb2.GetRunRequest(run_id="r1"), metadata=runtime.md(run_id="r1"))).run
+    run = (
+        await runtime.stub.GetRun(
+            run_service_pb2.GetRunRequest(run_id="r1"), metadata=runtime.md(run_id="r1")
+        )
+    ).run
     assert run.state == run_pb2.RUN_STATE_FAILED and run.finish_reason == "model_error"
 
 

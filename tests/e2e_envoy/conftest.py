@@ -75,18 +75,36 @@ def frames(events: list[SseEvent]) -> list[SseEvent]:
     return [e for e in events if e.comment is None]
 
 
-def cut_stream(received: bytes) -> tuple[list[SseEvent], int]:
-    """What a client whose connection dropped after `received` holds, and where it resumes.
+def event_seqs(blocks: list[SseEvent]) -> list[int | None]:
+    """The run-event seq each frame belongs to: the id of the nearest frame at or after
+    it that carries one (only an event's last frame has `id:`); None for `[DONE]`."""
+    out: list[int | None] = []
+    current: int | None = None
+    for block in reversed(blocks):
+        if block.data == "[DONE]":
+            out.append(None)
+            continue
+        if block.id is not None:
+            current = block.id
+        assert current is not None, "a frame after the last id"
+        out.append(current)
+    return out[::-1]
 
-    An event's frames may span several SSE blocks with the same id, and a drop can fall
-    between them; so the resume cursor is the newest id followed by a later block, and
-    the frames kept are those up to it (the ones a resume will not send again).
+
+def cut_stream(received: bytes) -> tuple[list[SseEvent], int]:
+    """What a client whose connection dropped after `received` keeps, and where it resumes.
+
+    Only the last frame of each run event carries an `id:`, so the client's
+    Last-Event-ID is the newest id it received, and the frames it keeps are the
+    complete events up to that id; a partly received event is sent again whole.
     """
     blocks = parse_sse(received[: received.rfind(b"\n\n") + 2])
-    ids = sorted({e.id for e in blocks if e.id is not None})
-    assert len(ids) >= 2, received
-    cursor = ids[-2]
-    return [e for e in blocks if e.id is None or e.id <= cursor], cursor
+    with_id = [i for i, e in enumerate(blocks) if e.id is not None]
+    assert with_id, received
+    last = with_id[-1]
+    cursor = blocks[last].id
+    assert cursor is not None
+    return blocks[: last + 1], cursor
 
 
 @dataclass

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -51,8 +52,11 @@ async def running_runtime(
     }
     stop = asyncio.Event()
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result))
-    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    task = asyncio.create_task(
+        serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result)
+    )
+    waiters: list[asyncio.Future[Any]] = [task, ready]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         await task
         raise RuntimeError("the service stopped before it was ready")

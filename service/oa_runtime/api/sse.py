@@ -99,6 +99,10 @@ async def stream_sse(
         await abort(context, err)
         return
     await context.send_initial_metadata((*SSE_HEADERS, ("x-oa-run-id", run_id)))
+    if mapper.done:
+        # Resumed at (or after) the end: the client may have missed only `[DONE]`.
+        yield _body(sse_comment("ok") + SSE_DONE)
+        return
     yield _body(sse_comment("ok"))
     try:
         async for event in stream_events(store, broker, run_id, cursor, idle_timeout=heartbeat_s):

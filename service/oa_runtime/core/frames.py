@@ -283,13 +283,22 @@ def encode_chunk(chunk: Mapping[str, Any]) -> bytes:
 
 
 def encode_sse(frames: Iterable[Frame]) -> bytes:
-    """`id: <seq>` + `data: <json>` events; `data: [DONE]` (no id) for the end marker."""
+    """`data: <json>` events; the LAST frame of each run event also carries `id: <seq>`.
+
+    A client's Last-Event-ID only advances once every frame of an event has
+    arrived, so a connection dropped inside an event's frames resumes with the
+    whole event again: never a lost frame. `data: [DONE]` has no id.
+    """
     parts: list[bytes] = []
-    for frame in frames:
+    pending = list(frames)
+    for i, frame in enumerate(pending):
         if frame.chunk is None:
             parts.append(SSE_DONE)
-        else:
-            parts.append(b"id: %d\ndata: %s\n\n" % (frame.seq, encode_chunk(frame.chunk)))
+            continue
+        following = pending[i + 1] if i + 1 < len(pending) else None
+        last_of_event = following is None or following.chunk is None or following.seq != frame.seq
+        prefix = b"id: %d\n" % frame.seq if last_of_event else b""
+        parts.append(b"%sdata: %s\n\n" % (prefix, encode_chunk(frame.chunk)))
     return b"".join(parts)
 
 
