@@ -30,8 +30,11 @@ $(PY_STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
+# `npm install` (not `npm ci`): the registry serves no lock entries for other
+# platforms' optional buf binaries, which `npm ci` insists on; the lock file
+# still pins every version installed here and is left unchanged.
 $(NODE_STAMP): .tools/package.json .tools/package-lock.json
-	cd .tools && npm ci --no-audit --no-fund --loglevel=error
+	cd .tools && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(PG_STAMP):
