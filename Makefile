@@ -53,7 +53,7 @@ gen-check: setup
 	echo "gen/ is fresh"
 
 lint: setup
-	$(VENV)/bin/ruff check service gateway tests tools bench
+	$(VENV)/bin/ruff check service gateway tests tools $(wildcard bench)
 	$(VENV)/bin/mypy --strict service gateway
 	$(BUF) lint proto
 

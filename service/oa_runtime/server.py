@@ -60,7 +60,7 @@ async def serve(
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
 
             grpc_health = health.aio.HealthServicer()
-            readiness = Readiness(store, grpc_health)
+            readiness = Readiness(store, grpc_health, on_recovered=executor.resume_unfinished)
             server = grpc.aio.server(
                 interceptors=[ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env))],
                 options=[("grpc.so_reuseport", 0)],

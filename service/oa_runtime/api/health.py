@@ -8,7 +8,9 @@ grpc.health.v1 (which Envoy's active health check reads) in step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import grpc.aio
 from grpc_health.v1 import health, health_pb2
@@ -20,38 +22,56 @@ from .errors import unary
 
 log = logging.getLogger(__name__)
 SERVICES = ("", "openagents.runtime.v1.RunService")
+PING_TIMEOUT_S = 2.0
 
 
 class Readiness:
-    def __init__(self, store: EventStore, grpc_health: health.aio.HealthServicer) -> None:
+    """`on_recovered` runs when the database answers again after an outage (run
+    tasks that stopped on DependencyUnavailable are resumed from their log)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        grpc_health: health.aio.HealthServicer,
+        on_recovered: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.store = store
         self.grpc_health = grpc_health
+        self.on_recovered = on_recovered
         self.shutting_down = False
-        self.database_ok = False
+        self.database_ok: bool | None = None  # None until the first check
 
-    async def check(self) -> None:
-        """Raises NotReady / DependencyUnavailable unless the service can take work."""
+    def check(self) -> None:
+        """Raises NotReady / DependencyUnavailable unless the service can take work.
+
+        Answers from the monitor's latest ping, so probes are fast during an outage."""
         if self.shutting_down:
             raise NotReady("the service is shutting down")
-        await self.store.ping()
+        if not self.database_ok:
+            raise DependencyUnavailable("database")
 
     async def refresh(self) -> bool:
         try:
-            await self.check()
-            ok = True
-        except (NotReady, DependencyUnavailable):
+            await asyncio.wait_for(self.store.ping(), PING_TIMEOUT_S)
+            ok = not self.shutting_down
+        except (DependencyUnavailable, TimeoutError):
             ok = False
+        recovered = ok and self.database_ok is False
         if ok != self.database_ok:
             log.info("readiness changed", extra={"ready": ok})
         self.database_ok = ok
         status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
         for service in SERVICES:
             await self.grpc_health.set(service, status)
+        if recovered and self.on_recovered is not None:
+            await self.on_recovered()
         return ok
 
-    async def monitor(self, interval_s: float = 2.0) -> None:
+    async def monitor(self, interval_s: float = 1.0) -> None:
         while not self.shutting_down:
-            await self.refresh()
+            # The database may go away again while runs are being resumed: next round.
+            with contextlib.suppress(DependencyUnavailable):
+                await self.refresh()
             await asyncio.sleep(interval_s)
 
     async def mark_shutting_down(self) -> None:
@@ -74,5 +94,5 @@ class HealthService(health_service_pb2_grpc.HealthServiceServicer):  # type: ign
     async def Readyz(
         self, request: health_service_pb2.ReadyzRequest, context: grpc.aio.ServicerContext
     ) -> health_service_pb2.ReadyzResponse:
-        await self.readiness.check()
+        self.readiness.check()
         return health_service_pb2.ReadyzResponse(status="ready", checks={"database": "ok", "executor": "ok"})
