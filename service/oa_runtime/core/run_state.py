@@ -63,8 +63,9 @@ class RunState:
     attempt: int = 0
     step: int = 0  # the latest step started
     step_open: bool = False
-    open_text_id: str = ""  # a text part that has deltas but no completion yet
-    open_text: str = ""
+    # A text part that has deltas but no completion yet. Its text is not kept:
+    # folding a delta must stay O(1), and the run row stores this state on every append.
+    open_text_id: str = ""
     cancel_requested: bool = False
     finish_reason: str = ""
     error_message: str = ""
@@ -88,7 +89,6 @@ class RunState:
             "step": self.step,
             "step_open": self.step_open,
             "open_text_id": self.open_text_id,
-            "open_text": self.open_text,
             "cancel_requested": self.cancel_requested,
             "finish_reason": self.finish_reason,
             "error_message": self.error_message,
@@ -106,7 +106,6 @@ class RunState:
             step=int(data["step"]),
             step_open=bool(data["step_open"]),
             open_text_id=data["open_text_id"],
-            open_text=data["open_text"],
             cancel_requested=bool(data["cancel_requested"]),
             finish_reason=data["finish_reason"],
             error_message=data["error_message"],
@@ -147,7 +146,6 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
             error_message=p.get("error_message", ""),
             step_open=False,
             open_text_id="",
-            open_text="",
         )
     if t not in _WORK_EVENTS:
         raise IllegalTransition(f"unknown event type {t!r}")
@@ -156,16 +154,14 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
 
 def _apply_work(s: RunState, t: str, p: Any) -> RunState:
     if t == ev.STEP_STARTED:
-        return replace(s, step=int(p["step"]), step_open=True, open_text_id="", open_text="")
+        return replace(s, step=int(p["step"]), step_open=True, open_text_id="")
     if t == ev.STEP_FINISHED:
-        return replace(s, step_open=False, open_text_id="", open_text="")
+        return replace(s, step_open=False, open_text_id="")
     if t == ev.MESSAGE_DELTA:
-        if s.open_text_id != p["message_id"]:
-            return replace(s, open_text_id=p["message_id"], open_text=p["delta"])
-        return replace(s, open_text=s.open_text + p["delta"])
+        return s if s.open_text_id == p["message_id"] else replace(s, open_text_id=p["message_id"])
     if t == ev.MESSAGE_COMPLETED:
         msg = ChatMessage(role=p.get("role") or "assistant", content=p["text"], id=p["message_id"])
-        return replace(s, transcript=(*s.transcript, msg), open_text_id="", open_text="")
+        return replace(s, transcript=(*s.transcript, msg), open_text_id="")
     if t == ev.TOOL_CALL_REQUESTED:
         call = ToolCall(p["tool_call_id"], p["tool_name"], p["input_json"])
         msg = ChatMessage(role="assistant", content="", tool_calls=(call,))

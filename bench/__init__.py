@@ -1,0 +1,1 @@
+"""Benchmarks of the runtime: `python -m bench [--quick]` (see bench/README.md)."""

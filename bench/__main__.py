@@ -1,0 +1,132 @@
+"""`python -m bench [--quick] [--backend sqlite|postgres]`: runs every scenario on each backend,
+prints a table and writes var/bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from oa_gateway.config import GatewayConfig, build_descriptor_set, render_config
+from oa_gateway.launcher import EnvoyProcess, find_envoy, start_envoy
+
+from tests.support.postgres import PostgresServer
+from tests.support.runtime import running_runtime
+
+from . import scenarios
+from .clients import Target
+from .report import Result, peak_rss_mb, print_table, write_results
+
+RESULTS_PATH = Path("var/bench/results.json")
+# The service logs each request at INFO; at thousands of requests that is the bench's cost, not the service's.
+SERVICE_ENV = {"RUNTIME_LOG_LEVEL": "WARNING"}
+
+
+def _start_envoy(grpc_port: int, work_dir: Path) -> tuple[EnvoyProcess, str]:
+    descriptor = build_descriptor_set(work_dir / "runtime.pb")
+    config = GatewayConfig(
+        grpc_host="127.0.0.1", grpc_port=grpc_port, descriptor_path=descriptor, http_port=0, admin_port=0
+    )
+    config_path = render_config(config, work_dir / "envoy.yaml")
+    envoy = start_envoy(config_path, work_dir=work_dir, envoy_binary=find_envoy())
+    try:
+        return envoy, f"http://127.0.0.1:{envoy.listener_port()}"
+    except BaseException:
+        envoy.stop()
+        raise
+
+
+@asynccontextmanager
+async def running_target(backend: str, database_url: str, work_dir: Path) -> AsyncIterator[Target]:
+    async with running_runtime(database_url, SERVICE_ENV) as runtime:
+        # Off the loop: Envoy's first health check must reach the server this loop serves.
+        envoy, base_url = await asyncio.to_thread(_start_envoy, runtime.port, work_dir)
+        try:
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+            async with httpx.AsyncClient(base_url=base_url, timeout=120.0, limits=limits) as http:
+                yield Target(backend, runtime, http, envoy.process.pid)
+        finally:
+            await asyncio.to_thread(envoy.stop)
+
+
+async def bench_backend(
+    backend: str, database_url: str, sizes: scenarios.Sizes, work_dir: Path
+) -> list[Result]:
+    results: list[Result] = []
+
+    def step(label: str) -> None:
+        print(f"[{backend}] {label} ...", flush=True)
+
+    # Store-level work first, with nothing else running.
+    step("append")
+    results += await scenarios.append(backend, database_url, sizes)
+    step("preparing the replay run")
+    replay_run = await scenarios.prepare_replay_run(database_url, sizes.replay_events)
+    async with running_target(backend, database_url, work_dir) as target:
+        for label, scenario in (
+            ("ttff", scenarios.ttff(target, sizes)),
+            ("single_stream", scenarios.single_stream(target, sizes)),
+            ("concurrent", scenarios.concurrent(target, sizes)),
+            ("replay", scenarios.replay(target, replay_run)),
+            ("start_rate", scenarios.start_rate(target, sizes)),
+        ):
+            step(label)
+            results += await scenario
+    return results
+
+
+async def main(quick: bool, backends: list[str]) -> int:
+    sizes = scenarios.Sizes.pick(quick)
+    results: list[Result] = []
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="oa-bench-") as tmp:
+        work = Path(tmp)
+        if "sqlite" in backends:
+            (work / "sqlite").mkdir()
+            results += await bench_backend("sqlite", f"sqlite:///{work / 'bench.db'}", sizes, work / "sqlite")
+        if "postgres" in backends:
+            try:
+                server = PostgresServer()
+            except BaseException as exc:  # pytest's Skipped when no PostgreSQL here (a BaseException)
+                print(f"[postgres] skipped: {exc}", flush=True)
+            else:
+                with server:
+                    url = server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+                    (work / "postgres").mkdir()
+                    results += await bench_backend("postgres", url, sizes, work / "postgres")
+    meta = {
+        "quick": quick,
+        "sizes": sizes.__dict__,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "total_wall_s": time.perf_counter() - began,
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_process_note": "service and bench client share one process: cpu_process_* is both",
+    }
+    write_results(results, RESULTS_PATH, meta)
+    print()
+    print_table(results)
+    print(f"\n{len(results)} figures in {meta['total_wall_s']:.0f} s; written to {RESULTS_PATH}")
+    return 0
+
+
+def cli() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append", help="default: both")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(main(args.quick, args.backend or ["sqlite", "postgres"]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
