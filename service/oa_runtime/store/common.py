@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -199,3 +199,35 @@ def migrations(backend: str) -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def list_runs_query(
+    *,
+    thread_id: str | None,
+    status: RunStatus | None,
+    limit: int,
+    before: tuple[str, str] | None,
+    mark: str,
+    time_param: Callable[[datetime], Any],
+) -> tuple[str, list[Any]]:
+    """The list_runs SELECT (newest first, keyset-paged) for both backends.
+
+    `mark` is the driver's placeholder ("?" or "%s"); `time_param` turns the
+    cursor time into what the backend compares created_at with."""
+    where: list[str] = []
+    params: list[Any] = []
+    if thread_id is not None:
+        where.append(f"thread_id = {mark}")
+        params.append(thread_id)
+    if status is not None:
+        where.append(f"status = {mark}")
+        params.append(status.value)
+    if before is not None:
+        created_at, run_id = parse_cursor(before)
+        where.append(f"(created_at, run_id) < ({mark}, {mark})")
+        params += [time_param(created_at), run_id]
+    sql = f"SELECT {RUN_COLUMNS} FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_at DESC, run_id DESC LIMIT {mark}"
+    return sql, [*params, limit]

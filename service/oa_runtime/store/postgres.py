@@ -37,9 +37,9 @@ from .common import (
     checkpoint_from_values,
     duplicate_event_result,
     event_from_values,
+    list_runs_query,
     migrations,
     new_run_record,
-    parse_cursor,
     pending_cancel_event,
     pending_cancel_json,
     plan_append,
@@ -243,22 +243,15 @@ class PostgresEventStore:
         limit: int,
         before: tuple[str, str] | None,
     ) -> list[RunRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if thread_id is not None:
-            where.append("thread_id = %s")
-            params.append(thread_id)
-        if status is not None:
-            where.append("status = %s")
-            params.append(status.value)
-        if before is not None:
-            where.append("(created_at, run_id) < (%s, %s)")
-            params += list(parse_cursor(before))
-        sql = f"SELECT {RUN_COLUMNS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, run_id DESC LIMIT %s"
-        rows = await self._fetch(sql, (*params, limit))
+        sql, params = list_runs_query(
+            thread_id=thread_id,
+            status=status,
+            limit=limit,
+            before=before,
+            mark="%s",
+            time_param=lambda moment: moment,
+        )
+        rows = await self._fetch(sql, tuple(params))
         return [record_from_values(row) for row in rows]
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:

@@ -34,9 +34,9 @@ from .common import (
     duplicate_event_result,
     event_from_values,
     iso,
+    list_runs_query,
     migrations,
     new_run_record,
-    parse_cursor,
     pending_cancel_event,
     pending_cancel_json,
     plan_append,
@@ -256,23 +256,10 @@ class SqliteEventStore:
         limit: int,
         before: tuple[str, str] | None,
     ) -> list[RunRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if thread_id is not None:
-            where.append("thread_id = ?")
-            params.append(thread_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status.value)
-        if before is not None:
-            created_at, run_id = parse_cursor(before)
-            where.append("(created_at, run_id) < (?, ?)")
-            params += [iso(created_at), run_id]
-        sql = f"SELECT {RUN_COLUMNS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
-        rows = await self._read(lambda conn: conn.execute(sql, (*params, limit)).fetchall())
+        sql, params = list_runs_query(
+            thread_id=thread_id, status=status, limit=limit, before=before, mark="?", time_param=iso
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [_run_record(row) for row in rows]
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
