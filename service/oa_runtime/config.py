@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 DEFAULT_DB_URL = "sqlite:///var/runtime.db"
 
@@ -47,8 +46,6 @@ class Settings:
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
-    max_prompt_bytes: int = 256 * 1024
-    max_payload_bytes: int = 256 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,8 +67,3 @@ class Settings:
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
         )
-
-    def sqlite_path(self) -> Path | None:
-        if not self.database_url.startswith("sqlite:///"):
-            return None
-        return Path(self.database_url.removeprefix("sqlite:///"))

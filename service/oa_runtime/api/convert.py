@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -160,7 +159,3 @@ def appended_events_from_proto(
     req: run_service_pb2.AppendRunEventsRequest,
 ) -> list[tuple[str, dict[str, Any]]]:
     return [(e.kind, _struct_to_dict(e.data)) for e in req.events]
-
-
-def to_json_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

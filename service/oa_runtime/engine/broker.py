@@ -72,9 +72,6 @@ class Broker:
             for sub in self._subs.get(event.run_id, ()):
                 sub._offer(event)
 
-    def subscriber_count(self, run_id: str) -> int:
-        return len(self._subs.get(run_id, ()))
-
     def _remove(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.run_id)
         if subs is not None:

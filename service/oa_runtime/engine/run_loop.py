@@ -64,14 +64,17 @@ class RunLoop:
 
     # ----- recording -----
 
-    async def append(self, *events: ev.NewEvent) -> None:
+    async def append(self, *events: ev.NewEvent, stop_on_cancel: bool = True) -> None:
+        """Appends at the seq the loop expects. On a conflict, folds in what others
+        wrote and retries; a cancel found that way raises CancelSeen (except while
+        the loop is recording the cancellation itself)."""
         while True:
             request = AppendRequest(self.record.run_id, events, expected_previous_seq=self.state.last_seq)
             try:
                 result = await self.deps.writer.append(request)
             except SeqConflict:
                 await self.refresh()
-                if self.state.cancel_requested and not _is_cancel_path(events):
+                if self.state.cancel_requested and stop_on_cancel:
                     raise CancelSeen() from None
                 continue
             state = self.state
@@ -113,8 +116,11 @@ class RunLoop:
         except CancelSeen:
             await self.finish_canceled()
         except ModelError as exc:
-            await self._close_step(ev.STEP_ERROR)
-            await self.append(ev.run_finished(ev.OUTCOME_FAILED, "model_error", str(exc)))
+            try:
+                await self._close_step(ev.STEP_ERROR)
+                await self.append(ev.run_finished(ev.OUTCOME_FAILED, "model_error", str(exc)))
+            except CancelSeen:  # a cancel recorded meanwhile wins over the failure
+                await self.finish_canceled()
 
     async def _steps(self) -> None:
         while True:
@@ -234,24 +240,13 @@ class RunLoop:
 
     # ----- endings -----
 
-    async def _close_step(self, reason: str) -> None:
+    async def _close_step(self, reason: str, *, stop_on_cancel: bool = True) -> None:
         if self.state.step_open and not self.state.is_terminal:
-            await self.append(ev.step_finished(self.state.step, reason))
+            await self.append(ev.step_finished(self.state.step, reason), stop_on_cancel=stop_on_cancel)
 
     async def finish_canceled(self) -> None:
         await self.refresh()
         if self.state.is_terminal:
             return
-        await self._close_step(ev.STEP_INTERRUPTED)
-        await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"))
-
-
-def _is_cancel_path(events: Sequence[ev.NewEvent]) -> bool:
-    """Events the cancel path itself writes must not raise CancelSeen again."""
-    return all(e.type in (ev.STEP_FINISHED, ev.RUN_FINISHED) for e in events) and any(
-        (e.type == ev.RUN_FINISHED
-        and e.payload.get("outcome") == ev.OUTCOME_CANCELED)
-        or (e.type == ev.STEP_FINISHED
-        and e.payload.get("reason") == ev.STEP_INTERRUPTED)
-        for e in events
-    )
+        await self._close_step(ev.STEP_INTERRUPTED, stop_on_cancel=False)
+        await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"), stop_on_cancel=False)
