@@ -44,6 +44,11 @@ class Settings:
     subscriber_buffer: int = 1024  # events buffered per live subscriber before it re-reads the store
     sse_heartbeat_s: float = 15.0  # comment heartbeats on idle SSE streams (Envoy idle timeout is 300 s)
     shutdown_grace_s: float = 10.0
+    # Leases (multi-replica): see core/leases.py and engine/coordinator.py.
+    lease_ttl_s: float = 10.0  # renewed every third; a dead owner's runs move on after this at most
+    claim_interval_s: float = 1.0  # how often a replica looks for runs nobody executes
+    recovery_budget: int = 3  # takeovers without progress before a run ends failed
+    stream_poll_s: float = 1.0  # fallback poll for streams of runs executed elsewhere
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
 
@@ -64,6 +69,10 @@ class Settings:
             subscriber_buffer=_int(e, "RUNTIME_SUBSCRIBER_BUFFER", defaults.subscriber_buffer),
             sse_heartbeat_s=_float(e, "RUNTIME_SSE_HEARTBEAT_S", defaults.sse_heartbeat_s),
             shutdown_grace_s=_float(e, "RUNTIME_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s),
+            lease_ttl_s=_float(e, "RUNTIME_LEASE_TTL_S", defaults.lease_ttl_s),
+            claim_interval_s=_float(e, "RUNTIME_CLAIM_INTERVAL_S", defaults.claim_interval_s),
+            recovery_budget=_int(e, "RUNTIME_RECOVERY_BUDGET", defaults.recovery_budget),
+            stream_poll_s=_float(e, "RUNTIME_STREAM_POLL_S", defaults.stream_poll_s),
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
         )

@@ -6,11 +6,12 @@ Adapters live in `store/` (EventStore) and `models/` (ModelProvider); tests in
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from .core.events import Event, NewEvent
+from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
 from .core.records import (
     AppendResult,
@@ -38,6 +39,8 @@ class AppendRequest:
       `request_hash`, the original seqs come back with replayed=True and nothing
       is written; with a different hash, IdempotencyKeyReused.
     - An unknown run: RunNotFound.
+    - `fence`: an executor's lease token; if it is not the run's current token
+      (another replica took the run over), FencedOff, nothing written.
     """
 
     run_id: str
@@ -45,6 +48,23 @@ class AppendRequest:
     expected_previous_seq: int | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    fence: int | None = None
+
+
+class ChangeHandler(Protocol):
+    """Receives what other replicas changed (see EventStore.listen)."""
+
+    def on_appended(self, run_id: str, seq: int) -> None:
+        """Run `run_id` has durable events up to `seq`."""
+
+    def on_cancel(self, run_id: str) -> None:
+        """A cancel was recorded for `run_id`."""
+
+    def on_runnable(self) -> None:
+        """Leases were released or runs created that nobody executes yet: claim now."""
+
+    def on_resync(self) -> None:
+        """Notifications may have been missed (listener reconnected): poll everything."""
 
 
 class EventStore(Protocol):
@@ -110,6 +130,33 @@ class EventStore(Protocol):
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         """True the first time a nonce is seen; False if it was used and has not expired."""
+
+    # ----- leases (see core/leases.py) -----
+
+    async def claim_runs(
+        self, owner: str, ttl_s: float, *, run_ids: Sequence[str] | None, exclude: Sequence[str], limit: int
+    ) -> list[Lease]:
+        """Takes the leases of live runs nobody holds: never leased, released,
+        expired, held by `owner` itself (but not in `exclude`, the runs it is
+        executing), or held by an owner that is provably dead. Each claim bumps
+        the fencing token; taking an unreleased lease counts a recovery attempt.
+        `run_ids` restricts the claim to those runs (None: any, oldest first)."""
+
+    async def renew_leases(self, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
+        """Extends the leases `owner` still holds; returns run_id -> status for
+        those (a lease missing from the answer was lost)."""
+
+    async def release_leases(self, owner: str, leases: Sequence[Lease]) -> None:
+        """Gives leases up so another replica can claim them at once."""
+
+    async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """The current last seq of each existing run among `run_ids`."""
+
+    async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
+        """Delivers other replicas' changes to `handler` until cancelled, and
+        holds `owner`'s liveness lock meanwhile (peers take a dead owner's leases
+        without waiting for expiry). Calls `ready` once listening. A store that
+        is single-node by construction (SQLite) just waits."""
 
 
 # ----- Model providers -----

@@ -1,9 +1,11 @@
 """The server's lifecycle: everything long-lived is created, owned and stopped here.
 
-All background tasks (the commit loop, run executors, the readiness monitor)
-belong to one TaskGroup. On SIGTERM/SIGINT: report NOT_SERVING, stop accepting
-calls and give open streams `shutdown_grace_s` to finish, stop run tasks
-(their runs resume from the log on the next start), then drain the writer.
+All background tasks (the commit loop, run executors, the lease claimer and
+keeper, the change listener, the readiness monitor) belong to one TaskGroup.
+On SIGTERM/SIGINT: report NOT_SERVING, stop claiming, stop run tasks, checkpoint
+them and release their leases (another replica continues at once; on one node
+they resume on the next start), end open streams cleanly (clients resume
+elsewhere), stop the gRPC server, then drain the writer.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from .auth.interceptor import ServiceTokenInterceptor
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .engine.broker import Broker
-from .engine.executor import RunExecutor
+from .engine.coordinator import CoordinationSettings, Coordinator
+from .engine.executor import LeasePolicy, RunExecutor
 from .engine.run_loop import RunDeps
 from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
+from .ports import EventStore
 from .store import open_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -56,11 +60,30 @@ async def serve(
                 store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms
             )
             tg.create_task(writer.run(), name="writer")
-            executor = RunExecutor(RunDeps(store, writer, settings, dict(BUILTIN_TOOLS)), models, tg)
+            executor = RunExecutor(
+                RunDeps(store, writer, settings, dict(BUILTIN_TOOLS)),
+                models,
+                tg,
+                LeasePolicy(settings.executor_id, settings.lease_ttl_s, settings.recovery_budget),
+            )
+            coordinator = Coordinator(
+                store,
+                broker,
+                executor,
+                CoordinationSettings(
+                    claim_interval_s=settings.claim_interval_s,
+                    stream_poll_s=settings.stream_poll_s,
+                    poll_streams=store.backend != "sqlite",
+                ),
+            )
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
+            background = [await _listening(tg, store, settings.executor_id, coordinator)]
+
+            async def wake_claimer() -> None:
+                coordinator.wake()
 
             grpc_health = health.aio.HealthServicer()
-            readiness = Readiness(store, grpc_health, on_recovered=executor.resume_unfinished)
+            readiness = Readiness(store, grpc_health, on_recovered=wake_claimer)
             server = grpc.aio.server(
                 interceptors=[ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env))],
                 options=[("grpc.so_reuseport", 0)],
@@ -80,8 +103,13 @@ async def serve(
             port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
             await server.start()
             await readiness.refresh()
-            monitor = tg.create_task(readiness.monitor(), name="readiness")
-            resumed = await executor.resume_unfinished()
+            background.append(tg.create_task(readiness.monitor(), name="readiness"))
+            resumed = await coordinator.claim_once()
+            background += [
+                tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
+                tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
+                tg.create_task(coordinator.poll_loop(), name="stream-poller"),
+            ]
             log.info(
                 "serving",
                 extra={
@@ -96,14 +124,34 @@ async def serve(
 
             log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
             await readiness.mark_shutting_down()
+            coordinator.stop()
+            handed_off = await executor.handoff(settings.shutdown_grace_s)
+            broker.close()
             await server.stop(settings.shutdown_grace_s)
-            await executor.shutdown(settings.shutdown_grace_s)
             writer.close()
-            monitor.cancel()
+            for task in background:
+                task.cancel()
+            log.info("handed off", extra={"runs": handed_off})
     finally:
         await models.aclose()
         await store.close()
     log.info("stopped")
+
+
+async def _listening(
+    tg: asyncio.TaskGroup, store: EventStore, owner: str, coordinator: Coordinator
+) -> asyncio.Task[None]:
+    """Starts the change listener and waits until it listens (and holds our
+    liveness lock), so nothing is claimed before peers can see we are alive."""
+    ready = asyncio.Event()
+    task = tg.create_task(store.listen(owner, coordinator, ready.set), name="change-listener")
+    waiter = asyncio.ensure_future(ready.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # raises why the listener stopped
+        raise RuntimeError("the change listener stopped before it was ready")
+    return task
 
 
 def _signal_event() -> asyncio.Event:

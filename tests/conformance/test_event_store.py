@@ -27,7 +27,7 @@ from oa_runtime.core.records import AppendResult, StartRequest
 from oa_runtime.core.run_state import RunStatus
 from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store import PostgresEventStore, SqliteEventStore, migrate, open_store, sqlite_path
-from oa_runtime.store.common import canonical_json
+from oa_runtime.store.common import canonical_json, migrations
 
 from tests.support.postgres import PostgresServer
 
@@ -358,7 +358,9 @@ async def test_migrations_apply_once(store_url: str) -> None:
     await first.open()
     await first.close()
     assert isinstance(first, SqliteEventStore | PostgresEventStore)
-    assert first.applied_migrations == [1]
+    packaged = [version for version, _ in migrations(first.backend)]
+    assert packaged == list(range(1, len(packaged) + 1))
+    assert first.applied_migrations == packaged
 
     assert await migrate(store_url) == []
     again = make_store(store_url)

@@ -5,6 +5,8 @@ the initial metadata into response headers. The first message is an SSE
 comment so headers flush at once; idle streams get comment heartbeats. Errors
 before the first message are statuses (→ HTTP 4xx/5xx with a JSON body);
 after it they travel in-band as an `error` frame, then `finish` and `[DONE]`.
+When the replica shuts down, the body just ends (no `[DONE]`): the client
+reconnects with Last-Event-ID and another replica carries on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import grpc.aio
 from google.api import httpbody_pb2
 from openagents.runtime.v1 import run_service_pb2
 
-from ..core.errors import DomainError, InvalidCursor, RunNotFound, StaleCursor
+from ..core.errors import DomainError, InvalidCursor, NotReady, RunNotFound, StaleCursor
 from ..core.events import Event
 from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, replay_state, sse_comment
 from ..core.validation import require_id, validate_cursor
@@ -112,6 +114,8 @@ async def stream_sse(
             frames = mapper.feed(event)
             if frames:
                 yield _body(encode_sse(frames))
+    except NotReady:
+        yield _body(sse_comment("reconnect: this replica is shutting down"))
     except DomainError as err:
         log.warning("sse stream failed", extra={"run_id": run_id, "reason": err.reason})
         yield _body(_stream_error(err.message))

@@ -1,11 +1,14 @@
-"""Supervises one asyncio task per active run, inside the server's TaskGroup.
+"""Supervises one asyncio task per run this replica holds the lease of, inside
+the server's TaskGroup.
 
 A run task never lets an exception escape (that would cancel the whole
 TaskGroup): unexpected failures end the run `failed{internal_error}`. A cancel
 reaches the running task at once (task.cancel), which closes the model stream
-and cancels running tools; the task then records the cancellation. Server
-shutdown cancels tasks without recording anything: the runs stay unfinished
-and resume from their log on the next start.
+and cancels running tools; the task then records the cancellation. A lost
+lease (another replica took the run over) or a shutdown cancels the task
+without recording anything: the run continues from its log elsewhere or on the
+next start. A run whose executors keep dying without progress ends
+`failed{executor_recovery_exhausted}` once its recovery budget is spent.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from ..core import events as ev
-from ..core.errors import DependencyUnavailable
+from ..core.errors import DependencyUnavailable, FencedOff
+from ..core.leases import Lease
 from ..models.registry import ModelRegistry
 from .run_loop import RunDeps, RunLoop
 
@@ -26,14 +30,27 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Handle:
     task: asyncio.Task[None] | None = None
-    cancel_requested: bool = False
+    lease: Lease | None = None
+    loop: RunLoop | None = None
+    cancel_requested: bool = False  # record `canceled` once the task stops
+    lost: bool = False  # stop quietly: the lease is gone or the replica is leaving
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    owner: str
+    ttl_s: float = 10.0
+    recovery_budget: int = 3
 
 
 class RunExecutor:
-    def __init__(self, deps: RunDeps, models: ModelRegistry, task_group: asyncio.TaskGroup) -> None:
+    def __init__(
+        self, deps: RunDeps, models: ModelRegistry, task_group: asyncio.TaskGroup, policy: LeasePolicy
+    ) -> None:
         self._deps = deps
         self._models = models
         self._tg = task_group
+        self.policy = policy
         self._handles: dict[str, _Handle] = {}
         self._closing = False
 
@@ -41,65 +58,117 @@ class RunExecutor:
     def active(self) -> int:
         return len(self._handles)
 
-    def start(self, run_id: str) -> None:
-        """Starts executing a run unless it is already running here."""
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def running(self) -> list[str]:
+        return list(self._handles)
+
+    def leases(self) -> list[Lease]:
+        return [h.lease for h in self._handles.values() if h.lease is not None]
+
+    def start(self, run_id: str, lease: Lease | None = None) -> bool:
+        """Executes a run here unless it already runs here. Without a `lease` the
+        task claims one first, and does nothing if another replica holds it."""
         if self._closing or run_id in self._handles:
-            return
-        handle = _Handle()
+            return False
+        handle = _Handle(lease=lease)
         self._handles[run_id] = handle
         handle.task = self._tg.create_task(self._execute(run_id, handle), name=f"run:{run_id}")
+        return True
 
     def cancel(self, run_id: str) -> bool:
         """Stops a run executing here at once; it then records `run.finished{canceled}`."""
         handle = self._handles.get(run_id)
         if handle is None or handle.task is None:
             return False
-        if not handle.cancel_requested:
+        if not handle.cancel_requested and not handle.lost:
             # Once only: a second task.cancel() would interrupt the task while it
             # records the cancellation.
             handle.cancel_requested = True
             handle.task.cancel()
         return True
 
-    async def resume_unfinished(self) -> int:
-        run_ids = await self._deps.store.unfinished_runs()
-        for run_id in run_ids:
-            self.start(run_id)
-        return len(run_ids)
+    def lose(self, run_id: str) -> None:
+        """The lease is gone: stop the task without recording anything."""
+        handle = self._handles.get(run_id)
+        if handle is not None and handle.task is not None and not handle.lost:
+            handle.lost = True
+            if not handle.cancel_requested:
+                handle.task.cancel()
 
-    async def shutdown(self, grace_s: float) -> None:
-        """Stops taking runs and cancels the running ones without recording anything."""
+    async def handoff(self, grace_s: float) -> int:
+        """Shutdown: stops taking runs, stops the running ones without recording an
+        ending, checkpoints them and releases their leases so another replica
+        continues at once. Returns how many runs were handed off."""
         self._closing = True
-        tasks = [h.task for h in self._handles.values() if h.task is not None]
-        for task in tasks:
-            task.cancel()
+        handles = list(self._handles.values())
+        for handle in handles:
+            if handle.task is not None and not handle.cancel_requested:
+                handle.lost = True
+                handle.task.cancel()
+        tasks = [h.task for h in handles if h.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
+        leases: list[Lease] = []
+        for handle in handles:
+            if handle.lease is None or not handle.lost:
+                continue
+            leases.append(handle.lease)
+            loop = handle.loop
+            if loop is not None and loop.state.last_seq and not loop.state.is_terminal:
+                state = loop.state
+                await _quietly(
+                    self._deps.store.save_checkpoint(loop.record.run_id, state.last_seq, state.to_json()),
+                    "could not checkpoint a run at shutdown",
+                )
+        await _quietly(
+            self._deps.store.release_leases(self.policy.owner, leases), "could not release leases at shutdown"
+        )
+        return len(leases)
 
     async def _execute(self, run_id: str, handle: _Handle) -> None:
         loop: RunLoop | None = None
         try:
+            if handle.lease is None:
+                claimed = await self._deps.store.claim_runs(
+                    self.policy.owner, self.policy.ttl_s, run_ids=[run_id], exclude=(), limit=1
+                )
+                if not claimed:
+                    return  # another replica executes it (or it has ended)
+                handle.lease = claimed[0]
+            lease = handle.lease
             record = await self._deps.store.get_run(run_id)
             if record is None:
                 return
             provider = self._models.resolve(record.request.model)
-            loop = RunLoop(self._deps, record, provider)
-            await loop.run()
+            loop = handle.loop = RunLoop(self._deps, record, provider, fence=lease.token)
+            if lease.exhausted(self.policy.recovery_budget):
+                log.warning("run recovery budget exhausted", extra={"run_id": run_id})
+                await loop.finish_recovery_exhausted(lease.recovery_attempts)
+            else:
+                await loop.run()
+            if not loop.state.is_terminal:
+                # The run waits (for example for an approval): nobody needs to hold it.
+                await self._deps.store.release_leases(self.policy.owner, [lease])
         except asyncio.CancelledError:
-            if not handle.cancel_requested or loop is None:
+            if handle.lost or not handle.cancel_requested or loop is None:
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            await self._record_quietly(loop.finish_canceled(), run_id)
+            await _quietly(loop.finish_canceled(), "could not record the end of a run", run_id)
+        except FencedOff:
+            log.info("run taken over by another replica", extra={"run_id": run_id})
         except DependencyUnavailable as exc:
-            # Nothing more can be recorded now; the run stays unfinished and is
-            # resumed when the database is back (next start or recovery sweep).
+            # Nothing more can be recorded now; the run keeps its lease on paper and
+            # is claimed again (by us or, after expiry, by a peer) when the database is back.
             log.warning("run paused: database unavailable", extra={"run_id": run_id, "error": str(exc)})
         except Exception as exc:
             log.exception("run failed unexpectedly", extra={"run_id": run_id})
             if loop is not None:
-                await self._record_quietly(self._fail(loop, exc), run_id)
+                await _quietly(self._fail(loop, exc), "could not record the end of a run", run_id)
         finally:
             self._handles.pop(run_id, None)
 
@@ -108,8 +177,11 @@ class RunExecutor:
         if not loop.state.is_terminal:
             await loop.append(ev.run_finished(ev.OUTCOME_FAILED, "internal_error", type(exc).__name__))
 
-    async def _record_quietly(self, coro: Awaitable[None], run_id: str) -> None:
-        try:
-            await coro
-        except Exception:
-            log.exception("could not record the end of a run", extra={"run_id": run_id})
+
+async def _quietly(coro: Awaitable[None], message: str, run_id: str = "") -> None:
+    try:
+        await coro
+    except FencedOff:
+        pass  # another replica owns the run now; it records the ending
+    except Exception:
+        log.exception(message, extra={"run_id": run_id} if run_id else None)

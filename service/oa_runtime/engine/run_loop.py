@@ -4,7 +4,9 @@ The loop keeps a local RunState and appends events with the seq it expects to
 be the run's latest; when another writer got there first (a cancel, an external
 event) the append answers SeqConflict, the loop folds the new events in and
 decides again. So a cancel always wins over a late result, and exactly one
-`run.finished` is ever written.
+`run.finished` is ever written. Every append carries the loop's lease token
+(`fence`): once another replica has taken the run over, the store answers
+FencedOff and this loop writes nothing more.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..config import Settings
 from ..core import events as ev
 from ..core.context import model_context
 from ..core.errors import SeqConflict
+from ..core.leases import RECOVERY_EXHAUSTED
 from ..core.messages import ChatMessage, ToolCall
 from ..core.records import RunRecord
 from ..core.run_state import RunState, apply, fold
@@ -55,10 +58,13 @@ class RunDeps:
 
 
 class RunLoop:
-    def __init__(self, deps: RunDeps, record: RunRecord, provider: ModelProvider) -> None:
+    def __init__(
+        self, deps: RunDeps, record: RunRecord, provider: ModelProvider, fence: int | None = None
+    ) -> None:
         self.deps = deps
         self.record = record
         self.provider = provider
+        self.fence = fence
         self.state = RunState()
         self.history: list[ChatMessage] = []
 
@@ -69,7 +75,9 @@ class RunLoop:
         wrote and retries; a cancel found that way raises CancelSeen (except while
         the loop is recording the cancellation itself)."""
         while True:
-            request = AppendRequest(self.record.run_id, events, expected_previous_seq=self.state.last_seq)
+            request = AppendRequest(
+                self.record.run_id, events, expected_previous_seq=self.state.last_seq, fence=self.fence
+            )
             try:
                 result = await self.deps.writer.append(request)
             except SeqConflict:
@@ -250,3 +258,14 @@ class RunLoop:
             return
         await self._close_step(ev.STEP_INTERRUPTED, stop_on_cancel=False)
         await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"), stop_on_cancel=False)
+
+    async def finish_recovery_exhausted(self, attempts: int) -> None:
+        """Ends a run whose executors keep dying instead of resuming it again."""
+        await self.load()
+        if self.state.is_terminal:
+            return
+        await self._close_step(ev.STEP_INTERRUPTED, stop_on_cancel=False)
+        message = f"the run's executor was lost {attempts} times without progress"
+        await self.append(
+            ev.run_finished(ev.OUTCOME_FAILED, RECOVERY_EXHAUSTED, message), stop_on_cancel=False
+        )

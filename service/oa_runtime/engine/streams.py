@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..core.errors import InvalidArgument, RunNotFound, StaleCursor
+from ..core.errors import InvalidArgument, NotReady, RunNotFound, StaleCursor
 from ..core.events import Event
 from ..ports import EventStore
 from .broker import Broker
@@ -30,7 +30,8 @@ async def stream_events(
 
     With `idle_timeout`, yields None whenever that long passes without an event,
     so callers can send heartbeats. Raises RunNotFound / StaleCursor before the
-    first event.
+    first event, and NotReady when the broker closes (this replica is shutting
+    down: resume from the last seq yielded, on another replica).
     """
     if after_seq < 0:
         raise InvalidArgument("after_seq", "must not be negative")
@@ -43,7 +44,7 @@ async def stream_events(
             raise StaleCursor(after_seq, oldest)
         if run.status.is_terminal and after_seq >= run.last_seq:
             return
-        last = after_seq
+        last = sub.position = after_seq
         # Backlog, then live; `catch_up` re-reads the store whenever live delivery
         # cannot be trusted to be contiguous.
         catch_up = True
@@ -55,13 +56,15 @@ async def stream_events(
                 while True:
                     page = await store.read_events(run_id, last, PAGE)
                     for event in page:
-                        last = event.seq
+                        last = sub.position = event.seq
                         yield event
                         if event.is_terminal:
                             return
                     if len(page) < PAGE:
                         break
             got = await sub.wait(idle_timeout)
+            if sub.closed:
+                raise NotReady(f"this replica is shutting down; resume after seq {last}", last_seq=last)
             if not got:
                 yield None
                 continue
@@ -74,7 +77,7 @@ async def stream_events(
                 if event.seq != last + 1:
                     catch_up = True
                     break
-                last = event.seq
+                last = sub.position = event.seq
                 yield event
                 if event.is_terminal:
                     return

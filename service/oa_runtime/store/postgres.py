@@ -12,7 +12,8 @@ on its own when the database comes back.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -24,10 +25,12 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core import events as ev
-from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
+from ..core.errors import DependencyUnavailable, DomainError, FencedOff, RunAlreadyExists, RunNotFound
+from ..core.leases import Lease
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
-from ..ports import AppendRequest
+from ..ports import AppendRequest, ChangeHandler
+from . import postgres_leases as leases
 from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
@@ -82,6 +85,8 @@ class PostgresEventStore:
             name="oa-event-store",
         )
         self._nonce_calls = 0
+        # Tags this process's notifications, so its listener can skip them.
+        self.sender = uuid.uuid4().hex[:16]
 
     # ----- lifecycle -----
 
@@ -160,6 +165,7 @@ class PostgresEventStore:
         order = sorted(range(len(requests)), key=lambda i: requests[i].run_id)
         async with self._tx() as conn:
             now = utc_now()
+            positions: dict[str, int] = {}
             for index in order:
                 request = requests[index]
                 try:
@@ -171,6 +177,10 @@ class PostgresEventStore:
                     if exc.diag.constraint_name != _EVENT_ID_CONSTRAINT:
                         raise
                     results[index] = await _duplicate_events(conn, request)
+                outcome = results[index]
+                if isinstance(outcome, AppendResult) and outcome.seqs and not outcome.replayed:
+                    positions[request.run_id] = max(outcome.seqs)
+            await leases.notify_appended(conn, self.sender, list(positions.items()))
         return [r for r in results if r is not None]
 
     async def request_cancel(self, run_id: str, event: ev.NewEvent) -> CancelResult:
@@ -190,6 +200,8 @@ class PostgresEventStore:
             plan = plan_events(state, [event])
             now = utc_now()
             await _write_plan(conn, run_id, plan, now)
+            await leases.notify_appended(conn, self.sender, [(run_id, plan.seqs[-1])])
+            await leases.notify_cancel(conn, run_id)
             return CancelResult(recorded=True, seq=plan.seqs[0], event=plan.durable_events(run_id, now)[0])
 
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
@@ -200,6 +212,8 @@ class PostgresEventStore:
                 " created_at = excluded.created_at",
                 (run_id, covers_seq, Jsonb(state)),
             )
+            # A completed step is progress: the recovery budget starts over.
+            await conn.execute("UPDATE runs SET recovery_attempts = 0 WHERE run_id = %s", (run_id,))
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         self._nonce_calls += 1
@@ -215,6 +229,34 @@ class PostgresEventStore:
                 (nonce, expires_at_epoch, now),
             )
             return await cur.fetchone() is not None
+
+    # ----- leases and notifications (postgres_leases.py) -----
+
+    async def claim_runs(
+        self, owner: str, ttl_s: float, *, run_ids: Sequence[str] | None, exclude: Sequence[str], limit: int
+    ) -> list[Lease]:
+        async with self._tx() as conn:
+            return await leases.claim(conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit)
+
+    async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:
+        if not held:
+            return {}
+        async with self._tx() as conn:
+            return await leases.renew(conn, owner, held, ttl_s)
+
+    async def release_leases(self, owner: str, held: Sequence[Lease]) -> None:
+        if held:
+            async with self._tx() as conn:
+                await leases.release(conn, owner, held)
+
+    async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        if not run_ids:
+            return {}
+        rows = await self._fetch("SELECT run_id, last_seq FROM runs WHERE run_id = ANY(%s)", (list(run_ids),))
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
+        await leases.listen(self.url, self.sender, owner, handler, ready)
 
     # ----- reads -----
 
@@ -316,10 +358,16 @@ async def _lock_run_id(conn: Conn, run_id: str) -> None:
 
 
 async def _append_one(conn: Conn, request: AppendRequest, now: datetime) -> AppendResult:
-    cur = await conn.execute("SELECT state FROM runs WHERE run_id = %s FOR UPDATE", (request.run_id,))
+    cur = await conn.execute(
+        "SELECT state, lease_token FROM runs WHERE run_id = %s FOR UPDATE", (request.run_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         raise RunNotFound(request.run_id)
+    if request.fence is not None and request.fence != row[1]:
+        raise FencedOff(
+            f"run {request.run_id!r} was taken over", run_id=request.run_id, fence=request.fence, token=row[1]
+        )
     key = request.idempotency_key
     if key is not None:
         cur = await conn.execute(

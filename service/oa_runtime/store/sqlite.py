@@ -8,6 +8,7 @@ thread and connection (WAL lets them run beside the writer). An exclusive
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core import events as ev
-from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
+from ..core.errors import DependencyUnavailable, DomainError, FencedOff, RunAlreadyExists, RunNotFound
+from ..core.leases import Lease
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
-from ..ports import AppendRequest
+from ..ports import AppendRequest, ChangeHandler
+from . import sqlite_leases as leases
 from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
@@ -88,6 +91,8 @@ class SqliteEventStore:
             self._writer = SqliteWorker("sqlite-writer")
             await self._writer.start(self.path, self._busy_timeout_s, query_only=False)
             self.applied_migrations = await self._writer.run(_migrate)
+            # We hold the flock, so whoever held these leases is gone.
+            await self._write(leases.expire_all)
             self._reader = SqliteWorker("sqlite-reader")
             await self._reader.start(self.path, self._busy_timeout_s, query_only=True)
         except BaseException:
@@ -197,14 +202,17 @@ class SqliteEventStore:
         return await self._write(cancel)
 
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
-        await self._write(
-            lambda conn: conn.execute(
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT INTO checkpoints (run_id, covers_seq, state, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
                 " created_at = excluded.created_at",
                 (run_id, covers_seq, canonical_json(state), iso(utc_now())),
             )
-        )
+            # A completed step is progress: the recovery budget starts over.
+            conn.execute("UPDATE runs SET recovery_attempts = 0 WHERE run_id = ?", (run_id,))
+
+        await self._write(save)
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         self._nonce_calls += 1
@@ -223,6 +231,40 @@ class SqliteEventStore:
             return bool(rows)
 
         return await self._write(use)
+
+    # ----- leases (sqlite_leases.py) -----
+
+    async def claim_runs(
+        self, owner: str, ttl_s: float, *, run_ids: Sequence[str] | None, exclude: Sequence[str], limit: int
+    ) -> list[Lease]:
+        return await self._write(
+            lambda conn: leases.claim(conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit)
+        )
+
+    async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:
+        if not held:
+            return {}
+        return await self._write(lambda conn: leases.renew(conn, owner, held, ttl_s))
+
+    async def release_leases(self, owner: str, held: Sequence[Lease]) -> None:
+        if held:
+            await self._write(lambda conn: leases.release(conn, owner, held))
+
+    async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" for _ in run_ids)
+        rows = await self._read(
+            lambda conn: conn.execute(
+                f"SELECT run_id, last_seq FROM runs WHERE run_id IN ({marks})", list(run_ids)
+            ).fetchall()
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
+        # Single node: every change is made by this process and published by its own writer.
+        ready()
+        await asyncio.Event().wait()
 
     # ----- reads -----
 
@@ -307,9 +349,15 @@ class SqliteEventStore:
 
 
 def _append_one(conn: sqlite3.Connection, request: AppendRequest, now: datetime) -> AppendResult:
-    row = conn.execute("SELECT state FROM runs WHERE run_id = ?", (request.run_id,)).fetchone()
+    row = conn.execute(
+        "SELECT state, lease_token FROM runs WHERE run_id = ?", (request.run_id,)
+    ).fetchone()
     if row is None:
         raise RunNotFound(request.run_id)
+    if request.fence is not None and request.fence != row[1]:
+        raise FencedOff(
+            f"run {request.run_id!r} was taken over", run_id=request.run_id, fence=request.fence, token=row[1]
+        )
     key = request.idempotency_key
     if key is not None:
         stored = conn.execute(

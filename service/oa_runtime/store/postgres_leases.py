@@ -1,0 +1,219 @@
+"""Leases, liveness and change notifications on PostgreSQL (the multi-replica parts).
+
+Lease times come from the database clock (`clock_timestamp()`), so replicas
+with skewed clocks still agree on expiry. A replica proves it is alive by
+holding a session advisory lock keyed by its executor id on its LISTEN
+connection: PostgreSQL drops the lock the moment that connection dies (a kill,
+a crash, a partition), so peers can take its leases over without waiting for
+them to expire. Appends publish `(run id, seq)` with NOTIFY; other replicas'
+streams then read the events from the table, and poll when a notification may
+have been missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, notify_payload, parse_notify_payload
+from ..ports import ChangeHandler
+
+Conn = AsyncConnection[TupleRow]
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "oa_events"
+CONTROL_CHANNEL = "oa_control"
+_RUNNABLE = "runnable"
+_CANCEL = "cancel "
+
+_CLAIMABLE = (
+    f"(status IN ({', '.join(repr(s) for s in CLAIMABLE_STATUSES)})"
+    f" OR (status = '{WAITING_STATUS}' AND wake_at <= clock_timestamp()))"
+)
+
+
+def _owner_key(owner: str) -> tuple[str]:
+    return (f"oa-executor:{owner}",)
+
+
+_OWNER_LOCK_KEY = "hashtextextended(%s, 0)"
+
+
+async def dead_owners(conn: Conn, owner: str) -> list[str]:
+    """Owners of unexpired leases on live runs whose liveness lock is free (they are gone).
+
+    The try-lock is transaction-scoped, so it is given back when the claim commits."""
+    cur = await conn.execute(
+        "SELECT DISTINCT lease_owner FROM runs WHERE lease_owner IS NOT NULL AND lease_owner <> %s"
+        f" AND lease_expires_at > clock_timestamp() AND {_CLAIMABLE}",
+        (owner,),
+    )
+    dead: list[str] = []
+    for (other,) in await cur.fetchall():
+        cur = await conn.execute(f"SELECT pg_try_advisory_xact_lock({_OWNER_LOCK_KEY})", _owner_key(other))
+        row = await cur.fetchone()
+        if row is not None and row[0]:
+            dead.append(other)
+    return dead
+
+
+async def claim(
+    conn: Conn,
+    owner: str,
+    ttl_s: float,
+    *,
+    run_ids: Sequence[str] | None,
+    exclude: Sequence[str],
+    limit: int,
+) -> list[Lease]:
+    dead = await dead_owners(conn, owner)
+    only = "" if run_ids is None else " AND run_id = ANY(%(run_ids)s)"
+    cur = await conn.execute(
+        "UPDATE runs SET lease_owner = %(owner)s, lease_token = lease_token + 1,"
+        " lease_expires_at = clock_timestamp() + make_interval(secs => %(ttl)s),"
+        " recovery_attempts = recovery_attempts + CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END"
+        " WHERE run_id IN (SELECT run_id FROM runs"
+        f"  WHERE {_CLAIMABLE}{only}"
+        "   AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp()"
+        "        OR lease_owner = ANY(%(dead)s)"
+        "        OR (lease_owner = %(owner)s AND run_id <> ALL(%(exclude)s)))"
+        "  ORDER BY created_at, run_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING run_id, lease_token, recovery_attempts",
+        {
+            "owner": owner,
+            "ttl": ttl_s,
+            "dead": dead,
+            "exclude": list(exclude),
+            "run_ids": list(run_ids or ()),
+            "limit": limit,
+        },
+    )
+    return [Lease(row[0], int(row[1]), int(row[2])) for row in await cur.fetchall()]
+
+
+async def renew(conn: Conn, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
+    cur = await conn.execute(
+        "UPDATE runs SET lease_expires_at = clock_timestamp() + make_interval(secs => %s)"
+        " FROM unnest(%s::text[], %s::bigint[]) AS held(run_id, token)"
+        " WHERE runs.run_id = held.run_id AND runs.lease_token = held.token AND runs.lease_owner = %s"
+        " RETURNING runs.run_id, runs.status",
+        (ttl_s, [lease.run_id for lease in leases], [lease.token for lease in leases], owner),
+    )
+    return {row[0]: row[1] for row in await cur.fetchall()}
+
+
+async def release(conn: Conn, owner: str, leases: Sequence[Lease]) -> None:
+    cur = await conn.execute(
+        "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL"
+        " FROM unnest(%s::text[], %s::bigint[]) AS held(run_id, token)"
+        " WHERE runs.run_id = held.run_id AND runs.lease_token = held.token AND runs.lease_owner = %s"
+        " RETURNING runs.status",
+        ([lease.run_id for lease in leases], [lease.token for lease in leases], owner),
+    )
+    statuses = [row[0] for row in await cur.fetchall()]
+    if any(s in CLAIMABLE_STATUSES for s in statuses):
+        await conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, _RUNNABLE))
+
+
+async def notify_appended(conn: Conn, sender: str, positions: list[tuple[str, int]]) -> None:
+    """Queued with the transaction: PostgreSQL delivers it at commit, or never."""
+    for payload in notify_payload(sender, positions):
+        await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload))
+
+
+async def notify_cancel(conn: Conn, run_id: str) -> None:
+    await conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, _CANCEL + run_id))
+
+
+async def listen(
+    url: str,
+    sender: str,
+    owner: str,
+    handler: ChangeHandler,
+    ready: Callable[[], None],
+    *,
+    connect_timeout_s: int = 5,
+    lock_wait_s: float = 10.0,
+) -> None:
+    """The LISTEN loop with reconnects; see the module docstring."""
+    first = True
+    backoff = 0.2
+    while True:
+        try:
+            conn = await AsyncConnection.connect(url, **_listen_kwargs(connect_timeout_s))
+            async with conn:
+                await _hold_owner_lock(conn, owner, lock_wait_s, first)
+                await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                await conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+                backoff = 0.2
+                if first:
+                    first = False
+                    ready()
+                else:
+                    handler.on_resync()  # anything sent while we were away was missed
+                async for note in conn.notifies():
+                    _dispatch(note.channel, note.payload, sender, handler)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            log.warning("change listener lost its connection", extra={"error": str(exc)})
+        if not first:
+            handler.on_resync()
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 2.0)
+
+
+def _listen_kwargs(connect_timeout_s: int) -> dict[str, Any]:
+    # Keepalives notice a silently dead connection (a partition), so the
+    # listener reconnects and the liveness lock does not outlive a lost peer.
+    return {
+        "autocommit": True,
+        "connect_timeout": connect_timeout_s,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+
+
+class OwnerInUse(RuntimeError):
+    """Another live process holds this executor id."""
+
+
+async def _hold_owner_lock(conn: Conn, owner: str, wait_s: float, fatal: bool) -> None:
+    """Takes the session lock that says `owner` is alive. A peer probing it holds
+    it for an instant, so retry for a while; a live process with the same id
+    holds it for good, which is a configuration error at start-up."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        cur = await conn.execute(f"SELECT pg_try_advisory_lock({_OWNER_LOCK_KEY})", _owner_key(owner))
+        row = await cur.fetchone()
+        if row is not None and row[0]:
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            message = (
+                f"executor id {owner!r} is held by another live process (RUNTIME_EXECUTOR_ID must be unique)"
+            )
+            if fatal:
+                raise OwnerInUse(message)
+            log.error(message)
+            deadline = asyncio.get_running_loop().time() + wait_s
+        await asyncio.sleep(0.2)
+
+
+def _dispatch(channel: str, payload: str, sender: str, handler: ChangeHandler) -> None:
+    if channel == EVENTS_CHANNEL:
+        origin, positions = parse_notify_payload(payload)
+        if origin == sender:
+            return  # our own writer already published these
+        for run_id, seq in positions:
+            handler.on_appended(run_id, seq)
+    elif channel == CONTROL_CHANNEL:
+        if payload == _RUNNABLE:
+            handler.on_runnable()
+        elif payload.startswith(_CANCEL):
+            handler.on_cancel(payload[len(_CANCEL) :])
