@@ -33,7 +33,7 @@ def make_store(url: str) -> EventStore:
     if url.startswith("sqlite:"):
         return SqliteEventStore(url.removeprefix("sqlite:///"))
     # A short pool timeout so an outage surfaces quickly in tests.
-    return PostgresEventStore(url, pool_timeout_s=2.0, connect_timeout_s=2)
+    return PostgresEventStore(url, pool_timeout_s=2.0, connect_timeout_s=2, owner_lock_wait_s=1.0)
 
 
 @pytest.fixture

@@ -70,8 +70,10 @@ class PostgresEventStore:
         max_size: int = 10,
         pool_timeout_s: float = 5.0,
         connect_timeout_s: int = 5,
+        owner_lock_wait_s: float = 10.0,
     ) -> None:
         self.url = url
+        self._owner_lock_wait_s = owner_lock_wait_s
         self.applied_migrations: list[int] = []
         self._pool_timeout_s = pool_timeout_s
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -256,7 +258,9 @@ class PostgresEventStore:
         return {row[0]: int(row[1]) for row in rows}
 
     async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
-        await leases.listen(self.url, self.sender, owner, handler, ready)
+        await leases.listen(
+            self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s
+        )
 
     # ----- reads -----
 

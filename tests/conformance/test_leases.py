@@ -1,0 +1,246 @@
+"""Lease conformance: both stores claim, renew, release and fence the same way.
+
+An owner counts as alive while it listens (EventStore.listen holds its
+liveness lock on PostgreSQL), as every replica does before it claims; so the
+tests keep their owners listening. PostgreSQL-only parts (the change feed and
+dead-owner detection) use a second store instance on the same database, which
+stands for another replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from oa_runtime.core import events as ev
+from oa_runtime.core.errors import FencedOff
+from oa_runtime.core.leases import Lease
+from oa_runtime.ports import AppendRequest, EventStore
+
+from .conftest import make_store
+from .test_event_store import append, finish, new_run
+
+TTL = 30.0
+
+
+@contextlib.asynccontextmanager
+async def alive(store: EventStore, *owners: str) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for owner in owners:
+            await stack.enter_async_context(listening(store, owner, Recorder()))
+        yield
+
+
+async def claim(store: EventStore, owner: str, run_id: str, ttl_s: float = TTL) -> Lease | None:
+    leases = await store.claim_runs(owner, ttl_s, run_ids=[run_id], exclude=(), limit=1)
+    return leases[0] if leases else None
+
+
+async def test_a_new_run_is_claimed_once_with_token_1(store: EventStore) -> None:
+    async with alive(store, "a", "b"):
+        run_id = await new_run(store)
+        lease = await claim(store, "a", run_id)
+        assert lease == Lease(run_id, token=1, recovery_attempts=0)
+        assert await claim(store, "b", run_id) is None  # held and not expired
+        assert await claim(store, "a", run_id, TTL) is not None  # its own lease, not running there: re-taken
+
+
+async def test_appends_with_a_stale_token_are_fenced_off(store: EventStore) -> None:
+    async with alive(store, "a", "b"):
+        run_id = await new_run(store)
+        first = await claim(store, "a", run_id, ttl_s=0.2)
+        assert first is not None
+        await append(store, AppendRequest(run_id, [ev.run_started("a", 1)], fence=first.token))
+        await asyncio.sleep(0.4)
+        second = await claim(store, "b", run_id)
+        assert second is not None and second.token == first.token + 1
+        assert second.recovery_attempts == 1  # taken from an owner that never released it
+
+        with pytest.raises(FencedOff):
+            await append(store, AppendRequest(run_id, [ev.step_started(1)], fence=first.token))
+        assert [e.seq for e in await store.read_events(run_id, 0)] == [1, 2]  # nothing written
+        result = await append(store, AppendRequest(run_id, [ev.run_started("b", 2)], fence=second.token))
+        assert result.seqs == (3,)
+        # Appends without a fence (clients, cancels) are not an executor's and pass.
+        await append(store, AppendRequest(run_id, [ev.step_started(1)]))
+
+
+async def test_renew_keeps_a_lease_and_reports_a_lost_one(store: EventStore) -> None:
+    async with alive(store, "a", "b"):
+        run_id = await new_run(store)
+        lease = await claim(store, "a", run_id, ttl_s=0.3)
+        assert lease is not None
+        for _ in range(3):
+            await asyncio.sleep(0.15)
+            assert await store.renew_leases("a", [lease], 0.3) == {run_id: "queued"}
+        assert await claim(store, "b", run_id) is None  # renewed, so never expired
+
+        await asyncio.sleep(0.4)
+        taken = await claim(store, "b", run_id)
+        assert taken is not None
+        assert await store.renew_leases("a", [lease], 0.3) == {}
+        assert await store.renew_leases("b", [taken], 0.3) == {run_id: "queued"}
+
+
+async def test_a_released_lease_is_claimed_at_once_without_counting_a_recovery(store: EventStore) -> None:
+    async with alive(store, "a", "b"):
+        run_id = await new_run(store)
+        lease = await claim(store, "a", run_id)
+        assert lease is not None
+        await store.release_leases("a", [lease])
+        taken = await claim(store, "b", run_id)
+        assert taken == Lease(run_id, token=2, recovery_attempts=0)
+        await store.release_leases("a", [lease])  # a stale release changes nothing
+        assert await store.renew_leases("b", [taken], TTL) == {run_id: "queued"}
+
+
+async def test_recovery_attempts_grow_per_takeover_and_reset_on_progress(store: EventStore) -> None:
+    async with alive(store, "a", "b", "c", "d"):
+        run_id = await new_run(store)
+        attempts = []
+        for owner in ("a", "b", "c"):
+            lease = await claim(store, owner, run_id, ttl_s=0.05)
+            assert lease is not None
+            attempts.append(lease.recovery_attempts)
+            await asyncio.sleep(0.1)
+        assert attempts == [0, 1, 2]
+        assert Lease(run_id, 9, 4).exhausted(3) and not Lease(run_id, 9, 3).exhausted(3)
+        await store.save_checkpoint(run_id, 1, {"last_seq": 1})
+        lease = await claim(store, "d", run_id)
+        assert lease is not None and lease.recovery_attempts == 1  # reset to 0, then this takeover
+
+
+async def test_the_claimer_takes_live_runs_oldest_first_and_skips_ended_and_excluded(
+    store: EventStore,
+) -> None:
+    async with alive(store, "a", "b"):
+        runs = [await new_run(store, run_id=f"run-{i}") for i in range(5)]
+        await finish(store, runs[1])
+        first = await store.claim_runs("a", TTL, run_ids=None, exclude=(), limit=2)
+        assert [lease.run_id for lease in first] == [runs[0], runs[2]]
+        rest = await store.claim_runs("a", TTL, run_ids=None, exclude=[runs[0], runs[2]], limit=10)
+        assert [lease.run_id for lease in rest] == [runs[3], runs[4]]
+        assert await store.claim_runs("b", TTL, run_ids=None, exclude=(), limit=10) == []
+
+
+async def test_concurrent_claimers_never_share_a_run(store_url: str) -> None:
+    stores = [make_store(store_url) for _ in range(1 if store_url.startswith("sqlite") else 3)]
+    for s in stores:
+        await s.open()
+    try:
+        runs = {await new_run(stores[0]) for _ in range(40)}
+        owners = [(s, f"owner-{i}-{j}") for i, s in enumerate(stores) for j in range(3)]
+        async with contextlib.AsyncExitStack() as stack:
+            for s, owner in owners:
+                await stack.enter_async_context(alive(s, owner))
+            results = await asyncio.gather(
+                *(s.claim_runs(owner, TTL, run_ids=None, exclude=(), limit=7) for s, owner in owners)
+            )
+        claimed = [lease.run_id for batch in results for lease in batch]
+        assert len(claimed) == len(set(claimed)) == min(40, 7 * len(owners))
+        assert set(claimed) <= runs
+    finally:
+        for s in stores:
+            await s.close()
+
+
+# ----- PostgreSQL: change feed and liveness -----
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, int]] = []
+        self.cancels: list[str] = []
+        self.runnable = 0
+        self.resyncs = 0
+        self.changed = asyncio.Event()
+
+    def on_appended(self, run_id: str, seq: int) -> None:
+        self.appended.append((run_id, seq))
+        self.changed.set()
+
+    def on_cancel(self, run_id: str) -> None:
+        self.cancels.append(run_id)
+        self.changed.set()
+
+    def on_runnable(self) -> None:
+        self.runnable += 1
+        self.changed.set()
+
+    def on_resync(self) -> None:
+        self.resyncs += 1
+
+
+@contextlib.asynccontextmanager
+async def listening(store: EventStore, owner: str, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(store.listen(owner, recorder, ready.set))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(predicate: object, recorder: Recorder, within_s: float = 5.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():  # type: ignore[operator]
+            recorder.changed.clear()
+            await recorder.changed.wait()
+
+
+@pytest.fixture
+async def peer(store_url: str) -> AsyncIterator[EventStore]:
+    """A second replica's store on the same PostgreSQL database."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite is single-node: there are no peers")
+    other = make_store(store_url)
+    await other.open()
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+async def test_peers_hear_appends_cancels_and_releases_but_not_their_own(
+    store: EventStore, peer: EventStore
+) -> None:
+    mine, theirs = Recorder(), Recorder()
+    async with listening(store, "replica-a", mine), listening(peer, "replica-b", theirs):
+        run_id = await new_run(store)
+        await append(store, AppendRequest(run_id, [ev.run_started("a", 1), ev.step_started(1)]))
+        await until(lambda: (run_id, 3) in theirs.appended, theirs)
+        await store.request_cancel(run_id, ev.cancel_requested("test"))
+        await until(lambda: run_id in theirs.cancels, theirs)
+        lease = await claim(store, "replica-a", run_id)
+        assert lease is not None
+        await store.release_leases("replica-a", [lease])
+        await until(lambda: theirs.runnable >= 1, theirs)
+    assert mine.appended == []  # the writer's own replica publishes locally instead
+
+
+async def test_a_dead_owners_leases_are_taken_at_once_a_live_owners_are_not(
+    store: EventStore, peer: EventStore
+) -> None:
+    run_id = await new_run(store)
+    async with listening(store, "replica-a", Recorder()):
+        lease = await claim(store, "replica-a", run_id)
+        assert lease is not None
+        assert await claim(peer, "replica-b", run_id) is None  # alive: its lease stands
+    # replica-a's listener connection is gone, and with it its liveness lock.
+    taken = await claim(peer, "replica-b", run_id)
+    assert taken is not None and taken.token == lease.token + 1 and taken.recovery_attempts == 1
+
+
+async def test_two_live_processes_cannot_share_an_executor_id(store: EventStore, peer: EventStore) -> None:
+    from oa_runtime.store.postgres_leases import OwnerInUse
+
+    async with listening(store, "same-id", Recorder()):
+        ready = asyncio.Event()
+        with pytest.raises(OwnerInUse):
+            await asyncio.wait_for(peer.listen("same-id", Recorder(), ready.set), 30)
+        assert not ready.is_set()
