@@ -79,10 +79,9 @@ async def claim(
         " lease_expires_at = clock_timestamp() + make_interval(secs => %(ttl)s),"
         " recovery_attempts = recovery_attempts + CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END"
         " WHERE run_id IN (SELECT run_id FROM runs"
-        f"  WHERE {_CLAIMABLE}{only}"
+        f"  WHERE {_CLAIMABLE}{only} AND run_id <> ALL(%(exclude)s)"
         "   AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp()"
-        "        OR lease_owner = ANY(%(dead)s)"
-        "        OR (lease_owner = %(owner)s AND run_id <> ALL(%(exclude)s)))"
+        "        OR lease_owner = ANY(%(dead)s) OR lease_owner = %(owner)s)"
         "  ORDER BY created_at, run_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
         " RETURNING run_id, lease_token, recovery_attempts",
         {
@@ -97,13 +96,24 @@ async def claim(
     return [Lease(row[0], int(row[1]), int(row[2])) for row in await cur.fetchall()]
 
 
+# Row locks in run id order, as append_many takes them, so the two never deadlock.
+_HELD = (
+    "SELECT runs.run_id FROM runs JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS held(run_id, token)"
+    " ON runs.run_id = held.run_id AND runs.lease_token = held.token"
+    " WHERE runs.lease_owner = %(owner)s ORDER BY runs.run_id FOR UPDATE OF runs"
+)
+
+
+def _held_params(owner: str, leases: Sequence[Lease]) -> dict[str, Any]:
+    ids = [lease.run_id for lease in leases]
+    return {"owner": owner, "ids": ids, "tokens": [lease.token for lease in leases]}
+
+
 async def renew(conn: Conn, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
     cur = await conn.execute(
-        "UPDATE runs SET lease_expires_at = clock_timestamp() + make_interval(secs => %s)"
-        " FROM unnest(%s::text[], %s::bigint[]) AS held(run_id, token)"
-        " WHERE runs.run_id = held.run_id AND runs.lease_token = held.token AND runs.lease_owner = %s"
-        " RETURNING runs.run_id, runs.status",
-        (ttl_s, [lease.run_id for lease in leases], [lease.token for lease in leases], owner),
+        "UPDATE runs SET lease_expires_at = clock_timestamp() + make_interval(secs => %(ttl)s)"
+        f" WHERE run_id IN ({_HELD}) RETURNING run_id, status",
+        {**_held_params(owner, leases), "ttl": ttl_s},
     )
     return {row[0]: row[1] for row in await cur.fetchall()}
 
@@ -111,10 +121,8 @@ async def renew(conn: Conn, owner: str, leases: Sequence[Lease], ttl_s: float) -
 async def release(conn: Conn, owner: str, leases: Sequence[Lease]) -> None:
     cur = await conn.execute(
         "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL"
-        " FROM unnest(%s::text[], %s::bigint[]) AS held(run_id, token)"
-        " WHERE runs.run_id = held.run_id AND runs.lease_token = held.token AND runs.lease_owner = %s"
-        " RETURNING runs.status",
-        ([lease.run_id for lease in leases], [lease.token for lease in leases], owner),
+        f" WHERE run_id IN ({_HELD}) RETURNING status",
+        _held_params(owner, leases),
     )
     statuses = [row[0] for row in await cur.fetchall()]
     if any(s in CLAIMABLE_STATUSES for s in statuses):

@@ -42,9 +42,8 @@ def claim(
         "UPDATE runs SET lease_owner = :owner, lease_token = lease_token + 1, lease_expires_at = :expires,"
         " recovery_attempts = recovery_attempts + CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END"
         " WHERE run_id IN (SELECT run_id FROM runs"
-        f"  WHERE {_CLAIMABLE}{only}"
-        "   AND (lease_owner IS NULL OR lease_expires_at <= :now"
-        "        OR (lease_owner = :owner AND run_id NOT IN (SELECT value FROM json_each(:exclude))))"
+        f"  WHERE {_CLAIMABLE}{only} AND run_id NOT IN (SELECT value FROM json_each(:exclude))"
+        "   AND (lease_owner IS NULL OR lease_expires_at <= :now OR lease_owner = :owner)"
         "  ORDER BY created_at, run_id LIMIT :limit)"
         " RETURNING run_id, lease_token, recovery_attempts",
         params,
