@@ -24,6 +24,7 @@ from tests.support.runtime import running_runtime
 
 from . import scenarios
 from .clients import Target
+from .recovery import recovery
 from .report import Result, peak_rss_mb, print_table, write_results
 
 RESULTS_PATH = Path("var/bench/results.json")
@@ -81,6 +82,8 @@ async def bench_backend(
         ):
             step(label)
             results += await scenario
+    step("recovery")
+    results += await recovery(backend, database_url, work_dir, sizes.recovery_runs)
     return results
 
 

@@ -33,12 +33,13 @@ class Sizes:
     append_events_each: int
     replay_events: int
     start_calls: int
+    recovery_runs: int = 100
 
     @classmethod
     def pick(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(30, 20_000, 20, 4.0, 64, 40, 20_000, 160)
-        return cls(200, 100_000, 50, 10.0, 64, 200, 100_000, 1000)
+            return cls(30, 20_000, 20, 4.0, 64, 40, 20_000, 160, 40)
+        return cls(200, 100_000, 50, 10.0, 64, 200, 100_000, 1000, 100)
 
 
 PATHS = ("grpc", "envoy_sse")

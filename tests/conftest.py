@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# The tests fork (PostgreSQL, replicas, Envoy) while gRPC threads run; gRPC's
+# fork handlers are meant for Python-level fork() and have crashed children
+# (SIGSEGV before exec). Must be set before grpc is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

@@ -1,0 +1,152 @@
+"""`recovery`: kill -9 a replica process with many runs in flight, restart it,
+and time how soon the runs stream again; on PostgreSQL also the takeover of a
+killed replica's runs by a live peer.
+
+Figures: restart -> first resumed event (any run), p50 and max over the runs
+(all resumed), steps re-executed per run, and the baseline: restart -> ready
+of the same service with nothing to recover, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import grpc.aio
+from oa_runtime.store import open_store
+from openagents.runtime.v1 import run_event_pb2, run_service_pb2
+
+from tests.e2e.chaos_helpers import run_events
+from tests.support.replica import Replica
+
+from .report import Result, percentile
+
+ENV = {
+    "RUNTIME_LOG_LEVEL": "WARNING",
+    "RUNTIME_LEASE_TTL_S": "10",
+    "RUNTIME_CLAIM_INTERVAL_S": "1",
+}
+INTERRUPTED = run_event_pb2.STEP_FINISH_REASON_INTERRUPTED
+# Long enough to be in flight at the kill, short enough to finish soon after.
+PROMPT = "/say resume me\n/tokens 150 50"
+
+
+async def _start(replica: Replica, run_id: str) -> None:
+    await replica.stub.StartRun(
+        run_service_pb2.StartRunRequest(run_id=run_id, thread_id=run_id, prompt=PROMPT),
+        metadata=replica.md(run_id=run_id, thread_id=run_id),
+        timeout=30,
+    )
+
+
+async def _first_new_event(replica: Replica, run_id: str, after_seq: int, since: float) -> float:
+    """Seconds from `since` to the first event after `after_seq`, retrying while the server is down."""
+    while True:
+        try:
+            call = replica.stub.StreamRunEvents(
+                run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=after_seq),
+                metadata=replica.md(run_id=run_id),
+                timeout=60,
+            )
+            async for _ in call:
+                took = time.perf_counter() - since
+                call.cancel()
+                return took
+        except grpc.aio.AioRpcError:
+            await asyncio.sleep(0.01)
+
+
+async def _kill_and_restart(
+    replica: Replica, runs: int, survivor: Replica | None, prefix: str
+) -> dict[str, float]:
+    run_ids = [f"{prefix}-{i:03d}" for i in range(runs)]
+    await asyncio.gather(*(_start(replica, r) for r in run_ids))
+    await asyncio.sleep(1.0)  # every run is streaming
+    replica.kill()
+    since = time.perf_counter()
+    cuts = await _last_seqs(replica.database_url, run_ids)  # the dead replica writes nothing more
+    target = survivor or replica
+    if survivor is None:
+        since = time.perf_counter()
+        replica.start()
+    waits = await asyncio.gather(*(_first_new_event(target, r, cuts[r], since) for r in run_ids))
+    for r in run_ids:  # let the runs finish, then count what was redone
+        while True:
+            evs = await run_events(target, r)
+            if evs and evs[-1].type == "run.finished":
+                break
+    redone = []
+    for r in run_ids:
+        evs = await run_events(target, r)
+        redone.append(
+            sum(1 for e in evs if e.type == "step.finished" and e.step_finished.reason == INTERRUPTED)
+        )
+    return {
+        "first_resumed_ms": min(waits) * 1e3,
+        "p50_resumed_ms": percentile(waits, 50) * 1e3,
+        "all_resumed_ms": max(waits) * 1e3,
+        "runs": float(runs),
+        "steps_redone_per_run_max": float(max(redone)),
+        "steps_redone_per_run_mean": sum(redone) / len(redone),
+    }
+
+
+async def _last_seqs(database_url: str, run_ids: list[str]) -> dict[str, int]:
+    if database_url.startswith("sqlite"):
+        # The file is free (the replica is dead), but opening it as a store would
+        # take its lock; read it plainly instead.
+        import sqlite3
+
+        from oa_runtime.store import sqlite_path
+
+        with sqlite3.connect(sqlite_path(database_url)) as conn:
+            marks = ", ".join("?" for _ in run_ids)
+            rows = conn.execute(f"SELECT run_id, last_seq FROM runs WHERE run_id IN ({marks})", run_ids)
+            return {row[0]: int(row[1]) for row in rows}
+    store = open_store(database_url)
+    await store.open()
+    try:
+        return await store.last_seqs(run_ids)
+    finally:
+        await store.close()
+
+
+async def _cold_start_s(replica: Replica) -> float:
+    replica.kill()
+    began = time.perf_counter()
+    replica.start()
+    await replica.ready(60)
+    return time.perf_counter() - began
+
+
+async def recovery(backend: str, database_url: str, work_dir: Path, runs: int) -> list[Result]:
+    results: list[Result] = []
+    replica = Replica("bench-a", database_url, work_dir, env=ENV)
+    try:
+        replica.start()
+        await replica.ready(60)
+        baseline = await _cold_start_s(replica)
+        figures = await _kill_and_restart(replica, runs, survivor=None, prefix="restart")
+        results.append(
+            Result("recovery", backend, "restart", "first_resumed_ms", figures).against(
+                "cold_start_ms", baseline * 1e3
+            )
+        )
+        if backend == "postgres":
+            peer = Replica("bench-b", database_url, work_dir, env=ENV, secret=replica.secret)
+            try:
+                peer.start()
+                await peer.ready(60)
+                figures = await _kill_and_restart(replica, runs, survivor=peer, prefix="takeover")
+                figures = {("takeover_" + k if "resumed" in k else k): v for k, v in figures.items()}
+                results.append(
+                    Result("recovery", backend, "takeover", "takeover_first_resumed_ms", figures).against(
+                        "cold_start_ms", baseline * 1e3
+                    )
+                )
+            finally:
+                await peer.close()
+    finally:
+        await replica.close()
+    return results
