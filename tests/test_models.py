@@ -14,12 +14,11 @@ from oa_runtime.core.messages import ChatMessage, ToolCall
 from oa_runtime.models import (
     ModelRegistry,
     ModelTimeout,
-    OpenAICompatProvider,
     RetryingProvider,
     RetryLater,
     ScriptedProvider,
 )
-from oa_runtime.models.openai_compat import retry_after_seconds
+from oa_runtime.models.openai_compat import OpenAICompatProvider, retry_after_seconds
 from oa_runtime.ports import (
     FinishChunk,
     ModelChunk,

@@ -13,7 +13,8 @@ from typing import Protocol
 import pytest
 from oa_runtime.core.events import STEP_STOP, STEP_TOOL_CALLS
 from oa_runtime.core.messages import ChatMessage, ToolCall
-from oa_runtime.models import OpenAICompatProvider, RetryingProvider, ScriptedProvider
+from oa_runtime.models import RetryingProvider, ScriptedProvider
+from oa_runtime.models.openai_compat import OpenAICompatProvider
 from oa_runtime.ports import (
     FinishChunk,
     ModelChunk,

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 
 from ..core.errors import UnknownModel
 from ..ports import ModelProvider
-from .openai_compat import OpenAICompatProvider
 from .retrying import RetryingProvider
 from .scripted import SCRIPTED_MODEL, ScriptedProvider
 
@@ -28,6 +27,10 @@ class ModelRegistry:
         providers: list[ModelProvider] = [ScriptedProvider()]
         default_model = SCRIPTED_MODEL
         if environ.get("RUNTIME_OPENAI_BASE_URL"):
+            # Imported only when configured: the SDK takes half a second to import,
+            # which every restart (and so every recovery) would pay.
+            from .openai_compat import OpenAICompatProvider
+
             providers.append(RetryingProvider(OpenAICompatProvider.from_env(environ)))
             default_model = environ.get("RUNTIME_MODEL") or SCRIPTED_MODEL
         return cls(providers, default_model)
