@@ -54,7 +54,14 @@ class Replica:
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        # Reconnect quickly while the replica restarts (gRPC's default backoff
+        # starts at 1 s, which would hide how fast the service is back).
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 20),
+            ("grpc.min_reconnect_backoff_ms", 20),
+            ("grpc.max_reconnect_backoff_ms", 100),
+        ]
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}", options=options)
         self.stub = run_service_pb2_grpc.RunServiceStub(self.channel)
 
     def start(self) -> None:
@@ -79,7 +86,7 @@ class Replica:
             except grpc.aio.AioRpcError:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"{self.name} not ready within {within_s} s\n{self.log()}") from None
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.01)
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
