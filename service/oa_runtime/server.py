@@ -56,7 +56,8 @@ async def serve(
                 store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms
             )
             tg.create_task(writer.run(), name="writer")
-            executor = RunExecutor(RunDeps(store, writer, settings, dict(BUILTIN_TOOLS)), models, tg)
+            tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
+            executor = RunExecutor(RunDeps(store, writer, settings, tools), models, tg)
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
 
             grpc_health = health.aio.HealthServicer()
