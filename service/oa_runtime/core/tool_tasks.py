@@ -77,6 +77,7 @@ ERR_APPROVAL_DENIED: Final = "approval_denied"
 ERR_APPROVAL_TIMEOUT: Final = "approval_timeout"
 ERR_QUESTION_TIMEOUT: Final = "question_timeout"
 ERR_BAD_OUTPUT: Final = "invalid_output"
+ERR_RUN_ENDED: Final = "run_ended"
 # Shown to the client as `tool-output-denied` rather than an error.
 DENIAL_CLASSES: Final = frozenset({ERR_APPROVAL_DENIED, ERR_APPROVAL_TIMEOUT})
 
@@ -211,6 +212,7 @@ class ReceiptFolder:
             self.step = int(p.get("step", 0))
         elif t == ev.RUN_FINISHED:
             self.finished = True
+            self._close_open(event)
         elif t == ev.TOOL_CALL_REQUESTED:
             call_id = str(p.get("tool_call_id", ""))
             if call_id not in self.receipts:
@@ -274,6 +276,22 @@ class ReceiptFolder:
         elif t == ev.QUESTION_ANSWERED:
             r = replace(r, answer=str(p.get("answer", "")))
         self.receipts[call_id] = r
+
+    def _close_open(self, event: ev.Event) -> None:
+        """A run that ended with calls still open ended them too: a canceled run's calls
+        count as canceled, otherwise as failed (when no explicit result was recorded)."""
+        canceled = event.payload.get("outcome") == ev.OUTCOME_CANCELED
+        for call_id, r in self.receipts.items():
+            if r.state.is_terminal:
+                continue
+            self.receipts[call_id] = replace(
+                r,
+                state=TaskState.CANCELED if canceled else TaskState.FAILED,
+                error_class=ERR_CANCELED if canceled else ERR_RUN_ENDED,
+                error_text="the run was canceled" if canceled else "the run ended first",
+                finished_at=event.occurred_at,
+                finish_seq=event.seq,
+            )
 
     def ordered(self) -> list[Receipt]:
         """Receipts in the order the calls were requested."""

@@ -154,7 +154,7 @@ class ToolTaskRunner:
                     )
                 )
                 continue
-            if task_state.is_active:
+            if task_state.is_active and tool.kind != KIND_QUESTION:
                 self._resume_interrupted(call, tool, attempt, immediate, runnable)
                 continue
             self._plan_queued(call, tool, now, immediate, runnable, to_ask)
@@ -206,18 +206,19 @@ class ToolTaskRunner:
         if tool.kind == KIND_QUESTION:
             if decision is not None:
                 output = tt.canonical_json({"answer": decision.text})
-                immediate.append(_result(call, tool, tt.TaskState.SUCCEEDED, output=output))
+                immediate.append(_result(call, tool, tt.TaskState.SUCCEEDED, output=output, attempt=1))
             elif wait is not None:
                 if wait.deadline is not None and wait.deadline <= now:
                     text = "the user did not answer in time"
-                    immediate.append(
-                        _result(call, tool, tt.TaskState.TIMED_OUT, error=(text, tt.ERR_QUESTION_TIMEOUT))
-                    )
+                    error = (text, tt.ERR_QUESTION_TIMEOUT)
+                    immediate.append(_result(call, tool, tt.TaskState.TIMED_OUT, error=error, attempt=1))
             else:
                 args, _ = _parse_args(call.input_json)
                 question_id = tt.question_id_for(self.run_id, call.id)
                 text = str(args.get("question", ""))
                 to_ask.append(ev.question_asked(question_id, call.id, text, _expiry(tool, now)))
+                # A question "runs" while the user thinks: its latency is the time to answer.
+                to_ask.append(ev.tool_task(call.id, call.name, tt.TaskState.RUNNING, attempt=1))
             return
         if tool.requires_approval and decision is None:
             if wait is None:
