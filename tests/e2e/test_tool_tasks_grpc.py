@@ -23,6 +23,7 @@ from tests.e2e.tool_helpers import (
     running,
     sha256,
     tool_tasks,
+    uid,
     wait_event,
     wait_state,
 )
@@ -83,14 +84,15 @@ async def test_cancel_stops_a_sleep_60000_tool_within_a_second(rt: RuntimeHandle
 
 
 async def test_a_denied_tool_is_recorded_and_never_executed(rt: RuntimeHandle) -> None:
+    deny = uid("deny")
     policy = run_pb2.ToolPolicy(deny=["record"])
-    await start(rt, "deny", '/tool record {"value": "x"}\n/say after', tool_policy=policy)
-    evs = await events(rt, "deny")
+    await start(rt, deny, '/tool record {"value": "x"}\n/say after', tool_policy=policy)
+    evs = await events(rt, deny)
     (result,) = results(evs).values()
     assert result.state == TS.TOOL_TASK_STATE_FAILED and result.error_class == "policy_denied"
     assert "denied by this run's tool policy" in result.error_text
     assert "tool.task" not in types(evs)  # no task was ever created
-    assert tool_kit.executed("deny") == []
+    assert tool_kit.executed(deny) == []
     assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
 
     guest = run_pb2.ToolPolicy(guest_mode=True)
@@ -113,15 +115,16 @@ async def test_invalid_input_and_unknown_tools_are_errors_the_model_sees(rt: Run
 
 
 async def test_only_idempotent_tools_are_retried(rt: RuntimeHandle) -> None:
-    await start(rt, "retry", _calls(("flaky", {}), ("flaky_once", {})))
-    evs = await events(rt, "retry")
+    retry = uid("retry")
+    await start(rt, retry, _calls(("flaky", {}), ("flaky_once", {})))
+    evs = await events(rt, retry)
     by_call = results(evs)
     assert by_call["call_1_0_0"].state == TS.TOOL_TASK_STATE_SUCCEEDED
     assert json.loads(by_call["call_1_0_0"].output_json) == {"attempt": 3}
     assert by_call["call_1_0_1"].state == TS.TOOL_TASK_STATE_FAILED
     assert by_call["call_1_0_1"].error_class == "unavailable" and by_call["call_1_0_1"].attempt == 1
-    assert [a for *_, a in tool_kit.executed("retry", "flaky")] == [1, 2, 3]
-    assert [a for *_, a in tool_kit.executed("retry", "flaky_once")] == [1]
+    assert [a for *_, a in tool_kit.executed(retry, "flaky")] == [1, 2, 3]
+    assert [a for *_, a in tool_kit.executed(retry, "flaky_once")] == [1]
 
 
 async def test_receipts_hash_the_recorded_params_and_outputs(rt: RuntimeHandle) -> None:
@@ -174,43 +177,44 @@ async def test_receipts_hash_the_recorded_params_and_outputs(rt: RuntimeHandle) 
 
 
 async def test_an_approved_call_runs_and_a_denied_one_never_does(rt: RuntimeHandle) -> None:
-    await start(rt, "apr", '/tool guarded {"value": "ok"}\n/say after')
-    await wait_state(rt, "apr", run_pb2.RUN_STATE_WAITING)
-    (task,) = await tool_tasks(rt, "apr")
+    apr, apr_no = uid("apr"), uid("apr-no")
+    await start(rt, apr, '/tool guarded {"value": "ok"}\n/say after')
+    await wait_state(rt, apr, run_pb2.RUN_STATE_WAITING)
+    (task,) = await tool_tasks(rt, apr)
     assert task.state == TS.TOOL_TASK_STATE_QUEUED and task.approval_state == TS.APPROVAL_STATE_REQUESTED
-    assert tool_kit.executed("apr") == []
+    assert tool_kit.executed(apr) == []
 
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        await decide(rt, "apr", "apr_nope", True)
+        await decide(rt, apr, "apr_nope", True)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_info(unknown.value).reason == "APPROVAL_NOT_FOUND"
     with pytest.raises(grpc.aio.AioRpcError) as no_verdict:
         await rt.stub.DecideApproval(
-            run_service_pb2.DecideApprovalRequest(run_id="apr", approval_id=task.approval_id),
+            run_service_pb2.DecideApprovalRequest(run_id=apr, approval_id=task.approval_id),
             metadata=rt.md(),
         )
     assert no_verdict.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    response = await decide(rt, "apr", task.approval_id, True, "looks fine")
+    response = await decide(rt, apr, task.approval_id, True, "looks fine")
     assert response.recorded and response.tool_task.approval_state == TS.APPROVAL_STATE_APPROVED
-    evs = await events(rt, "apr")
+    evs = await events(rt, apr)
     assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
-    assert [n for _, n, *_ in tool_kit.executed("apr")] == ["guarded"]
-    again = await decide(rt, "apr", task.approval_id, True)
+    assert [n for _, n, *_ in tool_kit.executed(apr)] == ["guarded"]
+    again = await decide(rt, apr, task.approval_id, True)
     assert not again.recorded  # idempotent
     with pytest.raises(grpc.aio.AioRpcError) as flip:
-        await decide(rt, "apr", task.approval_id, False)
+        await decide(rt, apr, task.approval_id, False)
     assert flip.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_info(flip.value).reason == "ALREADY_DECIDED"
 
-    await start(rt, "apr-no", '/tool guarded {"value": "rm -rf"}\n/say after')
-    await wait_state(rt, "apr-no", run_pb2.RUN_STATE_WAITING)
-    (task,) = await tool_tasks(rt, "apr-no")
-    await decide(rt, "apr-no", task.approval_id, False, "too risky")
-    evs = await events(rt, "apr-no")
+    await start(rt, apr_no, '/tool guarded {"value": "rm -rf"}\n/say after')
+    await wait_state(rt, apr_no, run_pb2.RUN_STATE_WAITING)
+    (task,) = await tool_tasks(rt, apr_no)
+    await decide(rt, apr_no, task.approval_id, False, "too risky")
+    evs = await events(rt, apr_no)
     (result,) = results(evs).values()
     assert result.error_class == "approval_denied" and "too risky" in result.error_text
-    assert tool_kit.executed("apr-no") == []
+    assert tool_kit.executed(apr_no) == []
     assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
 
 

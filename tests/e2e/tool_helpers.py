@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +17,11 @@ from tests.support.runtime import RuntimeHandle
 TOOLS_CONFIG: dict[str, Any] = {"python": ["tests.support.tool_kit:TOOLS"]}
 TOOL_ENV: Mapping[str, str] = {"RUNTIME_TOOLS_CONFIG": json.dumps(TOOLS_CONFIG)}
 TS = tool_task_pb2  # states: TS.TOOL_TASK_STATE_SUCCEEDED, ...
+
+
+def uid(prefix: str) -> str:
+    """A run id unique to this test invocation (the tool kit's records outlive one runtime)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def canonical(value: Any) -> str:
