@@ -344,3 +344,23 @@ async def test_scripted_tools_directive_makes_parallel_calls_and_resumes_after_t
     ]
     second = await step(answered, 2)
     assert [c.call.name for c in second if isinstance(c, ToolCallChunk)] == ["c"]
+
+
+def test_a_question_of_a_tool_call_is_a_data_part() -> None:
+    log = _events(
+        [
+            *_started(),
+            ev.tool_task("c1", "guarded", "queued"),
+            ev.question_asked("q1", "c1", "Tea?"),
+            ev.question_asked("q2", "", "not from a tool call"),
+        ]
+    )
+    chunks = [f.chunk for f in map_events(log) if f.chunk]
+    questions = [c for c in chunks if c["type"] == "data-question"]
+    assert questions == [
+        {
+            "type": "data-question",
+            "id": "q1",
+            "data": {"questionId": "q1", "toolCallId": "c1", "text": "Tea?"},
+        }
+    ]

@@ -246,11 +246,12 @@ class FrameMapper:
         )
 
     def _on_question_asked(self, p: Mapping[str, Any]) -> None:
-        # A `data-*` part the UI can render with an answer box; its id is what the answer quotes.
-        question_id = _text(p, "question_id")
-        if not question_id:
+        # A `data-*` part the UI can render with an answer box; its id is what the answer
+        # quotes. Only for a question a tool call asks (the others are bookkeeping).
+        question_id, call_id = _text(p, "question_id"), _text(p, "tool_call_id")
+        if not question_id or call_id not in self._tool_calls or call_id in self._finished_tool_calls:
             return
-        data = {"questionId": question_id, "toolCallId": _text(p, "tool_call_id"), "text": _text(p, "text")}
+        data = {"questionId": question_id, "toolCallId": call_id, "text": _text(p, "text")}
         self._emit({"type": "data-question", "id": question_id, "data": data})
 
     def _on_run_finished(self, p: Mapping[str, Any]) -> None:
