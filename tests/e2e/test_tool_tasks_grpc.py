@@ -250,3 +250,17 @@ async def test_cancel_of_a_waiting_run_ends_it_at_once(rt: RuntimeHandle) -> Non
     assert task.state == TS.TOOL_TASK_STATE_CANCELED
     assert (await get_run(rt, "wcx")).state == run_pb2.RUN_STATE_CANCELED
     await asyncio.sleep(0)
+
+
+async def test_plain_calls_run_while_an_approval_waits(rt: RuntimeHandle) -> None:
+    run_id = uid("mixed")
+    await start(rt, run_id, _calls(("guarded", {"value": "g"}), ("record", {"value": "r"})) + "\n/say end")
+    await wait_state(rt, run_id, run_pb2.RUN_STATE_WAITING)
+    guarded, record = await tool_tasks(rt, run_id)
+    assert record.state == TS.TOOL_TASK_STATE_SUCCEEDED  # ran without waiting for the approval
+    assert guarded.state == TS.TOOL_TASK_STATE_QUEUED
+    await decide(rt, run_id, guarded.approval_id, True)
+    evs = await events(rt, run_id)
+    assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
+    assert sorted(n for _, n, *_ in tool_kit.executed(run_id)) == ["guarded", "record"]
+    assert types(evs).count("step.started") == 2

@@ -72,6 +72,21 @@ async def test_an_approval_nobody_gives_in_time_is_a_denial(tmp_path: Path) -> N
     assert tool_kit.executed(late) == []
 
 
+async def test_an_unanswered_question_times_out(tmp_path: Path) -> None:
+    config = {**TOOLS_CONFIG, "tools": {"ask_user": {"approval_timeout_s": 0.3}}}
+    env = {"RUNTIME_TOOLS_CONFIG": json.dumps(config)}
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    async with running_runtime(url, env, secret=SECRET) as rt:
+        await start(rt, "ask", '/tool ask_user {"question": "Still there?"}\n/say bye')
+        await wait_state(rt, "ask", run_pb2.RUN_STATE_WAITING)
+    await asyncio.sleep(0.4)
+    async with running_runtime(url, env, secret=SECRET) as rt:
+        evs = await events(rt, "ask")
+    (result,) = results(evs).values()
+    assert result.state == TS.TOOL_TASK_STATE_TIMED_OUT and result.error_class == "question_timeout"
+    assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
+
+
 async def test_a_restart_reruns_only_idempotent_interrupted_tasks(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     crash = uid("crash")

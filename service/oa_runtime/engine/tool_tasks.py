@@ -91,6 +91,15 @@ class ToolTaskRunner:
     async def run(self, calls: Sequence[ToolCall]) -> bool:
         """True when every call has its result; False when the run now waits for a human
         (or for its cancellation, when the refresh below found one)."""
+        try:
+            return await self._run(calls)
+        except (Exception, asyncio.CancelledError):
+            # CancelRun (task.cancel, or a cancel found by an append): close the open calls
+            # first. Nothing is recorded without a cancel in the log (shutdown, outage).
+            await record_canceled(self.loop)
+            raise
+
+    async def _run(self, calls: Sequence[ToolCall]) -> bool:
         while True:
             unique = list({c.id: c for c in reversed(calls)}.values())[::-1]
             immediate, runnable, to_ask = await self._plan(unique)
@@ -277,31 +286,27 @@ class ToolTaskRunner:
         outstanding = len(runnables)
         window = self.settings.flush_window_ms / 1000
         failure: Exception | None = None
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._attempts(r, queue)) for r in runnables]
-                try:
-                    while outstanding:
-                        batch = [await queue.get()]
-                        while not queue.empty():
-                            batch.append(queue.get_nowait())
-                        kept = _coalesce(batch)
-                        await self.loop.append(*(m.event for m in kept))
-                        for m in batch:
-                            if m.ack is not None and not m.ack.done():
-                                m.ack.set_result(None)
-                        outstanding -= sum(1 for m in batch if m.final)
-                        if all(m.event.type == ev.TOOL_PROGRESS for m in batch):
-                            await asyncio.sleep(window)  # frequent progress: one event per window
-                except Exception as exc:  # kept out of the TaskGroup, which would wrap it
-                    failure = exc
-                    for task in tasks:
-                        task.cancel()
-        except asyncio.CancelledError:
-            await record_canceled(self.loop)
-            raise
+        # A cancellation of the run task reaches the TaskGroup, which cancels every tool at once.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._attempts(r, queue)) for r in runnables]
+            try:
+                while outstanding:
+                    batch = [await queue.get()]
+                    while not queue.empty():
+                        batch.append(queue.get_nowait())
+                    kept = _coalesce(batch)
+                    await self.loop.append(*(m.event for m in kept))
+                    for m in batch:
+                        if m.ack is not None and not m.ack.done():
+                            m.ack.set_result(None)
+                    outstanding -= sum(1 for m in batch if m.final)
+                    if all(m.event.type == ev.TOOL_PROGRESS for m in batch):
+                        await asyncio.sleep(window)  # frequent progress: one event per window
+            except Exception as exc:  # kept out of the TaskGroup, which would wrap it
+                failure = exc
+                for task in tasks:
+                    task.cancel()
         if failure is not None:
-            await record_canceled(self.loop)
             raise failure
 
     async def _attempts(self, r: _Runnable, queue: asyncio.Queue[_Message]) -> None:
