@@ -36,7 +36,8 @@ from ..ports import (
 )
 from ..tools.registry import ToolRegistry
 from .thread_history import thread_history
-from .tool_tasks import ToolTaskRunner, record_canceled
+from .tool_records import record_canceled
+from .tool_tasks import ToolTaskRunner
 from .writer import EventWriter
 
 log = logging.getLogger(__name__)

@@ -23,40 +23,26 @@ resumes the run (step 1 sees the interrupted tasks).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ..config import Settings
 from ..core import events as ev
 from ..core import tool_tasks as tt
 from ..core.messages import ToolCall
-from ..core.records import RunRecord
-from ..core.run_state import RunState
 from ..ports import EventStore
 from ..tools.policy import denial
 from ..tools.registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
 from ..tools.schema import validate
+from .tool_records import Recorder, expiry, parse_args, record_canceled, result_event
 
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = 0.2
 RETRY_BACKOFF_MAX_S = 2.0
-
-
-class Recorder(Protocol):
-    """What the runner needs of the run loop (RunLoop): its state and its appends."""
-
-    record: RunRecord
-    state: RunState
-
-    async def append(self, *events: ev.NewEvent, stop_on_cancel: bool = True) -> None: ...
-
-    async def refresh(self) -> None: ...
 
 
 @dataclass
@@ -138,7 +124,7 @@ class ToolTaskRunner:
                     continue
                 rejection = self._rejection(call, tool)
                 if rejection is not None:
-                    immediate.append(_result(call, tool, tt.TaskState.FAILED, error=rejection))
+                    immediate.append(result_event(call, tool, tt.TaskState.FAILED, error=rejection))
                     continue
                 assert tool is not None
                 immediate.append(
@@ -155,7 +141,7 @@ class ToolTaskRunner:
                 task_state, attempt = task.state, task.attempt
             if tool is None:  # registered when queued, gone after a restart with another configuration
                 immediate.append(
-                    _result(
+                    result_event(
                         call,
                         None,
                         tt.TaskState.FAILED,
@@ -176,7 +162,7 @@ class ToolTaskRunner:
             return reason, tt.ERR_POLICY_DENIED
         if tool is None:
             return f"unknown tool {call.name!r}", tt.ERR_UNKNOWN_TOOL
-        args, problem = _parse_args(call.input_json)
+        args, problem = parse_args(call.input_json)
         if problem:
             return problem, tt.ERR_INVALID_INPUT
         errors = validate(args, tool.spec.input_schema)
@@ -194,11 +180,11 @@ class ToolTaskRunner:
     ) -> None:
         """A task left running by an executor that stopped: run it again only when that is safe."""
         if tool.idempotent and attempt < (tool.max_attempts or 1) + 1:
-            runnable.append(_Runnable(call, tool, _parse_args(call.input_json)[0], attempt + 1))
+            runnable.append(_Runnable(call, tool, parse_args(call.input_json)[0], attempt + 1))
             return
         text = f"the tool {call.name!r} was interrupted (the runtime restarted while it ran)"
         immediate.append(
-            _result(call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_INTERRUPTED), attempt=attempt)
+            result_event(call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_INTERRUPTED), attempt=attempt)
         )
 
     def _plan_queued(
@@ -215,17 +201,17 @@ class ToolTaskRunner:
         if tool.kind == KIND_QUESTION:
             if decision is not None:
                 output = tt.canonical_json({"answer": decision.text})
-                immediate.append(_result(call, tool, tt.TaskState.SUCCEEDED, output=output, attempt=1))
+                immediate.append(result_event(call, tool, tt.TaskState.SUCCEEDED, output=output, attempt=1))
             elif wait is not None:
                 if wait.deadline is not None and wait.deadline <= now:
                     text = "the user did not answer in time"
                     error = (text, tt.ERR_QUESTION_TIMEOUT)
-                    immediate.append(_result(call, tool, tt.TaskState.TIMED_OUT, error=error, attempt=1))
+                    immediate.append(result_event(call, tool, tt.TaskState.TIMED_OUT, error=error, attempt=1))
             else:
-                args, _ = _parse_args(call.input_json)
+                args, _ = parse_args(call.input_json)
                 question_id = tt.question_id_for(self.run_id, call.id)
                 text = str(args.get("question", ""))
-                to_ask.append(ev.question_asked(question_id, call.id, text, _expiry(tool, now)))
+                to_ask.append(ev.question_asked(question_id, call.id, text, expiry(tool, now)))
                 # A question "runs" while the user thinks: its latency is the time to answer.
                 to_ask.append(ev.tool_task(call.id, call.name, tt.TaskState.RUNNING, attempt=1))
             return
@@ -233,23 +219,21 @@ class ToolTaskRunner:
             if wait is None:
                 approval_id = tt.approval_id_for(self.run_id, call.id)
                 to_ask.append(
-                    ev.approval_requested(
-                        approval_id, call.id, call.name, call.input_json, _expiry(tool, now)
-                    )
+                    ev.approval_requested(approval_id, call.id, call.name, call.input_json, expiry(tool, now))
                 )
             elif wait.deadline is not None and wait.deadline <= now:
                 immediate.append(ev.approval_decided(wait.wait_id, call.id, approved=False, timed_out=True))
                 text = "nobody approved the call in time"
                 immediate.append(
-                    _result(call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_APPROVAL_TIMEOUT))
+                    result_event(call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_APPROVAL_TIMEOUT))
                 )
             return
         if decision is not None and not decision.approved:
             error_class = tt.ERR_APPROVAL_TIMEOUT if decision.timed_out else tt.ERR_APPROVAL_DENIED
             text = "the user denied the call" + (f": {decision.text}" if decision.text else "")
-            immediate.append(_result(call, tool, tt.TaskState.FAILED, error=(text, error_class)))
+            immediate.append(result_event(call, tool, tt.TaskState.FAILED, error=(text, error_class)))
             return
-        runnable.append(_Runnable(call, tool, _parse_args(call.input_json)[0], 1))
+        runnable.append(_Runnable(call, tool, parse_args(call.input_json)[0], 1))
 
     async def _replay(self, call: ToolCall) -> ev.NewEvent:
         """One task per call id: a repeated id gets its first task's result, never a second run."""
@@ -262,7 +246,7 @@ class ToolTaskRunner:
         first = folder.receipts.get(call.id)
         if first is None or not first.state.is_terminal:
             text = f"tool call id {call.id!r} was already used in this run"
-            return _result(call, None, tt.TaskState.FAILED, error=(text, tt.ERR_INVALID_INPUT))
+            return result_event(call, None, tt.TaskState.FAILED, error=(text, tt.ERR_INVALID_INPUT))
         return ev.tool_result(
             call.id,
             call.name,
@@ -328,7 +312,7 @@ class ToolTaskRunner:
                     await asyncio.sleep(min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_S * 2 ** (attempt - 1)))
                     attempt += 1
                     continue
-                result = _result(
+                result = result_event(
                     call, tool, tt.TaskState.FAILED, error=(str(exc), exc.error_class), attempt=attempt
                 )
             queue.put_nowait(_Message(call.id, result, final=True))
@@ -355,7 +339,9 @@ class ToolTaskRunner:
                     "the tool failed: TimeoutError", error_class="exception:TimeoutError"
                 ) from None
             text = f"the tool {tool.name!r} timed out after {timeout_s:g} s"
-            return _result(call, tool, tt.TaskState.TIMED_OUT, error=(text, tt.ERR_TIMEOUT), attempt=attempt)
+            return result_event(
+                call, tool, tt.TaskState.TIMED_OUT, error=(text, tt.ERR_TIMEOUT), attempt=attempt
+            )
         except ToolFailed:
             raise
         except Exception as exc:
@@ -368,87 +354,10 @@ class ToolTaskRunner:
             output_json = tt.canonical_json(output)
         except (TypeError, ValueError):
             text = f"the tool {tool.name!r} returned something that is not JSON"
-            return _result(call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_BAD_OUTPUT), attempt=attempt)
-        return _result(call, tool, tt.TaskState.SUCCEEDED, output=output_json, attempt=attempt)
-
-
-# ----- cancellation -----
-
-
-async def record_canceled(loop: Recorder) -> None:
-    """Records `canceled` for every open tool call once the run's cancel is in the log.
-
-    Safe to call more than once and from the run's cancel path (RunLoop.finish_canceled
-    may call it): it does nothing without a cancel request or open calls."""
-    try:
-        await loop.refresh()
-        state = loop.state
-        if not state.cancel_requested or state.is_terminal or not state.pending_tool_calls:
-            return
-        events = []
-        for call in state.pending_tool_calls:
-            task = state.task_of(call.id)
-            events.append(
-                ev.tool_result(
-                    call.id,
-                    call.name,
-                    error_text="the run was canceled",
-                    receipt={
-                        "state": tt.TaskState.CANCELED.value,
-                        "error_class": tt.ERR_CANCELED,
-                        "attempt": task.attempt if task else 0,
-                        "params_sha256": tt.params_sha256(call.input_json),
-                    },
-                )
+            return result_event(
+                call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_BAD_OUTPUT), attempt=attempt
             )
-        await loop.append(*events, stop_on_cancel=False)
-    except Exception:  # the run's end is recorded anyway; the receipts then say "open"
-        log.exception("could not record canceled tool tasks", extra={"run_id": loop.record.run_id})
-
-
-# ----- helpers -----
-
-
-def _parse_args(input_json: str) -> tuple[dict[str, Any], str]:
-    """(arguments, "") or ({}, the problem). Models send "" for a call without arguments."""
-    try:
-        args = json.loads(input_json or "{}", parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        return {}, f"arguments are not valid JSON: {exc}"
-    if not isinstance(args, dict):
-        return {}, "arguments must be a JSON object"
-    return args, ""
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _expiry(tool: Tool, now: float) -> str:
-    if not tool.approval_timeout_s:
-        return ""
-    return datetime.fromtimestamp(now + tool.approval_timeout_s, UTC).isoformat()
-
-
-def _result(
-    call: ToolCall,
-    tool: Tool | None,
-    state: tt.TaskState,
-    *,
-    output: str = "",
-    error: tuple[str, str] | None = None,
-    attempt: int = 0,
-) -> ev.NewEvent:
-    error_text, error_class = error or ("", "")
-    receipt: dict[str, Any] = {
-        "state": state.value,
-        "error_class": error_class,
-        "attempt": attempt,
-        "tool_version": tool.version if tool else "",
-        "params_sha256": tt.params_sha256(call.input_json),
-        "output_sha256": tt.sha256_text(output) if output else "",
-    }
-    return ev.tool_result(call.id, call.name, output_json=output, error_text=error_text, receipt=receipt)
+        return result_event(call, tool, tt.TaskState.SUCCEEDED, output=output_json, attempt=attempt)
 
 
 def _coalesce(batch: list[_Message]) -> list[_Message]:
