@@ -30,6 +30,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw not in ("0", "false", "no", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     grpc_host: str = "127.0.0.1"
@@ -51,6 +58,12 @@ class Settings:
     stream_poll_s: float = 1.0  # fallback poll for streams of runs executed elsewhere
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
+    # ----- tools -----
+    tools_config: str = ""  # RUNTIME_TOOLS_CONFIG: a JSON file path or inline JSON (tools/loader.py)
+    tool_timeout_s: float = 30.0  # per attempt, for tools that declare none
+    tool_max_attempts: int = 3  # retries of idempotent tools on retryable failures
+    approval_timeout_s: float = 0.0  # an undecided approval or unanswered question; 0 = never
+    tool_entry_points: bool = True  # load the `openagents_runtime.tools` entry point group
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,4 +88,10 @@ class Settings:
             stream_poll_s=_float(e, "RUNTIME_STREAM_POLL_S", defaults.stream_poll_s),
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
+            # ----- tools -----
+            tools_config=e.get("RUNTIME_TOOLS_CONFIG", defaults.tools_config),
+            tool_timeout_s=_float(e, "RUNTIME_TOOL_TIMEOUT_S", defaults.tool_timeout_s),
+            tool_max_attempts=_int(e, "RUNTIME_TOOL_MAX_ATTEMPTS", defaults.tool_max_attempts),
+            approval_timeout_s=_float(e, "RUNTIME_APPROVAL_TIMEOUT_S", defaults.approval_timeout_s),
+            tool_entry_points=_flag(e, "RUNTIME_TOOL_ENTRY_POINTS", defaults.tool_entry_points),
         )

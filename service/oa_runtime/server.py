@@ -60,8 +60,9 @@ async def serve(
                 store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms
             )
             tg.create_task(writer.run(), name="writer")
+            tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
             executor = RunExecutor(
-                RunDeps(store, writer, settings, dict(BUILTIN_TOOLS)),
+                RunDeps(store, writer, settings, tools),
                 models,
                 tg,
                 LeasePolicy(settings.executor_id, settings.lease_ttl_s, settings.recovery_budget),

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from openagents.runtime.v1 import run_event_pb2, run_pb2, run_service_pb2
+from openagents.runtime.v1 import run_event_pb2, run_pb2, run_service_pb2, tool_task_pb2
 
 from ..core import events as ev
 from ..core.records import RunRecord, StartRequest, ToolPolicy
 from ..core.run_state import RunStatus
+from ..core.tool_tasks import Receipt, TaskState
 
 _STATE = {
     RunStatus.QUEUED: run_pb2.RUN_STATE_QUEUED,
@@ -19,6 +20,7 @@ _STATE = {
     RunStatus.SUCCEEDED: run_pb2.RUN_STATE_SUCCEEDED,
     RunStatus.FAILED: run_pb2.RUN_STATE_FAILED,
     RunStatus.CANCELED: run_pb2.RUN_STATE_CANCELED,
+    RunStatus.WAITING: run_pb2.RUN_STATE_WAITING,
 }
 _STEP_REASON = {
     ev.STEP_STOP: run_event_pb2.STEP_FINISH_REASON_STOP,
@@ -49,6 +51,26 @@ _PAYLOAD_FIELD = {
     ev.RUN_FINISHED: "run_finished",
     ev.CHECKPOINT: "checkpoint",
     ev.EXTERNAL: "external",
+    ev.TOOL_TASK: "tool_task",
+    ev.APPROVAL_REQUESTED: "approval_requested",
+    ev.APPROVAL_DECIDED: "approval_decided",
+}
+_TASK_STATE = {
+    TaskState.REQUESTED: tool_task_pb2.TOOL_TASK_STATE_REQUESTED,
+    TaskState.QUEUED: tool_task_pb2.TOOL_TASK_STATE_QUEUED,
+    TaskState.RUNNING: tool_task_pb2.TOOL_TASK_STATE_RUNNING,
+    TaskState.STREAMING_OUTPUT: tool_task_pb2.TOOL_TASK_STATE_STREAMING_OUTPUT,
+    TaskState.SUCCEEDED: tool_task_pb2.TOOL_TASK_STATE_SUCCEEDED,
+    TaskState.FAILED: tool_task_pb2.TOOL_TASK_STATE_FAILED,
+    TaskState.CANCELED: tool_task_pb2.TOOL_TASK_STATE_CANCELED,
+    TaskState.TIMED_OUT: tool_task_pb2.TOOL_TASK_STATE_TIMED_OUT,
+}
+_APPROVAL_STATE = {
+    "": tool_task_pb2.APPROVAL_STATE_UNSPECIFIED,
+    "requested": tool_task_pb2.APPROVAL_STATE_REQUESTED,
+    "approved": tool_task_pb2.APPROVAL_STATE_APPROVED,
+    "denied": tool_task_pb2.APPROVAL_STATE_DENIED,
+    "timed_out": tool_task_pb2.APPROVAL_STATE_TIMED_OUT,
 }
 
 
@@ -103,7 +125,7 @@ def start_request_from_proto(req: run_service_pb2.StartRunRequest) -> StartReque
 
 def run_to_proto(record: RunRecord) -> run_pb2.Run:
     r = record.request
-    return run_pb2.Run(
+    out = run_pb2.Run(
         run_id=r.run_id,
         thread_id=r.thread_id,
         user_id=r.user_id,
@@ -123,6 +145,15 @@ def run_to_proto(record: RunRecord) -> run_pb2.Run:
         ),
         authenticated_session=r.authenticated_session,
     )
+    if record.wake_at is not None:
+        out.wake_time.CopyFrom(_timestamp_of_epoch(record.wake_at))
+    return out
+
+
+def _timestamp_of_epoch(seconds: float) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(round(seconds * 1e9))
+    return ts
 
 
 def message_to_proto(role: str, content: str, message_id: str = "") -> run_pb2.Message:
@@ -145,6 +176,8 @@ def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
         payload["reason"] = _STEP_REASON.get(payload.get("reason", ""), 0)
     elif event.type == ev.RUN_FINISHED:
         payload["outcome"] = _OUTCOME.get(payload.get("outcome", ""), 0)
+    elif event.type in (ev.TOOL_TASK, ev.TOOL_RESULT) and "state" in payload:
+        payload["state"] = _TASK_STATE.get(TaskState(payload["state"]), 0)
     target = getattr(out, field)
     if event.type == ev.EXTERNAL:
         target.kind = payload.get("kind", "")
@@ -159,3 +192,39 @@ def appended_events_from_proto(
     req: run_service_pb2.AppendRunEventsRequest,
 ) -> list[tuple[str, dict[str, Any]]]:
     return [(e.kind, _struct_to_dict(e.data)) for e in req.events]
+
+
+def tool_task_to_proto(r: Receipt) -> tool_task_pb2.ToolTask:
+    out = tool_task_pb2.ToolTask(
+        run_id=r.run_id,
+        tool_call_id=r.tool_call_id,
+        tool_name=r.tool_name,
+        tool_version=r.tool_version,
+        state=_TASK_STATE[r.state],
+        input_json=r.input_json,
+        params_sha256=r.params_sha256,
+        output_json=r.output_json,
+        output_sha256=r.output_sha256,
+        error_text=r.error_text,
+        error_class=r.error_class,
+        attempts=r.attempts,
+        progress_events=r.progress_events,
+        step=r.step,
+        request_time=_timestamp(r.requested_at),
+        request_seq=r.request_seq,
+        finish_seq=r.finish_seq,
+        approval_id=r.approval_id,
+        approval_state=_APPROVAL_STATE.get(r.approval, 0),
+        approval_reason=r.approval_reason,
+        question_id=r.question_id,
+        question=r.question,
+        answer=r.answer,
+        replayed=r.replayed,
+    )
+    if r.started_at is not None:
+        out.start_time.CopyFrom(_timestamp(r.started_at))
+    if r.finished_at is not None:
+        out.finish_time.CopyFrom(_timestamp(r.finished_at))
+    if r.latency_ms is not None:
+        out.latency_ms = r.latency_ms
+    return out

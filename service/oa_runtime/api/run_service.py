@@ -1,5 +1,6 @@
 """RunService: StartRun, GetRun, ListRuns, CancelRun, StreamRunEvents,
-AppendRunEvents, GetThreadState. StreamRunSse lives in `sse.py`."""
+AppendRunEvents, GetThreadState. StreamRunSse lives in `sse.py`; ListToolTasks,
+GetToolTask, DecideApproval and AnswerQuestion in `tool_tasks.py`."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from ..engine.thread_history import run_messages
 from ..engine.writer import EventWriter
 from ..models.registry import ModelRegistry
 from ..ports import AppendRequest, EventStore
-from . import convert
+from . import convert, tool_tasks
 from .errors import streaming, unary
 from .sse import stream_sse
 
@@ -123,8 +124,12 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         result = await self.rt.store.request_cancel(run_id, ev.cancel_requested(request.reason))
         if result.event is not None:
             self.rt.broker.publish([result.event])
-        self.rt.executor.cancel(run_id)
+        canceled_here = self.rt.executor.cancel(run_id)
         record = await self.rt.store.get_run(run_id)
+        if not canceled_here and result.recorded and record and not record.status.is_terminal:
+            # Not executing anywhere here (a run waiting for a human holds no task): start
+            # it so it records its end at once.
+            self.rt.executor.start(run_id)
         return run_service_pb2.CancelRunResponse(
             run=convert.run_to_proto(record) if record else None, cancel_recorded=result.recorded
         )
@@ -184,6 +189,30 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         active = [r.run_id for r in runs if not r.status.is_terminal]
         response.active_run_id = active[-1] if active else ""
         return response
+
+    @unary
+    async def ListToolTasks(
+        self, request: run_service_pb2.ListToolTasksRequest, context: grpc.aio.ServicerContext
+    ) -> run_service_pb2.ListToolTasksResponse:
+        return await tool_tasks.list_tool_tasks(self.rt, request)
+
+    @unary
+    async def GetToolTask(
+        self, request: run_service_pb2.GetToolTaskRequest, context: grpc.aio.ServicerContext
+    ) -> run_service_pb2.GetToolTaskResponse:
+        return await tool_tasks.get_tool_task(self.rt, request)
+
+    @unary
+    async def DecideApproval(
+        self, request: run_service_pb2.DecideApprovalRequest, context: grpc.aio.ServicerContext
+    ) -> run_service_pb2.DecideApprovalResponse:
+        return await tool_tasks.decide_approval(self.rt, request)
+
+    @unary
+    async def AnswerQuestion(
+        self, request: run_service_pb2.AnswerQuestionRequest, context: grpc.aio.ServicerContext
+    ) -> run_service_pb2.AnswerQuestionResponse:
+        return await tool_tasks.answer_question(self.rt, request)
 
 
 def _encode_page_token(last: RunRecord, filters: dict[str, object]) -> str:

@@ -152,3 +152,46 @@ class FencedOff(DomainError):
 
     code = "ABORTED"
     reason = "SEQ_CONFLICT"
+
+
+# ----- tool tasks, approvals and questions -----
+
+
+class ToolTaskNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "TOOL_TASK_NOT_FOUND"
+
+    def __init__(self, run_id: str, tool_call_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} has no tool call {tool_call_id!r}", run_id=run_id, tool_call_id=tool_call_id
+        )
+
+
+class ApprovalNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "APPROVAL_NOT_FOUND"
+
+    def __init__(self, run_id: str, approval_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} has no approval {approval_id!r}", run_id=run_id, approval_id=approval_id
+        )
+
+
+class QuestionNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "QUESTION_NOT_FOUND"
+
+    def __init__(self, run_id: str, question_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} has no question {question_id!r}", run_id=run_id, question_id=question_id
+        )
+
+
+class AlreadyDecided(DomainError):
+    """An approval was decided (or timed out), or a question answered, otherwise."""
+
+    code = "ALREADY_EXISTS"
+    reason = "ALREADY_DECIDED"
+
+    def __init__(self, what: str, wait_id: str, decision: str) -> None:
+        super().__init__(f"{what} {wait_id!r} is already {decision}", id=wait_id, decision=decision)

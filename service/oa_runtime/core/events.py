@@ -28,6 +28,9 @@ CANCEL_REQUESTED: Final = "run.cancel_requested"
 RUN_FINISHED: Final = "run.finished"
 CHECKPOINT: Final = "run.checkpoint"
 EXTERNAL: Final = "external"
+TOOL_TASK: Final = "tool.task"
+APPROVAL_REQUESTED: Final = "approval.requested"
+APPROVAL_DECIDED: Final = "approval.decided"
 
 EVENT_TYPES: Final = frozenset(
     {
@@ -46,6 +49,9 @@ EVENT_TYPES: Final = frozenset(
         RUN_FINISHED,
         CHECKPOINT,
         EXTERNAL,
+        TOOL_TASK,
+        APPROVAL_REQUESTED,
+        APPROVAL_DECIDED,
     }
 )
 
@@ -127,8 +133,15 @@ def tool_progress(tool_call_id: str, output_json: str) -> NewEvent:
 
 
 def tool_result(
-    tool_call_id: str, tool_name: str, *, output_json: str = "", error_text: str = ""
+    tool_call_id: str,
+    tool_name: str,
+    *,
+    output_json: str = "",
+    error_text: str = "",
+    receipt: Mapping[str, Any] | None = None,
 ) -> NewEvent:
+    """`receipt` adds the tool task's fields (core/tool_tasks.py): state, error_class,
+    attempt, tool_version, params_sha256, output_sha256, replayed."""
     return NewEvent(
         TOOL_RESULT,
         {
@@ -137,6 +150,7 @@ def tool_result(
             "output_json": output_json,
             "error_text": error_text,
             "is_error": bool(error_text),
+            **(receipt or {}),
         },
     )
 
@@ -155,3 +169,70 @@ def checkpoint(covers_seq: int) -> NewEvent:
 
 def external(kind: str, data: Mapping[str, Any]) -> NewEvent:
     return NewEvent(EXTERNAL, {"kind": kind, "data": dict(data)})
+
+
+# ----- tool tasks, approvals and questions (core/tool_tasks.py) -----
+
+
+def tool_task(
+    tool_call_id: str,
+    tool_name: str,
+    state: str,
+    *,
+    attempt: int = 0,
+    tool_version: str = "",
+    params_sha256: str = "",
+) -> NewEvent:
+    """A tool task moved to `queued` (with the tool version and params hash) or `running`
+    (with the attempt, 1 first)."""
+    payload: dict[str, Any] = {"tool_call_id": tool_call_id, "tool_name": tool_name, "state": state}
+    if attempt:
+        payload["attempt"] = attempt
+    if tool_version:
+        payload["tool_version"] = tool_version
+    if params_sha256:
+        payload["params_sha256"] = params_sha256
+    return NewEvent(TOOL_TASK, payload)
+
+
+def approval_requested(
+    approval_id: str, tool_call_id: str, tool_name: str, input_json: str, expire_time: str = ""
+) -> NewEvent:
+    """`expire_time` is RFC 3339 UTC ("" when the approval never times out)."""
+    payload: dict[str, Any] = {
+        "approval_id": approval_id,
+        "tool_call_id": tool_call_id,
+        "tool_name": tool_name,
+        "input_json": input_json,
+    }
+    if expire_time:
+        payload["expire_time"] = expire_time
+    return NewEvent(APPROVAL_REQUESTED, payload)
+
+
+def approval_decided(
+    approval_id: str, tool_call_id: str, *, approved: bool, reason: str = "", timed_out: bool = False
+) -> NewEvent:
+    return NewEvent(
+        APPROVAL_DECIDED,
+        {
+            "approval_id": approval_id,
+            "tool_call_id": tool_call_id,
+            "approved": approved,
+            "reason": reason,
+            "timed_out": timed_out,
+        },
+    )
+
+
+def question_asked(question_id: str, tool_call_id: str, text: str, expire_time: str = "") -> NewEvent:
+    payload: dict[str, Any] = {"question_id": question_id, "text": text, "tool_call_id": tool_call_id}
+    if expire_time:
+        payload["expire_time"] = expire_time
+    return NewEvent(QUESTION_ASKED, payload)
+
+
+def question_answered(question_id: str, tool_call_id: str, answer: str) -> NewEvent:
+    return NewEvent(
+        QUESTION_ANSWERED, {"question_id": question_id, "answer": answer, "tool_call_id": tool_call_id}
+    )

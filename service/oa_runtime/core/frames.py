@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import events as ev
+from .tool_tasks import DENIAL_CLASSES
 
 # finishReason values ai@6 accepts (`uiMessageChunkSchema`); anything else fails the stream.
 FINISH_REASONS: Final = frozenset({"stop", "length", "content-filter", "tool-calls", "error", "other"})
@@ -73,6 +74,8 @@ class FrameMapper:
             ev.TOOL_CALL_REQUESTED: self._on_tool_call_requested,
             ev.TOOL_PROGRESS: self._on_tool_progress,
             ev.TOOL_RESULT: self._on_tool_result,
+            ev.APPROVAL_REQUESTED: self._on_approval_requested,
+            ev.QUESTION_ASKED: self._on_question_asked,
             ev.RUN_FINISHED: self._on_run_finished,
         }
 
@@ -218,7 +221,10 @@ class FrameMapper:
             return
         self._finished_tool_calls.add(call_id)
         error_text = _text(p, "error_text")
-        if p.get("is_error") or error_text:
+        if _text(p, "error_class") in DENIAL_CLASSES:
+            # A human said no (or did not answer in time): the AI SDK's own state for that.
+            self._emit({"type": "tool-output-denied", "toolCallId": call_id})
+        elif p.get("is_error") or error_text:
             self._emit(
                 {
                     "type": "tool-output-error",
@@ -229,6 +235,24 @@ class FrameMapper:
         else:
             output = _output_value(_text(p, "output_json"))
             self._emit({"type": "tool-output-available", "toolCallId": call_id, "output": output})
+
+    def _on_approval_requested(self, p: Mapping[str, Any]) -> None:
+        call_id = _text(p, "tool_call_id")
+        # The client fails the stream on an approval for a tool part it does not have.
+        if call_id not in self._tool_calls or call_id in self._finished_tool_calls:
+            return
+        self._emit(
+            {"type": "tool-approval-request", "approvalId": _text(p, "approval_id"), "toolCallId": call_id}
+        )
+
+    def _on_question_asked(self, p: Mapping[str, Any]) -> None:
+        # A `data-*` part the UI can render with an answer box; its id is what the answer
+        # quotes. Only for a question a tool call asks (the others are bookkeeping).
+        question_id, call_id = _text(p, "question_id"), _text(p, "tool_call_id")
+        if not question_id or call_id not in self._tool_calls or call_id in self._finished_tool_calls:
+            return
+        data = {"questionId": question_id, "toolCallId": call_id, "text": _text(p, "text")}
+        self._emit({"type": "data-question", "id": question_id, "data": data})
 
     def _on_run_finished(self, p: Mapping[str, Any]) -> None:
         self._close_all_text()

@@ -87,6 +87,9 @@ class RunRecord:
     step_count: int = 0
     finish_reason: str = ""
     error_message: str = ""
+    # For a waiting run: when its earliest approval or question times out (epoch seconds),
+    # RunState.wake_at mirrored by the store; None when nothing can time out.
+    wake_at: float | None = None
 
     @property
     def run_id(self) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from . import events as ev
 from .errors import IllegalTransition
 from .messages import ChatMessage, ToolCall
+from .tool_tasks import TaskState, transition
 
 
 class RunStatus(enum.StrEnum):
@@ -23,6 +25,9 @@ class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    # Not terminal: the run waits for a human (an approval, an answer) or a timeout,
+    # with no executor task held. `RunState.wake_at` says when the timeout falls due.
+    WAITING = "waiting"
 
     @property
     def is_terminal(self) -> bool:
@@ -49,8 +54,45 @@ _WORK_EVENTS = frozenset(
         ev.QUESTION_ANSWERED,
         ev.CHECKPOINT,
         ev.EXTERNAL,
+        ev.TOOL_TASK,
+        ev.APPROVAL_REQUESTED,
+        ev.APPROVAL_DECIDED,
     }
 )
+WAIT_APPROVAL = "approval"
+WAIT_QUESTION = "question"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskBrief:
+    """The task of a pending tool call, once it has one."""
+
+    tool_call_id: str
+    state: TaskState
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """An open approval request or question of a pending tool call."""
+
+    kind: str  # WAIT_APPROVAL | WAIT_QUESTION
+    wait_id: str
+    tool_call_id: str
+    deadline: float | None = None  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A decided approval (approved or not) or an answered question, kept until the
+    call's result is recorded."""
+
+    kind: str
+    wait_id: str
+    tool_call_id: str
+    approved: bool
+    text: str = ""  # the reason, or the answer
+    timed_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +116,30 @@ class RunState:
     # step is the thread history + the prompt + this transcript.
     transcript: tuple[ChatMessage, ...] = field(default=())
     pending_tool_calls: tuple[ToolCall, ...] = field(default=())
+    # Only for pending calls: their tasks, open waits and decisions (small, and gone
+    # once the call's result is recorded).
+    tool_tasks: tuple[TaskBrief, ...] = field(default=())
+    waits: tuple[Wait, ...] = field(default=())
+    decisions: tuple[Decision, ...] = field(default=())
 
     @property
     def is_terminal(self) -> bool:
         return self.status is not None and self.status.is_terminal
+
+    @property
+    def wake_at(self) -> float | None:
+        """When the earliest open wait times out (epoch seconds); None if none can."""
+        deadlines = [w.deadline for w in self.waits if w.deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    def task_of(self, tool_call_id: str) -> TaskBrief | None:
+        return next((t for t in self.tool_tasks if t.tool_call_id == tool_call_id), None)
+
+    def wait_of(self, tool_call_id: str) -> Wait | None:
+        return next((w for w in self.waits if w.tool_call_id == tool_call_id), None)
+
+    def decision_of(self, tool_call_id: str) -> Decision | None:
+        return next((d for d in self.decisions if d.tool_call_id == tool_call_id), None)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able snapshot, for checkpoints."""
@@ -94,6 +156,11 @@ class RunState:
             "error_message": self.error_message,
             "transcript": [_message_to_json(m) for m in self.transcript],
             "pending_tool_calls": [_call_to_json(c) for c in self.pending_tool_calls],
+            "tool_tasks": [[t.tool_call_id, t.state.value, t.attempt] for t in self.tool_tasks],
+            "waits": [[w.kind, w.wait_id, w.tool_call_id, w.deadline] for w in self.waits],
+            "decisions": [
+                [d.kind, d.wait_id, d.tool_call_id, d.approved, d.text, d.timed_out] for d in self.decisions
+            ],
         }
 
     @classmethod
@@ -111,6 +178,12 @@ class RunState:
             error_message=data["error_message"],
             transcript=tuple(_message_from_json(m) for m in data["transcript"]),
             pending_tool_calls=tuple(_call_from_json(c) for c in data["pending_tool_calls"]),
+            # Absent from states saved before tool tasks existed.
+            tool_tasks=tuple(TaskBrief(c, TaskState(st), int(a)) for c, st, a in data.get("tool_tasks", ())),
+            waits=tuple(Wait(k, i, c, d) for k, i, c, d in data.get("waits", ())),
+            decisions=tuple(
+                Decision(k, i, c, bool(a), t, bool(o)) for k, i, c, a, t, o in data.get("decisions", ())
+            ),
         )
 
 
@@ -135,6 +208,8 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
     s = replace(state, last_seq=new_seq)
     if t == ev.RUN_STARTED:
         new_status = RunStatus.CANCELING if status == RunStatus.CANCELING else RunStatus.RUNNING
+        if new_status == RunStatus.RUNNING and s.waits:
+            new_status = RunStatus.WAITING  # a start finds the run still waiting for a human
         return replace(s, status=new_status, attempt=int(p["attempt"]))
     if t == ev.CANCEL_REQUESTED:
         return replace(s, status=RunStatus.CANCELING, cancel_requested=True)
@@ -149,7 +224,16 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
         )
     if t not in _WORK_EVENTS:
         raise IllegalTransition(f"unknown event type {t!r}")
-    return _apply_work(s, t, p)
+    return _settle(_apply_work(s, t, p))
+
+
+def _settle(s: RunState) -> RunState:
+    """A live run waits exactly while it has open waits (a cancel request wins)."""
+    if s.status == RunStatus.RUNNING and s.waits:
+        return replace(s, status=RunStatus.WAITING)
+    if s.status == RunStatus.WAITING and not s.waits:
+        return replace(s, status=RunStatus.RUNNING)
+    return s
 
 
 def _apply_work(s: RunState, t: str, p: Any) -> RunState:
@@ -165,14 +249,119 @@ def _apply_work(s: RunState, t: str, p: Any) -> RunState:
     if t == ev.TOOL_CALL_REQUESTED:
         call = ToolCall(p["tool_call_id"], p["tool_name"], p["input_json"])
         msg = ChatMessage(role="assistant", content="", tool_calls=(call,))
-        return replace(s, transcript=(*s.transcript, msg), pending_tool_calls=(*s.pending_tool_calls, call))
-    if t == ev.TOOL_RESULT:
-        content = p["error_text"] if p.get("is_error") else p["output_json"]
-        msg = ChatMessage(role="tool", content=content, tool_call_id=p["tool_call_id"])
-        pending = tuple(c for c in s.pending_tool_calls if c.id != p["tool_call_id"])
+        # One task per call id: a repeated request in the same batch is not a second pending call.
+        pending = s.pending_tool_calls
+        if all(c.id != call.id for c in pending):
+            pending = (*pending, call)
         return replace(s, transcript=(*s.transcript, msg), pending_tool_calls=pending)
-    # tool.progress, questions, checkpoints and external events change no run state.
+    if t == ev.TOOL_RESULT:
+        _check_result(s, p)
+        call_id = p["tool_call_id"]
+        content = p["error_text"] if p.get("is_error") else p["output_json"]
+        msg = ChatMessage(role="tool", content=content, tool_call_id=call_id)
+        pending = tuple(c for c in s.pending_tool_calls if c.id != call_id)
+        return replace(
+            s,
+            transcript=(*s.transcript, msg),
+            pending_tool_calls=pending,
+            tool_tasks=tuple(x for x in s.tool_tasks if x.tool_call_id != call_id),
+            waits=tuple(x for x in s.waits if x.tool_call_id != call_id),
+            decisions=tuple(x for x in s.decisions if x.tool_call_id != call_id),
+        )
+    if t in (ev.TOOL_TASK, ev.TOOL_PROGRESS):
+        return _apply_task(s, t, p)
+    if t in (ev.APPROVAL_REQUESTED, ev.QUESTION_ASKED):
+        return _apply_wait(s, WAIT_APPROVAL if t == ev.APPROVAL_REQUESTED else WAIT_QUESTION, p)
+    if t in (ev.APPROVAL_DECIDED, ev.QUESTION_ANSWERED):
+        return _apply_decision(s, t, p)
+    # Checkpoints and external events change no run state.
     return s
+
+
+def _pending_task(s: RunState, call_id: str, what: str) -> TaskState:
+    if all(c.id != call_id for c in s.pending_tool_calls):
+        raise IllegalTransition(f"{what} for tool call {call_id!r}, which is not pending")
+    task = s.task_of(call_id)
+    return task.state if task else TaskState.REQUESTED
+
+
+def _with_task(s: RunState, brief: TaskBrief) -> RunState:
+    others = tuple(x for x in s.tool_tasks if x.tool_call_id != brief.tool_call_id)
+    return replace(s, tool_tasks=(*others, brief))
+
+
+def _apply_task(s: RunState, t: str, p: Any) -> RunState:
+    call_id = p["tool_call_id"]
+    current = _pending_task(s, call_id, t)
+    task = s.task_of(call_id)
+    attempt = task.attempt if task else 0
+    if t == ev.TOOL_PROGRESS:
+        transition(current, TaskState.STREAMING_OUTPUT)
+        return _with_task(s, TaskBrief(call_id, TaskState.STREAMING_OUTPUT, attempt))
+    new = TaskState(p["state"])
+    if new not in (TaskState.QUEUED, TaskState.RUNNING):
+        raise IllegalTransition(f"tool.task cannot record {new.value}; tool.result ends a task")
+    new_attempt = int(p.get("attempt", 0) or 0) if new == TaskState.RUNNING else 0
+    transition(current, new, attempt=new_attempt, current_attempt=attempt)
+    return _with_task(s, TaskBrief(call_id, new, new_attempt))
+
+
+def _check_result(s: RunState, p: Any) -> None:
+    if "state" not in p:  # written before tool tasks existed
+        return
+    current = _pending_task(s, p["tool_call_id"], "tool.result")
+    new = TaskState(p["state"])
+    if not new.is_terminal:
+        raise IllegalTransition(f"tool.result must end a task, not record {new.value}")
+    if p.get("replayed") and current == TaskState.REQUESTED:
+        return  # a repeated call id answered with its first task's result
+    transition(current, new)
+
+
+def _apply_wait(s: RunState, kind: str, p: Any) -> RunState:
+    call_id = p.get("tool_call_id", "")
+    if not call_id:  # a question not tied to a tool call: nothing waits for it
+        return s
+    current = _pending_task(s, call_id, f"{kind} request")
+    wait_id = p["approval_id"] if kind == WAIT_APPROVAL else p["question_id"]
+    if current != TaskState.QUEUED:
+        raise IllegalTransition(f"a {kind} is asked only for a queued task, not {current.value}")
+    if any(w.wait_id == wait_id or w.tool_call_id == call_id for w in s.waits) or any(
+        d.wait_id == wait_id for d in s.decisions
+    ):
+        raise IllegalTransition(f"{kind} {wait_id!r} was already asked")
+    deadline = _epoch(p.get("expire_time", ""))
+    return replace(s, waits=(*s.waits, Wait(kind, wait_id, call_id, deadline)))
+
+
+def _apply_decision(s: RunState, t: str, p: Any) -> RunState:
+    kind = WAIT_APPROVAL if t == ev.APPROVAL_DECIDED else WAIT_QUESTION
+    wait_id = p["approval_id"] if kind == WAIT_APPROVAL else p["question_id"]
+    wait = next((w for w in s.waits if w.wait_id == wait_id and w.kind == kind), None)
+    if wait is None:
+        if kind == WAIT_QUESTION and not p.get("tool_call_id"):
+            return s
+        raise IllegalTransition(f"{kind} {wait_id!r} is not open")
+    if kind == WAIT_APPROVAL:
+        decision = Decision(
+            kind,
+            wait_id,
+            wait.tool_call_id,
+            bool(p["approved"]),
+            p.get("reason", ""),
+            bool(p.get("timed_out")),
+        )
+    else:
+        decision = Decision(kind, wait_id, wait.tool_call_id, True, p.get("answer", ""))
+    return replace(
+        s, waits=tuple(w for w in s.waits if w.wait_id != wait_id), decisions=(*s.decisions, decision)
+    )
+
+
+def _epoch(rfc3339: str) -> float | None:
+    if not rfc3339:
+        return None
+    return datetime.fromisoformat(rfc3339).timestamp()
 
 
 def fold(events: list[ev.Event], start: RunState | None = None) -> RunState:

@@ -37,8 +37,10 @@ from ..ports import (
     TextChunk,
     ToolCallChunk,
 )
-from ..tools.builtin import Tool, run_tool
+from ..tools.registry import ToolRegistry
 from .thread_history import thread_history
+from .tool_records import record_canceled
+from .tool_tasks import ToolTaskRunner
 from .writer import EventWriter
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class RunDeps:
     store: EventStore
     writer: EventWriter
     settings: Settings
-    tools: dict[str, Tool]
+    tools: ToolRegistry
 
 
 class RunLoop:
@@ -132,8 +134,10 @@ class RunLoop:
 
     async def _steps(self) -> None:
         while True:
-            if self.state.pending_tool_calls:
-                await self._run_tools(self.state.pending_tool_calls)
+            if self.state.pending_tool_calls and not await self._run_tools(self.state.pending_tool_calls):
+                # The run waits for a human (or its cancel): end the task without finishing
+                # the run. A decision (or wake_at passing) starts it again.
+                return
             if self.state.step >= self.deps.settings.max_steps:
                 await self.append(
                     ev.run_finished(
@@ -158,7 +162,7 @@ class RunLoop:
             model=self.record.request.model,
             step=step,
             messages=model_context(self.record.request, self.history, self.state.transcript),
-            tools=tuple(t.spec for t in self.deps.tools.values()),
+            tools=self.deps.tools.specs(self.record.request.tool_policy),
         )
         part_id = f"txt-s{step}"
         text: list[str] = []
@@ -237,14 +241,18 @@ class RunLoop:
         await self.append(*events)
         return finish
 
-    async def _run_tools(self, calls: Sequence[ToolCall]) -> None:
-        async def one(call: ToolCall) -> ev.NewEvent:
-            output, error = await run_tool(self.deps.tools, call.name, call.input_json)
-            return ev.tool_result(call.id, call.name, output_json=output, error_text=error)
+    async def _run_tools(self, calls: Sequence[ToolCall]) -> bool:
+        """Runs the calls as tool tasks (engine/tool_tasks.py). True when all have results;
+        False when the run must wait for an approval or an answer."""
+        done = await ToolTaskRunner(self, self.deps.tools, self.deps.settings, self.deps.store).run(calls)
+        if not done and self.state.cancel_requested:
+            raise CancelSeen()
+        return done
 
-        async with asyncio.TaskGroup() as tool_tasks:
-            tasks = [tool_tasks.create_task(one(c)) for c in calls]
-        await self.append(*(t.result() for t in tasks))
+    async def _cancel_tool_tasks(self) -> None:
+        """Records `canceled` for every open tool call once a cancel is in the log.
+        finish_canceled should call this first (it is a no-op without open calls)."""
+        await record_canceled(self)
 
     # ----- endings -----
 
@@ -256,6 +264,7 @@ class RunLoop:
         await self.refresh()
         if self.state.is_terminal:
             return
+        await self._cancel_tool_tasks()
         await self._close_step(ev.STEP_INTERRUPTED, stop_on_cancel=False)
         await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"), stop_on_cancel=False)
 

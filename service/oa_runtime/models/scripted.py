@@ -5,6 +5,8 @@ The prompt (the last user message) holds one directive per line:
     /say <text>              stream <text> word by word
     /tokens <n> [<rate>]     stream "t1 t2 … tn", at most <rate> tokens/s
     /tool <name> <json-args> end the step with a call of tool <name>
+    /tools <json-array>      end the step with several calls at once (run in parallel),
+                             e.g. /tools [{"name": "sleep", "input": {"ms": 300}}, {"name": "echo"}]
     /fail <message>          fail the step (ModelError, not retryable)
     /sleep <ms>              pause
 
@@ -12,7 +14,7 @@ Lines that are not directives are ignored; a prompt without any directive is
 echoed back. A step runs directives until a /tool (which ends it with
 FinishChunk("tool_calls")) or the end (FinishChunk("stop")). Where a later step
 resumes is derived from the messages alone, the number of tool results after
-the prompt being the number of /tool directives already run, so a step redone
+the prompt being the number of calls of the /tool and /tools directives already run, so a step redone
 after a restart produces exactly what it produced the first time.
 """
 
@@ -30,7 +32,7 @@ from ..ports import FinishChunk, ModelChunk, ModelError, ModelRequest, TextChunk
 
 SCRIPTED_MODEL = "scripted"
 
-DIRECTIVES = frozenset({"say", "tokens", "tool", "fail", "sleep"})
+DIRECTIVES = frozenset({"say", "tokens", "tool", "tools", "fail", "sleep"})
 
 # Unpaced /tokens hands the loop back this often so one fast run cannot starve the others.
 YIELD_EVERY_TOKENS = 64
@@ -101,6 +103,11 @@ class ScriptedProvider:
                 yield ToolCallChunk(_tool_call(directive.argument, request.step, tools_done))
                 yield FinishChunk(STEP_TOOL_CALLS)
                 return
+            if directive.name == "tools":
+                for call in _tool_calls(directive.argument, request.step, tools_done):
+                    yield ToolCallChunk(call)
+                yield FinishChunk(STEP_TOOL_CALLS)
+                return
             async for chunk in _run(directive):
                 yield chunk
         yield FinishChunk(STEP_STOP)
@@ -112,9 +119,9 @@ def _after_tool_directives(directives: list[Directive], tools_done: int) -> list
         return directives
     seen = 0
     for index, directive in enumerate(directives):
-        if directive.name == "tool":
-            seen += 1
-            if seen == tools_done:
+        if directive.name in ("tool", "tools"):
+            seen += 1 if directive.name == "tool" else len(_parse_calls(directive.argument))
+            if seen >= tools_done:
                 return directives[index + 1 :]
     return []
 
@@ -129,6 +136,29 @@ def _tool_call(argument: str, step: int, ordinal: int) -> ToolCall:
     except ValueError as err:
         raise ModelError(f"/tool {name}: arguments are not JSON: {err}", retryable=False) from err
     return ToolCall(id=f"call_{step}_{ordinal}", name=name, input_json=input_json)
+
+
+def _parse_calls(argument: str) -> list[tuple[str, str]]:
+    """(name, input_json) of each call of a /tools directive."""
+    try:
+        calls = json.loads(argument)
+    except ValueError as err:
+        raise ModelError(f"/tools: not a JSON array: {err}", retryable=False) from err
+    if not isinstance(calls, list) or not calls:
+        raise ModelError("/tools takes a non-empty JSON array of {name, input}", retryable=False)
+    out = []
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+            raise ModelError("/tools: every call needs a name", retryable=False)
+        out.append((call["name"], json.dumps(call.get("input", {}))))
+    return out
+
+
+def _tool_calls(argument: str, step: int, ordinal: int) -> list[ToolCall]:
+    return [
+        ToolCall(id=f"call_{step}_{ordinal}_{i}", name=name, input_json=input_json)
+        for i, (name, input_json) in enumerate(_parse_calls(argument))
+    ]
 
 
 async def _run(directive: Directive) -> AsyncGenerator[TextChunk, None]:

@@ -26,7 +26,8 @@ TERMINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.is_te
 
 # The columns every run query selects, in the order `record_from_values` takes them.
 RUN_COLUMNS = (
-    "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason, error_message"
+    "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason,"
+    " error_message, wake_at"
 )
 EVENT_COLUMNS = "run_id, seq, event_id, type, occurred_at, payload"
 
@@ -154,7 +155,9 @@ def pending_cancel_event(data: Mapping[str, Any]) -> ev.NewEvent:
 
 def record_from_values(values: Sequence[Any]) -> RunRecord:
     """A RunRecord from RUN_COLUMNS values with JSON decoded and times as datetimes."""
-    request, fingerprint, status, created, updated, last_seq, steps, reason, error = values
+    request, fingerprint, status, created, updated, last_seq, steps, reason, error, wake = values
+    if isinstance(wake, datetime):  # PostgreSQL keeps a timestamp, SQLite epoch seconds
+        wake = wake.timestamp()
     return RunRecord(
         request=StartRequest.from_json(request),
         fingerprint=fingerprint,
@@ -165,6 +168,7 @@ def record_from_values(values: Sequence[Any]) -> RunRecord:
         step_count=int(steps),
         finish_reason=reason,
         error_message=error,
+        wake_at=None if wake is None else float(wake),
     )
 
 

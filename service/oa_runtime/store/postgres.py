@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -407,10 +407,21 @@ async def _duplicate_events(conn: Conn, request: AppendRequest) -> AppendResult 
 async def _write_plan(conn: Conn, run_id: str, plan: PlannedAppend, now: datetime) -> None:
     await _insert_events(conn, run_id, plan, now)
     status, last_seq, steps, reason, error = summary_values(plan.state)
+    wake = plan.state.wake_at
     await conn.execute(
         "UPDATE runs SET status = %s, last_seq = %s, step_count = %s, finish_reason = %s,"
-        " error_message = %s, state = %s, updated_at = %s WHERE run_id = %s",
-        (status, last_seq, steps, reason, error, Jsonb(plan.state.to_json()), now, run_id),
+        " error_message = %s, state = %s, updated_at = %s, wake_at = %s WHERE run_id = %s",
+        (
+            status,
+            last_seq,
+            steps,
+            reason,
+            error,
+            Jsonb(plan.state.to_json()),
+            now,
+            None if wake is None else datetime.fromtimestamp(wake, UTC),
+            run_id,
+        ),
     )
 
 

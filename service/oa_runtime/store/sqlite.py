@@ -393,8 +393,18 @@ def _write_plan(conn: sqlite3.Connection, run_id: str, plan: PlannedAppend, now:
     status, last_seq, steps, reason, error = summary_values(plan.state)
     conn.execute(
         "UPDATE runs SET status = ?, last_seq = ?, step_count = ?, finish_reason = ?, error_message = ?,"
-        " state = ?, updated_at = ? WHERE run_id = ?",
-        (status, last_seq, steps, reason, error, canonical_json(plan.state.to_json()), iso(now), run_id),
+        " state = ?, updated_at = ?, wake_at = ? WHERE run_id = ?",
+        (
+            status,
+            last_seq,
+            steps,
+            reason,
+            error,
+            canonical_json(plan.state.to_json()),
+            iso(now),
+            plan.state.wake_at,
+            run_id,
+        ),
     )
 
 

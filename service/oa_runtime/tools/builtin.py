@@ -1,51 +1,47 @@
-"""Built-in tools for tests and demos: echo, clock, sleep, math, fail."""
+"""Built-in tools for tests and demos: echo, clock, sleep, math, fail, ask_user."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import json
 import operator
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from ..ports import ToolSpec
+from .registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
+
+__all__ = ["BUILTIN_TOOLS", "Tool", "ToolFailed"]
 
 
-class ToolFailed(Exception):
-    """The tool ran and reported an error; the model sees the message."""
-
-
-ToolFn = Callable[[dict[str, Any]], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class Tool:
-    spec: ToolSpec
-    fn: ToolFn
-    idempotent: bool = True
-    timeout_s: float = 30.0
-
-
-async def _echo(args: dict[str, Any]) -> Any:
+async def _echo(args: dict[str, Any], ctx: ToolContext) -> Any:
     return args
 
 
-async def _clock(args: dict[str, Any]) -> Any:
+async def _clock(args: dict[str, Any], ctx: ToolContext) -> Any:
     return {"unix_ms": int(time.time() * 1000)}
 
 
-async def _sleep(args: dict[str, Any]) -> Any:
-    ms = args.get("ms", 0)
-    if not isinstance(ms, int | float) or ms < 0:
-        raise ToolFailed("ms must be a non-negative number")
-    await asyncio.sleep(ms / 1000)
-    return {"slept_ms": ms}
+async def _sleep(args: dict[str, Any], ctx: ToolContext) -> Any:
+    """Sleeps `ms` (cancellable at any moment); with `progress_ms`, reports how long it
+    has slept every `progress_ms` milliseconds."""
+    ms = float(args["ms"])
+    every = float(args.get("progress_ms") or 0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    end = started + ms / 1000
+    if every > 0:
+        while end - loop.time() > every / 1000:
+            await asyncio.sleep(every / 1000)
+            ctx.progress({"slept_ms": round((loop.time() - started) * 1000)})
+        await asyncio.sleep(max(0.0, end - loop.time()))
+    else:
+        await asyncio.sleep(ms / 1000)
+    return {"slept_ms": args["ms"]}
 
 
-async def _fail(args: dict[str, Any]) -> Any:
+async def _fail(args: dict[str, Any], ctx: ToolContext) -> Any:
     raise ToolFailed(str(args.get("message", "tool failed")))
 
 
@@ -82,13 +78,10 @@ def _evaluate(node: ast.AST) -> float | int:
     raise ToolFailed("only numbers and + - * / // % ** ( ) are allowed")
 
 
-async def _math(args: dict[str, Any]) -> Any:
-    expression = args.get("expression")
-    if not isinstance(expression, str) or len(expression) > 200:
-        raise ToolFailed("expression must be a string of at most 200 characters")
+async def _math(args: dict[str, Any], ctx: ToolContext) -> Any:
     try:
-        return {"result": _evaluate(ast.parse(expression, mode="eval"))}
-    except (SyntaxError, ZeroDivisionError, OverflowError) as exc:
+        return {"result": _evaluate(ast.parse(args["expression"], mode="eval"))}
+    except (SyntaxError, ZeroDivisionError, OverflowError, ValueError) as exc:
         raise ToolFailed(f"cannot evaluate: {exc}") from exc
 
 
@@ -97,36 +90,45 @@ def _spec(name: str, description: str, properties: dict[str, Any], required: lis
     return ToolSpec(name, description, schema)
 
 
-BUILTIN_TOOLS: dict[str, Tool] = {
-    t.spec.name: t
-    for t in (
-        Tool(_spec("echo", "Returns its arguments.", {}, []), _echo),
-        Tool(_spec("clock", "Returns the current time.", {}, []), _clock, idempotent=False),
-        Tool(_spec("sleep", "Waits ms milliseconds.", {"ms": {"type": "number"}}, ["ms"]), _sleep),
+BUILTIN_TOOLS = ToolRegistry(
+    [
+        Tool(_spec("echo", "Returns its arguments.", {}, []), _echo, idempotent=True, guest_safe=True),
+        Tool(_spec("clock", "Returns the current time.", {}, []), _clock, idempotent=True, guest_safe=True),
+        # Not guest-safe: a guest must not be able to hold a run (and a slot) for minutes.
         Tool(
-            _spec("math", "Evaluates arithmetic.", {"expression": {"type": "string"}}, ["expression"]),
-            _math,
+            _spec(
+                "sleep",
+                "Waits ms milliseconds, reporting progress every progress_ms if given.",
+                {
+                    "ms": {"type": "number", "minimum": 0, "maximum": 86_400_000},
+                    "progress_ms": {"type": "number", "minimum": 10},
+                },
+                ["ms"],
+            ),
+            _sleep,
+            idempotent=True,
         ),
-        Tool(_spec("fail", "Always fails.", {"message": {"type": "string"}}, []), _fail),
-    )
-}
-
-
-async def run_tool(tools: dict[str, Tool], name: str, input_json: str) -> tuple[str, str]:
-    """Runs a tool call; returns (output_json, error_text), exactly one non-empty."""
-    tool = tools.get(name)
-    if tool is None:
-        return "", f"unknown tool {name!r}"
-    try:
-        args = json.loads(input_json or "{}")
-    except json.JSONDecodeError as exc:
-        return "", f"arguments are not valid JSON: {exc.msg}"
-    if not isinstance(args, dict):
-        return "", "arguments must be a JSON object"
-    try:
-        output = await asyncio.wait_for(tool.fn(args), tool.timeout_s)
-    except ToolFailed as exc:
-        return "", str(exc)
-    except TimeoutError:
-        return "", f"tool {name!r} timed out after {tool.timeout_s:g} s"
-    return json.dumps(output, sort_keys=True), ""
+        Tool(
+            _spec(
+                "math",
+                "Evaluates arithmetic.",
+                {"expression": {"type": "string", "maxLength": 200}},
+                ["expression"],
+            ),
+            _math,
+            idempotent=True,
+            guest_safe=True,
+        ),
+        Tool(_spec("fail", "Always fails.", {"message": {"type": "string"}}, []), _fail, guest_safe=True),
+        Tool(
+            _spec(
+                "ask_user",
+                "Asks the user a question and waits for the answer.",
+                {"question": {"type": "string", "minLength": 1, "maxLength": 4000}},
+                ["question"],
+            ),
+            guest_safe=True,
+            kind=KIND_QUESTION,
+        ),
+    ]
+)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from openagents.runtime.v1 import tool_task_pb2 as _tool_task_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -37,7 +38,7 @@ RUN_OUTCOME_FAILED: RunOutcome
 RUN_OUTCOME_CANCELED: RunOutcome
 
 class RunEvent(_message.Message):
-    __slots__ = ("run_id", "seq", "event_id", "type", "occurred_at", "run_started", "step_started", "step_finished", "message_delta", "message_completed", "tool_call_requested", "tool_call_progress", "tool_call_result", "question_asked", "question_answered", "cancel_requested", "run_finished", "checkpoint", "external", "run_accepted")
+    __slots__ = ("run_id", "seq", "event_id", "type", "occurred_at", "run_started", "step_started", "step_finished", "message_delta", "message_completed", "tool_call_requested", "tool_call_progress", "tool_call_result", "question_asked", "question_answered", "cancel_requested", "run_finished", "checkpoint", "external", "run_accepted", "tool_task", "approval_requested", "approval_decided")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +59,9 @@ class RunEvent(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_FIELD_NUMBER: _ClassVar[int]
     RUN_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    TOOL_TASK_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_DECIDED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     seq: int
     event_id: str
@@ -78,7 +82,10 @@ class RunEvent(_message.Message):
     checkpoint: Checkpoint
     external: ExternalEvent
     run_accepted: RunAccepted
-    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., step_started: _Optional[_Union[StepStarted, _Mapping]] = ..., step_finished: _Optional[_Union[StepFinished, _Mapping]] = ..., message_delta: _Optional[_Union[MessageDelta, _Mapping]] = ..., message_completed: _Optional[_Union[MessageCompleted, _Mapping]] = ..., tool_call_requested: _Optional[_Union[ToolCallRequested, _Mapping]] = ..., tool_call_progress: _Optional[_Union[ToolCallProgress, _Mapping]] = ..., tool_call_result: _Optional[_Union[ToolCallResult, _Mapping]] = ..., question_asked: _Optional[_Union[QuestionAsked, _Mapping]] = ..., question_answered: _Optional[_Union[QuestionAnswered, _Mapping]] = ..., cancel_requested: _Optional[_Union[CancelRequested, _Mapping]] = ..., run_finished: _Optional[_Union[RunFinished, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., external: _Optional[_Union[ExternalEvent, _Mapping]] = ..., run_accepted: _Optional[_Union[RunAccepted, _Mapping]] = ...) -> None: ...
+    tool_task: ToolTaskTransition
+    approval_requested: ApprovalRequested
+    approval_decided: ApprovalDecided
+    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., step_started: _Optional[_Union[StepStarted, _Mapping]] = ..., step_finished: _Optional[_Union[StepFinished, _Mapping]] = ..., message_delta: _Optional[_Union[MessageDelta, _Mapping]] = ..., message_completed: _Optional[_Union[MessageCompleted, _Mapping]] = ..., tool_call_requested: _Optional[_Union[ToolCallRequested, _Mapping]] = ..., tool_call_progress: _Optional[_Union[ToolCallProgress, _Mapping]] = ..., tool_call_result: _Optional[_Union[ToolCallResult, _Mapping]] = ..., question_asked: _Optional[_Union[QuestionAsked, _Mapping]] = ..., question_answered: _Optional[_Union[QuestionAnswered, _Mapping]] = ..., cancel_requested: _Optional[_Union[CancelRequested, _Mapping]] = ..., run_finished: _Optional[_Union[RunFinished, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., external: _Optional[_Union[ExternalEvent, _Mapping]] = ..., run_accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., tool_task: _Optional[_Union[ToolTaskTransition, _Mapping]] = ..., approval_requested: _Optional[_Union[ApprovalRequested, _Mapping]] = ..., approval_decided: _Optional[_Union[ApprovalDecided, _Mapping]] = ...) -> None: ...
 
 class RunAccepted(_message.Message):
     __slots__ = ("thread_id", "model", "message_id")
@@ -149,34 +156,98 @@ class ToolCallProgress(_message.Message):
     def __init__(self, tool_call_id: _Optional[str] = ..., output_json: _Optional[str] = ...) -> None: ...
 
 class ToolCallResult(_message.Message):
-    __slots__ = ("tool_call_id", "tool_name", "output_json", "error_text", "is_error")
+    __slots__ = ("tool_call_id", "tool_name", "output_json", "error_text", "is_error", "state", "error_class", "attempt", "tool_version", "params_sha256", "output_sha256", "replayed")
     TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_JSON_FIELD_NUMBER: _ClassVar[int]
     ERROR_TEXT_FIELD_NUMBER: _ClassVar[int]
     IS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     tool_call_id: str
     tool_name: str
     output_json: str
     error_text: str
     is_error: bool
-    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., output_json: _Optional[str] = ..., error_text: _Optional[str] = ..., is_error: _Optional[bool] = ...) -> None: ...
+    state: _tool_task_pb2.ToolTaskState
+    error_class: str
+    attempt: int
+    tool_version: str
+    params_sha256: str
+    output_sha256: str
+    replayed: bool
+    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., output_json: _Optional[str] = ..., error_text: _Optional[str] = ..., is_error: _Optional[bool] = ..., state: _Optional[_Union[_tool_task_pb2.ToolTaskState, str]] = ..., error_class: _Optional[str] = ..., attempt: _Optional[int] = ..., tool_version: _Optional[str] = ..., params_sha256: _Optional[str] = ..., output_sha256: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class ToolTaskTransition(_message.Message):
+    __slots__ = ("tool_call_id", "tool_name", "state", "attempt", "tool_version", "params_sha256")
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    tool_call_id: str
+    tool_name: str
+    state: _tool_task_pb2.ToolTaskState
+    attempt: int
+    tool_version: str
+    params_sha256: str
+    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., state: _Optional[_Union[_tool_task_pb2.ToolTaskState, str]] = ..., attempt: _Optional[int] = ..., tool_version: _Optional[str] = ..., params_sha256: _Optional[str] = ...) -> None: ...
+
+class ApprovalRequested(_message.Message):
+    __slots__ = ("approval_id", "tool_call_id", "tool_name", "input_json", "expire_time")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_JSON_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    tool_call_id: str
+    tool_name: str
+    input_json: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, approval_id: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., input_json: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ApprovalDecided(_message.Message):
+    __slots__ = ("approval_id", "tool_call_id", "approved", "reason", "timed_out")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    tool_call_id: str
+    approved: bool
+    reason: str
+    timed_out: bool
+    def __init__(self, approval_id: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., approved: _Optional[bool] = ..., reason: _Optional[str] = ..., timed_out: _Optional[bool] = ...) -> None: ...
 
 class QuestionAsked(_message.Message):
-    __slots__ = ("question_id", "text")
+    __slots__ = ("question_id", "text", "tool_call_id", "expire_time")
     QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     question_id: str
     text: str
-    def __init__(self, question_id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    tool_call_id: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, question_id: _Optional[str] = ..., text: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class QuestionAnswered(_message.Message):
-    __slots__ = ("question_id", "answer")
+    __slots__ = ("question_id", "answer", "tool_call_id")
     QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     question_id: str
     answer: str
-    def __init__(self, question_id: _Optional[str] = ..., answer: _Optional[str] = ...) -> None: ...
+    tool_call_id: str
+    def __init__(self, question_id: _Optional[str] = ..., answer: _Optional[str] = ..., tool_call_id: _Optional[str] = ...) -> None: ...
 
 class CancelRequested(_message.Message):
     __slots__ = ("reason",)

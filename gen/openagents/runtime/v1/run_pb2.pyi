@@ -21,6 +21,7 @@ class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATE_SUCCEEDED: _ClassVar[RunState]
     RUN_STATE_FAILED: _ClassVar[RunState]
     RUN_STATE_CANCELED: _ClassVar[RunState]
+    RUN_STATE_WAITING: _ClassVar[RunState]
 RUN_STATE_UNSPECIFIED: RunState
 RUN_STATE_QUEUED: RunState
 RUN_STATE_RUNNING: RunState
@@ -28,9 +29,10 @@ RUN_STATE_CANCELING: RunState
 RUN_STATE_SUCCEEDED: RunState
 RUN_STATE_FAILED: RunState
 RUN_STATE_CANCELED: RunState
+RUN_STATE_WAITING: RunState
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "thread_id", "user_id", "autopilot_id", "state", "model", "create_time", "update_time", "last_seq", "step_count", "finish_reason", "error_message", "tool_policy", "authenticated_session")
+    __slots__ = ("run_id", "thread_id", "user_id", "autopilot_id", "state", "model", "create_time", "update_time", "last_seq", "step_count", "finish_reason", "error_message", "tool_policy", "authenticated_session", "wake_time")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +47,7 @@ class Run(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TOOL_POLICY_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATED_SESSION_FIELD_NUMBER: _ClassVar[int]
+    WAKE_TIME_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     thread_id: str
     user_id: str
@@ -59,7 +62,8 @@ class Run(_message.Message):
     error_message: str
     tool_policy: ToolPolicy
     authenticated_session: bool
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., autopilot_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., step_count: _Optional[int] = ..., finish_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., tool_policy: _Optional[_Union[ToolPolicy, _Mapping]] = ..., authenticated_session: _Optional[bool] = ...) -> None: ...
+    wake_time: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., autopilot_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., step_count: _Optional[int] = ..., finish_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., tool_policy: _Optional[_Union[ToolPolicy, _Mapping]] = ..., authenticated_session: _Optional[bool] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolPolicy(_message.Message):
     __slots__ = ("allow", "deny", "guest_mode")

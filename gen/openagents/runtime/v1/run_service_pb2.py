@@ -28,9 +28,10 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from openagents.runtime.v1 import run_pb2 as openagents_dot_runtime_dot_v1_dot_run__pb2
 from openagents.runtime.v1 import run_event_pb2 as openagents_dot_runtime_dot_v1_dot_run__event__pb2
+from openagents.runtime.v1 import tool_task_pb2 as openagents_dot_runtime_dot_v1_dot_tool__task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'openagents/runtime/v1/run_service.proto\x12\x15openagents.runtime.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fopenagents/runtime/v1/run.proto\x1a%openagents/runtime/v1/run_event.proto\"\xb0\x03\n\x0fStartRunRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12!\n\tthread_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08threadId\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12!\n\x0c\x61utopilot_id\x18\x04 \x01(\tR\x0b\x61utopilotId\x12\x33\n\x15\x61uthenticated_session\x18\x05 \x01(\x08R\x14\x61uthenticatedSession\x12\x16\n\x06prompt\x18\x06 \x01(\tR\x06prompt\x12:\n\x08messages\x18\x07 \x03(\x0b\x32\x1e.openagents.runtime.v1.MessageR\x08messages\x12>\n\x0e\x63ontext_frames\x18\x08 \x03(\x0b\x32\x17.google.protobuf.StructR\rcontextFrames\x12\x42\n\x0btool_policy\x18\t \x01(\x0b\x32!.openagents.runtime.v1.ToolPolicyR\ntoolPolicy\x12\x14\n\x05model\x18\n \x01(\tR\x05model\"\x89\x01\n\x10StartRunResponse\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n\x06status\x18\x02 \x01(\tR\x06status\x12,\n\x03run\x18\x03 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\x12\x18\n\x07\x63reated\x18\x04 \x01(\x08R\x07\x63reated\",\n\rGetRunRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\">\n\x0eGetRunResponse\x12,\n\x03run\x18\x01 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\"\xa1\x01\n\x0fListRunsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x1b\n\tthread_id\x18\x03 \x01(\tR\x08threadId\x12\x35\n\x05state\x18\x04 \x01(\x0e\x32\x1f.openagents.runtime.v1.RunStateR\x05state\"j\n\x10ListRunsResponse\x12.\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.openagents.runtime.v1.RunR\x04runs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"G\n\x10\x43\x61ncelRunRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"j\n\x11\x43\x61ncelRunResponse\x12,\n\x03run\x18\x01 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\x12\'\n\x0f\x63\x61ncel_recorded\x18\x02 \x01(\x08R\x0e\x63\x61ncelRecorded\"R\n\x16StreamRunEventsRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x1b\n\tafter_seq\x18\x02 \x01(\x03R\x08\x61\x66terSeq\"P\n\x17StreamRunEventsResponse\x12\x35\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.openagents.runtime.v1.RunEventR\x05\x65vent\"Z\n\x13StreamRunSseRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x1b\n\x06\x63ursor\x18\x02 \x01(\x03H\x00R\x06\x63ursor\x88\x01\x01\x42\t\n\x07_cursor\"@\n\x14StreamRunSseResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"V\n\rAppendedEvent\x12\x18\n\x04kind\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04kind\x12+\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x64\x61ta\"\xfb\x01\n\x16\x41ppendRunEventsRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12-\n\x0fidempotency_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x0eidempotencyKey\x12\x37\n\x15\x65xpected_previous_seq\x18\x03 \x01(\x03H\x00R\x13\x65xpectedPreviousSeq\x88\x01\x01\x12\x42\n\x06\x65vents\x18\x04 \x03(\x0b\x32$.openagents.runtime.v1.AppendedEventB\x04\xe2\x41\x01\x02R\x06\x65ventsB\x18\n\x16_expected_previous_seq\"I\n\x17\x41ppendRunEventsResponse\x12\x12\n\x04seqs\x18\x01 \x03(\x03R\x04seqs\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed\":\n\x15GetThreadStateRequest\x12!\n\tthread_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08threadId\"\xc5\x01\n\x16GetThreadStateResponse\x12\x1b\n\tthread_id\x18\x01 \x01(\tR\x08threadId\x12:\n\x08messages\x18\x02 \x03(\x0b\x32\x1e.openagents.runtime.v1.MessageR\x08messages\x12.\n\x04runs\x18\x03 \x03(\x0b\x32\x1a.openagents.runtime.v1.RunR\x04runs\x12\"\n\ractive_run_id\x18\x04 \x01(\tR\x0b\x61\x63tiveRunId2\xdb\x08\n\nRunService\x12y\n\x08StartRun\x12&.openagents.runtime.v1.StartRunRequest\x1a\'.openagents.runtime.v1.StartRunResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/internal/v1/runs:\x01*\x12y\n\x06GetRun\x12$.openagents.runtime.v1.GetRunRequest\x1a%.openagents.runtime.v1.GetRunResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/internal/v1/runs/{run_id}\x12v\n\x08ListRuns\x12&.openagents.runtime.v1.ListRunsRequest\x1a\'.openagents.runtime.v1.ListRunsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/internal/v1/runs\x12\x8c\x01\n\tCancelRun\x12\'.openagents.runtime.v1.CancelRunRequest\x1a(.openagents.runtime.v1.CancelRunResponse\",\x82\xd3\xe4\x93\x02&\"!/internal/v1/runs/{run_id}/cancel:\x01*\x12r\n\x0fStreamRunEvents\x12-.openagents.runtime.v1.StreamRunEventsRequest\x1a..openagents.runtime.v1.StreamRunEventsResponse0\x01\x12\x9a\x01\n\x0cStreamRunSse\x12*.openagents.runtime.v1.StreamRunSseRequest\x1a+.openagents.runtime.v1.StreamRunSseResponse\"/\x82\xd3\xe4\x93\x02)\x12!/internal/v1/runs/{run_id}/streamb\x04\x62ody0\x01\x12\x9e\x01\n\x0f\x41ppendRunEvents\x12-.openagents.runtime.v1.AppendRunEventsRequest\x1a..openagents.runtime.v1.AppendRunEventsResponse\",\x82\xd3\xe4\x93\x02&\"!/internal/v1/runs/{run_id}/events:\x01*\x12\x9d\x01\n\x0eGetThreadState\x12,.openagents.runtime.v1.GetThreadStateRequest\x1a-.openagents.runtime.v1.GetThreadStateResponse\".\x82\xd3\xe4\x93\x02(\x12&/internal/v1/threads/{thread_id}/stateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'openagents/runtime/v1/run_service.proto\x12\x15openagents.runtime.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fopenagents/runtime/v1/run.proto\x1a%openagents/runtime/v1/run_event.proto\x1a%openagents/runtime/v1/tool_task.proto\"\xb0\x03\n\x0fStartRunRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12!\n\tthread_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08threadId\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12!\n\x0c\x61utopilot_id\x18\x04 \x01(\tR\x0b\x61utopilotId\x12\x33\n\x15\x61uthenticated_session\x18\x05 \x01(\x08R\x14\x61uthenticatedSession\x12\x16\n\x06prompt\x18\x06 \x01(\tR\x06prompt\x12:\n\x08messages\x18\x07 \x03(\x0b\x32\x1e.openagents.runtime.v1.MessageR\x08messages\x12>\n\x0e\x63ontext_frames\x18\x08 \x03(\x0b\x32\x17.google.protobuf.StructR\rcontextFrames\x12\x42\n\x0btool_policy\x18\t \x01(\x0b\x32!.openagents.runtime.v1.ToolPolicyR\ntoolPolicy\x12\x14\n\x05model\x18\n \x01(\tR\x05model\"\x89\x01\n\x10StartRunResponse\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n\x06status\x18\x02 \x01(\tR\x06status\x12,\n\x03run\x18\x03 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\x12\x18\n\x07\x63reated\x18\x04 \x01(\x08R\x07\x63reated\",\n\rGetRunRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\">\n\x0eGetRunResponse\x12,\n\x03run\x18\x01 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\"\xa1\x01\n\x0fListRunsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x1b\n\tthread_id\x18\x03 \x01(\tR\x08threadId\x12\x35\n\x05state\x18\x04 \x01(\x0e\x32\x1f.openagents.runtime.v1.RunStateR\x05state\"j\n\x10ListRunsResponse\x12.\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.openagents.runtime.v1.RunR\x04runs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"G\n\x10\x43\x61ncelRunRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"j\n\x11\x43\x61ncelRunResponse\x12,\n\x03run\x18\x01 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\x12\'\n\x0f\x63\x61ncel_recorded\x18\x02 \x01(\x08R\x0e\x63\x61ncelRecorded\"R\n\x16StreamRunEventsRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x1b\n\tafter_seq\x18\x02 \x01(\x03R\x08\x61\x66terSeq\"P\n\x17StreamRunEventsResponse\x12\x35\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.openagents.runtime.v1.RunEventR\x05\x65vent\"Z\n\x13StreamRunSseRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x1b\n\x06\x63ursor\x18\x02 \x01(\x03H\x00R\x06\x63ursor\x88\x01\x01\x42\t\n\x07_cursor\"@\n\x14StreamRunSseResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"V\n\rAppendedEvent\x12\x18\n\x04kind\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04kind\x12+\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x64\x61ta\"\xfb\x01\n\x16\x41ppendRunEventsRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12-\n\x0fidempotency_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x0eidempotencyKey\x12\x37\n\x15\x65xpected_previous_seq\x18\x03 \x01(\x03H\x00R\x13\x65xpectedPreviousSeq\x88\x01\x01\x12\x42\n\x06\x65vents\x18\x04 \x03(\x0b\x32$.openagents.runtime.v1.AppendedEventB\x04\xe2\x41\x01\x02R\x06\x65ventsB\x18\n\x16_expected_previous_seq\"I\n\x17\x41ppendRunEventsResponse\x12\x12\n\x04seqs\x18\x01 \x03(\x03R\x04seqs\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed\":\n\x15GetThreadStateRequest\x12!\n\tthread_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08threadId\"\xc5\x01\n\x16GetThreadStateResponse\x12\x1b\n\tthread_id\x18\x01 \x01(\tR\x08threadId\x12:\n\x08messages\x18\x02 \x03(\x0b\x32\x1e.openagents.runtime.v1.MessageR\x08messages\x12.\n\x04runs\x18\x03 \x03(\x0b\x32\x1a.openagents.runtime.v1.RunR\x04runs\x12\"\n\ractive_run_id\x18\x04 \x01(\tR\x0b\x61\x63tiveRunId\"o\n\x14ListToolTasksRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x7f\n\x15ListToolTasksResponse\x12>\n\ntool_tasks\x18\x01 \x03(\x0b\x32\x1f.openagents.runtime.v1.ToolTaskR\ttoolTasks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n\x12GetToolTaskRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12&\n\x0ctool_call_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\ntoolCallId\"S\n\x13GetToolTaskResponse\x12<\n\ttool_task\x18\x01 \x01(\x0b\x32\x1f.openagents.runtime.v1.ToolTaskR\x08toolTask\"\xa7\x01\n\x15\x44\x65\x63ideApprovalRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12%\n\x0b\x61pproval_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\napprovalId\x12%\n\x08\x61pproved\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x02H\x00R\x08\x61pproved\x88\x01\x01\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reasonB\x0b\n\t_approved\"\xa0\x01\n\x16\x44\x65\x63ideApprovalResponse\x12,\n\x03run\x18\x01 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\x12<\n\ttool_task\x18\x02 \x01(\x0b\x32\x1f.openagents.runtime.v1.ToolTaskR\x08toolTask\x12\x1a\n\x08recorded\x18\x03 \x01(\x08R\x08recorded\"y\n\x15\x41nswerQuestionRequest\x12\x1b\n\x06run_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05runId\x12%\n\x0bquestion_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\nquestionId\x12\x1c\n\x06\x61nswer\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x06\x61nswer\"\xa0\x01\n\x16\x41nswerQuestionResponse\x12,\n\x03run\x18\x01 \x01(\x0b\x32\x1a.openagents.runtime.v1.RunR\x03run\x12<\n\ttool_task\x18\x02 \x01(\x0b\x32\x1f.openagents.runtime.v1.ToolTaskR\x08toolTask\x12\x1a\n\x08recorded\x18\x03 \x01(\x08R\x08recorded2\xfa\r\n\nRunService\x12y\n\x08StartRun\x12&.openagents.runtime.v1.StartRunRequest\x1a\'.openagents.runtime.v1.StartRunResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/internal/v1/runs:\x01*\x12y\n\x06GetRun\x12$.openagents.runtime.v1.GetRunRequest\x1a%.openagents.runtime.v1.GetRunResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/internal/v1/runs/{run_id}\x12v\n\x08ListRuns\x12&.openagents.runtime.v1.ListRunsRequest\x1a\'.openagents.runtime.v1.ListRunsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/internal/v1/runs\x12\x8c\x01\n\tCancelRun\x12\'.openagents.runtime.v1.CancelRunRequest\x1a(.openagents.runtime.v1.CancelRunResponse\",\x82\xd3\xe4\x93\x02&\"!/internal/v1/runs/{run_id}/cancel:\x01*\x12r\n\x0fStreamRunEvents\x12-.openagents.runtime.v1.StreamRunEventsRequest\x1a..openagents.runtime.v1.StreamRunEventsResponse0\x01\x12\x9a\x01\n\x0cStreamRunSse\x12*.openagents.runtime.v1.StreamRunSseRequest\x1a+.openagents.runtime.v1.StreamRunSseResponse\"/\x82\xd3\xe4\x93\x02)\x12!/internal/v1/runs/{run_id}/streamb\x04\x62ody0\x01\x12\x9e\x01\n\x0f\x41ppendRunEvents\x12-.openagents.runtime.v1.AppendRunEventsRequest\x1a..openagents.runtime.v1.AppendRunEventsResponse\",\x82\xd3\xe4\x93\x02&\"!/internal/v1/runs/{run_id}/events:\x01*\x12\x9d\x01\n\x0eGetThreadState\x12,.openagents.runtime.v1.GetThreadStateRequest\x1a-.openagents.runtime.v1.GetThreadStateResponse\".\x82\xd3\xe4\x93\x02(\x12&/internal/v1/threads/{thread_id}/state\x12\x99\x01\n\rListToolTasks\x12+.openagents.runtime.v1.ListToolTasksRequest\x1a,.openagents.runtime.v1.ListToolTasksResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/internal/v1/runs/{run_id}/tool-tasks\x12\xa2\x01\n\x0bGetToolTask\x12).openagents.runtime.v1.GetToolTaskRequest\x1a*.openagents.runtime.v1.GetToolTaskResponse\"<\x82\xd3\xe4\x93\x02\x36\x12\x34/internal/v1/runs/{run_id}/tool-tasks/{tool_call_id}\x12\xac\x01\n\x0e\x44\x65\x63ideApproval\x12,.openagents.runtime.v1.DecideApprovalRequest\x1a-.openagents.runtime.v1.DecideApprovalResponse\"=\x82\xd3\xe4\x93\x02\x37\"2/internal/v1/runs/{run_id}/approvals/{approval_id}:\x01*\x12\xac\x01\n\x0e\x41nswerQuestion\x12,.openagents.runtime.v1.AnswerQuestionRequest\x1a-.openagents.runtime.v1.AnswerQuestionResponse\"=\x82\xd3\xe4\x93\x02\x37\"2/internal/v1/runs/{run_id}/questions/{question_id}:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,6 +60,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPENDRUNEVENTSREQUEST'].fields_by_name['events']._serialized_options = b'\342A\001\002'
   _globals['_GETTHREADSTATEREQUEST'].fields_by_name['thread_id']._loaded_options = None
   _globals['_GETTHREADSTATEREQUEST'].fields_by_name['thread_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTTOOLTASKSREQUEST'].fields_by_name['run_id']._loaded_options = None
+  _globals['_LISTTOOLTASKSREQUEST'].fields_by_name['run_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETTOOLTASKREQUEST'].fields_by_name['run_id']._loaded_options = None
+  _globals['_GETTOOLTASKREQUEST'].fields_by_name['run_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETTOOLTASKREQUEST'].fields_by_name['tool_call_id']._loaded_options = None
+  _globals['_GETTOOLTASKREQUEST'].fields_by_name['tool_call_id']._serialized_options = b'\342A\001\002'
+  _globals['_DECIDEAPPROVALREQUEST'].fields_by_name['run_id']._loaded_options = None
+  _globals['_DECIDEAPPROVALREQUEST'].fields_by_name['run_id']._serialized_options = b'\342A\001\002'
+  _globals['_DECIDEAPPROVALREQUEST'].fields_by_name['approval_id']._loaded_options = None
+  _globals['_DECIDEAPPROVALREQUEST'].fields_by_name['approval_id']._serialized_options = b'\342A\001\002'
+  _globals['_DECIDEAPPROVALREQUEST'].fields_by_name['approved']._loaded_options = None
+  _globals['_DECIDEAPPROVALREQUEST'].fields_by_name['approved']._serialized_options = b'\342A\001\002'
+  _globals['_ANSWERQUESTIONREQUEST'].fields_by_name['run_id']._loaded_options = None
+  _globals['_ANSWERQUESTIONREQUEST'].fields_by_name['run_id']._serialized_options = b'\342A\001\002'
+  _globals['_ANSWERQUESTIONREQUEST'].fields_by_name['question_id']._loaded_options = None
+  _globals['_ANSWERQUESTIONREQUEST'].fields_by_name['question_id']._serialized_options = b'\342A\001\002'
+  _globals['_ANSWERQUESTIONREQUEST'].fields_by_name['answer']._loaded_options = None
+  _globals['_ANSWERQUESTIONREQUEST'].fields_by_name['answer']._serialized_options = b'\342A\001\002'
   _globals['_RUNSERVICE'].methods_by_name['StartRun']._loaded_options = None
   _globals['_RUNSERVICE'].methods_by_name['StartRun']._serialized_options = b'\202\323\344\223\002\026\"\021/internal/v1/runs:\001*'
   _globals['_RUNSERVICE'].methods_by_name['GetRun']._loaded_options = None
@@ -73,40 +92,64 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNSERVICE'].methods_by_name['AppendRunEvents']._serialized_options = b'\202\323\344\223\002&\"!/internal/v1/runs/{run_id}/events:\001*'
   _globals['_RUNSERVICE'].methods_by_name['GetThreadState']._loaded_options = None
   _globals['_RUNSERVICE'].methods_by_name['GetThreadState']._serialized_options = b'\202\323\344\223\002(\022&/internal/v1/threads/{thread_id}/state'
-  _globals['_STARTRUNREQUEST']._serialized_start=259
-  _globals['_STARTRUNREQUEST']._serialized_end=691
-  _globals['_STARTRUNRESPONSE']._serialized_start=694
-  _globals['_STARTRUNRESPONSE']._serialized_end=831
-  _globals['_GETRUNREQUEST']._serialized_start=833
-  _globals['_GETRUNREQUEST']._serialized_end=877
-  _globals['_GETRUNRESPONSE']._serialized_start=879
-  _globals['_GETRUNRESPONSE']._serialized_end=941
-  _globals['_LISTRUNSREQUEST']._serialized_start=944
-  _globals['_LISTRUNSREQUEST']._serialized_end=1105
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1107
-  _globals['_LISTRUNSRESPONSE']._serialized_end=1213
-  _globals['_CANCELRUNREQUEST']._serialized_start=1215
-  _globals['_CANCELRUNREQUEST']._serialized_end=1286
-  _globals['_CANCELRUNRESPONSE']._serialized_start=1288
-  _globals['_CANCELRUNRESPONSE']._serialized_end=1394
-  _globals['_STREAMRUNEVENTSREQUEST']._serialized_start=1396
-  _globals['_STREAMRUNEVENTSREQUEST']._serialized_end=1478
-  _globals['_STREAMRUNEVENTSRESPONSE']._serialized_start=1480
-  _globals['_STREAMRUNEVENTSRESPONSE']._serialized_end=1560
-  _globals['_STREAMRUNSSEREQUEST']._serialized_start=1562
-  _globals['_STREAMRUNSSEREQUEST']._serialized_end=1652
-  _globals['_STREAMRUNSSERESPONSE']._serialized_start=1654
-  _globals['_STREAMRUNSSERESPONSE']._serialized_end=1718
-  _globals['_APPENDEDEVENT']._serialized_start=1720
-  _globals['_APPENDEDEVENT']._serialized_end=1806
-  _globals['_APPENDRUNEVENTSREQUEST']._serialized_start=1809
-  _globals['_APPENDRUNEVENTSREQUEST']._serialized_end=2060
-  _globals['_APPENDRUNEVENTSRESPONSE']._serialized_start=2062
-  _globals['_APPENDRUNEVENTSRESPONSE']._serialized_end=2135
-  _globals['_GETTHREADSTATEREQUEST']._serialized_start=2137
-  _globals['_GETTHREADSTATEREQUEST']._serialized_end=2195
-  _globals['_GETTHREADSTATERESPONSE']._serialized_start=2198
-  _globals['_GETTHREADSTATERESPONSE']._serialized_end=2395
-  _globals['_RUNSERVICE']._serialized_start=2398
-  _globals['_RUNSERVICE']._serialized_end=3513
+  _globals['_RUNSERVICE'].methods_by_name['ListToolTasks']._loaded_options = None
+  _globals['_RUNSERVICE'].methods_by_name['ListToolTasks']._serialized_options = b'\202\323\344\223\002\'\022%/internal/v1/runs/{run_id}/tool-tasks'
+  _globals['_RUNSERVICE'].methods_by_name['GetToolTask']._loaded_options = None
+  _globals['_RUNSERVICE'].methods_by_name['GetToolTask']._serialized_options = b'\202\323\344\223\0026\0224/internal/v1/runs/{run_id}/tool-tasks/{tool_call_id}'
+  _globals['_RUNSERVICE'].methods_by_name['DecideApproval']._loaded_options = None
+  _globals['_RUNSERVICE'].methods_by_name['DecideApproval']._serialized_options = b'\202\323\344\223\0027\"2/internal/v1/runs/{run_id}/approvals/{approval_id}:\001*'
+  _globals['_RUNSERVICE'].methods_by_name['AnswerQuestion']._loaded_options = None
+  _globals['_RUNSERVICE'].methods_by_name['AnswerQuestion']._serialized_options = b'\202\323\344\223\0027\"2/internal/v1/runs/{run_id}/questions/{question_id}:\001*'
+  _globals['_STARTRUNREQUEST']._serialized_start=298
+  _globals['_STARTRUNREQUEST']._serialized_end=730
+  _globals['_STARTRUNRESPONSE']._serialized_start=733
+  _globals['_STARTRUNRESPONSE']._serialized_end=870
+  _globals['_GETRUNREQUEST']._serialized_start=872
+  _globals['_GETRUNREQUEST']._serialized_end=916
+  _globals['_GETRUNRESPONSE']._serialized_start=918
+  _globals['_GETRUNRESPONSE']._serialized_end=980
+  _globals['_LISTRUNSREQUEST']._serialized_start=983
+  _globals['_LISTRUNSREQUEST']._serialized_end=1144
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1146
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1252
+  _globals['_CANCELRUNREQUEST']._serialized_start=1254
+  _globals['_CANCELRUNREQUEST']._serialized_end=1325
+  _globals['_CANCELRUNRESPONSE']._serialized_start=1327
+  _globals['_CANCELRUNRESPONSE']._serialized_end=1433
+  _globals['_STREAMRUNEVENTSREQUEST']._serialized_start=1435
+  _globals['_STREAMRUNEVENTSREQUEST']._serialized_end=1517
+  _globals['_STREAMRUNEVENTSRESPONSE']._serialized_start=1519
+  _globals['_STREAMRUNEVENTSRESPONSE']._serialized_end=1599
+  _globals['_STREAMRUNSSEREQUEST']._serialized_start=1601
+  _globals['_STREAMRUNSSEREQUEST']._serialized_end=1691
+  _globals['_STREAMRUNSSERESPONSE']._serialized_start=1693
+  _globals['_STREAMRUNSSERESPONSE']._serialized_end=1757
+  _globals['_APPENDEDEVENT']._serialized_start=1759
+  _globals['_APPENDEDEVENT']._serialized_end=1845
+  _globals['_APPENDRUNEVENTSREQUEST']._serialized_start=1848
+  _globals['_APPENDRUNEVENTSREQUEST']._serialized_end=2099
+  _globals['_APPENDRUNEVENTSRESPONSE']._serialized_start=2101
+  _globals['_APPENDRUNEVENTSRESPONSE']._serialized_end=2174
+  _globals['_GETTHREADSTATEREQUEST']._serialized_start=2176
+  _globals['_GETTHREADSTATEREQUEST']._serialized_end=2234
+  _globals['_GETTHREADSTATERESPONSE']._serialized_start=2237
+  _globals['_GETTHREADSTATERESPONSE']._serialized_end=2434
+  _globals['_LISTTOOLTASKSREQUEST']._serialized_start=2436
+  _globals['_LISTTOOLTASKSREQUEST']._serialized_end=2547
+  _globals['_LISTTOOLTASKSRESPONSE']._serialized_start=2549
+  _globals['_LISTTOOLTASKSRESPONSE']._serialized_end=2676
+  _globals['_GETTOOLTASKREQUEST']._serialized_start=2678
+  _globals['_GETTOOLTASKREQUEST']._serialized_end=2767
+  _globals['_GETTOOLTASKRESPONSE']._serialized_start=2769
+  _globals['_GETTOOLTASKRESPONSE']._serialized_end=2852
+  _globals['_DECIDEAPPROVALREQUEST']._serialized_start=2855
+  _globals['_DECIDEAPPROVALREQUEST']._serialized_end=3022
+  _globals['_DECIDEAPPROVALRESPONSE']._serialized_start=3025
+  _globals['_DECIDEAPPROVALRESPONSE']._serialized_end=3185
+  _globals['_ANSWERQUESTIONREQUEST']._serialized_start=3187
+  _globals['_ANSWERQUESTIONREQUEST']._serialized_end=3308
+  _globals['_ANSWERQUESTIONRESPONSE']._serialized_start=3311
+  _globals['_ANSWERQUESTIONRESPONSE']._serialized_end=3471
+  _globals['_RUNSERVICE']._serialized_start=3474
+  _globals['_RUNSERVICE']._serialized_end=5260
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from openagents.runtime.v1 import run_pb2 as _run_pb2
 from openagents.runtime.v1 import run_event_pb2 as _run_event_pb2
+from openagents.runtime.v1 import tool_task_pb2 as _tool_task_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -169,3 +170,77 @@ class GetThreadStateResponse(_message.Message):
     runs: _containers.RepeatedCompositeFieldContainer[_run_pb2.Run]
     active_run_id: str
     def __init__(self, thread_id: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_run_pb2.Message, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[_run_pb2.Run, _Mapping]]] = ..., active_run_id: _Optional[str] = ...) -> None: ...
+
+class ListToolTasksRequest(_message.Message):
+    __slots__ = ("run_id", "page_size", "page_token")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListToolTasksResponse(_message.Message):
+    __slots__ = ("tool_tasks", "next_page_token")
+    TOOL_TASKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tool_tasks: _containers.RepeatedCompositeFieldContainer[_tool_task_pb2.ToolTask]
+    next_page_token: str
+    def __init__(self, tool_tasks: _Optional[_Iterable[_Union[_tool_task_pb2.ToolTask, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetToolTaskRequest(_message.Message):
+    __slots__ = ("run_id", "tool_call_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    tool_call_id: str
+    def __init__(self, run_id: _Optional[str] = ..., tool_call_id: _Optional[str] = ...) -> None: ...
+
+class GetToolTaskResponse(_message.Message):
+    __slots__ = ("tool_task",)
+    TOOL_TASK_FIELD_NUMBER: _ClassVar[int]
+    tool_task: _tool_task_pb2.ToolTask
+    def __init__(self, tool_task: _Optional[_Union[_tool_task_pb2.ToolTask, _Mapping]] = ...) -> None: ...
+
+class DecideApprovalRequest(_message.Message):
+    __slots__ = ("run_id", "approval_id", "approved", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    approval_id: str
+    approved: bool
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., approval_id: _Optional[str] = ..., approved: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DecideApprovalResponse(_message.Message):
+    __slots__ = ("run", "tool_task", "recorded")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_TASK_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    run: _run_pb2.Run
+    tool_task: _tool_task_pb2.ToolTask
+    recorded: bool
+    def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., tool_task: _Optional[_Union[_tool_task_pb2.ToolTask, _Mapping]] = ..., recorded: _Optional[bool] = ...) -> None: ...
+
+class AnswerQuestionRequest(_message.Message):
+    __slots__ = ("run_id", "question_id", "answer")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    question_id: str
+    answer: str
+    def __init__(self, run_id: _Optional[str] = ..., question_id: _Optional[str] = ..., answer: _Optional[str] = ...) -> None: ...
+
+class AnswerQuestionResponse(_message.Message):
+    __slots__ = ("run", "tool_task", "recorded")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_TASK_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    run: _run_pb2.Run
+    tool_task: _tool_task_pb2.ToolTask
+    recorded: bool
+    def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., tool_task: _Optional[_Union[_tool_task_pb2.ToolTask, _Mapping]] = ..., recorded: _Optional[bool] = ...) -> None: ...

@@ -78,6 +78,26 @@ class RunServiceStub:
                 request_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetThreadStateRequest.SerializeToString,
                 response_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetThreadStateResponse.FromString,
                 _registered_method=True)
+        self.ListToolTasks = channel.unary_unary(
+                '/openagents.runtime.v1.RunService/ListToolTasks',
+                request_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.ListToolTasksRequest.SerializeToString,
+                response_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.ListToolTasksResponse.FromString,
+                _registered_method=True)
+        self.GetToolTask = channel.unary_unary(
+                '/openagents.runtime.v1.RunService/GetToolTask',
+                request_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetToolTaskRequest.SerializeToString,
+                response_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetToolTaskResponse.FromString,
+                _registered_method=True)
+        self.DecideApproval = channel.unary_unary(
+                '/openagents.runtime.v1.RunService/DecideApproval',
+                request_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.DecideApprovalRequest.SerializeToString,
+                response_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.DecideApprovalResponse.FromString,
+                _registered_method=True)
+        self.AnswerQuestion = channel.unary_unary(
+                '/openagents.runtime.v1.RunService/AnswerQuestion',
+                request_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.AnswerQuestionRequest.SerializeToString,
+                response_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.AnswerQuestionResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -150,6 +170,36 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListToolTasks(self, request, context):
+        """Lists a run's tool tasks with their receipts, in the order the model asked for them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetToolTask(self, request, context):
+        """Returns one tool task and its receipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideApproval(self, request, context):
+        """Approves or denies a tool call that waits for approval; the run then continues.
+        Idempotent: the same decision again answers `recorded: false`; a different one
+        (or one after the approval timed out) fails ALREADY_EXISTS (ALREADY_DECIDED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnswerQuestion(self, request, context):
+        """Answers a question the run asked; the run then continues. Idempotent like DecideApproval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +242,26 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.GetThreadState,
                     request_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetThreadStateRequest.FromString,
                     response_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetThreadStateResponse.SerializeToString,
+            ),
+            'ListToolTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListToolTasks,
+                    request_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.ListToolTasksRequest.FromString,
+                    response_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.ListToolTasksResponse.SerializeToString,
+            ),
+            'GetToolTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetToolTask,
+                    request_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetToolTaskRequest.FromString,
+                    response_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetToolTaskResponse.SerializeToString,
+            ),
+            'DecideApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideApproval,
+                    request_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.DecideApprovalRequest.FromString,
+                    response_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.DecideApprovalResponse.SerializeToString,
+            ),
+            'AnswerQuestion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerQuestion,
+                    request_deserializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.AnswerQuestionRequest.FromString,
+                    response_serializer=openagents_dot_runtime_dot_v1_dot_run__service__pb2.AnswerQuestionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -414,6 +484,114 @@ class RunService:
             '/openagents.runtime.v1.RunService/GetThreadState',
             openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetThreadStateRequest.SerializeToString,
             openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetThreadStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListToolTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openagents.runtime.v1.RunService/ListToolTasks',
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.ListToolTasksRequest.SerializeToString,
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.ListToolTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetToolTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openagents.runtime.v1.RunService/GetToolTask',
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetToolTaskRequest.SerializeToString,
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.GetToolTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openagents.runtime.v1.RunService/DecideApproval',
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.DecideApprovalRequest.SerializeToString,
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.DecideApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerQuestion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openagents.runtime.v1.RunService/AnswerQuestion',
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.AnswerQuestionRequest.SerializeToString,
+            openagents_dot_runtime_dot_v1_dot_run__service__pb2.AnswerQuestionResponse.FromString,
             options,
             channel_credentials,
             insecure,
