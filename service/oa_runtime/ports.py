@@ -80,8 +80,19 @@ class EventStore(Protocol):
     async def ping(self) -> None:
         """Raises DependencyUnavailable when the database does not answer."""
 
-    async def create_run(self, request: StartRequest, fingerprint: str, accepted: NewEvent) -> CreateResult:
+    async def create_run(
+        self,
+        request: StartRequest,
+        fingerprint: str,
+        accepted: NewEvent,
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 10.0,
+    ) -> CreateResult:
         """Creates the thread (if new), the run and its seq-1 `accepted` event in one transaction.
+        With `lease_owner`, a run created here is leased to it in the same transaction
+        (token 1), so the replica that accepted a run executes it and no peer's claimer
+        takes it in between.
 
         A run id that exists with the same fingerprint returns it with created=False;
         with a different fingerprint, RunAlreadyExists. A cancel recorded earlier for

@@ -244,3 +244,18 @@ async def test_two_live_processes_cannot_share_an_executor_id(store: EventStore,
         with pytest.raises(OwnerInUse):
             await asyncio.wait_for(peer.listen("same-id", Recorder(), ready.set), 30)
         assert not ready.is_set()
+
+
+async def test_the_creating_replica_gets_the_first_lease_in_the_same_transaction(store: EventStore) -> None:
+    from .test_event_store import accepted, fingerprint, start_request
+
+    async with alive(store, "creator", "peer"):
+        request = start_request("run-leased")
+        created = await store.create_run(
+            request, fingerprint(request), accepted(), lease_owner="creator", lease_ttl_s=TTL
+        )
+        assert created.lease == Lease("run-leased", token=1, recovery_attempts=0)
+        assert await store.claim_runs("peer", TTL, run_ids=None, exclude=(), limit=10) == []
+        assert await store.renew_leases("creator", [created.lease], TTL) == {"run-leased": "queued"}
+        again = await store.create_run(request, fingerprint(request), accepted(), lease_owner="peer")
+        assert not again.created and again.lease is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -30,10 +30,25 @@ FAST_LEASES = {
 }
 
 
+Launch = Callable[..., Awaitable[list[Replica]]]
+
+
 @pytest.fixture
-async def replicas(tmp_path: Path) -> AsyncIterator[list[Replica]]:
+async def launch(tmp_path: Path) -> AsyncIterator[Launch]:
+    """Starts replica processes on one database (one shared signing secret) and
+    waits until all are ready; kills whatever is left at the end."""
     made: list[Replica] = []
-    yield made
+
+    async def start(url: str, *names: str, env: dict[str, str]) -> list[Replica]:
+        secret = made[0].secret if made else None
+        replicas = [Replica(name, url, tmp_path, env=env, secret=secret) for name in names]
+        made.extend(replicas)
+        for replica in replicas:
+            replica.start()
+        await asyncio.gather(*(replica.ready() for replica in replicas))
+        return replicas
+
+    yield start
     for replica in made:
         await replica.close()
 
@@ -72,13 +87,10 @@ async def _events_so_far(replica: Replica, run_id: str) -> list:  # type: ignore
 
 
 async def test_kill_9_during_32_streaming_runs_then_restart(
-    postgres_server: PostgresServer, tmp_path: Path, replicas: list[Replica]
+    postgres_server: PostgresServer, launch: Launch
 ) -> None:
     url = postgres_server.create_database("chaos_kill")
-    replica = Replica("replica-a", url, tmp_path, env=FAST_LEASES)
-    replicas.append(replica)
-    replica.start()
-    await replica.ready()
+    (replica,) = await launch(url, "replica-a", env=FAST_LEASES)
     run_ids = [f"kill-{i:02d}" for i in range(32)]
     await asyncio.gather(*(start_run(replica, r, PROMPT, thread_id=r) for r in run_ids))
     readers = [asyncio.create_task(read_sse([replica], r)) for r in run_ids]
@@ -103,17 +115,12 @@ async def test_kill_9_during_32_streaming_runs_then_restart(
 
 
 async def test_a_survivor_takes_over_a_killed_replicas_runs(
-    postgres_server: PostgresServer, tmp_path: Path, replicas: list[Replica]
+    postgres_server: PostgresServer, launch: Launch
 ) -> None:
     url = postgres_server.create_database("chaos_takeover")
     # A long TTL: the takeover must come from noticing the owner is dead, not from expiry.
     env = {**FAST_LEASES, "RUNTIME_LEASE_TTL_S": "60"}
-    a = Replica("replica-a", url, tmp_path, env=env)
-    b = Replica("replica-b", url, tmp_path, env=env, secret=a.secret)
-    replicas += [a, b]
-    a.start()
-    b.start()
-    await asyncio.gather(a.ready(), b.ready())
+    a, b = await launch(url, "replica-a", "replica-b", env=env)
     run_ids = [f"takeover-{i:02d}" for i in range(12)]
     await asyncio.gather(*(start_run(a, r, PROMPT, thread_id=r) for r in run_ids))
     # Streams on B of runs A executes (cross-replica streaming), resuming on B.
@@ -136,15 +143,10 @@ async def test_a_survivor_takes_over_a_killed_replicas_runs(
 
 
 async def test_a_paused_owner_is_fenced_off_after_its_lease_expires(
-    postgres_server: PostgresServer, tmp_path: Path, replicas: list[Replica]
+    postgres_server: PostgresServer, launch: Launch
 ) -> None:
     url = postgres_server.create_database("chaos_pause")
-    a = Replica("replica-a", url, tmp_path, env=FAST_LEASES)
-    b = Replica("replica-b", url, tmp_path, env=FAST_LEASES, secret=a.secret)
-    replicas += [a, b]
-    a.start()
-    b.start()
-    await asyncio.gather(a.ready(), b.ready())
+    a, b = await launch(url, "replica-a", "replica-b", env=FAST_LEASES)
     run_ids = [f"pause-{i:02d}" for i in range(6)]
     # The pause falls in the model's /sleep, when A is between transactions (a
     # replica stopped inside one keeps its row locks, and rightly its runs).
@@ -169,36 +171,31 @@ async def test_a_paused_owner_is_fenced_off_after_its_lease_expires(
     assert "run taken over by another replica" in log or "lease lost" in log, log[-3000:]
 
 
-async def test_postgres_restart_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
+async def test_postgres_restart_under_load_loses_nothing_acknowledged(launch: Launch) -> None:
     with PostgresServer() as pg:
         url = pg.create_database("chaos_pg_restart")
-        replica = Replica("replica-a", url, tmp_path, env=FAST_LEASES)
-        try:
-            replica.start()
-            await replica.ready()
-            run_ids = [f"pg-{i:02d}" for i in range(20)]
-            await asyncio.gather(*(start_run(replica, r, PROMPT, thread_id=r) for r in run_ids))
-            readers = [asyncio.create_task(read_sse([replica], r, within_s=120)) for r in run_ids]
-            await _streaming(replica, run_ids)
-            seen = {r: await _events_so_far(replica, r) for r in run_ids}
+        (replica,) = await launch(url, "replica-a", env=FAST_LEASES)
+        run_ids = [f"pg-{i:02d}" for i in range(20)]
+        await asyncio.gather(*(start_run(replica, r, PROMPT, thread_id=r) for r in run_ids))
+        readers = [asyncio.create_task(read_sse([replica], r, within_s=120)) for r in run_ids]
+        await _streaming(replica, run_ids)
+        seen = {r: await _events_so_far(replica, r) for r in run_ids}
 
-            await asyncio.to_thread(pg.stop)
-            await _until_ready(replica, False)
-            await asyncio.sleep(3)
-            await asyncio.to_thread(pg.start)
-            await _until_ready(replica, True)  # by itself: nobody restarts the replica
-            reads = await asyncio.gather(*readers)
+        await asyncio.to_thread(pg.stop)
+        await _until_ready(replica, False)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(pg.start)
+        await _until_ready(replica, True)  # by itself: nobody restarts the replica
+        reads = await asyncio.gather(*readers)
 
-            for run_id, read in zip(run_ids, reads, strict=True):
-                evs = await run_events(replica, run_id)
-                check_log(evs, STEPS)
-                before = seen[run_id]
-                assert [e.SerializeToString() for e in evs[: len(before)]] == [
-                    e.SerializeToString() for e in before
-                ]
-                assert read.frames == await full_sse(replica, run_id)
-        finally:
-            await replica.close()
+        for run_id, read in zip(run_ids, reads, strict=True):
+            evs = await run_events(replica, run_id)
+            check_log(evs, STEPS)
+            before = seen[run_id]
+            assert [e.SerializeToString() for e in evs[: len(before)]] == [
+                e.SerializeToString() for e in before
+            ]
+            assert read.frames == await full_sse(replica, run_id)
 
 
 async def _until_ready(replica: Replica, ready: bool, within_s: float = 20) -> None:
@@ -219,18 +216,13 @@ async def _until_ready(replica: Replica, ready: bool, within_s: float = 20) -> N
 
 
 async def test_sigterm_hands_runs_off_at_once_and_ends_streams_cleanly(
-    postgres_server: PostgresServer, tmp_path: Path, replicas: list[Replica]
+    postgres_server: PostgresServer, launch: Launch
 ) -> None:
     url = postgres_server.create_database("chaos_handoff")
     # Leases that would take a minute to expire: B can only continue this fast
     # because A released them.
     env = {**FAST_LEASES, "RUNTIME_LEASE_TTL_S": "60"}
-    a = Replica("replica-a", url, tmp_path, env=env)
-    b = Replica("replica-b", url, tmp_path, env=env, secret=a.secret)
-    replicas += [a, b]
-    a.start()
-    b.start()
-    await asyncio.gather(a.ready(), b.ready())
+    a, b = await launch(url, "replica-a", "replica-b", env=env)
     run_ids = [f"handoff-{i:02d}" for i in range(8)]
     await asyncio.gather(*(start_run(a, r, PROMPT, thread_id=r) for r in run_ids))
     # Clients stream from A first; when A's streams end they resume on B.
@@ -254,18 +246,13 @@ async def test_sigterm_hands_runs_off_at_once_and_ends_streams_cleanly(
 
 
 async def test_a_cancel_on_one_replica_stops_the_run_on_another(
-    postgres_server: PostgresServer, tmp_path: Path, replicas: list[Replica]
+    postgres_server: PostgresServer, launch: Launch
 ) -> None:
     from openagents.runtime.v1 import run_event_pb2, run_service_pb2
 
     url = postgres_server.create_database("chaos_cancel")
     env = {**FAST_LEASES, "RUNTIME_LEASE_TTL_S": "60"}  # no help from the keeper's fallback
-    a = Replica("replica-a", url, tmp_path, env=env)
-    b = Replica("replica-b", url, tmp_path, env=env, secret=a.secret)
-    replicas += [a, b]
-    a.start()
-    b.start()
-    await asyncio.gather(a.ready(), b.ready())
+    a, b = await launch(url, "replica-a", "replica-b", env=env)
     await start_run(a, "cancel-1", "/say waiting\n/sleep 60000\n/say never", thread_id="c")
     await _streaming(a, ["cancel-1"], deltas=1)
 
@@ -278,3 +265,32 @@ async def test_a_cancel_on_one_replica_stops_the_run_on_another(
     assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_CANCELED
     assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
     assert took < 5, f"the cancel took {took:.1f} s to reach replica A"
+
+
+async def test_a_run_that_keeps_losing_its_executor_ends_recovery_exhausted(
+    postgres_server: PostgresServer, launch: Launch
+) -> None:
+    from openagents.runtime.v1 import run_event_pb2
+
+    url = postgres_server.create_database("chaos_budget")
+    (replica,) = await launch(url, "replica-a", env={**FAST_LEASES, "RUNTIME_RECOVERY_BUDGET": "2"})
+    # One long step: no step completes between the kills, so no progress resets the budget.
+    await start_run(replica, "doomed", "/tokens 2000 40", thread_id="doomed")
+    for attempt in (1, 2, 3):  # the first run, then two recoveries: each is killed mid-step
+        deadline = time.monotonic() + 20
+        while True:
+            evs = await _events_so_far(replica, "doomed")
+            kinds = [e.type for e in evs]
+            if kinds.count("run.started") == attempt and kinds[-1] == "message.delta":
+                break
+            assert time.monotonic() < deadline, kinds[-5:]
+            await asyncio.sleep(0.05)
+        replica.kill()
+        replica.start()
+        await replica.ready()
+    evs = await asyncio.wait_for(run_events(replica, "doomed"), 30)
+    assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
+    assert [e.run_started.attempt for e in evs if e.type == "run.started"] == [1, 2, 3]
+    finished = evs[-1].run_finished
+    assert finished.outcome == run_event_pb2.RUN_OUTCOME_FAILED
+    assert finished.reason == "executor_recovery_exhausted", finished

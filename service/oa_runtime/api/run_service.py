@@ -69,16 +69,20 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         self.rt.models.resolve(start.model)  # UnknownModel before anything is written
         # The run records the model that serves it, so GetRun says which one did.
         start = replace(start, model=start.model or self.rt.models.default_model)
+        executor = self.rt.executor
         result = await self.rt.store.create_run(
             start,
             fingerprint(start),
             ev.run_accepted(
                 start.thread_id, start.model or self.rt.models.default_model, f"msg-{start.run_id}"
             ),
+            # A replica that is shutting down accepts the run but leaves it to its peers.
+            lease_owner=None if executor.closing else executor.policy.owner,
+            lease_ttl_s=executor.policy.ttl_s,
         )
         self.rt.broker.publish(result.events)
         if not result.record.status.is_terminal:
-            self.rt.executor.start(start.run_id)
+            executor.start(start.run_id, result.lease)
         return run_service_pb2.StartRunResponse(
             run_id=start.run_id,
             status="accepted",

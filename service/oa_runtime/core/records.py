@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .events import Event
+from .leases import Lease
 from .run_state import RunStatus
 
 
@@ -123,11 +124,13 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:
-    """`events` are the events create_run wrote (seq 1, and seq 2 for a pending cancel)."""
+    """`events` are the events create_run wrote (seq 1, and seq 2 for a pending cancel);
+    `lease` is the creating replica's lease on a run it created, when it asked for one."""
 
     record: RunRecord
     created: bool
     events: tuple[Event, ...] = ()
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True, slots=True)

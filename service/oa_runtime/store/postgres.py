@@ -110,7 +110,13 @@ class PostgresEventStore:
     # ----- writes -----
 
     async def create_run(
-        self, request: StartRequest, fingerprint: str, accepted: ev.NewEvent
+        self,
+        request: StartRequest,
+        fingerprint: str,
+        accepted: ev.NewEvent,
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 10.0,
     ) -> CreateResult:
         async with self._tx() as conn:
             await _lock_run_id(conn, request.run_id)
@@ -155,8 +161,13 @@ class PostgresEventStore:
                 ),
             )
             await _insert_events(conn, request.run_id, plan, now)
+            lease = None
+            if lease_owner is not None:
+                lease = await leases.take_new(conn, request.run_id, lease_owner, lease_ttl_s)
             record = new_run_record(request, fingerprint, plan.state, now)
-            return CreateResult(record, created=True, events=plan.durable_events(request.run_id, now))
+            return CreateResult(
+                record, created=True, events=plan.durable_events(request.run_id, now), lease=lease
+            )
 
     async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
         if not requests:

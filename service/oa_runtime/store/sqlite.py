@@ -114,7 +114,13 @@ class SqliteEventStore:
     # ----- writes -----
 
     async def create_run(
-        self, request: StartRequest, fingerprint: str, accepted: ev.NewEvent
+        self,
+        request: StartRequest,
+        fingerprint: str,
+        accepted: ev.NewEvent,
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 10.0,
     ) -> CreateResult:
         def create(conn: sqlite3.Connection) -> CreateResult:
             sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
@@ -157,8 +163,13 @@ class SqliteEventStore:
                 ),
             )
             _insert_events(conn, request.run_id, plan, now)
+            lease = None
+            if lease_owner is not None:
+                lease = leases.take_new(conn, request.run_id, lease_owner, lease_ttl_s)
             record = new_run_record(request, fingerprint, plan.state, now)
-            return CreateResult(record, created=True, events=plan.durable_events(request.run_id, now))
+            return CreateResult(
+                record, created=True, events=plan.durable_events(request.run_id, now), lease=lease
+            )
 
         return await self._write(create)
 
