@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 
 import grpc.aio
@@ -50,8 +51,15 @@ async def serve(
     env = os.environ if environ is None else environ
     keyring = Keyring.from_env(env)
     models = ModelRegistry.from_env(env)
+    began = time.monotonic()
+    phases: dict[str, float] = {}  # start-up time per phase, logged with "serving"
+
+    def phase(name: str) -> None:
+        phases[name + "_ms"] = round((time.monotonic() - began) * 1000 - sum(phases.values()), 1)
+
     store = open_store(settings.database_url)
     await store.open()
+    phase("store_open")
     stop = stop or _signal_event()
     try:
         async with asyncio.TaskGroup() as tg:
@@ -79,6 +87,7 @@ async def serve(
             )
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
             background = [await _listening(tg, store, settings.executor_id, coordinator)]
+            phase("listen")
 
             async def wake_claimer() -> None:
                 coordinator.wake()
@@ -105,7 +114,9 @@ async def serve(
             await server.start()
             await readiness.refresh()
             background.append(tg.create_task(readiness.monitor(), name="readiness"))
+            phase("grpc_start")
             resumed = await coordinator.claim_once()
+            phase("claim")
             background += [
                 tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
                 tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
@@ -117,6 +128,7 @@ async def serve(
                     "grpc": f"{settings.grpc_host}:{port}",
                     "backend": store.backend,
                     "resumed_runs": resumed,
+                    **phases,
                 },
             )
             if on_ready is not None:
