@@ -35,17 +35,21 @@ from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
     TERMINAL_STATUSES,
+    TRANSCRIPT_FIELD,
     PlannedAppend,
+    canonical_json,
     check_idempotency,
     checkpoint_from_values,
     duplicate_event_result,
     event_from_values,
+    head_from_values,
     list_runs_query,
     migrations,
     new_run_record,
     pending_cancel_event,
     pending_cancel_json,
     plan_append,
+    plan_batch,
     plan_events,
     record_from_values,
     summary_values,
@@ -161,6 +165,18 @@ class PostgresEventStore:
     async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
         if not requests:
             return []
+        try:
+            async with self._tx() as conn:
+                now = utc_now()
+                results, positions = await _append_batch(conn, requests, now)
+                await leases.notify_appended(conn, self.sender, positions)
+            return results
+        except psycopg.errors.UniqueViolation:
+            pass  # a re-sent event id: the batch was undone; one request at a time resolves it
+        return await self._append_each(requests)
+
+    async def _append_each(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        """The slow path: each request in its own savepoint, with full run states."""
         results: list[AppendResult | Exception | None] = [None] * len(requests)
         # Lock runs in one global order (run id) so two batches cannot deadlock;
         # the sort is stable, so one run's requests keep their order.
@@ -258,9 +274,7 @@ class PostgresEventStore:
         return {row[0]: int(row[1]) for row in rows}
 
     async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
-        await leases.listen(
-            self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s
-        )
+        await leases.listen(self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s)
 
     # ----- reads -----
 
@@ -359,6 +373,88 @@ class PostgresEventStore:
 
 async def _lock_run_id(conn: Conn, run_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+
+
+async def _append_batch(
+    conn: Conn, requests: Sequence[AppendRequest], now: datetime
+) -> tuple[list[AppendResult | Exception], list[tuple[str, int]]]:
+    """The fast path: the run rows locked and read (without transcripts) in one query,
+    the batch planned in memory, one statement per table written. Returns the results
+    and each run's new last seq (to notify). A unique violation propagates."""
+    run_ids = sorted({r.run_id for r in requests})
+    # Locks in run id order (ORDER BY runs below FOR UPDATE), as every other batch does.
+    cur = await conn.execute(
+        f"SELECT run_id, state - '{TRANSCRIPT_FIELD}', lease_token FROM runs WHERE run_id = ANY(%s)"
+        " ORDER BY run_id FOR UPDATE",
+        (run_ids,),
+    )
+    heads = {row[0]: head_from_values(row[1], row[2]) for row in await cur.fetchall()}
+    wanted = list({(r.run_id, r.idempotency_key) for r in requests if r.idempotency_key is not None})
+    stored: dict[tuple[str, str], tuple[str, list[int]]] = {}
+    if wanted:
+        cur = await conn.execute(
+            "SELECT k.run_id, k.key, k.request_hash, k.seqs FROM idempotency_keys k"
+            " JOIN unnest(%s::text[], %s::text[]) AS w(run_id, key) ON k.run_id = w.run_id AND k.key = w.key",
+            ([w[0] for w in wanted], [w[1] for w in wanted]),
+        )
+        stored = {(r[0], r[1]): (r[2], r[3]) for r in await cur.fetchall()}
+    plan = plan_batch(requests, heads, stored)
+    request_runs = [q.run_id for q in requests]
+    rows = plan.event_rows(request_runs)
+    if rows:
+        await conn.execute(
+            f"INSERT INTO events ({EVENT_COLUMNS})"
+            " SELECT u.run_id, u.seq, u.event_id, u.type, %s, u.payload::jsonb"
+            " FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[])"
+            " AS u(run_id, seq, event_id, type, payload)",
+            (
+                now,
+                [run_id for run_id, _ in rows],
+                [r.seq for _, r in rows],
+                [r.event_id for _, r in rows],
+                [r.type for _, r in rows],
+                [canonical_json(r.payload) for _, r in rows],
+            ),
+        )
+    if plan.updates:
+        summaries = [summary_values(u.state) for u in plan.updates]
+        await conn.execute(
+            "UPDATE runs AS r SET status = v.status, last_seq = v.last_seq, step_count = v.step_count,"
+            " finish_reason = v.finish_reason, error_message = v.error_message,"
+            " state = CASE WHEN v.appended = '[]' THEN r.state || v.fields::jsonb"
+            f"  ELSE jsonb_set(r.state || v.fields::jsonb, '{{{TRANSCRIPT_FIELD}}}',"
+            f"   (r.state -> '{TRANSCRIPT_FIELD}') || v.appended::jsonb) END,"
+            " updated_at = %s"
+            " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
+            "  %s::text[], %s::text[])"
+            " AS v(run_id, status, last_seq, step_count, finish_reason, error_message, fields, appended)"
+            " WHERE r.run_id = v.run_id",
+            (
+                now,
+                [u.run_id for u in plan.updates],
+                *([s[i] for s in summaries] for i in range(5)),
+                [canonical_json(u.fields) for u in plan.updates],
+                [canonical_json(u.appended) for u in plan.updates],
+            ),
+        )
+    if plan.keys:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (run_id, key, request_hash, seqs)"
+            " SELECT u.run_id, u.key, u.request_hash, u.seqs::jsonb"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+            " AS u(run_id, key, request_hash, seqs)",
+            (
+                [k[0] for k in plan.keys],
+                [k[1] for k in plan.keys],
+                [k[2] for k in plan.keys],
+                [canonical_json(k[3]) for k in plan.keys],
+            ),
+        )
+    positions = {}
+    for update in plan.updates:
+        if update.state.last_seq > heads[update.run_id].state.last_seq:
+            positions[update.run_id] = update.state.last_seq
+    return plan.results(request_runs, now), list(positions.items())
 
 
 async def _append_one(conn: Conn, request: AppendRequest, now: datetime) -> AppendResult:
