@@ -2,7 +2,10 @@
 
 Every write runs on a single dedicated thread with its own connection, so seqs
 are dense without row locks and the event loop never blocks; reads use a second
-thread and connection (WAL lets them run beside the writer). An exclusive
+thread and connection (WAL lets them run beside the writer). Writes that queue up
+while the writer thread is busy go together in one transaction and one trip to
+that thread (see `write_group`): each caller still gets its own result only after
+the commit, and a write that fails is retried alone so it cannot take others down. An exclusive
 `flock` on `<db>.lock` keeps a second process from opening the same file.
 """
 
@@ -52,7 +55,7 @@ from .common import (
     summary_values,
     utc_now,
 )
-from .sqlite_worker import SqliteWorker, lock_file, savepoint, write_tx
+from .sqlite_worker import Combiner, SqliteWorker, lock_file, read_group, savepoint, write_group
 
 T = TypeVar("T")
 _NONCE_PRUNE_EVERY = 256
@@ -85,6 +88,8 @@ class SqliteEventStore:
         self._writer: SqliteWorker | None = None
         self._reader: SqliteWorker | None = None
         self._nonce_calls = 0
+        self._writes: Combiner | None = None
+        self._reads: Combiner | None = None
 
     # ----- lifecycle -----
 
@@ -94,16 +99,22 @@ class SqliteEventStore:
         try:
             self._writer = SqliteWorker("sqlite-writer")
             await self._writer.start(self.path, self._busy_timeout_s, query_only=False)
+            self._writes = Combiner(self._writer, write_group)
             self.applied_migrations = await self._writer.run(_migrate)
             # We hold the flock, so whoever held these leases is gone.
             await self._write(leases.expire_all)
             self._reader = SqliteWorker("sqlite-reader")
             await self._reader.start(self.path, self._busy_timeout_s, query_only=True)
+            self._reads = Combiner(self._reader, read_group)
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
+        for combiner in (self._reads, self._writes):
+            if combiner is not None:
+                await combiner.drained()  # what is queued completes first
+        self._reads = self._writes = None
         for worker in (self._reader, self._writer):
             if worker is not None:
                 await worker.stop()
@@ -348,14 +359,17 @@ class SqliteEventStore:
     # ----- plumbing -----
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None:
+        """Runs `fn` in a write transaction on the writer thread, together with the
+        writes queued meanwhile; returns once that transaction committed."""
+        if self._writes is None:
             raise DependencyUnavailable("database", "the SQLite store is not open")
-        return await self._writer.run(lambda conn: write_tx(conn, lambda: fn(conn)))
+        return await self._writes.submit(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._reader is None:
+        """Runs `fn` on the reader thread, in one trip with the reads queued meanwhile."""
+        if self._reads is None:
             raise DependencyUnavailable("database", "the SQLite store is not open")
-        return await self._reader.run(fn)
+        return await self._reads.submit(fn)
 
 
 def _append_batch(
