@@ -11,6 +11,7 @@ on its own when the database comes back.
 
 from __future__ import annotations
 
+import select
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -86,8 +87,9 @@ class PostgresEventStore:
             max_size=max_size,
             open=False,
             timeout=pool_timeout_s,
-            check=AsyncConnectionPool.check_connection,
-            kwargs={"autocommit": False, "connect_timeout": connect_timeout_s},
+            check=_check_connection,
+            # Transactions are explicit (`_tx`); a single-statement read or write needs no BEGIN/COMMIT.
+            kwargs={"autocommit": True, "connect_timeout": connect_timeout_s},
             name="oa-event-store",
         )
         self._nonce_calls = 0
@@ -108,8 +110,7 @@ class PostgresEventStore:
         await self._pool.close()
 
     async def ping(self) -> None:
-        async with self._tx() as conn:
-            await conn.execute("SELECT 1")
+        await self._fetch("SELECT 1", ())
 
     # ----- writes -----
 
@@ -237,7 +238,7 @@ class PostgresEventStore:
         self._nonce_calls += 1
         # The caller's clock set expires_at, so the same clock decides expiry (as in SQLite).
         now = time.time()
-        async with self._tx() as conn:
+        async with self._connection() as conn:  # one statement (two when pruning): no transaction
             if self._nonce_calls % _NONCE_PRUNE_EVERY == 0:
                 await conn.execute("DELETE FROM nonces WHERE expires_at <= %s", (now,))
             # An expired nonce may be used again; a live one may not.
@@ -340,14 +341,21 @@ class PostgresEventStore:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[Conn]:
         """A pooled connection inside one transaction; outages become DependencyUnavailable."""
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """A pooled autocommit connection: each statement is its own transaction."""
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DependencyUnavailable("database", str(exc)) from exc
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[TupleRow]:
-        async with self._tx() as conn:
+        """One read statement (autocommit: no BEGIN/COMMIT round trips)."""
+        async with self._connection() as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
 
@@ -369,6 +377,17 @@ class PostgresEventStore:
                 await conn.execute("INSERT INTO schema_migrations VALUES (%s, now())", (version,))
                 applied.append(version)
         return applied
+
+
+async def _check_connection(conn: Conn) -> None:
+    """The pool's check before lending a connection. An idle connection has nothing
+    to read unless the server wrote to it (closed it, a restart, an admin kill): only
+    then is a round trip spent on a real check, which raises if the connection is dead."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 async def _lock_run_id(conn: Conn, run_id: str) -> None:
