@@ -117,7 +117,8 @@ class PostgresEventStore:
     async def create_run(
         self, request: StartRequest, fingerprint: str, accepted: ev.NewEvent
     ) -> CreateResult:
-        async with self._tx() as conn:
+        # Pipelined: three round trips (lock + read, thread + pending cancel, writes + commit).
+        async with self._tx(pipeline=True) as conn:
             await _lock_run_id(conn, request.run_id)
             cur = await conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (request.run_id,))
             row = await cur.fetchone()
@@ -167,7 +168,7 @@ class PostgresEventStore:
         if not requests:
             return []
         try:
-            async with self._tx() as conn:
+            async with self._tx(pipeline=True) as conn:
                 now = utc_now()
                 results, positions = await _append_batch(conn, requests, now)
                 await leases.notify_appended(conn, self.sender, positions)
@@ -339,10 +340,19 @@ class PostgresEventStore:
     # ----- plumbing -----
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Conn]:
-        """A pooled connection inside one transaction; outages become DependencyUnavailable."""
-        async with self._connection() as conn, conn.transaction():
-            yield conn
+    async def _tx(self, *, pipeline: bool = False) -> AsyncIterator[Conn]:
+        """A pooled connection inside one transaction; outages become DependencyUnavailable.
+
+        With `pipeline`, statements are sent without waiting for their results: the
+        round trips are only those where a result is read (fetch), plus the commit,
+        and an error surfaces at the next of those (at the latest when leaving)."""
+        async with self._connection() as conn:
+            if pipeline:
+                async with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                async with conn.transaction():
+                    yield conn
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
@@ -413,7 +423,7 @@ async def _append_batch(
     if wanted:
         cur = await conn.execute(
             "SELECT k.run_id, k.key, k.request_hash, k.seqs FROM idempotency_keys k"
-            " JOIN unnest(%s::text[], %s::text[]) AS w(run_id, key) ON k.run_id = w.run_id AND k.key = w.key",
+            " JOIN unnest(%b::text[], %b::text[]) AS w(run_id, key) ON k.run_id = w.run_id AND k.key = w.key",
             ([w[0] for w in wanted], [w[1] for w in wanted]),
         )
         stored = {(r[0], r[1]): (r[2], r[3]) for r in await cur.fetchall()}
@@ -424,7 +434,7 @@ async def _append_batch(
         await conn.execute(
             f"INSERT INTO events ({EVENT_COLUMNS})"
             " SELECT u.run_id, u.seq, u.event_id, u.type, %s, u.payload::jsonb"
-            " FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[])"
+            " FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[])"
             " AS u(run_id, seq, event_id, type, payload)",
             (
                 now,
@@ -444,8 +454,8 @@ async def _append_batch(
             f"  ELSE jsonb_set(r.state || v.fields::jsonb, '{{{TRANSCRIPT_FIELD}}}',"
             f"   (r.state -> '{TRANSCRIPT_FIELD}') || v.appended::jsonb) END,"
             " updated_at = %s"
-            " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
-            "  %s::text[], %s::text[])"
+            " FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[],"
+            "  %b::text[], %b::text[])"
             " AS v(run_id, status, last_seq, step_count, finish_reason, error_message, fields, appended)"
             " WHERE r.run_id = v.run_id",
             (
@@ -460,7 +470,7 @@ async def _append_batch(
         await conn.execute(
             "INSERT INTO idempotency_keys (run_id, key, request_hash, seqs)"
             " SELECT u.run_id, u.key, u.request_hash, u.seqs::jsonb"
-            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+            " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
             " AS u(run_id, key, request_hash, seqs)",
             (
                 [k[0] for k in plan.keys],
