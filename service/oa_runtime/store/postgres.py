@@ -117,50 +117,59 @@ class PostgresEventStore:
     async def create_run(
         self, request: StartRequest, fingerprint: str, accepted: ev.NewEvent
     ) -> CreateResult:
-        # Pipelined: three round trips (lock + read, thread + pending cancel, writes + commit).
+        # Three statements in two round trips: lock + read (pipelined), then one write + commit.
         async with self._tx(pipeline=True) as conn:
             await _lock_run_id(conn, request.run_id)
-            cur = await conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (request.run_id,))
+            cur = await conn.execute(
+                f"SELECT {RUN_COLUMNS}, pending_cancels.event FROM (SELECT 1) AS one"
+                " LEFT JOIN runs ON runs.run_id = %(run_id)s"
+                " LEFT JOIN pending_cancels ON pending_cancels.run_id = %(run_id)s",
+                {"run_id": request.run_id},
+            )
             row = await cur.fetchone()
-            if row is not None:
-                existing = record_from_values(row)
+            assert row is not None
+            if row[0] is not None:
+                existing = record_from_values(row[:-1])
                 if existing.fingerprint != fingerprint:
                     raise RunAlreadyExists(request.run_id)
                 return CreateResult(existing, created=False)
-            now = utc_now()
-            await conn.execute(
-                "INSERT INTO threads (thread_id, created_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (request.thread_id, now),
-            )
             new_events = [accepted]
-            cur = await conn.execute(
-                "DELETE FROM pending_cancels WHERE run_id = %s RETURNING event", (request.run_id,)
-            )
-            pending = await cur.fetchone()
-            if pending is not None:
-                new_events.append(pending_cancel_event(pending[0]))
+            if row[-1] is not None:
+                new_events.append(pending_cancel_event(row[-1]))
             plan = plan_events(RunState(), new_events)
             status, last_seq, steps, reason, error = summary_values(plan.state)
+            now = utc_now()
+            occurred = [(r.seq, r.event_id, r.type, canonical_json(r.payload)) for r in plan.rows]
             await conn.execute(
-                "INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at, updated_at,"
-                " last_seq, step_count, finish_reason, error_message, state)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    request.run_id,
-                    request.thread_id,
-                    Jsonb(request.to_json()),
-                    fingerprint,
-                    status,
-                    now,
-                    now,
-                    last_seq,
-                    steps,
-                    reason,
-                    error,
-                    Jsonb(plan.state.to_json()),
-                ),
+                "WITH thread AS (INSERT INTO threads (thread_id, created_at) VALUES (%(thread_id)s, %(now)s)"
+                "   ON CONFLICT DO NOTHING),"
+                " pending AS (DELETE FROM pending_cancels WHERE run_id = %(run_id)s),"
+                " run AS (INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at,"
+                "   updated_at, last_seq, step_count, finish_reason, error_message, state)"
+                "   VALUES (%(run_id)s, %(thread_id)s, %(request)s, %(fingerprint)s, %(status)s, %(now)s,"
+                "   %(now)s, %(last_seq)s, %(steps)s, %(reason)s, %(error)s, %(state)s))"
+                f" INSERT INTO events ({EVENT_COLUMNS})"
+                " SELECT %(run_id)s, u.seq, u.event_id, u.type, %(now)s, u.payload::jsonb"
+                " FROM unnest(%(seqs)b::bigint[], %(ids)b::text[], %(types)b::text[], %(payloads)b::text[])"
+                " AS u(seq, event_id, type, payload)",
+                {
+                    "run_id": request.run_id,
+                    "thread_id": request.thread_id,
+                    "request": Jsonb(request.to_json()),
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "now": now,
+                    "last_seq": last_seq,
+                    "steps": steps,
+                    "reason": reason,
+                    "error": error,
+                    "state": Jsonb(plan.state.to_json()),
+                    "seqs": [o[0] for o in occurred],
+                    "ids": [o[1] for o in occurred],
+                    "types": [o[2] for o in occurred],
+                    "payloads": [o[3] for o in occurred],
+                },
             )
-            await _insert_events(conn, request.run_id, plan, now)
             record = new_run_record(request, fingerprint, plan.state, now)
             return CreateResult(record, created=True, events=plan.durable_events(request.run_id, now))
 
@@ -225,15 +234,17 @@ class PostgresEventStore:
             return CancelResult(recorded=True, seq=plan.seqs[0], event=plan.durable_events(run_id, now)[0])
 
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
-        async with self._tx() as conn:
+        # One statement (atomic on its own): no BEGIN/COMMIT round trips.
+        async with self._connection() as conn:
             await conn.execute(
-                "INSERT INTO checkpoints (run_id, covers_seq, state, created_at) VALUES (%s, %s, %s, now())"
-                " ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
-                " created_at = excluded.created_at",
-                (run_id, covers_seq, Jsonb(state)),
+                "WITH saved AS (INSERT INTO checkpoints (run_id, covers_seq, state, created_at)"
+                "  VALUES (%(run_id)s, %(covers_seq)s, %(state)s, now())"
+                "  ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
+                "  created_at = excluded.created_at)"
+                # A completed step is progress: the recovery budget starts over.
+                " UPDATE runs SET recovery_attempts = 0 WHERE run_id = %(run_id)s",
+                {"run_id": run_id, "covers_seq": covers_seq, "state": Jsonb(state)},
             )
-            # A completed step is progress: the recovery budget starts over.
-            await conn.execute("UPDATE runs SET recovery_attempts = 0 WHERE run_id = %s", (run_id,))
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         self._nonce_calls += 1
