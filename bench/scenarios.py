@@ -27,7 +27,7 @@ from .report import CpuMeter, Result, percentile
 class Sizes:
     ttff_runs: int
     single_tokens: int
-    concurrent_runs: int
+    concurrent_runs: tuple[int, ...]  # one figure per level
     concurrent_seconds: float
     append_writers: int
     append_events_each: int
@@ -38,8 +38,8 @@ class Sizes:
     @classmethod
     def pick(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(30, 20_000, 20, 4.0, 64, 40, 20_000, 160, 40)
-        return cls(200, 100_000, 50, 10.0, 64, 200, 100_000, 1000, 100)
+            return cls(30, 20_000, (20, 100), 4.0, 64, 40, 20_000, 160, 40)
+        return cls(200, 100_000, (50, 500), 10.0, 64, 200, 100_000, 1000, 100)
 
 
 PATHS = ("grpc", "envoy_sse")
@@ -140,7 +140,7 @@ async def concurrent(t: Target, sizes: Sizes) -> list[Result]:
     """Many runs at CONCURRENT_RATE tokens/s each, all streamed at once."""
     results = []
     tokens_each = int(CONCURRENT_RATE * sizes.concurrent_seconds)
-    for path in PATHS:
+    for runs, path in ((n, p) for n in sizes.concurrent_runs for p in PATHS):
 
         async def one(path: str = path) -> StreamTrace:
             run_id = new_id("conc")
@@ -148,12 +148,13 @@ async def concurrent(t: Target, sizes: Sizes) -> list[Result]:
             return await _read(t, path, run_id)
 
         with CpuMeter(t.envoy_pid) as cpu:
-            traces = await asyncio.gather(*(one() for _ in range(sizes.concurrent_runs)))
+            traces = await asyncio.gather(*(one() for _ in range(runs)))
         lat = [x for tr in traces for x in _schedule_latencies(tr, CONCURRENT_RATE)]
         tokens = sum(tr.tokens for tr in traces)
         figures = {
             "tokens_per_s": tokens / cpu.wall_s,
-            "offered_tokens_per_s": CONCURRENT_RATE * sizes.concurrent_runs,
+            "offered_tokens_per_s": CONCURRENT_RATE * runs,
+            "runs": runs,
             **_ms(lat),
             **cpu.figures(tokens, "token"),
         }
@@ -163,7 +164,7 @@ async def concurrent(t: Target, sizes: Sizes) -> list[Result]:
             figures["commit_to_receipt_p50_ms"] = percentile(commit, 50) * 1e3
             figures["commit_to_receipt_p99_ms"] = percentile(commit, 99) * 1e3
         results.append(
-            Result("concurrent", t.backend, path, "tokens_per_s", figures).against(
+            Result(f"concurrent@{runs}", t.backend, path, "tokens_per_s", figures).against(
                 "offered_tokens_per_s", figures["offered_tokens_per_s"]
             )
         )

@@ -1,9 +1,12 @@
 """The group-commit writer: appends of many runs share one transaction.
 
-Callers await `append`; a single loop collects requests for at most
-`wait_ms` (or until `batch_max` events), commits them with one
+Callers await `append`; a single loop collects requests while they keep
+arriving (it stops as soon as one pass of the event loop brings nothing new,
+after at most `wait_ms`, or at `batch_max` events), commits them with one
 `store.append_many` call, resolves each caller with its own result or error,
-and only then publishes the committed events to the broker.
+and only then publishes the committed events to the broker. Appends that
+arrive during a commit make up the next batch, so batches grow with load
+while a lone append is never held back waiting for company.
 """
 
 from __future__ import annotations
@@ -55,22 +58,23 @@ class EventWriter:
             size = len(first.request.events)
             deadline = asyncio.get_running_loop().time() + self._wait_s
             stop = False
+            idle_passes = 0
             while size < self._batch_max:
                 item = self._take_nowait()
                 if item is None:
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
+                    if self._queue.qsize():
+                        stop = True  # the close sentinel: commit this batch, then return
                         break
-                    try:
-                        item = await asyncio.wait_for(self._queue.get(), remaining)
-                    except TimeoutError:
+                    # Let tasks made ready by the last commit (or by this batch's callers'
+                    # peers) run once; if none of them appends, the burst is over.
+                    if idle_passes or asyncio.get_running_loop().time() >= deadline:
                         break
-                    if item is None:
-                        stop = True
-                        break
-                if isinstance(item, _Pending):
-                    batch.append(item)
-                    size += len(item.request.events)
+                    idle_passes += 1
+                    await asyncio.sleep(0)
+                    continue
+                idle_passes = 0
+                batch.append(item)
+                size += len(item.request.events)
             await self._commit(batch)
             if stop:
                 return

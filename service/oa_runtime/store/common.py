@@ -17,7 +17,15 @@ from importlib import resources
 from typing import Any
 
 from ..core import events as ev
-from ..core.errors import IdempotencyKeyReused, InvalidArgument, InvalidCursor, SeqConflict
+from ..core.errors import (
+    DomainError,
+    FencedOff,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    InvalidCursor,
+    RunNotFound,
+    SeqConflict,
+)
 from ..core.records import AppendResult, CheckpointRecord, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus, apply
 from ..ports import AppendRequest
@@ -137,6 +145,119 @@ def duplicate_event_result(
     if ids and all(found.get(i, ("", 0))[0] == run_id for i in ids):
         return AppendResult(tuple(found[i][1] for i in ids), replayed=True)
     raise InvalidArgument("events.event_id", "already used by another event")
+
+
+# ----- batched appends -----
+#
+# The fast path of append_many: one read of every run row the batch touches, the
+# whole batch planned here in memory (requests of one run chained in order), then
+# bulk writes. The run row's `state` column keeps the whole folded RunState, but
+# the fast path never reads or rewrites its transcript (which grows with the
+# run): it reads the state without it (`HEAD_FIELD`), plans from that projection
+# (run_state.apply only ever appends to the transcript), and writes back the other
+# top-level fields plus the messages appended. A unique violation (a re-sent
+# event id) makes the adapter undo the batch and take the per-request path,
+# which resolves it exactly as before.
+
+TRANSCRIPT_FIELD = "transcript"
+
+
+@dataclass(frozen=True, slots=True)
+class RunHead:
+    """What an append needs of a run row: the state without its transcript, and the lease token."""
+
+    state: RunState
+    lease_token: int
+
+
+def head_from_values(state_without_transcript: Mapping[str, Any], lease_token: int) -> RunHead:
+    data = dict(state_without_transcript)
+    data[TRANSCRIPT_FIELD] = []
+    return RunHead(RunState.from_json(data), int(lease_token))
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """How one run's row changes: the new summary, the top-level `state` fields whose
+    value changed (replaced), the messages appended to its transcript."""
+
+    run_id: str
+    state: RunState  # the projected state after the batch (its transcript: only the new messages)
+    status_changed: bool
+    fields: dict[str, Any]
+    appended: list[Any]
+
+
+@dataclass
+class BatchPlan:
+    outcomes: list[PlannedAppend | AppendResult | Exception]
+    updates: list[StateUpdate]
+    keys: list[tuple[str, str, str, list[int]]]  # run_id, key, request_hash, seqs
+
+    def event_rows(self, run_ids: Sequence[str]) -> list[tuple[str, EventRow]]:
+        return [
+            (run_id, row)
+            for run_id, outcome in zip(run_ids, self.outcomes, strict=True)
+            if isinstance(outcome, PlannedAppend)
+            for row in outcome.rows
+        ]
+
+    def results(self, run_ids: Sequence[str], occurred_at: datetime) -> list[AppendResult | Exception]:
+        return [
+            o.result(run_id, occurred_at) if isinstance(o, PlannedAppend) else o
+            for run_id, o in zip(run_ids, self.outcomes, strict=True)
+        ]
+
+
+def fenced_off(run_id: str, fence: int, token: int) -> FencedOff:
+    return FencedOff(f"run {run_id!r} was taken over", run_id=run_id, fence=fence, token=token)
+
+
+def plan_batch(
+    requests: Sequence[AppendRequest],
+    heads: Mapping[str, RunHead],
+    stored_keys: Mapping[tuple[str, str], tuple[str, list[int]]],
+) -> BatchPlan:
+    """Plans every request in order as if each were applied alone after the ones
+    before it: the same checks, in the same order, as one request at a time.
+
+    `heads` holds the runs that exist; `stored_keys` the idempotency keys already
+    stored among those the requests carry."""
+    states: dict[str, RunState] = {}
+    new_keys: dict[tuple[str, str], tuple[str, list[int]]] = {}
+    outcomes: list[PlannedAppend | AppendResult | Exception] = []
+    for request in requests:
+        run_id = request.run_id
+        try:
+            head = heads.get(run_id)
+            if head is None:
+                raise RunNotFound(run_id)
+            if request.fence is not None and request.fence != head.lease_token:
+                raise fenced_off(run_id, request.fence, head.lease_token)
+            key = request.idempotency_key
+            if key is not None:
+                stored = new_keys.get((run_id, key)) or stored_keys.get((run_id, key))
+                replay = check_idempotency(request, stored)
+                if replay is not None:
+                    outcomes.append(replay)
+                    continue
+            plan = plan_append(run_id, states.get(run_id, head.state), request)
+            states[run_id] = plan.state
+            if key is not None:
+                new_keys[(run_id, key)] = (request.request_hash or "", list(plan.seqs))
+            outcomes.append(plan)
+        except DomainError as exc:
+            outcomes.append(exc)
+    updates = []
+    for run_id, state in states.items():
+        before = heads[run_id].state
+        fields = state.to_json()
+        appended = fields.pop(TRANSCRIPT_FIELD)
+        old = before.to_json()
+        changed = {name: value for name, value in fields.items() if name not in old or old[name] != value}
+        updates.append(StateUpdate(run_id, state, state.status != before.status, changed, appended))
+    keys = [(run_id, key, h, seqs) for (run_id, key), (h, seqs) in new_keys.items()]
+    return BatchPlan(outcomes, updates, keys)
 
 
 # ----- pending cancels -----

@@ -11,6 +11,7 @@ on its own when the database comes back.
 
 from __future__ import annotations
 
+import select
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,17 +36,21 @@ from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
     TERMINAL_STATUSES,
+    TRANSCRIPT_FIELD,
     PlannedAppend,
+    canonical_json,
     check_idempotency,
     checkpoint_from_values,
     duplicate_event_result,
     event_from_values,
+    head_from_values,
     list_runs_query,
     migrations,
     new_run_record,
     pending_cancel_event,
     pending_cancel_json,
     plan_append,
+    plan_batch,
     plan_events,
     record_from_values,
     summary_values,
@@ -82,8 +87,9 @@ class PostgresEventStore:
             max_size=max_size,
             open=False,
             timeout=pool_timeout_s,
-            check=AsyncConnectionPool.check_connection,
-            kwargs={"autocommit": False, "connect_timeout": connect_timeout_s},
+            check=_check_connection,
+            # Transactions are explicit (`_tx`); a single-statement read or write needs no BEGIN/COMMIT.
+            kwargs={"autocommit": True, "connect_timeout": connect_timeout_s},
             name="oa-event-store",
         )
         self._nonce_calls = 0
@@ -104,8 +110,7 @@ class PostgresEventStore:
         await self._pool.close()
 
     async def ping(self) -> None:
-        async with self._tx() as conn:
-            await conn.execute("SELECT 1")
+        await self._fetch("SELECT 1", ())
 
     # ----- writes -----
 
@@ -118,52 +123,67 @@ class PostgresEventStore:
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
     ) -> CreateResult:
-        async with self._tx() as conn:
+        # Three statements in two round trips: lock + read (pipelined), then one write + commit.
+        async with self._tx(pipeline=True) as conn:
             await _lock_run_id(conn, request.run_id)
-            cur = await conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (request.run_id,))
+            cur = await conn.execute(
+                f"SELECT {RUN_COLUMNS}, pending_cancels.event FROM (SELECT 1) AS one"
+                " LEFT JOIN runs ON runs.run_id = %(run_id)s"
+                " LEFT JOIN pending_cancels ON pending_cancels.run_id = %(run_id)s",
+                {"run_id": request.run_id},
+            )
             row = await cur.fetchone()
-            if row is not None:
-                existing = record_from_values(row)
+            assert row is not None
+            if row[0] is not None:
+                existing = record_from_values(row[:-1])
                 if existing.fingerprint != fingerprint:
                     raise RunAlreadyExists(request.run_id)
                 return CreateResult(existing, created=False)
-            now = utc_now()
-            await conn.execute(
-                "INSERT INTO threads (thread_id, created_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (request.thread_id, now),
-            )
             new_events = [accepted]
-            cur = await conn.execute(
-                "DELETE FROM pending_cancels WHERE run_id = %s RETURNING event", (request.run_id,)
-            )
-            pending = await cur.fetchone()
-            if pending is not None:
-                new_events.append(pending_cancel_event(pending[0]))
+            if row[-1] is not None:
+                new_events.append(pending_cancel_event(row[-1]))
             plan = plan_events(RunState(), new_events)
             status, last_seq, steps, reason, error = summary_values(plan.state)
+            now = utc_now()
+            occurred = [(r.seq, r.event_id, r.type, canonical_json(r.payload)) for r in plan.rows]
             await conn.execute(
-                "INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at, updated_at,"
-                " last_seq, step_count, finish_reason, error_message, state)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    request.run_id,
-                    request.thread_id,
-                    Jsonb(request.to_json()),
-                    fingerprint,
-                    status,
-                    now,
-                    now,
-                    last_seq,
-                    steps,
-                    reason,
-                    error,
-                    Jsonb(plan.state.to_json()),
-                ),
+                "WITH thread AS (INSERT INTO threads (thread_id, created_at) VALUES (%(thread_id)s, %(now)s)"
+                "   ON CONFLICT DO NOTHING),"
+                " pending AS (DELETE FROM pending_cancels WHERE run_id = %(run_id)s),"
+                " run AS (INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at,"
+                "   updated_at, last_seq, step_count, finish_reason, error_message, state,"
+                "   lease_owner, lease_token, lease_expires_at)"
+                "   VALUES (%(run_id)s, %(thread_id)s, %(request)s, %(fingerprint)s, %(status)s, %(now)s,"
+                "   %(now)s, %(last_seq)s, %(steps)s, %(reason)s, %(error)s, %(state)s,"
+                # The accepting replica's first lease (token 1), in the same statement.
+                "   %(owner)s, %(token)s, CASE WHEN %(owner)s::text IS NULL THEN NULL"
+                "     ELSE clock_timestamp() + make_interval(secs => %(ttl)s) END))"
+                f" INSERT INTO events ({EVENT_COLUMNS})"
+                " SELECT %(run_id)s, u.seq, u.event_id, u.type, %(now)s, u.payload::jsonb"
+                " FROM unnest(%(seqs)b::bigint[], %(ids)b::text[], %(types)b::text[], %(payloads)b::text[])"
+                " AS u(seq, event_id, type, payload)",
+                {
+                    "run_id": request.run_id,
+                    "thread_id": request.thread_id,
+                    "request": Jsonb(request.to_json()),
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "now": now,
+                    "last_seq": last_seq,
+                    "steps": steps,
+                    "reason": reason,
+                    "error": error,
+                    "state": Jsonb(plan.state.to_json()),
+                    "owner": lease_owner,
+                    "token": 0 if lease_owner is None else 1,
+                    "ttl": lease_ttl_s,
+                    "seqs": [o[0] for o in occurred],
+                    "ids": [o[1] for o in occurred],
+                    "types": [o[2] for o in occurred],
+                    "payloads": [o[3] for o in occurred],
+                },
             )
-            await _insert_events(conn, request.run_id, plan, now)
-            lease = None
-            if lease_owner is not None:
-                lease = await leases.take_new(conn, request.run_id, lease_owner, lease_ttl_s)
+            lease = None if lease_owner is None else Lease(request.run_id, token=1)
             record = new_run_record(request, fingerprint, plan.state, now)
             return CreateResult(
                 record, created=True, events=plan.durable_events(request.run_id, now), lease=lease
@@ -172,6 +192,18 @@ class PostgresEventStore:
     async def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
         if not requests:
             return []
+        try:
+            async with self._tx(pipeline=True) as conn:
+                now = utc_now()
+                results, positions = await _append_batch(conn, requests, now)
+                await leases.notify_appended(conn, self.sender, positions)
+            return results
+        except psycopg.errors.UniqueViolation:
+            pass  # a re-sent event id: the batch was undone; one request at a time resolves it
+        return await self._append_each(requests)
+
+    async def _append_each(self, requests: Sequence[AppendRequest]) -> list[AppendResult | Exception]:
+        """The slow path: each request in its own savepoint, with full run states."""
         results: list[AppendResult | Exception | None] = [None] * len(requests)
         # Lock runs in one global order (run id) so two batches cannot deadlock;
         # the sort is stable, so one run's requests keep their order.
@@ -218,21 +250,23 @@ class PostgresEventStore:
             return CancelResult(recorded=True, seq=plan.seqs[0], event=plan.durable_events(run_id, now)[0])
 
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
-        async with self._tx() as conn:
+        # One statement (atomic on its own): no BEGIN/COMMIT round trips.
+        async with self._connection() as conn:
             await conn.execute(
-                "INSERT INTO checkpoints (run_id, covers_seq, state, created_at) VALUES (%s, %s, %s, now())"
-                " ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
-                " created_at = excluded.created_at",
-                (run_id, covers_seq, Jsonb(state)),
+                "WITH saved AS (INSERT INTO checkpoints (run_id, covers_seq, state, created_at)"
+                "  VALUES (%(run_id)s, %(covers_seq)s, %(state)s, now())"
+                "  ON CONFLICT (run_id, covers_seq) DO UPDATE SET state = excluded.state,"
+                "  created_at = excluded.created_at)"
+                # A completed step is progress: the recovery budget starts over.
+                " UPDATE runs SET recovery_attempts = 0 WHERE run_id = %(run_id)s",
+                {"run_id": run_id, "covers_seq": covers_seq, "state": Jsonb(state)},
             )
-            # A completed step is progress: the recovery budget starts over.
-            await conn.execute("UPDATE runs SET recovery_attempts = 0 WHERE run_id = %s", (run_id,))
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         self._nonce_calls += 1
         # The caller's clock set expires_at, so the same clock decides expiry (as in SQLite).
         now = time.time()
-        async with self._tx() as conn:
+        async with self._connection() as conn:  # one statement (two when pruning): no transaction
             if self._nonce_calls % _NONCE_PRUNE_EVERY == 0:
                 await conn.execute("DELETE FROM nonces WHERE expires_at <= %s", (now,))
             # An expired nonce may be used again; a live one may not.
@@ -269,9 +303,7 @@ class PostgresEventStore:
         return {row[0]: int(row[1]) for row in rows}
 
     async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
-        await leases.listen(
-            self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s
-        )
+        await leases.listen(self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s)
 
     # ----- reads -----
 
@@ -335,16 +367,32 @@ class PostgresEventStore:
     # ----- plumbing -----
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Conn]:
-        """A pooled connection inside one transaction; outages become DependencyUnavailable."""
+    async def _tx(self, *, pipeline: bool = False) -> AsyncIterator[Conn]:
+        """A pooled connection inside one transaction; outages become DependencyUnavailable.
+
+        With `pipeline`, statements are sent without waiting for their results: the
+        round trips are only those where a result is read (fetch), plus the commit,
+        and an error surfaces at the next of those (at the latest when leaving)."""
+        async with self._connection() as conn:
+            if pipeline:
+                async with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                async with conn.transaction():
+                    yield conn
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """A pooled autocommit connection: each statement is its own transaction."""
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DependencyUnavailable("database", str(exc)) from exc
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[TupleRow]:
-        async with self._tx() as conn:
+        """One read statement (autocommit: no BEGIN/COMMIT round trips)."""
+        async with self._connection() as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
 
@@ -368,8 +416,107 @@ class PostgresEventStore:
         return applied
 
 
+def _wake_time(wake_at: float | None) -> datetime | None:
+    return None if wake_at is None else datetime.fromtimestamp(wake_at, UTC)
+
+
+async def _check_connection(conn: Conn) -> None:
+    """The pool's check before lending a connection. An idle connection has nothing
+    to read unless the server wrote to it (closed it, a restart, an admin kill): only
+    then is a round trip spent on a real check, which raises if the connection is dead."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def _lock_run_id(conn: Conn, run_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+
+
+async def _append_batch(
+    conn: Conn, requests: Sequence[AppendRequest], now: datetime
+) -> tuple[list[AppendResult | Exception], list[tuple[str, int]]]:
+    """The fast path: the run rows locked and read (without transcripts) in one query,
+    the batch planned in memory, one statement per table written. Returns the results
+    and each run's new last seq (to notify). A unique violation propagates."""
+    run_ids = sorted({r.run_id for r in requests})
+    # Locks in run id order (ORDER BY runs below FOR UPDATE), as every other batch does.
+    cur = await conn.execute(
+        f"SELECT run_id, state - '{TRANSCRIPT_FIELD}', lease_token FROM runs WHERE run_id = ANY(%s)"
+        " ORDER BY run_id FOR UPDATE",
+        (run_ids,),
+    )
+    heads = {row[0]: head_from_values(row[1], row[2]) for row in await cur.fetchall()}
+    wanted = list({(r.run_id, r.idempotency_key) for r in requests if r.idempotency_key is not None})
+    stored: dict[tuple[str, str], tuple[str, list[int]]] = {}
+    if wanted:
+        cur = await conn.execute(
+            "SELECT k.run_id, k.key, k.request_hash, k.seqs FROM idempotency_keys k"
+            " JOIN unnest(%b::text[], %b::text[]) AS w(run_id, key) ON k.run_id = w.run_id AND k.key = w.key",
+            ([w[0] for w in wanted], [w[1] for w in wanted]),
+        )
+        stored = {(r[0], r[1]): (r[2], r[3]) for r in await cur.fetchall()}
+    plan = plan_batch(requests, heads, stored)
+    request_runs = [q.run_id for q in requests]
+    rows = plan.event_rows(request_runs)
+    if rows:
+        await conn.execute(
+            f"INSERT INTO events ({EVENT_COLUMNS})"
+            " SELECT u.run_id, u.seq, u.event_id, u.type, %s, u.payload::jsonb"
+            " FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[])"
+            " AS u(run_id, seq, event_id, type, payload)",
+            (
+                now,
+                [run_id for run_id, _ in rows],
+                [r.seq for _, r in rows],
+                [r.event_id for _, r in rows],
+                [r.type for _, r in rows],
+                [canonical_json(r.payload) for _, r in rows],
+            ),
+        )
+    if plan.updates:
+        summaries = [summary_values(u.state) for u in plan.updates]
+        await conn.execute(
+            "UPDATE runs AS r SET status = v.status, last_seq = v.last_seq, step_count = v.step_count,"
+            " finish_reason = v.finish_reason, error_message = v.error_message,"
+            " state = CASE WHEN v.appended = '[]' THEN r.state || v.fields::jsonb"
+            f"  ELSE jsonb_set(r.state || v.fields::jsonb, '{{{TRANSCRIPT_FIELD}}}',"
+            f"   (r.state -> '{TRANSCRIPT_FIELD}') || v.appended::jsonb) END,"
+            " updated_at = %s, wake_at = v.wake_at"
+            " FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[],"
+            "  %b::text[], %b::text[], %b::timestamptz[])"
+            " AS v(run_id, status, last_seq, step_count, finish_reason, error_message, fields, appended,"
+            "  wake_at)"
+            " WHERE r.run_id = v.run_id",
+            (
+                now,
+                [u.run_id for u in plan.updates],
+                *([s[i] for s in summaries] for i in range(5)),
+                [canonical_json(u.fields) for u in plan.updates],
+                [canonical_json(u.appended) for u in plan.updates],
+                [_wake_time(u.state.wake_at) for u in plan.updates],
+            ),
+        )
+    if plan.keys:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (run_id, key, request_hash, seqs)"
+            " SELECT u.run_id, u.key, u.request_hash, u.seqs::jsonb"
+            " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])"
+            " AS u(run_id, key, request_hash, seqs)",
+            (
+                [k[0] for k in plan.keys],
+                [k[1] for k in plan.keys],
+                [k[2] for k in plan.keys],
+                [canonical_json(k[3]) for k in plan.keys],
+            ),
+        )
+    positions = {}
+    for update in plan.updates:
+        if update.state.last_seq > heads[update.run_id].state.last_seq:
+            positions[update.run_id] = update.state.last_seq
+    return plan.results(request_runs, now), list(positions.items())
 
 
 async def _append_one(conn: Conn, request: AppendRequest, now: datetime) -> AppendResult:
@@ -430,7 +577,7 @@ async def _write_plan(conn: Conn, run_id: str, plan: PlannedAppend, now: datetim
             error,
             Jsonb(plan.state.to_json()),
             now,
-            None if wake is None else datetime.fromtimestamp(wake, UTC),
+            _wake_time(wake),
             run_id,
         ),
     )

@@ -109,16 +109,6 @@ def _held_params(owner: str, leases: Sequence[Lease]) -> dict[str, Any]:
     return {"owner": owner, "ids": ids, "tokens": [lease.token for lease in leases]}
 
 
-async def take_new(conn: Conn, run_id: str, owner: str, ttl_s: float) -> Lease:
-    """The first lease of a run created in this transaction."""
-    await conn.execute(
-        "UPDATE runs SET lease_owner = %s, lease_token = 1,"
-        " lease_expires_at = clock_timestamp() + make_interval(secs => %s) WHERE run_id = %s",
-        (owner, ttl_s, run_id),
-    )
-    return Lease(run_id, token=1)
-
-
 async def renew(conn: Conn, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
     cur = await conn.execute(
         "UPDATE runs SET lease_expires_at = clock_timestamp() + make_interval(secs => %(ttl)s)"

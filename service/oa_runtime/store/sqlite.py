@@ -2,13 +2,17 @@
 
 Every write runs on a single dedicated thread with its own connection, so seqs
 are dense without row locks and the event loop never blocks; reads use a second
-thread and connection (WAL lets them run beside the writer). An exclusive
+thread and connection (WAL lets them run beside the writer). Writes that queue up
+while the writer thread is busy go together in one transaction and one trip to
+that thread (see `write_group`): each caller still gets its own result only after
+the commit, and a write that fails is retried alone so it cannot take others down. An exclusive
 `flock` on `<db>.lock` keeps a second process from opening the same file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
@@ -30,12 +34,14 @@ from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
     TERMINAL_STATUSES,
+    TRANSCRIPT_FIELD,
     PlannedAppend,
     canonical_json,
     check_idempotency,
     checkpoint_from_values,
     duplicate_event_result,
     event_from_values,
+    head_from_values,
     iso,
     list_runs_query,
     migrations,
@@ -43,12 +49,13 @@ from .common import (
     pending_cancel_event,
     pending_cancel_json,
     plan_append,
+    plan_batch,
     plan_events,
     record_from_values,
     summary_values,
     utc_now,
 )
-from .sqlite_worker import SqliteWorker, lock_file, savepoint, write_tx
+from .sqlite_worker import Combiner, SqliteWorker, lock_file, read_group, savepoint, write_group
 
 T = TypeVar("T")
 _NONCE_PRUNE_EVERY = 256
@@ -81,6 +88,8 @@ class SqliteEventStore:
         self._writer: SqliteWorker | None = None
         self._reader: SqliteWorker | None = None
         self._nonce_calls = 0
+        self._writes: Combiner | None = None
+        self._reads: Combiner | None = None
 
     # ----- lifecycle -----
 
@@ -90,16 +99,22 @@ class SqliteEventStore:
         try:
             self._writer = SqliteWorker("sqlite-writer")
             await self._writer.start(self.path, self._busy_timeout_s, query_only=False)
+            self._writes = Combiner(self._writer, write_group)
             self.applied_migrations = await self._writer.run(_migrate)
             # We hold the flock, so whoever held these leases is gone.
             await self._write(leases.expire_all)
             self._reader = SqliteWorker("sqlite-reader")
             await self._reader.start(self.path, self._busy_timeout_s, query_only=True)
+            self._reads = Combiner(self._reader, read_group)
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
+        for combiner in (self._reads, self._writes):
+            if combiner is not None:
+                await combiner.drained()  # what is queued completes first
+        self._reads = self._writes = None
         for worker in (self._reader, self._writer):
             if worker is not None:
                 await worker.stop()
@@ -179,6 +194,12 @@ class SqliteEventStore:
 
         def append_all(conn: sqlite3.Connection) -> list[AppendResult | Exception]:
             now = utc_now()
+            try:
+                return savepoint(conn, partial(_append_batch, conn, requests, now))
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                    raise
+            # A re-sent event id: one request at a time, each in its own savepoint.
             results: list[AppendResult | Exception] = []
             for request in requests:
                 try:
@@ -349,20 +370,92 @@ class SqliteEventStore:
     # ----- plumbing -----
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None:
+        """Runs `fn` in a write transaction on the writer thread, together with the
+        writes queued meanwhile; returns once that transaction committed."""
+        if self._writes is None:
             raise DependencyUnavailable("database", "the SQLite store is not open")
-        return await self._writer.run(lambda conn: write_tx(conn, lambda: fn(conn)))
+        return await self._writes.submit(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._reader is None:
+        """Runs `fn` on the reader thread, in one trip with the reads queued meanwhile."""
+        if self._reads is None:
             raise DependencyUnavailable("database", "the SQLite store is not open")
-        return await self._reader.run(fn)
+        return await self._reads.submit(fn)
+
+
+def _append_batch(
+    conn: sqlite3.Connection, requests: Sequence[AppendRequest], now: datetime
+) -> list[AppendResult | Exception]:
+    """The fast path: one read of the run rows (without transcripts), the batch planned in
+    memory, bulk writes. A unique violation propagates (the caller takes the slow path)."""
+    run_ids = list(dict.fromkeys(r.run_id for r in requests))
+    rows = conn.execute(
+        f"SELECT run_id, json_remove(state, '$.{TRANSCRIPT_FIELD}'), lease_token FROM runs"
+        " WHERE run_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(run_ids),),
+    ).fetchall()
+    heads = {row[0]: head_from_values(json.loads(row[1]), row[2]) for row in rows}
+    wanted = list({(r.run_id, r.idempotency_key) for r in requests if r.idempotency_key is not None})
+    stored: dict[tuple[str, str], tuple[str, list[int]]] = {}
+    if wanted:
+        found = conn.execute(
+            "SELECT k.run_id, k.key, k.request_hash, k.seqs FROM idempotency_keys k"
+            " JOIN json_each(?) w ON k.run_id = json_extract(w.value, '$[0]')"
+            " AND k.key = json_extract(w.value, '$[1]')",
+            (json.dumps(wanted),),
+        ).fetchall()
+        stored = {(r[0], r[1]): (r[2], json.loads(r[3])) for r in found}
+    plan = plan_batch(requests, heads, stored)
+    occurred_at = iso(now)
+    conn.executemany(
+        f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (run_id, r.seq, r.event_id, r.type, occurred_at, canonical_json(r.payload))
+            for run_id, r in plan.event_rows([q.run_id for q in requests])
+        ],
+    )
+    by_sql: dict[str, list[list[Any]]] = {}
+    for update in plan.updates:
+        status, last_seq, steps, reason, error = summary_values(update.state)
+        names = tuple(update.fields)
+        # status is indexed: set it only when it changed.
+        params: list[Any] = [status] if update.status_changed else []
+        params += [last_seq, steps, reason, error]
+        params += [canonical_json(update.fields[name]) for name in names]
+        params += [canonical_json(m) for m in update.appended]
+        params += [occurred_at, update.state.wake_at, update.run_id]
+        sql = _update_run_sql(update.status_changed, names, len(update.appended))
+        by_sql.setdefault(sql, []).append(params)
+    for sql, rows in by_sql.items():
+        conn.executemany(sql, rows)
+    if plan.keys:
+        conn.executemany(
+            "INSERT INTO idempotency_keys (run_id, key, request_hash, seqs) VALUES (?, ?, ?, ?)",
+            [(run_id, key, h, json.dumps(seqs)) for run_id, key, h, seqs in plan.keys],
+        )
+    return plan.results([q.run_id for q in requests], now)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_run_sql(status: bool, names: tuple[str, ...], appended: int) -> str:
+    """The run row UPDATE of the fast path: summary columns (status only if it changed),
+    the state's top-level `names` replaced (json_set with json values), `appended`
+    messages added to its transcript (json_insert at the end, in order)."""
+    state = "state"
+    if names:
+        pairs = ", ".join(f"'$.\"{name}\"', json(?)" for name in names)
+        state = f"json_set({state}, {pairs})"
+    if appended:
+        pairs = ", ".join(f"'$.{TRANSCRIPT_FIELD}[#]', json(?)" for _ in range(appended))
+        state = f"json_insert({state}, {pairs})"
+    return (
+        f"UPDATE runs SET {'status = ?, ' if status else ''}last_seq = ?, step_count = ?, finish_reason = ?,"
+        f" error_message = ?, state = {state}, updated_at = ?, wake_at = ? WHERE run_id = ?"
+    )
 
 
 def _append_one(conn: sqlite3.Connection, request: AppendRequest, now: datetime) -> AppendResult:
-    row = conn.execute(
-        "SELECT state, lease_token FROM runs WHERE run_id = ?", (request.run_id,)
-    ).fetchone()
+    row = conn.execute("SELECT state, lease_token FROM runs WHERE run_id = ?", (request.run_id,)).fetchone()
     if row is None:
         raise RunNotFound(request.run_id)
     if request.fence is not None and request.fence != row[1]:

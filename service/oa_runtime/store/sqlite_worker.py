@@ -1,7 +1,10 @@
 """The threads and locks under the SQLite store.
 
 `SqliteWorker` owns one sqlite3 connection on one dedicated thread, so the event
-loop never blocks and a connection is never shared across threads. `lock_file`
+loop never blocks and a connection is never shared across threads. `Combiner`
+sends the calls that queue up while its worker is busy in one trip (writes in
+one transaction): a trip to a thread costs the event loop and the GIL far more
+than a small statement does, and under load calls queue up anyway. `lock_file`
 is the single-node guard: an exclusive `flock` on `<db>.lock`.
 """
 
@@ -11,9 +14,10 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from ..core.errors import DependencyUnavailable
 
@@ -80,11 +84,45 @@ class SqliteWorker:
             try:
                 return fn(self._conn)
             except sqlite3.Error as exc:
-                if _is_outage(exc):
-                    raise DependencyUnavailable("database", str(exc)) from exc
-                raise
+                raise outage_or_same(exc) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+
+def outage_or_same(exc: Exception) -> Exception:
+    """DependencyUnavailable for a sqlite3 error that means the database is unusable."""
+    if isinstance(exc, sqlite3.Error) and _is_outage(exc):
+        unavailable = DependencyUnavailable("database", str(exc))
+        unavailable.__cause__ = exc
+        return unavailable
+    return exc
+
+
+Outcome = tuple[bool, Any]  # (True, result) or (False, the exception to raise)
+
+
+def write_group(
+    conn: sqlite3.Connection, fns: Sequence[Callable[[sqlite3.Connection], Any]]
+) -> list[Outcome]:
+    """Runs several writes in one transaction (one commit, one trip to this thread).
+
+    If any of them raises, the whole transaction is rolled back and each write runs
+    again alone in its own transaction, exactly as if they had never been grouped
+    (nothing was committed or returned yet, so running them again is safe)."""
+    if len(fns) > 1:
+        try:
+            results = write_tx(conn, lambda: [fn(conn) for fn in fns])
+        except Exception:  # retried one by one below, where each error reaches its caller
+            pass
+        else:
+            return [(True, result) for result in results]
+    outcomes: list[Outcome] = []
+    for fn in fns:
+        try:
+            outcomes.append((True, write_tx(conn, partial(fn, conn))))
+        except Exception as exc:
+            outcomes.append((False, outage_or_same(exc)))
+    return outcomes
 
 
 def write_tx(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
@@ -128,3 +166,72 @@ def lock_file(db_path: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+def read_group(conn: sqlite3.Connection, fns: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[Outcome]:
+    """Runs several reads one after the other; each succeeds or fails alone."""
+    outcomes: list[Outcome] = []
+    for fn in fns:
+        try:
+            outcomes.append((True, fn(conn)))
+        except Exception as exc:
+            outcomes.append((False, outage_or_same(exc)))
+    return outcomes
+
+
+Group = Callable[[sqlite3.Connection, Sequence[Callable[[sqlite3.Connection], Any]]], list[Outcome]]
+
+
+class Combiner:
+    """Queues calls for one worker and sends what queued up meanwhile in one trip
+    through `group` (write_group or read_group); each caller gets its own outcome."""
+
+    def __init__(self, worker: SqliteWorker, group: Group) -> None:
+        self._worker = worker
+        self._group = group
+        self._queued: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queued.append((fn, future))
+        if self._task is None:
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def drained(self) -> None:
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    async def _drain(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    outcomes = await self._worker.run(self._trip([fn for fn, _ in batch]))
+                except BaseException as exc:  # the trip itself failed: every caller hears it
+                    for _, future in batch:
+                        if future.done():
+                            continue
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._task = None
+
+    def _trip(
+        self, fns: list[Callable[[sqlite3.Connection], Any]]
+    ) -> Callable[[sqlite3.Connection], list[Outcome]]:
+        return lambda conn: self._group(conn, fns)
