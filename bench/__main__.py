@@ -3,10 +3,15 @@ prints a table and writes var/bench/results.json."""
 
 from __future__ import annotations
 
+import os
+
+# The recovery scenario forks replica processes while gRPC threads run; gRPC's fork
+# handlers are for Python-level fork() and can crash the child. Before grpc is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import argparse
 import asyncio
 import logging
-import os
 import platform
 import tempfile
 import time

@@ -7,7 +7,8 @@ words. The gRPC edge converts them; the stores keep them as JSON.
 
 from __future__ import annotations
 
-import uuid
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,7 +70,10 @@ OUTCOME_CANCELED: Final = "canceled"
 
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex digits that sort by creation time (48-bit milliseconds, then 80 random
+    bits, like UUIDv7): new ids land at the end of the unique index on event_id
+    instead of at random pages, which keeps appends cheap as the log grows."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 @dataclass(frozen=True, slots=True)
