@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import grpc
 import grpc.aio
 from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
-from openagents.runtime.v1 import run_event_pb2, run_service_pb2
+from openagents.runtime.v1 import run_event_pb2, run_service_pb2, run_service_pb2_grpc
 
 from tests.support.runtime import RuntimeHandle
 
@@ -29,6 +31,30 @@ async def events(rt: RuntimeHandle, run_id: str, after_seq: int = 0) -> list[run
     )
     async for message in call:
         out.append(message.event)
+    return out
+
+
+class Client(Protocol):
+    """A RuntimeHandle (in-process service) or a Replica (service process)."""
+
+    stub: run_service_pb2_grpc.RunServiceStub
+
+    def md(self, **claims: str | None) -> tuple[tuple[str, str], ...]: ...
+
+
+async def events_so_far(rt: Client, run_id: str) -> list[run_event_pb2.RunEvent]:
+    """The events up to the run's current last seq, without waiting for the end."""
+    request = run_service_pb2.GetRunRequest(run_id=run_id)
+    run = (await rt.stub.GetRun(request, metadata=rt.md(run_id=run_id), timeout=10)).run
+    out = []
+    call = rt.stub.StreamRunEvents(
+        run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md(run_id=run_id), timeout=10
+    )
+    async for message in call:
+        out.append(message.event)
+        if message.event.seq >= run.last_seq:
+            call.cancel()
+            break
     return out
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.chaos_helpers import check_log, full_sse, read_sse, run_events, start_run
+from tests.e2e.helpers import events_so_far
 from tests.support.postgres import PostgresServer
 from tests.support.replica import Replica
 
@@ -60,30 +61,10 @@ async def _streaming(replica: Replica, run_ids: list[str], deltas: int = 3) -> N
     while pending:
         assert time.monotonic() < deadline, f"runs not streaming: {sorted(pending)[:5]}"
         for run_id in list(pending):
-            evs = await _events_so_far(replica, run_id)
+            evs = await events_so_far(replica, run_id)
             if sum(1 for e in evs if e.type == "message.delta") >= deltas:
                 pending.discard(run_id)
         await asyncio.sleep(0.1)
-
-
-async def _events_so_far(replica: Replica, run_id: str) -> list:  # type: ignore[type-arg]
-    from openagents.runtime.v1 import run_service_pb2
-
-    run = (
-        await replica.stub.GetRun(
-            run_service_pb2.GetRunRequest(run_id=run_id), metadata=replica.md(run_id=run_id), timeout=5
-        )
-    ).run
-    out = []
-    call = replica.stub.StreamRunEvents(
-        run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=replica.md(run_id=run_id), timeout=10
-    )
-    async for message in call:
-        out.append(message.event)
-        if message.event.seq >= run.last_seq:
-            call.cancel()
-            break
-    return out
 
 
 async def test_kill_9_during_32_streaming_runs_then_restart(
@@ -146,17 +127,18 @@ async def test_a_paused_owner_is_fenced_off_after_its_lease_expires(
     postgres_server: PostgresServer, launch: Launch
 ) -> None:
     url = postgres_server.create_database("chaos_pause")
-    a, b = await launch(url, "replica-a", "replica-b", env=FAST_LEASES)
+    # A 3 s lease: a replica slowed down by a busy machine still renews in time.
+    a, b = await launch(url, "replica-a", "replica-b", env={**FAST_LEASES, "RUNTIME_LEASE_TTL_S": "3"})
     run_ids = [f"pause-{i:02d}" for i in range(6)]
     # The pause falls in the model's /sleep, when A is between transactions (a
     # replica stopped inside one keeps its row locks, and rightly its runs).
-    prompt = "/say start\n/sleep 4000\n/tokens 20\n/say end"
+    prompt = "/say start\n/sleep 5000\n/tokens 20\n/say end"
     await asyncio.gather(*(start_run(a, r, prompt, thread_id=r) for r in run_ids))
     await _streaming(a, run_ids, deltas=1)
     await asyncio.sleep(0.3)
 
     a.signal(signal.SIGSTOP)  # alive to PostgreSQL (its connections stay open), but silent
-    await asyncio.sleep(5)  # > TTL (2 s) + claim interval: B takes the runs over on expiry
+    await asyncio.sleep(6.5)  # > TTL (3 s) + claim interval: B takes the runs over on expiry
     a.signal(signal.SIGCONT)  # A wakes up mid-step and tries to carry on
     reads = await asyncio.gather(*(read_sse([b], r) for r in run_ids))
 
@@ -179,7 +161,7 @@ async def test_postgres_restart_under_load_loses_nothing_acknowledged(launch: La
         await asyncio.gather(*(start_run(replica, r, PROMPT, thread_id=r) for r in run_ids))
         readers = [asyncio.create_task(read_sse([replica], r, within_s=120)) for r in run_ids]
         await _streaming(replica, run_ids)
-        seen = {r: await _events_so_far(replica, r) for r in run_ids}
+        seen = {r: await events_so_far(replica, r) for r in run_ids}
 
         await asyncio.to_thread(pg.stop)
         await _until_ready(replica, False)
@@ -279,7 +261,7 @@ async def test_a_run_that_keeps_losing_its_executor_ends_recovery_exhausted(
     for attempt in (1, 2, 3):  # the first run, then two recoveries: each is killed mid-step
         deadline = time.monotonic() + 20
         while True:
-            evs = await _events_so_far(replica, "doomed")
+            evs = await events_so_far(replica, "doomed")
             kinds = [e.type for e in evs]
             if kinds.count("run.started") == attempt and kinds[-1] == "message.delta":
                 break

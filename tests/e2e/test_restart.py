@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from openagents.runtime.v1 import run_event_pb2, run_service_pb2
+from openagents.runtime.v1 import run_event_pb2
 
-from tests.e2e.helpers import events, start, types
-from tests.support.runtime import RuntimeHandle, running_runtime
+from tests.e2e.helpers import events, events_so_far, start, types
+from tests.support.runtime import running_runtime
 
 
 async def test_unfinished_run_resumes_after_restart(tmp_path: Path) -> None:
@@ -18,11 +18,11 @@ async def test_unfinished_run_resumes_after_restart(tmp_path: Path) -> None:
     async with running_runtime(url, secret=secret) as rt:
         await start(rt, "r1", prompt)
         for _ in range(200):  # until the second step is streaming
-            evs = await _events_so_far(rt, "r1")
+            evs = await events_so_far(rt, "r1")
             if types(evs).count("message.delta") >= 2:
                 break
             await asyncio.sleep(0.02)
-        before = await _events_so_far(rt, "r1")
+        before = await events_so_far(rt, "r1")
     assert "run.finished" not in types(before)
 
     async with running_runtime(url, secret=secret) as rt:
@@ -42,20 +42,3 @@ async def test_unfinished_run_resumes_after_restart(tmp_path: Path) -> None:
     # The recorded tool result is reused, never produced again.
     assert types(evs).count("tool.result") == 1
     assert types(evs).count("tool.call_requested") == 1
-
-
-async def _events_so_far(rt: RuntimeHandle, run_id: str) -> list[run_event_pb2.RunEvent]:
-    """The events up to the run's current last seq (without waiting for the end)."""
-    run = (
-        await rt.stub.GetRun(run_service_pb2.GetRunRequest(run_id=run_id), metadata=rt.md(run_id=run_id))
-    ).run
-    out = []
-    call = rt.stub.StreamRunEvents(
-        run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md(run_id=run_id)
-    )
-    async for message in call:
-        out.append(message.event)
-        if message.event.seq >= run.last_seq:
-            call.cancel()
-            break
-    return out

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core import events as ev
-from ..core.errors import DependencyUnavailable, DomainError, FencedOff, RunAlreadyExists, RunNotFound
+from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
@@ -43,6 +43,7 @@ from .common import (
     checkpoint_from_values,
     duplicate_event_result,
     event_from_values,
+    fenced_off,
     head_from_values,
     list_runs_query,
     migrations,
@@ -527,9 +528,7 @@ async def _append_one(conn: Conn, request: AppendRequest, now: datetime) -> Appe
     if row is None:
         raise RunNotFound(request.run_id)
     if request.fence is not None and request.fence != row[1]:
-        raise FencedOff(
-            f"run {request.run_id!r} was taken over", run_id=request.run_id, fence=request.fence, token=row[1]
-        )
+        raise fenced_off(request.run_id, request.fence, row[1])
     key = request.idempotency_key
     if key is not None:
         cur = await conn.execute(

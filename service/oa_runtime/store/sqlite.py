@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core import events as ev
-from ..core.errors import DependencyUnavailable, DomainError, FencedOff, RunAlreadyExists, RunNotFound
+from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
@@ -41,6 +41,7 @@ from .common import (
     checkpoint_from_values,
     duplicate_event_result,
     event_from_values,
+    fenced_off,
     head_from_values,
     iso,
     list_runs_query,
@@ -459,9 +460,7 @@ def _append_one(conn: sqlite3.Connection, request: AppendRequest, now: datetime)
     if row is None:
         raise RunNotFound(request.run_id)
     if request.fence is not None and request.fence != row[1]:
-        raise FencedOff(
-            f"run {request.run_id!r} was taken over", run_id=request.run_id, fence=request.fence, token=row[1]
-        )
+        raise fenced_off(request.run_id, request.fence, row[1])
     key = request.idempotency_key
     if key is not None:
         stored = conn.execute(
