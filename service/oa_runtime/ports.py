@@ -145,13 +145,25 @@ class EventStore(Protocol):
     # ----- leases (see core/leases.py) -----
 
     async def claim_runs(
-        self, owner: str, ttl_s: float, *, run_ids: Sequence[str] | None, exclude: Sequence[str], limit: int
+        self,
+        owner: str,
+        ttl_s: float,
+        *,
+        run_ids: Sequence[str] | None,
+        exclude: Sequence[str],
+        limit: int,
+        reclaim: Sequence[str] = (),
     ) -> list[Lease]:
         """Takes the leases of live runs nobody holds: never leased, released,
-        expired, held by `owner` itself (but not in `exclude`, the runs it is
-        executing), or held by an owner that is provably dead. Each claim bumps
-        the fencing token; taking an unreleased lease counts a recovery attempt.
-        `run_ids` restricts the claim to those runs (None: any, oldest first)."""
+        expired, held by an owner that is provably dead, or held by `owner`
+        itself for a run in `reclaim` (its task stopped without releasing it).
+        Runs in `exclude` (executing here) are never taken. Each claim bumps the
+        fencing token; taking an unreleased lease counts a recovery attempt.
+        `run_ids` restricts the claim to those runs (None: any, oldest first).
+
+        An owner is `<identity>@<instance>`: the identity is what a replica's
+        liveness lock is named by (see `listen`), the instance tells one process
+        of that identity from its previous incarnations, which are dead."""
 
     async def renew_leases(self, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
         """Extends the leases `owner` still holds; returns run_id -> status for

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable, Mapping
 
 import grpc.aio
@@ -73,7 +74,13 @@ async def serve(
                 RunDeps(store, writer, settings, tools),
                 models,
                 tg,
-                LeasePolicy(settings.executor_id, settings.lease_ttl_s, settings.recovery_budget),
+                # The lease owner is this process: the executor id names the replica
+                # (its liveness lock), the suffix tells it from earlier incarnations.
+                LeasePolicy(
+                    f"{settings.executor_id}@{uuid.uuid4().hex[:8]}",
+                    settings.lease_ttl_s,
+                    settings.recovery_budget,
+                ),
             )
             coordinator = Coordinator(
                 store,

@@ -33,8 +33,10 @@ async def alive(store: EventStore, *owners: str) -> AsyncIterator[None]:
         yield
 
 
-async def claim(store: EventStore, owner: str, run_id: str, ttl_s: float = TTL) -> Lease | None:
-    leases = await store.claim_runs(owner, ttl_s, run_ids=[run_id], exclude=(), limit=1)
+async def claim(
+    store: EventStore, owner: str, run_id: str, ttl_s: float = TTL, reclaim: tuple[str, ...] = ()
+) -> Lease | None:
+    leases = await store.claim_runs(owner, ttl_s, run_ids=[run_id], exclude=(), limit=1, reclaim=reclaim)
     return leases[0] if leases else None
 
 
@@ -44,7 +46,9 @@ async def test_a_new_run_is_claimed_once_with_token_1(store: EventStore) -> None
         lease = await claim(store, "a", run_id)
         assert lease == Lease(run_id, token=1, recovery_attempts=0)
         assert await claim(store, "b", run_id) is None  # held and not expired
-        assert await claim(store, "a", run_id, TTL) is not None  # its own lease, not running there: re-taken
+        assert await claim(store, "a", run_id) is None  # its own live lease is not taken again
+        # ...unless the owner says its task for the run is gone (reclaim).
+        assert await claim(store, "a", run_id, reclaim=(run_id,)) == Lease(run_id, 2, 1)
 
 
 async def test_appends_with_a_stale_token_are_fenced_off(store: EventStore) -> None:
@@ -259,3 +263,19 @@ async def test_the_creating_replica_gets_the_first_lease_in_the_same_transaction
         assert await store.renew_leases("creator", [created.lease], TTL) == {"run-leased": "queued"}
         again = await store.create_run(request, fingerprint(request), accepted(), lease_owner="peer")
         assert not again.created and again.lease is None
+
+
+async def test_a_restarted_replica_takes_its_earlier_incarnations_leases_at_once(
+    store: EventStore, peer: EventStore
+) -> None:
+    run_id = await new_run(store)
+    async with listening(store, "replica-a", Recorder()):
+        old = await claim(store, "replica-a@1", run_id)
+        assert old is not None
+        # A peer sees replica-a alive: the lease stands.
+        async with listening(peer, "replica-b", Recorder()):
+            assert await claim(peer, "replica-b@1", run_id) is None
+    # replica-a restarts (new instance): it holds the identity lock, so @1 is dead.
+    async with listening(store, "replica-a", Recorder()):
+        taken = await claim(store, "replica-a@2", run_id)
+        assert taken == Lease(run_id, old.token + 1, 1)

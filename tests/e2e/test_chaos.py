@@ -22,7 +22,7 @@ from tests.support.replica import Replica
 pytestmark = pytest.mark.slow
 
 # Two tool steps around a paced token stream: long enough to be cut mid-message.
-PROMPT = '/tool echo {"n": 1}\n/tokens 150 100\n/tool echo {"n": 2}\n/say done'
+PROMPT = '/tool echo {"n": 1}\n/tokens 250 100\n/tool echo {"n": 2}\n/say done'
 STEPS = 3
 FAST_LEASES = {
     "RUNTIME_LEASE_TTL_S": "2",

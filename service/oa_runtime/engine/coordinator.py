@@ -87,6 +87,7 @@ class Coordinator:
                 run_ids=None,
                 exclude=self._executor.running(),
                 limit=self._settings.claim_batch,
+                reclaim=self._executor.orphaned(),
             )
             for lease in leases:
                 if not self._executor.start(lease.run_id, lease):

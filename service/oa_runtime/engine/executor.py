@@ -53,6 +53,9 @@ class RunExecutor:
         self.policy = policy
         self._handles: dict[str, _Handle] = {}
         self._closing = False
+        # Runs whose task stopped while the database was away: their lease is still
+        # ours on paper, and the claimer takes it back (EventStore.claim_runs `reclaim`).
+        self._orphaned: set[str] = set()
 
     @property
     def active(self) -> int:
@@ -68,6 +71,9 @@ class RunExecutor:
     def leases(self) -> list[Lease]:
         return [h.lease for h in self._handles.values() if h.lease is not None]
 
+    def orphaned(self) -> list[str]:
+        return sorted(self._orphaned)
+
     def start(self, run_id: str, lease: Lease | None = None) -> bool:
         """Executes a run here unless it already runs here. Without a `lease` the
         task claims one first, and does nothing if another replica holds it."""
@@ -75,6 +81,7 @@ class RunExecutor:
             return False
         handle = _Handle(lease=lease)
         self._handles[run_id] = handle
+        self._orphaned.discard(run_id)
         handle.task = self._tg.create_task(self._execute(run_id, handle), name=f"run:{run_id}")
         return True
 
@@ -165,6 +172,8 @@ class RunExecutor:
             # Nothing more can be recorded now; the run keeps its lease on paper and
             # is claimed again (by us or, after expiry, by a peer) when the database is back.
             log.warning("run paused: database unavailable", extra={"run_id": run_id, "error": str(exc)})
+            if handle.lease is not None:
+                self._orphaned.add(run_id)
         except Exception as exc:
             log.exception("run failed unexpectedly", extra={"run_id": run_id})
             if loop is not None:

@@ -281,10 +281,19 @@ class PostgresEventStore:
     # ----- leases and notifications (postgres_leases.py) -----
 
     async def claim_runs(
-        self, owner: str, ttl_s: float, *, run_ids: Sequence[str] | None, exclude: Sequence[str], limit: int
+        self,
+        owner: str,
+        ttl_s: float,
+        *,
+        run_ids: Sequence[str] | None,
+        exclude: Sequence[str],
+        limit: int,
+        reclaim: Sequence[str] = (),
     ) -> list[Lease]:
         async with self._tx() as conn:
-            return await leases.claim(conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit)
+            return await leases.claim(
+                conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit, reclaim=reclaim
+            )
 
     async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:
         if not held:

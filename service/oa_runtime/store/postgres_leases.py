@@ -45,20 +45,32 @@ def _owner_key(owner: str) -> tuple[str]:
 _OWNER_LOCK_KEY = "hashtextextended(%s, 0)"
 
 
-async def dead_owners(conn: Conn, owner: str) -> list[str]:
-    """Owners of unexpired leases on live runs whose liveness lock is free (they are gone).
+def identity_of(owner: str) -> str:
+    """`replica-a@3f2c…` -> `replica-a` (the name the liveness lock is held under)."""
+    return owner.rsplit("@", 1)[0]
 
-    The try-lock is transaction-scoped, so it is given back when the claim commits."""
+
+async def dead_owners(conn: Conn, owner: str) -> list[str]:
+    """Owners of unexpired leases on live runs that are gone: an earlier instance of
+    our own identity (we hold its liveness lock, so it cannot be alive), or an
+    identity whose liveness lock is free. The try-lock is transaction-scoped, so it
+    is given back when the claim commits."""
     cur = await conn.execute(
         "SELECT DISTINCT lease_owner FROM runs WHERE lease_owner IS NOT NULL AND lease_owner <> %s"
         f" AND lease_expires_at > clock_timestamp() AND {_CLAIMABLE}",
         (owner,),
     )
     dead: list[str] = []
+    alive: dict[str, bool] = {identity_of(owner): False}
     for (other,) in await cur.fetchall():
-        cur = await conn.execute(f"SELECT pg_try_advisory_xact_lock({_OWNER_LOCK_KEY})", _owner_key(other))
-        row = await cur.fetchone()
-        if row is not None and row[0]:
+        identity = identity_of(other)
+        if identity not in alive:
+            cur = await conn.execute(
+                f"SELECT pg_try_advisory_xact_lock({_OWNER_LOCK_KEY})", _owner_key(identity)
+            )
+            row = await cur.fetchone()
+            alive[identity] = not (row is not None and row[0])
+        if not alive[identity]:
             dead.append(other)
     return dead
 
@@ -71,6 +83,7 @@ async def claim(
     run_ids: Sequence[str] | None,
     exclude: Sequence[str],
     limit: int,
+    reclaim: Sequence[str] = (),
 ) -> list[Lease]:
     dead = await dead_owners(conn, owner)
     only = "" if run_ids is None else " AND run_id = ANY(%(run_ids)s)"
@@ -81,7 +94,8 @@ async def claim(
         " WHERE run_id IN (SELECT run_id FROM runs"
         f"  WHERE {_CLAIMABLE}{only} AND run_id <> ALL(%(exclude)s)"
         "   AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp()"
-        "        OR lease_owner = ANY(%(dead)s) OR lease_owner = %(owner)s)"
+        "        OR lease_owner = ANY(%(dead)s)"
+        "        OR (lease_owner = %(owner)s AND run_id = ANY(%(reclaim)s)))"
         "  ORDER BY created_at, run_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
         " RETURNING run_id, lease_token, recovery_attempts",
         {
@@ -89,6 +103,7 @@ async def claim(
             "ttl": ttl_s,
             "dead": dead,
             "exclude": list(exclude),
+            "reclaim": list(reclaim),
             "run_ids": list(run_ids or ()),
             "limit": limit,
         },
@@ -156,7 +171,7 @@ async def listen(
         try:
             conn = await AsyncConnection.connect(url, **_listen_kwargs(connect_timeout_s))
             async with conn:
-                await _hold_owner_lock(conn, owner, lock_wait_s, first)
+                await _hold_owner_lock(conn, identity_of(owner), lock_wait_s, first)
                 await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                 await conn.execute(f"LISTEN {CONTROL_CHANNEL}")
                 backoff = 0.2

@@ -268,10 +268,19 @@ class SqliteEventStore:
     # ----- leases (sqlite_leases.py) -----
 
     async def claim_runs(
-        self, owner: str, ttl_s: float, *, run_ids: Sequence[str] | None, exclude: Sequence[str], limit: int
+        self,
+        owner: str,
+        ttl_s: float,
+        *,
+        run_ids: Sequence[str] | None,
+        exclude: Sequence[str],
+        limit: int,
+        reclaim: Sequence[str] = (),
     ) -> list[Lease]:
         return await self._write(
-            lambda conn: leases.claim(conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit)
+            lambda conn: leases.claim(
+                conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit, reclaim=reclaim
+            )
         )
 
     async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:

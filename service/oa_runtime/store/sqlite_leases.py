@@ -30,6 +30,7 @@ def claim(
     run_ids: Sequence[str] | None,
     exclude: Sequence[str],
     limit: int,
+    reclaim: Sequence[str] = (),
 ) -> list[Lease]:
     now = time.time()
     params: dict[str, object] = {"owner": owner, "now": now, "expires": now + ttl_s, "limit": limit}
@@ -38,12 +39,14 @@ def claim(
         only = " AND run_id IN (SELECT value FROM json_each(:run_ids))"
         params["run_ids"] = _json_list(run_ids)
     params["exclude"] = _json_list(exclude)
+    params["reclaim"] = _json_list(reclaim)
     rows = conn.execute(
         "UPDATE runs SET lease_owner = :owner, lease_token = lease_token + 1, lease_expires_at = :expires,"
         " recovery_attempts = recovery_attempts + CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END"
         " WHERE run_id IN (SELECT run_id FROM runs"
         f"  WHERE {_CLAIMABLE}{only} AND run_id NOT IN (SELECT value FROM json_each(:exclude))"
-        "   AND (lease_owner IS NULL OR lease_expires_at <= :now OR lease_owner = :owner)"
+        "   AND (lease_owner IS NULL OR lease_expires_at <= :now"
+        "        OR (lease_owner = :owner AND run_id IN (SELECT value FROM json_each(:reclaim))))"
         "  ORDER BY created_at, run_id LIMIT :limit)"
         " RETURNING run_id, lease_token, recovery_attempts",
         params,
