@@ -220,25 +220,27 @@ async def append(backend: str, database_url: str, sizes: Sizes) -> list[Result]:
 
 async def prepare_replay_run(database_url: str, events: int) -> str:
     """A finished run of `events` events written straight to the store (before the service
-    starts, so no executor picks it up): accepted, started, external events, finished."""
+    starts, so no executor picks it up): accepted, started, one step of text deltas (so the
+    SSE path has a frame per event too), finished."""
     store = open_store(database_url)
     await store.open()
     run_id = new_id("replay")
     try:
         await _new_run(store, run_id)
-        await store.append_many([AppendRequest(run_id, [ev.run_started("bench", 1)])])
-        body = events - 3
+        await store.append_many([AppendRequest(run_id, [ev.run_started("bench", 1), ev.step_started(1)])])
+        body = events - 5
         for i in range(0, body, 2000):
-            batch = [ev.external("bench", {"i": j}) for j in range(i, min(body, i + 2000))]
+            batch = [ev.message_delta("txt-s1", f"t{j} ") for j in range(i, min(body, i + 2000))]
             await store.append_many([AppendRequest(run_id, batch)])
-        await store.append_many([AppendRequest(run_id, [ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")])])
+        ending = [ev.step_finished(1, ev.STEP_STOP), ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")]
+        await store.append_many([AppendRequest(run_id, ending)])
     finally:
         await store.close()
     return run_id
 
 
 async def replay(t: Target, run_id: str) -> list[Result]:
-    """Reads the prepared run from cursor 0 via StreamRunEvents."""
+    """Reads the prepared run from cursor 0, via StreamRunEvents and via SSE through Envoy."""
     count, first = 0, None
     with CpuMeter(t.envoy_pid) as cpu:
         began = time.perf_counter()
@@ -258,7 +260,19 @@ async def replay(t: Target, run_id: str) -> list[Result]:
     }
     figures.pop("cpu_envoy_s", None)
     figures.pop("cpu_envoy_us_per_event", None)
-    return [Result("replay", t.backend, "grpc", "events_per_s", figures)]
+    results = [Result("replay", t.backend, "grpc", "events_per_s", figures)]
+    # The same run as AI SDK SSE through Envoy (frames decoded by the bench client).
+    with CpuMeter(t.envoy_pid) as cpu:
+        began = time.perf_counter()
+        trace = await read_sse(t, run_id)
+    sse_figures = {
+        "events_per_s": count / cpu.wall_s,
+        "events": count,
+        "ttfe_ms": ((trace.first_frame or began) - began) * 1e3,
+        **cpu.figures(count, "event"),
+    }
+    results.append(Result("replay", t.backend, "envoy_sse", "events_per_s", sse_figures))
+    return results
 
 
 async def start_rate(t: Target, sizes: Sizes, clients: int = 16) -> list[Result]:
