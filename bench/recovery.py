@@ -10,11 +10,12 @@ of the same service with nothing to recover, measured in the same run.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
 import grpc.aio
-from oa_runtime.store import open_store
+from oa_runtime.store import open_store, sqlite_path
 from openagents.runtime.v1 import run_event_pb2, run_service_pb2
 
 from tests.e2e.chaos_helpers import run_events
@@ -71,13 +72,8 @@ async def _kill_and_restart(
         since = time.perf_counter()
         replica.start()
     waits = await asyncio.gather(*(_first_new_event(target, r, cuts[r], since) for r in run_ids))
-    for r in run_ids:  # let the runs finish, then count what was redone
-        while True:
-            evs = await run_events(target, r)
-            if evs and evs[-1].type == "run.finished":
-                break
     redone = []
-    for r in run_ids:
+    for r in run_ids:  # StreamRunEvents ends with run.finished: this waits for each run's end
         evs = await run_events(target, r)
         redone.append(
             sum(1 for e in evs if e.type == "step.finished" and e.step_finished.reason == INTERRUPTED)
@@ -96,10 +92,6 @@ async def _last_seqs(database_url: str, run_ids: list[str]) -> dict[str, int]:
     if database_url.startswith("sqlite"):
         # The file is free (the replica is dead), but opening it as a store would
         # take its lock; read it plainly instead.
-        import sqlite3
-
-        from oa_runtime.store import sqlite_path
-
         with sqlite3.connect(sqlite_path(database_url)) as conn:
             marks = ", ".join("?" for _ in run_ids)
             rows = conn.execute(f"SELECT run_id, last_seq FROM runs WHERE run_id IN ({marks})", run_ids)

@@ -71,6 +71,9 @@ class EventStore(Protocol):
     """The durable log and the rows derived from it (SQLite or PostgreSQL)."""
 
     backend: str  # "sqlite" | "postgres"
+    # One process per database (SQLite's file lock): every change is made, and
+    # published, by this process, so there is nothing to listen for or poll.
+    single_node: bool
 
     async def open(self) -> None:
         """Connects and applies pending migrations (idempotent)."""
@@ -131,9 +134,6 @@ class EventStore(Protocol):
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         """A thread's runs, oldest first."""
-
-    async def unfinished_runs(self) -> list[str]:
-        """Ids of runs whose status is not terminal."""
 
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None: ...
 

@@ -89,18 +89,15 @@ async def serve(
                 CoordinationSettings(
                     claim_interval_s=settings.claim_interval_s,
                     stream_poll_s=settings.stream_poll_s,
-                    poll_streams=store.backend != "sqlite",
+                    poll_streams=not store.single_node,
                 ),
             )
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
             background = [await _listening(tg, store, settings.executor_id, coordinator)]
             phase("listen")
 
-            async def wake_claimer() -> None:
-                coordinator.wake()
-
             grpc_health = health.aio.HealthServicer()
-            readiness = Readiness(store, grpc_health, on_recovered=wake_claimer)
+            readiness = Readiness(store, grpc_health, on_recovered=coordinator.wake)
             server = grpc.aio.server(
                 interceptors=[ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env))],
                 options=[("grpc.so_reuseport", 0)],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from oa_runtime.core import events as ev
+from oa_runtime.core.canonical import canonical_json
 from oa_runtime.core.errors import (
     DependencyUnavailable,
     IdempotencyKeyReused,
@@ -27,7 +28,7 @@ from oa_runtime.core.records import AppendResult, StartRequest
 from oa_runtime.core.run_state import RunStatus
 from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store import PostgresEventStore, SqliteEventStore, migrate, open_store, sqlite_path
-from oa_runtime.store.common import canonical_json, migrations
+from oa_runtime.store.common import migrations
 
 from tests.support.postgres import PostgresServer
 
@@ -311,14 +312,6 @@ async def test_thread_runs_are_oldest_first(store: EventStore) -> None:
     assert [r.run_id for r in runs] == ids
     assert [r.created_at for r in runs] == sorted(r.created_at for r in runs)
     assert await store.thread_runs("no-such-thread") == []
-
-
-async def test_unfinished_runs_lists_live_runs_only(store: EventStore) -> None:
-    queued, running, done = await new_run(store), await new_run(store), await new_run(store)
-    await append(store, AppendRequest(running, [ev.run_started("exec-1", 1)]))
-    await finish(store, done)
-
-    assert sorted(await store.unfinished_runs()) == sorted([queued, running])
 
 
 async def test_the_latest_checkpoint_wins(store: EventStore) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import grpc.aio
 from grpc_health.v1 import health, health_pb2
@@ -26,14 +26,14 @@ PING_TIMEOUT_S = 2.0
 
 
 class Readiness:
-    """`on_recovered` runs when the database answers again after an outage (run
-    tasks that stopped on DependencyUnavailable are resumed from their log)."""
+    """`on_recovered` is called when the database answers again after an outage (it
+    wakes the lease claimer, which takes back the runs the outage stopped)."""
 
     def __init__(
         self,
         store: EventStore,
         grpc_health: health.aio.HealthServicer,
-        on_recovered: Callable[[], Awaitable[object]] | None = None,
+        on_recovered: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.grpc_health = grpc_health
@@ -64,7 +64,7 @@ class Readiness:
         for service in SERVICES:
             await self.grpc_health.set(service, status)
         if recovered and self.on_recovered is not None:
-            await self.on_recovered()
+            self.on_recovered()
         return ok
 
     async def monitor(self, interval_s: float = 1.0) -> None:

@@ -82,7 +82,7 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         )
         self.rt.broker.publish(result.events)
         if not result.record.status.is_terminal:
-            executor.start(start.run_id, result.lease)
+            executor.start(start.run_id, result.lease, result.record)
         return run_service_pb2.StartRunResponse(
             run_id=start.run_id,
             status="accepted",

@@ -17,12 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from .run_state import RunStatus
+
 RECOVERY_EXHAUSTED: Final = "executor_recovery_exhausted"
 
 # Run statuses an executor works on. A waiting run (human approval) is only
 # claimable once its wake-up time has passed.
-CLAIMABLE_STATUSES: Final = ("queued", "running", "canceling")
-WAITING_STATUS: Final = "waiting"
+WAITING_STATUS: Final = RunStatus.WAITING.value
+CLAIMABLE_STATUSES: Final = tuple(
+    s.value for s in RunStatus if not s.is_terminal and s is not RunStatus.WAITING
+)
 
 
 @dataclass(frozen=True, slots=True)

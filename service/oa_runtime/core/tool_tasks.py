@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
+from . import canonical
 from . import events as ev
 from .errors import IllegalTransition
 
@@ -97,8 +98,9 @@ def transition(current: TaskState, new: TaskState, *, attempt: int = 0, current_
 
 
 def canonical_json(value: Any) -> str:
-    """One spelling per JSON value (sorted keys, no spaces); ValueError for NaN/Infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Canonical JSON of a tool's arguments or output; ValueError for NaN/Infinity, which
+    are not JSON (a receipt hash must be of a value any client can parse)."""
+    return canonical.canonical_json(value, allow_nan=False)
 
 
 def sha256_text(text: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .canonical import canonical_json
 from .errors import InvalidArgument
 from .records import StartRequest
 
@@ -27,14 +27,6 @@ def require_id(field: str, value: str) -> str:
     if not ID_PATTERN.match(value):
         raise InvalidArgument(field, "must be 1-128 characters from [A-Za-z0-9._:-]")
     return value
-
-
-def optional_id(field: str, value: str) -> str:
-    return require_id(field, value) if value else ""
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def sha256_hex(value: Any) -> str:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from ..core.errors import DependencyUnavailable
+from ..core.run_state import RunStatus
 from ..ports import EventStore
 from .broker import Broker
 from .executor import RunExecutor
@@ -49,7 +50,6 @@ class Coordinator:
         self._claim_now = asyncio.Event()
         self._poll_now = asyncio.Event()
         self._stopping = False
-        self.claimed = 0  # runs taken by the claimer so far (metrics, tests)
 
     # ----- ChangeHandler (called by the store's listener) -----
 
@@ -97,7 +97,6 @@ class Coordinator:
             total += len(leases)
             if len(leases) < self._settings.claim_batch:
                 break
-        self.claimed += total
         return total
 
     async def claim_loop(self) -> None:
@@ -135,7 +134,7 @@ class Coordinator:
                 if status is None:
                     log.warning("lease lost", extra={"run_id": lease.run_id})
                     self._executor.lose(lease.run_id)
-                elif status == "canceling":
+                elif status == RunStatus.CANCELING.value:
                     self._executor.cancel(lease.run_id)
 
     async def poll_loop(self) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..core import events as ev
 from ..core.errors import DependencyUnavailable, FencedOff
 from ..core.leases import Lease
+from ..core.records import RunRecord
 from ..models.registry import ModelRegistry
 from .run_loop import RunDeps, RunLoop
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 class _Handle:
     task: asyncio.Task[None] | None = None
     lease: Lease | None = None
+    record: RunRecord | None = None  # known when the run was just created here
     loop: RunLoop | None = None
     cancel_requested: bool = False  # record `canceled` once the task stops
     lost: bool = False  # stop quietly: the lease is gone or the replica is leaving
@@ -58,10 +60,6 @@ class RunExecutor:
         self._orphaned: set[str] = set()
 
     @property
-    def active(self) -> int:
-        return len(self._handles)
-
-    @property
     def closing(self) -> bool:
         return self._closing
 
@@ -74,12 +72,13 @@ class RunExecutor:
     def orphaned(self) -> list[str]:
         return sorted(self._orphaned)
 
-    def start(self, run_id: str, lease: Lease | None = None) -> bool:
+    def start(self, run_id: str, lease: Lease | None = None, record: RunRecord | None = None) -> bool:
         """Executes a run here unless it already runs here. Without a `lease` the
-        task claims one first, and does nothing if another replica holds it."""
+        task claims one first, and does nothing if another replica holds it. A
+        `record` (the run just created) saves reading it again."""
         if self._closing or run_id in self._handles:
             return False
-        handle = _Handle(lease=lease)
+        handle = _Handle(lease=lease, record=record)
         self._handles[run_id] = handle
         self._orphaned.discard(run_id)
         handle.task = self._tg.create_task(self._execute(run_id, handle), name=f"run:{run_id}")
@@ -146,7 +145,7 @@ class RunExecutor:
                     return  # another replica executes it (or it has ended)
                 handle.lease = claimed[0]
             lease = handle.lease
-            record = await self._deps.store.get_run(run_id)
+            record = handle.record or await self._deps.store.get_run(run_id)
             if record is None:
                 return
             provider = self._models.resolve(record.request.model)

@@ -8,7 +8,6 @@ so SQLite and PostgreSQL cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,19 +29,12 @@ from ..core.records import AppendResult, CheckpointRecord, RunRecord, StartReque
 from ..core.run_state import RunState, RunStatus, apply
 from ..ports import AppendRequest
 
-TERMINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.is_terminal)
-
 # The columns every run query selects, in the order `record_from_values` takes them.
 RUN_COLUMNS = (
     "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason,"
     " error_message, wake_at"
 )
 EVENT_COLUMNS = "run_id, seq, event_id, type, occurred_at, payload"
-
-
-def canonical_json(value: Any) -> str:
-    """One spelling per value: sorted keys, no spaces (hashes and text columns)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def utc_now() -> datetime:

@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core import events as ev
+from ..core.canonical import canonical_json
 from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
@@ -35,10 +36,8 @@ from . import postgres_leases as leases
 from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
-    TERMINAL_STATUSES,
     TRANSCRIPT_FIELD,
     PlannedAppend,
-    canonical_json,
     check_idempotency,
     checkpoint_from_values,
     duplicate_event_result,
@@ -67,6 +66,7 @@ _NONCE_PRUNE_EVERY = 256
 
 class PostgresEventStore:
     backend = "postgres"
+    single_node = False
 
     def __init__(
         self,
@@ -358,13 +358,6 @@ class PostgresEventStore:
             f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = %s ORDER BY created_at, run_id", (thread_id,)
         )
         return [record_from_values(row) for row in rows]
-
-    async def unfinished_runs(self) -> list[str]:
-        rows = await self._fetch(
-            "SELECT run_id FROM runs WHERE status <> ALL(%s) ORDER BY created_at, run_id",
-            (list(TERMINAL_STATUSES),),
-        )
-        return [row[0] for row in rows]
 
     async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
         rows = await self._fetch(

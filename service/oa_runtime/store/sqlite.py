@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core import events as ev
+from ..core.canonical import canonical_json
 from ..core.errors import DependencyUnavailable, DomainError, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
@@ -33,10 +34,8 @@ from . import sqlite_leases as leases
 from .common import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
-    TERMINAL_STATUSES,
     TRANSCRIPT_FIELD,
     PlannedAppend,
-    canonical_json,
     check_idempotency,
     checkpoint_from_values,
     duplicate_event_result,
@@ -80,6 +79,7 @@ def _event(row: Sequence[Any]) -> ev.Event:
 
 class SqliteEventStore:
     backend = "sqlite"
+    single_node = True
 
     def __init__(self, path: str, *, busy_timeout_s: float = 10.0) -> None:
         self.path = path
@@ -354,16 +354,6 @@ class SqliteEventStore:
             ).fetchall()
         )
         return [_run_record(row) for row in rows]
-
-    async def unfinished_runs(self) -> list[str]:
-        marks = ", ".join("?" for _ in TERMINAL_STATUSES)
-        rows = await self._read(
-            lambda conn: conn.execute(
-                f"SELECT run_id FROM runs WHERE status NOT IN ({marks}) ORDER BY created_at, run_id",
-                TERMINAL_STATUSES,
-            ).fetchall()
-        )
-        return [row[0] for row in rows]
 
     async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
         row = await self._read(
