@@ -52,7 +52,8 @@ class Readiness:
 
     async def refresh(self) -> bool:
         try:
-            await asyncio.wait_for(self.store.ping(), PING_TIMEOUT_S)
+            async with asyncio.timeout(PING_TIMEOUT_S):  # not wait_for: it can drop a cancel (3.11)
+                await self.store.ping()
             ok = not self.shutting_down
         except (DependencyUnavailable, TimeoutError):
             ok = False

@@ -51,7 +51,8 @@ class Subscription:
             return True
         self._wakeup.clear()
         try:
-            await asyncio.wait_for(self._wakeup.wait(), idle_s)
+            async with asyncio.timeout(idle_s):  # not wait_for: it can drop a cancel (3.11)
+                await self._wakeup.wait()
         except TimeoutError:
             return False
         return True

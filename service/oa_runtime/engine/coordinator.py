@@ -161,5 +161,6 @@ class Coordinator:
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can drop a cancel (3.11)
+            await event.wait()
     event.clear()

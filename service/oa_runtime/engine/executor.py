@@ -121,6 +121,11 @@ class RunExecutor:
         for handle in handles:
             if handle.lease is None or not handle.lost:
                 continue
+            if handle.task is not None and not handle.task.done():
+                # Still running after the grace: keep its lease (it expires), so no
+                # peer resumes the run while this task may still write.
+                log.warning("run task did not stop in time", extra={"run_id": handle.lease.run_id})
+                continue
             leases.append(handle.lease)
             loop = handle.loop
             if loop is not None and loop.state.last_seq and not loop.state.is_terminal:

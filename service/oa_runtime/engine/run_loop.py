@@ -203,7 +203,11 @@ class RunLoop:
                     except asyncio.QueueEmpty:
                         timeout = None if not buffered else max(0.0, last_flush + window - time.monotonic())
                         try:
-                            item = await asyncio.wait_for(queue.get(), timeout)
+                            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns
+                            # the result and drops a cancel that lands as the get completes,
+                            # and a run task must stop when it is cancelled.
+                            async with asyncio.timeout(timeout):
+                                item = await queue.get()
                         except TimeoutError:
                             await flush()
                             continue
