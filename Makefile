@@ -54,7 +54,7 @@ gen-check: setup
 
 lint: setup
 	$(VENV)/bin/ruff check service gateway tests tools $(wildcard bench)
-	$(VENV)/bin/mypy --strict service gateway
+	$(VENV)/bin/mypy --strict service gateway tests tools $(wildcard bench)
 	$(BUF) lint proto
 
 # The schema must stay compatible with the main branch (FILE rules).

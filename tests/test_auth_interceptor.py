@@ -15,8 +15,8 @@ import grpc
 import grpc.aio
 import pytest
 import pytest_asyncio
-from google.api import httpbody_pb2  # type: ignore[import-untyped,unused-ignore]
-from google.rpc import error_details_pb2  # type: ignore[import-untyped,unused-ignore]
+from google.api import httpbody_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from oa_runtime.auth import Keyring, ServiceTokenInterceptor, current_claims, mint_token

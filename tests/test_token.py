@@ -47,9 +47,9 @@ def verify(token: str, *, keyring: Keyring = KEYRING, key_id: str | None = None,
     return verify_token(token, keyring, key_id, now=now, max_ttl_s=60, max_skew_s=30)
 
 
-def problem_of(token: str, **kwargs: object) -> str:
+def problem_of(token: str, *, keyring: Keyring = KEYRING, key_id: str | None = None, now: float = NOW) -> str:
     with pytest.raises(InvalidToken) as caught:
-        verify(token, **kwargs)  # type: ignore[arg-type]
+        verify(token, keyring=keyring, key_id=key_id, now=now)
     assert caught.value.code == "UNAUTHENTICATED" and caught.value.reason == "INVALID_TOKEN"
     return caught.value.metadata["problem"]
 

@@ -106,7 +106,8 @@ def test_an_open_approval_makes_the_run_wait_until_decided() -> None:
         apply(state, ev.approval_decided("other", "c1", approved=True))
     decided = apply(state, ev.approval_decided("a1", "c1", approved=True))
     assert decided.status == RunStatus.RUNNING and decided.wake_at is None
-    assert decided.decision_of("c1") is not None and decided.decision_of("c1").approved  # type: ignore[union-attr]
+    decision = decided.decision_of("c1")
+    assert decision is not None and decision.approved
     with pytest.raises(IllegalTransition):  # decided once
         apply(decided, ev.approval_decided("a1", "c1", approved=False))
     # The state survives its JSON snapshot (checkpoints, the runs row).
