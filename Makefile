@@ -55,6 +55,7 @@ gen-check: setup
 lint: setup
 	$(VENV)/bin/ruff check service gateway tests tools $(wildcard bench)
 	$(VENV)/bin/mypy --strict service gateway tests tools $(wildcard bench)
+	$(VENV)/bin/lint-imports --no-logo  # the floors and purity rules in .importlinter
 	$(BUF) lint proto
 
 # The schema must stay compatible with the main branch (FILE rules).
