@@ -19,7 +19,7 @@ its JSON path ("$.tags[0]: must be one of ['a', 'b']"), at most MAX_ERRORS of th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import jsonschema
@@ -111,28 +111,31 @@ def _phrased(error: jsonschema.ValidationError) -> Iterator[str]:
         for name in value:
             if name not in declared and not any(re.search(p, name) for p in patterns):
                 yield f"{_child(path, name)}: is not an allowed property"
+    elif keyword == "type" and isinstance(expected, list):
+        yield f"{path}: expected {' or '.join(expected)}"
     elif keyword in _MESSAGES:
-        yield f"{path}: {_MESSAGES[keyword](expected)}"
+        yield f"{path}: {_short(_MESSAGES[keyword].format(expected))}"
     else:
         yield f"{path}: {_short(error.message)}"
 
 
-_MESSAGES: Final[dict[str, Callable[[Any], str]]] = {
-    "type": lambda t: "expected " + (" or ".join(t) if isinstance(t, list) else str(t)),
-    "enum": lambda v: f"must be one of {_short(repr(v))}",
-    "const": lambda v: f"must be {_short(repr(v))}",
-    "format": lambda v: f"must be a valid {v}",
-    "minLength": lambda v: f"must be at least {v} characters",
-    "maxLength": lambda v: f"must be at most {v} characters",
-    "pattern": lambda v: f"must match {v!r}",
-    "minItems": lambda v: f"must have at least {v} items",
-    "maxItems": lambda v: f"must have at most {v} items",
-    "minimum": lambda v: f"must be at least {v}",
-    "maximum": lambda v: f"must be at most {v}",
-    "exclusiveMinimum": lambda v: f"must be greater than {v}",
-    "exclusiveMaximum": lambda v: f"must be less than {v}",
-    "anyOf": lambda v: "matches none of the allowed shapes",
-    "oneOf": lambda v: "must match exactly one allowed shape",
+# What the model reads for each failed keyword; {} is the keyword's value in the schema.
+_MESSAGES: Final = {
+    "type": "expected {}",
+    "enum": "must be one of {!r}",
+    "const": "must be {!r}",
+    "format": "must be a valid {}",
+    "minLength": "must be at least {} characters",
+    "maxLength": "must be at most {} characters",
+    "pattern": "must match {!r}",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "anyOf": "matches none of the allowed shapes",
+    "oneOf": "must match exactly one allowed shape",
 }
 
 
