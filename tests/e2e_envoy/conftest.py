@@ -130,7 +130,7 @@ class Gateway:
     base_url: str
     http: httpx.AsyncClient
 
-    def auth(self, **claims: str | None) -> dict[str, str]:
+    def auth(self, **claims: str | int | None) -> dict[str, str]:
         """Headers with a fresh single-use service token (claims bind to the request)."""
         return {SIGNATURE_HEADER: self.runtime.token(**claims)}
 

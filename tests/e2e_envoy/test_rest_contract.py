@@ -14,7 +14,7 @@ def laravel_body(run_id: str, thread_id: str, prompt: str = "/say Hello there") 
     return {
         "runId": run_id,
         "threadId": thread_id,
-        "userId": "user-42",
+        "userId": 42,  # a JSON integer, as Laravel sends it
         "autopilotId": "autopilot-7",
         "authenticatedSession": True,
         "prompt": prompt,
@@ -49,7 +49,7 @@ async def test_start_run_with_the_laravel_body_is_idempotent_by_run_id(any_gatew
     assert started["status"] == "accepted"
     assert started["created"] is True
     assert started["run"]["threadId"] == thread_id
-    assert started["run"]["userId"] == "user-42"
+    assert started["run"]["userId"] == "42"  # proto3 JSON writes every int64 as a string
     assert started["run"]["autopilotId"] == "autopilot-7"
     assert started["run"]["authenticatedSession"] is True
     assert started["run"]["toolPolicy"] == {"allow": ["echo", "clock"], "deny": ["fail"], "guestMode": False}

@@ -32,7 +32,6 @@ from ..engine.writer import EventWriter
 from ..models.registry import ModelRegistry
 from ..ports import AppendRequest, EventStore
 from . import convert, tool_tasks
-from .errors import streaming, unary
 from .sse import stream_sse
 
 MAX_PAGE_SIZE = 500
@@ -61,7 +60,6 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
             raise RunNotFound(run_id)
         return record
 
-    @unary
     async def StartRun(
         self, request: run_service_pb2.StartRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.StartRunResponse:
@@ -90,13 +88,11 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
             created=result.created,
         )
 
-    @unary
     async def GetRun(
         self, request: run_service_pb2.GetRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetRunResponse:
         return run_service_pb2.GetRunResponse(run=convert.run_to_proto(await self._run(request.run_id)))
 
-    @unary
     async def ListRuns(
         self, request: run_service_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.ListRunsResponse:
@@ -118,7 +114,6 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
             runs=[convert.run_to_proto(r) for r in page], next_page_token=token
         )
 
-    @unary
     async def CancelRun(
         self, request: run_service_pb2.CancelRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.CancelRunResponse:
@@ -138,7 +133,6 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
             run=convert.run_to_proto(record) if record else None, cancel_recorded=result.recorded
         )
 
-    @streaming
     async def StreamRunEvents(
         self, request: run_service_pb2.StreamRunEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[run_service_pb2.StreamRunEventsResponse]:
@@ -156,7 +150,6 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         ):
             yield message
 
-    @unary
     async def AppendRunEvents(
         self, request: run_service_pb2.AppendRunEventsRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.AppendRunEventsResponse:
@@ -177,7 +170,6 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         )
         return run_service_pb2.AppendRunEventsResponse(seqs=list(result.seqs), replayed=result.replayed)
 
-    @unary
     async def GetThreadState(
         self, request: run_service_pb2.GetThreadStateRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetThreadStateResponse:
@@ -194,25 +186,21 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         response.active_run_id = active[-1] if active else ""
         return response
 
-    @unary
     async def ListToolTasks(
         self, request: run_service_pb2.ListToolTasksRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.ListToolTasksResponse:
         return await tool_tasks.list_tool_tasks(self.rt, request)
 
-    @unary
     async def GetToolTask(
         self, request: run_service_pb2.GetToolTaskRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetToolTaskResponse:
         return await tool_tasks.get_tool_task(self.rt, request)
 
-    @unary
     async def DecideApproval(
         self, request: run_service_pb2.DecideApprovalRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.DecideApprovalResponse:
         return await tool_tasks.decide_approval(self.rt, request)
 
-    @unary
     async def AnswerQuestion(
         self, request: run_service_pb2.AnswerQuestionRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.AnswerQuestionResponse:
