@@ -27,9 +27,9 @@ MAX_EVENT_DATA_BYTES = 256 * 1024
 MAX_APPEND_EVENTS = 100
 MAX_MESSAGES = 1000
 # JSON nesting (objects and arrays) in event data, messages and context frames. protobuf's
-# Struct nests two messages per JSON level and refuses past 100 messages, so deeper JSON
-# could not even be decoded; 32 levels is far beyond any real payload.
-MAX_JSON_DEPTH = 32
+# Struct nests about three messages per JSON level and refuses to decode past 100, so JSON
+# deeper than ~30 levels is already MALFORMED_REQUEST; 20 is far beyond any real payload.
+MAX_JSON_DEPTH = 20
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
