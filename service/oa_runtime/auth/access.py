@@ -47,14 +47,12 @@ class Caller:
 def authorize(caller: Caller, target: Target, *, allow_service_scope: bool) -> None:
     """Raises the DomainError that refuses `caller` on `target`; returns when allowed."""
     claims = caller.claims
+    require_binding(claims, allow_service_scope=allow_service_scope)
     if claims.guest_scope is not None and claims.guest_scope != (caller.guest_scope_header or None):
         raise ClaimMismatch("guest_scope")
     _check_user_header(caller, target)
     if not claims.bound:
-        if claims.scope == SERVICE_SCOPE and allow_service_scope:
-            return
-        problem = "service tokens are not enabled" if claims.scope == SERVICE_SCOPE else "no claims"
-        raise UnboundToken(problem)
+        return  # an accepted service token
     if not target.exists and target.run_id is not None and claims.run_id is None:
         # A run that does not exist yet can only be named by a token minted for it.
         raise RunNotFound(target.run_id)
@@ -66,6 +64,15 @@ def authorize(caller: Caller, target: Target, *, allow_service_scope: bool) -> N
         raise ClaimMismatch("thread_id")
     if claims.user_id is not None and target.exists and claims.user_id != target.owner:
         raise ClaimMismatch("user_id")
+
+
+def require_binding(claims: Claims, *, allow_service_scope: bool) -> None:
+    """UnboundToken unless the token names a run, thread or user, or is an accepted service
+    token. Checked before anything is read for the request."""
+    if claims.bound or (claims.scope == SERVICE_SCOPE and allow_service_scope):
+        return
+    problem = "service tokens are not enabled" if claims.scope == SERVICE_SCOPE else "no claims"
+    raise UnboundToken(problem)
 
 
 def _check_user_header(caller: Caller, target: Target) -> None:

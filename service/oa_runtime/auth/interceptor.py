@@ -39,10 +39,10 @@ from ..core.errors import (
     MalformedRequest,
     UnboundToken,
 )
-from .access import Caller, authorize
+from .access import Caller, authorize, require_binding
 from .resources import ResourceReader, resolve_target
 from .rpc_status import to_rpc_status
-from .token import SERVICE_SCOPE, Claims, Keyring, TokenPolicy, verify_token
+from .token import Claims, Keyring, TokenPolicy, verify_token
 
 SIGNATURE_HEADER = "x-oa-runtime-signature"
 KEY_ID_HEADER = "x-oa-runtime-key-id"
@@ -152,14 +152,15 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # single-use whatever the outcome, so a replay can never be probed.
         if not await self._use_nonce(claims):
             raise InvalidToken("nonce already used")
-        caller = Caller(claims, headers.get(USER_ID_HEADER), headers.get(GUEST_SCOPE_HEADER))
         allow_service = self._policy.allow_service_scope
+        require_binding(claims, allow_service_scope=allow_service)  # before any store read
         target = await resolve_target(self._store, method, request) if request is not None else None
         if target is None:
             # No access rule for this method (or a streamed request): service tokens only.
-            if not (claims.scope == SERVICE_SCOPE and allow_service and not claims.bound):
+            if claims.bound:
                 raise UnboundToken("this method has no per-resource rule; it takes a service token")
             return claims
+        caller = Caller(claims, headers.get(USER_ID_HEADER), headers.get(GUEST_SCOPE_HEADER))
         authorize(caller, target, allow_service_scope=allow_service)
         return claims
 
