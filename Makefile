@@ -79,4 +79,4 @@ bench: setup
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf var/gateway .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
