@@ -13,6 +13,7 @@ BUF := .tools/node_modules/.bin/buf
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := .tools/node_modules/.installed
 PG_STAMP := var/.postgres-checked
+PHP_STAMP := var/.php-checked
 PYTEST_ARGS ?=
 
 .PHONY: help setup gen gen-check lint breaking breaking-baseline test run bench clean
@@ -22,7 +23,7 @@ help:
 	@echo "make test   - everything CI checks: lint, buf lint/breaking, fresh gen/, the test suite"
 	@echo "make setup | gen | gen-check | lint | breaking | breaking-baseline | bench | clean"
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PHP_STAMP)
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,11 @@ $(NODE_STAMP): .tools/package.json .tools/package-lock.json
 
 $(PG_STAMP):
 	tools/ensure-postgres.sh
+	mkdir -p var && touch $@
+
+# PHP + Illuminate HTTP client + Guzzle from Debian, for the Laravel interop suite (tests/php/).
+$(PHP_STAMP): tools/ensure-php.sh
+	tools/ensure-php.sh
 	mkdir -p var && touch $@
 
 gen: setup
