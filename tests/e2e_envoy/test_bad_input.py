@@ -8,8 +8,13 @@ import contextlib
 import logging
 from typing import Any
 
+import grpc
+import grpc.aio
 import httpx
 import pytest
+from oa_runtime.core.errors import InvalidArgument
+from oa_runtime.core.validation import parse_cursor
+from openagents.runtime.v1 import run_service_pb2
 
 from tests.e2e_envoy.conftest import SIGNATURE_HEADER, Gateway, assert_error_shape, new_id
 
@@ -162,7 +167,24 @@ async def test_cursor_headers_are_ascii_digits_within_int64(
     headers = [*any_gateway.auth(run_id=running_run).items(), ("Last-Event-ID", value.encode())]
     async with any_gateway.http.stream("GET", f"{RUNS}/{running_run}/stream", headers=headers) as response:
         await response.aread()
-    assert_error_shape(response, 400, "INVALID_CURSOR")
+    # Envoy refuses header values that are not ASCII before they reach the service.
+    reason = "INVALID_CURSOR" if value.isascii() else "MALFORMED_REQUEST"
+    assert_error_shape(response, 400, reason)
+    if not value.isascii():
+        # gRPC metadata is ASCII: no gRPC client can send it; the parser refuses it anyway.
+        with pytest.raises(InvalidArgument):
+            parse_cursor("Last-Event-ID", value)
+        return
+    # The service parses the cursor itself too (gRPC callers reach it without Envoy).
+    call = any_gateway.runtime.stub.StreamRunSse(
+        run_service_pb2.StreamRunSseRequest(run_id=running_run),
+        metadata=(*any_gateway.runtime.md(run_id=running_run), ("last-event-id", value)),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for _ in call:
+            pass
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Last-Event-ID" in (refused.value.details() or "")
 
 
 @pytest.mark.parametrize("value", [ARABIC_INDIC_FIVE, "99999999999999999999", "-1", "x"])
