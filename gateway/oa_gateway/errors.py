@@ -45,7 +45,8 @@ def _body(code: int, reason: str, message: str) -> dict[str, object]:
                     "reason": reason,
                     "domain": ERROR_DOMAIN,
                     # Envoy's own text (JSON-escaped by json_format), e.g. "Payload Too Large".
-                    "metadata": {"http_status": "%RESPONSE_CODE%", "problem": "%LOCAL_REPLY_BODY%"},
+                    # Metadata values stay strings (ErrorInfo.metadata is map<string, string>).
+                    "metadata": {"problem": "%LOCAL_REPLY_BODY%"},
                 }
             ],
         },

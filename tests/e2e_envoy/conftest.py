@@ -230,6 +230,8 @@ def assert_error_shape(response: httpx.Response, status: int, reason: str | None
     assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo", info
     assert info["domain"] == "runtime.openagents.dev", info
     assert isinstance(info["reason"], str) and info["reason"], info
+    # ErrorInfo.metadata is map<string, string>: a strict protobuf JSON decoder needs strings.
+    assert all(isinstance(value, str) for value in info.get("metadata", {}).values()), info
     if reason is not None:
         assert info["reason"] == reason, info
     assert "Traceback" not in response.text and "Error'" not in response.text
