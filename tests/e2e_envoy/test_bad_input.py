@@ -85,23 +85,20 @@ async def test_undecodable_path_and_page_token_are_400_before_authentication(
 
 async def test_deep_json_is_400(any_gateway: Gateway, running_run: str) -> None:
     """Reproduction 8: a 90-deep `data` was a 500."""
-    data: dict[str, Any] = {"leaf": 1}
-    for _ in range(90):
-        data = {"d": data}
-    body = {"idempotencyKey": "deep", "events": [{"kind": "laravel.deep", "data": data}]}
-    response = await any_gateway.http.post(
-        f"{RUNS}/{running_run}/events", json=body, headers=any_gateway.auth(run_id=running_run)
-    )
-    assert_error_shape(response, 400)
-    # Deep enough for the runtime's limit (20 levels), shallow enough to decode.
-    shallow: dict[str, Any] = {"leaf": 1}
-    for _ in range(25):
-        shallow = {"d": shallow}
-    body = {"idempotencyKey": "deep-25", "events": [{"kind": "laravel.deep", "data": shallow}]}
-    response = await any_gateway.http.post(
-        f"{RUNS}/{running_run}/events", json=body, headers=any_gateway.auth(run_id=running_run)
-    )
-    assert assert_error_shape(response, 400, "INVALID_ARGUMENT")["metadata"]["field"] == "events[0].data"
+
+    async def append_nested(depth: int) -> httpx.Response:
+        data: dict[str, Any] = {"leaf": 1}
+        for _ in range(depth):
+            data = {"d": data}
+        body = {"idempotencyKey": f"deep-{depth}", "events": [{"kind": "laravel.deep", "data": data}]}
+        return await any_gateway.http.post(
+            f"{RUNS}/{running_run}/events", json=body, headers=any_gateway.auth(run_id=running_run)
+        )
+
+    assert_error_shape(await append_nested(90), 400)
+    # Deeper than the runtime's limit (20 levels), shallow enough for protobuf to decode.
+    info = assert_error_shape(await append_nested(25), 400, "INVALID_ARGUMENT")
+    assert info["metadata"]["field"] == "events[0].data"
 
 
 async def test_a_10_mb_body_is_413(any_gateway: Gateway) -> None:

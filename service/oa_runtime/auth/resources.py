@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from ..core.errors import InvalidArgument, NotThreadOwner, RunNotFound, ThreadNotFound
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
-from ..core.validation import canonical_user_id, require_id
+from ..core.validation import canonical_user_id, require_id, validate_cursor
 from .access import EVERY_RUN, Target
 
 SERVICE = "/openagents.runtime.v1.RunService/"
@@ -107,7 +107,18 @@ RESOURCES: dict[str, Resolve] = {
 }
 
 
+# Cursor fields a request may carry; a bad one is refused before the store is read, like
+# a bad id, so a request that could never succeed costs no database work.
+_CURSOR_FIELDS = ("after_seq", "cursor", "expected_previous_seq")
+
+
 async def resolve_target(store: ResourceReader, method: str, request: Any) -> Target | None:
     """The target of `method` on `request`; None when no rule names the method."""
     resolve = RESOURCES.get(method)
-    return None if resolve is None else await resolve(store, request)
+    if resolve is None:
+        return None
+    for name in _CURSOR_FIELDS:
+        value = getattr(request, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            validate_cursor(name, value)
+    return await resolve(store, request)
