@@ -231,7 +231,7 @@ RUN = Target(run_id="r1", thread_id="t1", owner="42")
 
 
 def claims(**values: str) -> Claims:
-    return Claims(iat=NOW, exp=NOW + 60, nonce="n", **values)  # type: ignore[arg-type]
+    return Claims(iat=NOW, exp=NOW + 60, nonce="n", **values)
 
 
 def refusal(caller: Caller, target: Target, *, allow_service: bool = False) -> DomainError | None:

@@ -161,7 +161,10 @@ async def test_cursor_headers_are_ascii_digits_within_int64(
     any_gateway: Gateway, running_run: str, value: str
 ) -> None:
     """Reproduction 9: an Arabic-Indic 5 was read as 5; 99999999999999999999 failed in-band."""
-    headers = [*any_gateway.auth(run_id=running_run).items(), ("Last-Event-ID", value.encode())]
+    headers: list[tuple[bytes, bytes]] = [
+        *((k.encode(), v.encode()) for k, v in any_gateway.auth(run_id=running_run).items()),
+        (b"Last-Event-ID", value.encode()),
+    ]
     async with any_gateway.http.stream("GET", f"{RUNS}/{running_run}/stream", headers=headers) as response:
         await response.aread()
     # Envoy refuses header values that are not ASCII before they reach the service.
