@@ -125,7 +125,8 @@ bad_ids = st.one_of(
 )
 raw_path_segments = st.one_of(
     # Not empty: `/internal/v1/runs/` is ListRuns, a good request.
-    bad_ids.filter(bool).map(lambda s: quote(s, safe="")),
+    # Dots encoded too: an HTTP client resolves a bare `.` or `..` segment before sending.
+    bad_ids.filter(bool).map(lambda s: quote(s, safe="").replace(".", "%2E")),
     st.sampled_from(["%FF", "%C0%AF", "%2E%2E", "%00", "%E2%82", "a%ZZ", "%FFabc%FE"]),
 )
 json_values = st.recursive(
