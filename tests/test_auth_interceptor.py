@@ -21,6 +21,7 @@ from google.rpc import error_details_pb2  # type: ignore[import-untyped,unused-i
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from oa_runtime.auth import Keyring, ServiceTokenInterceptor, TokenPolicy, current_claims, mint_token
+from oa_runtime.auth.resources import RESOURCES
 from oa_runtime.core import events as ev
 from oa_runtime.core.errors import ERROR_DOMAIN, InvalidArgument
 from oa_runtime.core.records import StartRequest
@@ -412,3 +413,11 @@ async def test_rejections_log_the_problem_but_never_the_token(
     assert "bad signature" in caplog.text
     for secret_part in (token, *token.split(".")[1:], SECRET.decode(), "leaked-secret"):
         assert secret_part not in caplog.text
+
+
+def test_every_run_service_method_has_an_access_rule() -> None:
+    """A method without a rule is refused to every bound token (fail closed); this keeps the
+    table complete, so a new RPC ships with its rule."""
+    service = run_service_pb2.DESCRIPTOR.services_by_name["RunService"]
+    methods = {f"/{service.full_name}/{method.name}" for method in service.methods}
+    assert methods == set(RESOURCES)
