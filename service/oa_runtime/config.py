@@ -64,6 +64,8 @@ class Settings:
     tool_max_attempts: int = 3  # retries of idempotent tools on retryable failures
     approval_timeout_s: float = 0.0  # an undecided approval or unanswered question; 0 = never
     tool_entry_points: bool = True  # load the `openagents_runtime.tools` entry point group
+    # ----- Codex workers -----
+    worker_heartbeat_stale_after_ms: int = 120_000  # a worker silent this long is "stale"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,4 +96,7 @@ class Settings:
             tool_max_attempts=_int(e, "RUNTIME_TOOL_MAX_ATTEMPTS", defaults.tool_max_attempts),
             approval_timeout_s=_float(e, "RUNTIME_APPROVAL_TIMEOUT_S", defaults.approval_timeout_s),
             tool_entry_points=_flag(e, "RUNTIME_TOOL_ENTRY_POINTS", defaults.tool_entry_points),
+            worker_heartbeat_stale_after_ms=_int(
+                e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
+            ),
         )

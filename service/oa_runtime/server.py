@@ -21,11 +21,19 @@ from collections.abc import Callable, Mapping
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from openagents.runtime.v1 import health_service_pb2_grpc, run_service_pb2, run_service_pb2_grpc
+from openagents.runtime.v1 import (
+    codex_worker_service_pb2_grpc,
+    health_service_pb2_grpc,
+    run_service_pb2,
+    run_service_pb2_grpc,
+)
 
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
+from .api.workers import CodexWorkerService
+from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
+from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .engine.broker import Broker
@@ -36,6 +44,7 @@ from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
 from .ports import EventStore
 from .store import open_store
+from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
 log = logging.getLogger(__name__)
@@ -93,13 +102,23 @@ async def serve(
                 ),
             )
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
+            workers = Workers(
+                open_worker_store(store),
+                stale_after_ms=settings.worker_heartbeat_stale_after_ms,
+                poll_s=None if store.single_node else settings.stream_poll_s,
+                sse_heartbeat_s=settings.sse_heartbeat_s,
+            )
             background = [await _listening(tg, store, settings.executor_id, coordinator)]
             phase("listen")
 
             grpc_health = health.aio.HealthServicer()
             readiness = Readiness(store, grpc_health, on_recovered=coordinator.wake)
             server = grpc.aio.server(
-                interceptors=[ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env))],
+                interceptors=[
+                    ServiceTokenInterceptor(
+                        keyring, AuthReads(store, workers.store), policy=TokenPolicy.from_env(env)
+                    )
+                ],
                 options=[
                     ("grpc.so_reuseport", 0),
                     # gRPC refuses metadata between its soft (8 KiB) and hard limits at
@@ -110,12 +129,16 @@ async def serve(
                 ],
             )
             run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(runtime), server)
+            codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
+                CodexWorkerService(workers), server
+            )
             health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
             health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
             reflection.enable_server_reflection(
                 (
                     run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
                     "openagents.runtime.v1.HealthService",
+                    "openagents.runtime.v1.CodexWorkerService",
                     "grpc.health.v1.Health",
                     reflection.SERVICE_NAME,
                 ),
@@ -151,6 +174,7 @@ async def serve(
             coordinator.stop()
             handed_off = await executor.handoff(settings.shutdown_grace_s)
             broker.close()
+            workers.hub.close()
             await server.stop(settings.shutdown_grace_s)
             writer.close()
             for task in background:

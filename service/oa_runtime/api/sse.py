@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import grpc.aio
 from google.api import httpbody_pb2
@@ -42,7 +43,15 @@ def _body(data: bytes) -> run_service_pb2.StreamRunSseResponse:
     )
 
 
-def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext) -> int:
+class _Resumable(Protocol):
+    """A stream request with an optional `cursor` field (runs and Codex workers)."""
+
+    cursor: int
+
+    def HasField(self, field_name: str) -> bool: ...
+
+
+def resume_cursor(request: _Resumable, context: grpc.aio.ServicerContext) -> int:
     """The resume cursor from `cursor` and/or `Last-Event-ID`; both given must agree.
 
     The header is ASCII digits within int64 (int() would also read an Arabic-Indic five as 5 and
@@ -95,7 +104,7 @@ async def stream_sse(
 ) -> AsyncIterator[run_service_pb2.StreamRunSseResponse]:
     try:
         run_id = require_id("run_id", request.run_id)
-        cursor = _cursor(request, context)
+        cursor = resume_cursor(request, context)
         record = await store.get_run(run_id)
         if record is None:
             raise RunNotFound(run_id)
