@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -402,7 +402,8 @@ def heartbeat(worker: WorkerState, now: datetime, stale_after_ms: int = DEFAULT_
     age of its latest reported event decides (older than `stale_after_ms` is stale)."""
     age = None
     if worker.last_heartbeat_at is not None:
-        age = max(0, int((now - worker.last_heartbeat_at).total_seconds() * 1000))
+        # Integer division of timedeltas: float seconds * 1000 would read 1.001 s as 1000 ms.
+        age = max(0, (now - worker.last_heartbeat_at) // timedelta(milliseconds=1))
     if worker.status == S.STOPPED:
         state = HeartbeatState.STOPPED
     elif worker.status == S.FAILED:
