@@ -194,6 +194,8 @@ async def test_stop_is_202_then_200_and_a_reattach_revives_a_stopped_worker(any_
     again = await stop(gw, worker_id, {"reason": "done"})
     assert again.status_code == 200, again.text
     assert again.json()["idempotentReplay"] is True
+    no_body = await gw.http.post(f"{WORKERS}/{worker_id}/stop", headers=auth(gw))
+    assert no_body.status_code == 200, no_body.text
     assert (await report(gw, worker_id, "worker.stopped")).json()["status"] == "stopped"
     stopped = await stop(gw, worker_id)
     assert stopped.status_code == 200, stopped.text
