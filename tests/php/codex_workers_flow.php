@@ -5,11 +5,11 @@
 declare(strict_types=1);
 
 require __DIR__ . '/bootstrap.php';
+require_once __DIR__ . '/steps.php';
 require_once __DIR__ . '/CodexWorkersClient.php';
 
 use Illuminate\Http\Client\Factory;
 use OpenAgents\Runtime\CodexWorkersClient;
-use OpenAgents\Runtime\RuntimeError;
 use OpenAgents\Runtime\TokenFactory;
 
 [, $baseUrl, $secret, $suffix] = $argv;
@@ -19,18 +19,7 @@ $workerId = "codexw_php_$suffix";
 $report = [];
 
 $step = function (string $name, callable $call) use (&$report): void {
-    try {
-        $report[$name] = ['ok' => $call()];
-    } catch (RuntimeError $error) {
-        $report[$name] = ['error' => [
-            'httpStatus' => $error->httpStatus,
-            'code' => $error->grpcCode,
-            'reason' => $error->reason,
-            'domain' => $error->domain,
-            'metadata' => $error->metadata,
-            'message' => $error->getMessage(),
-        ]];
-    }
+    run_step($report, $name, $call);
 };
 
 // The controller's validated bodies, as Laravel forwards them.

@@ -5,50 +5,19 @@ with no data) against the real stack on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from tests.e2e_envoy.conftest import parse_sse, start_gateway
-from tests.php.test_laravel_interop import HERE, SECRET, error, ok, php_or_skip
+from tests.php.test_laravel_interop import SECRET, error, ok, php_or_skip, run_flow
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def worker_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runtime.db'}"
-    server = request.getfixturevalue("postgres_server")
-    url: str = server.create_database(f"php_workers_{uuid.uuid4().hex[:8]}")
-    return url
-
-
-async def run_flow(php: str, base_url: str, suffix: str) -> dict[str, Any]:
-    process = await asyncio.create_subprocess_exec(
-        php,
-        str(HERE / "codex_workers_flow.php"),
-        base_url,
-        SECRET,
-        suffix,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, stderr.decode()[-3000:]
-    report: dict[str, Any] = json.loads(stdout)
-    return report
-
-
-async def test_the_laravel_client_drives_a_codex_worker(worker_database_url: str) -> None:
+async def test_the_laravel_client_drives_a_codex_worker(database_url_for_php: str) -> None:
     php = php_or_skip()
     env = {"RUNTIME_SIGNING_KEYS": f"runtime-v1:{SECRET}", "RUNTIME_ALLOW_SERVICE_TOKENS": "0"}
     suffix = uuid.uuid4().hex[:10]
     worker_id = f"codexw_php_{suffix}"
-    async with start_gateway(worker_database_url, env) as gw:
-        report = await run_flow(php, gw.base_url, suffix)
+    async with start_gateway(database_url_for_php, env) as gw:
+        report = await run_flow(php, gw.base_url, "codex_workers_flow.php", suffix)
 
     created = ok(report, "create")
     assert created["status"] == 202
