@@ -383,6 +383,8 @@ async def test_sse_stream_replays_follows_live_and_resumes(any_gateway: Gateway)
         headers={**auth(gw), "Last-Event-ID": "3"},
     )
     assert_error_shape(conflict, 400, "INVALID_CURSOR")
+    beyond = await gw.http.get(f"{WORKERS}/{worker_id}/stream", params={"cursor": "7"}, headers=auth(gw))
+    assert_error_shape(beyond, 400, "INVALID_CURSOR")
 
 
 async def test_sse_stream_ends_after_tail_ms(gateway: Gateway) -> None:

@@ -25,7 +25,7 @@ from ..core.errors import DomainError, InvalidArgument, NotReady
 from ..core.frames import encode_chunk, sse_comment
 from ..core.validation import canonical_user_id, require_id, validate_cursor
 from ..core.workers import WorkerEvent, WorkerSpec
-from ..engine.worker_streams import stream_worker_events
+from ..engine.worker_streams import check_cursor, stream_worker_events
 from .convert import _timestamp, user_id_to_proto
 from .errors import abort
 from .sse import CONTENT_TYPE, resume_cursor
@@ -150,7 +150,8 @@ class CodexWorkerService(pb_grpc.CodexWorkerServiceServicer):  # type: ignore[mi
             worker_id = require_id("worker_id", request.worker_id)
             cursor = resume_cursor(request, context)
             tail_s = _tail_s(request)
-            await app.get_worker(self.w, worker_id)  # WorkerNotFound as a status, before any byte
+            # WorkerNotFound and InvalidCursor as statuses, before any byte is sent.
+            check_cursor(cursor, (await app.get_worker(self.w, worker_id)).state.latest_seq)
         except DomainError as err:
             await abort(context, err)
             return

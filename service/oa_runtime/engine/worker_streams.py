@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from ..core.errors import NotReady
+from ..core.errors import InvalidCursor, NotReady
 from ..core.workers import WorkerEvent, WorkerNotFound
 from ..ports import WorkerStore
 
@@ -70,8 +70,10 @@ async def stream_worker_events(
     """
     wake = hub._add(worker_id)
     try:
-        if await store.get_worker(worker_id) is None:
+        worker = await store.get_worker(worker_id)
+        if worker is None:
             raise WorkerNotFound(worker_id)
+        check_cursor(after_seq, worker.latest_seq)
         deadline = time.monotonic() + tail_s if tail_s is not None else None
         last = after_seq
         idle_since = time.monotonic()
@@ -105,6 +107,15 @@ async def stream_worker_events(
                 pass
     finally:
         hub._remove(worker_id, wake)
+
+
+def check_cursor(after_seq: int, latest_seq: int) -> None:
+    """A cursor past the worker's latest event was never handed out: following from it would
+    skip the events up to it once they exist, so it is refused."""
+    if after_seq > latest_seq:
+        raise InvalidCursor(
+            f"cursor {after_seq} is beyond the worker's latest event {latest_seq}", cursor=after_seq
+        )
 
 
 def _next_wait(
