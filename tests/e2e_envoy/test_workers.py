@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e_envoy.conftest import Gateway, SseEvent, assert_error_shape, new_id, parse_sse
+from tests.e2e_envoy.conftest import Gateway, SseEvent, assert_error_shape, new_id, parse_sse, start_gateway
 
 WORKERS = "/internal/v1/codex/workers"
 USER = 42
@@ -391,3 +391,18 @@ async def test_sse_stream_ends_after_tail_ms(gateway: Gateway) -> None:
     worker_id = await worker_in(gateway, "running")
     _, blocks = await read_sse(gateway, worker_id, cursor=1, tail_ms=300)
     assert [e["seq"] for e in events_of(blocks)] == [2]
+
+
+async def test_the_stale_after_setting_reaches_snapshots(sqlite_url: str) -> None:
+    env = {"RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS": "200"}
+    async with start_gateway(sqlite_url, env) as gw:
+        worker_id = await worker_in(gw, "running")
+        await asyncio.sleep(0.25)  # the setting is what is under test: let the heartbeat age past it
+        worker = await snapshot(gw, worker_id)
+        assert worker["heartbeatStaleAfterMs"] == "200"
+        assert worker["heartbeatState"] == "stale"
+        assert int(worker["heartbeatAgeMs"]) >= 200
+        assert (await report(gw, worker_id, "worker.heartbeat")).status_code == 202
+        listed = await gw.http.get(WORKERS, headers=auth(gw))
+        [mine] = [w for w in listed.json()["workers"] if w["workerId"] == worker_id]
+        assert mine["heartbeatStaleAfterMs"] == "200"
