@@ -28,9 +28,11 @@ from .api.run_service import RunService, Runtime
 from .auth.interceptor import ServiceTokenInterceptor
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
+from .core.projections import THREAD_MESSAGES
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor
+from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
@@ -92,6 +94,7 @@ async def serve(
                     poll_streams=not store.single_node,
                 ),
             )
+            projector = Projector(store, [THREAD_MESSAGES])
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
             background = [await _listening(tg, store, settings.executor_id, coordinator)]
             phase("listen")
@@ -125,6 +128,8 @@ async def serve(
                 tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
                 tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
                 tg.create_task(coordinator.poll_loop(), name="stream-poller"),
+                # Async projections (lag: projector.lag()).
+                tg.create_task(projector.run(), name="projector"),
             ]
             log.info(
                 "serving",

@@ -27,7 +27,7 @@ from ..core.validation import (
 from ..engine.broker import Broker
 from ..engine.executor import RunExecutor
 from ..engine.streams import stream_events
-from ..engine.thread_history import run_messages
+from ..engine.thread_history import thread_conversation
 from ..engine.writer import EventWriter
 from ..models.registry import ModelRegistry
 from ..ports import AppendRequest, EventStore
@@ -182,12 +182,12 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         self, request: run_service_pb2.GetThreadStateRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetThreadStateResponse:
         thread_id = require_id("thread_id", request.thread_id)
-        runs = await self.rt.store.thread_runs(thread_id)
+        runs, conversation = await thread_conversation(self.rt.store, thread_id)
         if not runs:
             raise ThreadNotFound(thread_id)
         response = run_service_pb2.GetThreadStateResponse(thread_id=thread_id)
-        for record in runs:
-            for m in await run_messages(self.rt.store, record):
+        for record, messages in conversation:
+            for m in messages:
                 response.messages.append(convert.message_to_proto(m.role, m.content, m.id))
             response.runs.append(convert.run_to_proto(record))
         active = [r.run_id for r in runs if not r.status.is_terminal]

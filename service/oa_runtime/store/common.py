@@ -34,7 +34,8 @@ RUN_COLUMNS = (
     "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason,"
     " error_message, wake_at"
 )
-EVENT_COLUMNS = "run_id, seq, event_id, type, occurred_at, payload"
+# What event reads select, in the order `event_from_values` takes them.
+EVENT_COLUMNS = "stream_id, seq, event_id, type, occurred_at, payload, position"
 
 
 def utc_now() -> datetime:
@@ -80,13 +81,16 @@ class PlannedAppend:
     def seqs(self) -> tuple[int, ...]:
         return tuple(row.seq for row in self.rows)
 
-    def durable_events(self, run_id: str, occurred_at: datetime) -> tuple[ev.Event, ...]:
+    def durable_events(self, run_id: str, occurred_at: datetime, first_position: int) -> tuple[ev.Event, ...]:
         """The events as stored, equal to what a later read returns."""
         moment = occurred_at.astimezone(UTC)
-        return tuple(ev.Event(run_id, r.seq, r.event_id, r.type, moment, r.payload) for r in self.rows)
+        return tuple(
+            ev.Event(run_id, r.seq, r.event_id, r.type, moment, r.payload, first_position + i)
+            for i, r in enumerate(self.rows)
+        )
 
-    def result(self, run_id: str, occurred_at: datetime) -> AppendResult:
-        return AppendResult(self.seqs, events=self.durable_events(run_id, occurred_at))
+    def result(self, run_id: str, occurred_at: datetime, first_position: int) -> AppendResult:
+        return AppendResult(self.seqs, events=self.durable_events(run_id, occurred_at, first_position))
 
 
 def check_idempotency(request: AppendRequest, stored: tuple[str, list[int]] | None) -> AppendResult | None:
@@ -194,11 +198,20 @@ class BatchPlan:
             for row in outcome.rows
         ]
 
-    def results(self, run_ids: Sequence[str], occurred_at: datetime) -> list[AppendResult | Exception]:
-        return [
-            o.result(run_id, occurred_at) if isinstance(o, PlannedAppend) else o
-            for run_id, o in zip(run_ids, self.outcomes, strict=True)
-        ]
+    def results(
+        self, run_ids: Sequence[str], occurred_at: datetime, first_position: int
+    ) -> list[AppendResult | Exception]:
+        """Each request's outcome; the events took positions from `first_position` on,
+        in `event_rows` order."""
+        out: list[AppendResult | Exception] = []
+        position = first_position
+        for run_id, outcome in zip(run_ids, self.outcomes, strict=True):
+            if isinstance(outcome, PlannedAppend):
+                out.append(outcome.result(run_id, occurred_at, position))
+                position += len(outcome.rows)
+            else:
+                out.append(outcome)
+        return out
 
 
 def fenced_off(run_id: str, fence: int, token: int) -> FencedOff:
@@ -291,10 +304,12 @@ def new_run_record(request: StartRequest, fingerprint: str, state: RunState, now
     return RunRecord(request, fingerprint, RunStatus(status), now, now, last_seq, steps, reason, error)
 
 
-def event_from_values(values: Sequence[Any]) -> ev.Event:
+def event_from_values(values: Sequence[Any], kind: str = ev.STREAM_RUN) -> ev.Event:
     """An Event from EVENT_COLUMNS values with JSON decoded and the time as a datetime."""
-    run_id, seq, event_id, type_, occurred_at, payload = values
-    return ev.Event(run_id, int(seq), event_id, type_, occurred_at.astimezone(UTC), payload)
+    stream_id, seq, event_id, type_, occurred_at, payload, position = values
+    return ev.Event(
+        stream_id, int(seq), event_id, type_, occurred_at.astimezone(UTC), payload, int(position), kind
+    )
 
 
 def checkpoint_from_values(run_id: str, values: Sequence[Any]) -> CheckpointRecord:
