@@ -31,7 +31,7 @@ from .config import Settings
 from .core.projections import THREAD_MESSAGES
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
-from .engine.executor import LeasePolicy, RunExecutor
+from .engine.executor import LeasePolicy, RunExecutor, run_workloads
 from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.writer import EventWriter
@@ -73,8 +73,7 @@ async def serve(
             tg.create_task(writer.run(), name="writer")
             tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
             executor = RunExecutor(
-                RunDeps(store, writer, settings, tools),
-                models,
+                store,
                 tg,
                 # The lease owner is this process: the executor id names the replica
                 # (its liveness lock), the suffix tells it from earlier incarnations.
@@ -83,6 +82,7 @@ async def serve(
                     settings.lease_ttl_s,
                     settings.recovery_budget,
                 ),
+                run_workloads(RunDeps(store, writer, settings, tools), models),
             )
             coordinator = Coordinator(
                 store,

@@ -23,7 +23,7 @@ from oa_runtime.store.postgres import run_async
 from tests.support.postgres import PostgresServer
 
 from .conftest import make_store
-from .test_event_store import append, new_run
+from .helpers import append, new_run
 
 
 async def test_positions_are_dense_and_follow_appends(store: EventStore) -> None:

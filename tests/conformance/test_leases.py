@@ -20,7 +20,7 @@ from oa_runtime.core.leases import Lease
 from oa_runtime.ports import AppendRequest, EventStore
 
 from .conftest import make_store
-from .test_event_store import append, finish, new_run
+from .helpers import append, finish, new_run
 
 TTL = 30.0
 
@@ -251,7 +251,7 @@ async def test_two_live_processes_cannot_share_an_executor_id(store: EventStore,
 
 
 async def test_the_creating_replica_gets_the_first_lease_in_the_same_transaction(store: EventStore) -> None:
-    from .test_event_store import accepted, fingerprint, start_request
+    from .helpers import accepted, fingerprint, start_request
 
     async with alive(store, "creator", "peer"):
         request = start_request("run-leased")

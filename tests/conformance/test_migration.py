@@ -23,7 +23,7 @@ from oa_runtime.store.common import migrations
 from psycopg.types.json import Jsonb
 
 from .conftest import make_store
-from .test_event_store import append, fingerprint
+from .helpers import append, fingerprint
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OLD_VERSIONS = (1, 2)

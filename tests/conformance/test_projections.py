@@ -22,7 +22,7 @@ from oa_runtime.store.base import SqlStore
 from tests.support.postgres import PostgresServer
 
 from .conftest import make_store
-from .test_event_store import append, new_run
+from .helpers import append, new_run
 
 
 async def turn(store: EventStore, thread_id: str, text: str) -> str:
