@@ -33,6 +33,9 @@ S = TypeVar("S")
 class Projection(Protocol[C]):
     name: str
     version: int
+    # The event types apply ever changes anything for (None: all). The projector reads
+    # only those, so a projection of rare events does not read the whole log back.
+    event_types: frozenset[str] | None
 
     def apply(self, event: ev.Event) -> Sequence[C]: ...
 
@@ -51,7 +54,8 @@ RUN_SUMMARY: InlineProjection[RunState] = InlineProjection("run_summary", 1, app
 
 @dataclass(frozen=True, slots=True)
 class ProjectionStep:
-    """What one projector step did: events applied, and the positions it went between."""
+    """What one projector step did: events applied, and the positions it went between
+    (`to_position` can pass events the projection does not read)."""
 
     applied: int
     from_position: int
@@ -82,6 +86,7 @@ class ThreadMessages:
 
     name = "thread_messages"
     version = 1
+    event_types: frozenset[str] | None = frozenset({ev.MESSAGE_COMPLETED})
 
     def apply(self, event: ev.Event) -> Sequence[ThreadMessage]:
         if event.stream_kind != ev.STREAM_RUN or event.type != ev.MESSAGE_COMPLETED:

@@ -58,7 +58,7 @@ class Projector:
                 step = await self._store.project(projection, self._batch)
                 if step is None:
                     await asyncio.sleep(0.05)  # another replica holds it this instant
-                elif step.applied == 0:
+                elif step.to_position == step.from_position:
                     break
 
     async def run(self) -> None:

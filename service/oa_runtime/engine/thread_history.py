@@ -33,10 +33,15 @@ async def thread_conversation(
 
 async def thread_history(store: ThreadReader, thread_id: str, before_run_id: str) -> list[ChatMessage]:
     """Messages of the thread's runs created before `before_run_id`."""
-    _, conversation = await thread_conversation(store, thread_id)
-    history: list[ChatMessage] = []
-    for record, messages in conversation:
+    earlier: list[RunRecord] = []
+    for record in await store.thread_runs(thread_id):
         if record.run_id == before_run_id:
             break
-        history.extend(messages)
+        earlier.append(record)
+    if not earlier:
+        return []  # a new thread: nothing more to read
+    messages = await store.thread_messages(thread_id)
+    history: list[ChatMessage] = []
+    for record in earlier:
+        history += [*prompt_message(record.request), *messages.get(record.run_id, ())]
     return history

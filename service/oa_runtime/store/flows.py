@@ -368,14 +368,27 @@ def last_seqs(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, int]]:
 # ----- the global log and async projections -----
 
 
-def read_log(d: Dialect, after_position: int, limit: int) -> Flow[list[ev.Event]]:
+def read_log(
+    d: Dialect,
+    after_position: int,
+    limit: int,
+    *,
+    up_to: int | None = None,
+    types: frozenset[str] | None = None,
+) -> Flow[list[ev.Event]]:
     # Positions follow commit order on both databases (dialect.py), so reading
     # `position > p` never skips an event that commits later.
+    where, params = "position > ?", [after_position]
+    if up_to is not None:
+        where += " AND position <= ?"
+        params.append(up_to)
+    if types is not None:
+        match, param = d.in_list("type", sorted(types))
+        where += f" AND {match}"
+        params.append(param)
     rows = yield query(
-        d.sql(
-            f"SELECT stream_kind, {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
-        ),
-        (after_position, limit),
+        d.sql(f"SELECT stream_kind, {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"),
+        (*params, limit),
     )
     return [event(d, row[1:], row[0]) for row in rows]
 
@@ -403,12 +416,15 @@ def project(d: Dialect, projection: Projection[Any], limit: int) -> Flow[Done[Pr
     start = int(rows[0][1]) if current else 0
     if rows and not current:
         yield from sink.clear(d)  # another version: rebuild from zero
-    events = yield from read_log(d, start, limit)
+    # The head first: every event up to it is committed and visible (dialect.py), so
+    # the step may move its checkpoint to it past events it does not read.
+    head = yield from log_head(d)
+    events = yield from read_log(d, start, limit, up_to=head, types=projection.event_types)
     changes = [change for e in events for change in projection.apply(e)]
     if changes:
         yield from sink.write(d, changes)
-    end = events[-1].position if events else start
-    if events or not current:
+    end = events[-1].position if len(events) == limit else head
+    if end != start or not current:
         yield command(
             d.sql(
                 "INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, ?, ?)"
@@ -443,14 +459,16 @@ def thread_messages(d: Dialect, thread_id: str) -> Flow[dict[str, list[ChatMessa
         ),
         (thread_id,),
     )
+    types, param = d.in_list("e.type", sorted(THREAD_MESSAGES.event_types or ()))
     recent = yield query(
         d.sql(
             "SELECT e.stream_kind, "
             + ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
             + " FROM events e CROSS JOIN runs r"
-            " WHERE e.position > ? AND e.stream_kind = 'run' AND r.run_id = e.stream_id AND r.thread_id = ?"
+            f" WHERE e.position > ? AND {types} AND e.stream_kind = 'run' AND r.run_id = e.stream_id"
+            " AND r.thread_id = ?"
         ),
-        (checkpoint, thread_id),
+        (checkpoint, param, thread_id),
     )
     messages = [ThreadMessage(r[0], int(r[1]), int(r[2]), r[3], r[4], r[5]) for r in stored]
     messages += [m for row in recent for m in THREAD_MESSAGES.apply(event(d, row[1:], row[0]))]
