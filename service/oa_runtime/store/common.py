@@ -1,15 +1,14 @@
-"""What both EventStore adapters share: the pure append planning, row <-> record
-conversion, canonical JSON and the migration files.
+"""The pure decisions of the store: append planning (which seqs, is it a conflict,
+what the run summary becomes: the run row is the inline run summary projection),
+row -> record conversion and the migration files.
 
-Each adapter does the I/O (locking the run row, inserting, committing); the
-decisions (which seqs, is it a conflict, what the run summary becomes) live here
-so SQLite and PostgreSQL cannot drift apart.
+The SQL around them is in flows.py, once for both databases.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -25,8 +24,9 @@ from ..core.errors import (
     RunNotFound,
     SeqConflict,
 )
-from ..core.records import AppendResult, CheckpointRecord, RunRecord, StartRequest
-from ..core.run_state import RunState, RunStatus, apply
+from ..core.projections import RUN_SUMMARY
+from ..core.records import AppendResult, RunRecord, StartRequest
+from ..core.run_state import RunState, RunStatus
 from ..ports import AppendRequest
 
 # The columns every run query selects, in the order `record_from_values` takes them.
@@ -115,9 +115,11 @@ def plan_append(run_id: str, state: RunState, request: AppendRequest) -> Planned
 
 
 def plan_events(state: RunState, new_events: Sequence[ev.NewEvent]) -> PlannedAppend:
+    """Folds the events into the run summary (the inline projection the run row is)."""
+    fold = RUN_SUMMARY.fold
     rows: list[EventRow] = []
     for event in new_events:
-        state = apply(state, event)
+        state = fold(state, event)
         rows.append(EventRow(state.last_seq, event.event_id, event.type, dict(event.payload)))
     return PlannedAppend(state, tuple(rows))
 
@@ -304,19 +306,6 @@ def new_run_record(request: StartRequest, fingerprint: str, state: RunState, now
     return RunRecord(request, fingerprint, RunStatus(status), now, now, last_seq, steps, reason, error)
 
 
-def event_from_values(values: Sequence[Any], kind: str = ev.STREAM_RUN) -> ev.Event:
-    """An Event from EVENT_COLUMNS values with JSON decoded and the time as a datetime."""
-    stream_id, seq, event_id, type_, occurred_at, payload, position = values
-    return ev.Event(
-        stream_id, int(seq), event_id, type_, occurred_at.astimezone(UTC), payload, int(position), kind
-    )
-
-
-def checkpoint_from_values(run_id: str, values: Sequence[Any]) -> CheckpointRecord:
-    covers_seq, state, created_at = values
-    return CheckpointRecord(run_id, int(covers_seq), state, created_at.astimezone(UTC))
-
-
 # ----- migrations -----
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -331,35 +320,3 @@ def migrations(backend: str) -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
-
-
-def list_runs_query(
-    *,
-    thread_id: str | None,
-    status: RunStatus | None,
-    limit: int,
-    before: tuple[str, str] | None,
-    mark: str,
-    time_param: Callable[[datetime], Any],
-) -> tuple[str, list[Any]]:
-    """The list_runs SELECT (newest first, keyset-paged) for both backends.
-
-    `mark` is the driver's placeholder ("?" or "%s"); `time_param` turns the
-    cursor time into what the backend compares created_at with."""
-    where: list[str] = []
-    params: list[Any] = []
-    if thread_id is not None:
-        where.append(f"thread_id = {mark}")
-        params.append(thread_id)
-    if status is not None:
-        where.append(f"status = {mark}")
-        params.append(status.value)
-    if before is not None:
-        created_at, run_id = parse_cursor(before)
-        where.append(f"(created_at, run_id) < ({mark}, {mark})")
-        params += [time_param(created_at), run_id]
-    sql = f"SELECT {RUN_COLUMNS} FROM runs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY created_at DESC, run_id DESC LIMIT {mark}"
-    return sql, [*params, limit]

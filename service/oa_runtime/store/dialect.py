@@ -83,6 +83,13 @@ class Dialect:
         return
         yield
 
+    def lock_run_id_and_add_thread(self, run_id: str, thread_id: str, now: datetime) -> Flow[None]:
+        """`lock_run_id`, then the thread row (if new): a create's first locks, in that order."""
+        yield command(
+            "INSERT INTO threads (thread_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (thread_id, self.time(now)),
+        )
+
     def lock_migrations(self) -> Flow[None]:
         return
         yield
@@ -232,6 +239,14 @@ class PostgresDialect(Dialect):
     def lock_run_id(self, run_id: str) -> Flow[None]:
         yield command("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
 
+    def lock_run_id_and_add_thread(self, run_id: str, thread_id: str, now: datetime) -> Flow[None]:
+        # One statement; the insert reads the lock's row, so the lock is taken first.
+        yield command(
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)))"
+            " INSERT INTO threads (thread_id, created_at) SELECT %s, %s FROM locked ON CONFLICT DO NOTHING",
+            (run_id, thread_id, now),
+        )
+
     def lock_migrations(self) -> Flow[None]:
         yield command("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
 
@@ -261,14 +276,14 @@ class PostgresDialect(Dialect):
         positions = Deferred()
         yield Stmt(
             "WITH head AS (UPDATE log_head SET position = position + %(n)s WHERE id = 1"
-            "   RETURNING position - %(n)s AS base)"
-            f" INSERT INTO events ({INSERT_EVENT_COLUMNS})"
-            " SELECT %(kind)s, u.stream_id, u.seq, head.base + u.ord, u.event_id, u.type, %(now)s,"
-            "  u.payload::jsonb"
-            " FROM head, unnest(%(ids)b::text[], %(seqs)b::bigint[], %(event_ids)b::text[],"
-            "  %(types)b::text[], %(payloads)b::text[])"
-            " WITH ORDINALITY AS u(stream_id, seq, event_id, type, payload, ord)"
-            " RETURNING (SELECT base + 1 FROM head)",
+            "   RETURNING position - %(n)s AS base),"
+            f" inserted AS (INSERT INTO events ({INSERT_EVENT_COLUMNS})"
+            "  SELECT %(kind)s, u.stream_id, u.seq, head.base + u.ord, u.event_id, u.type, %(now)s,"
+            "   u.payload::jsonb"
+            "  FROM head, unnest(%(ids)b::text[], %(seqs)b::bigint[], %(event_ids)b::text[],"
+            "   %(types)b::text[], %(payloads)b::text[])"
+            "  WITH ORDINALITY AS u(stream_id, seq, event_id, type, payload, ord))"
+            " SELECT base + 1 FROM head",  # one row: the first position taken
             {
                 "n": len(rows),
                 "kind": kind,
@@ -337,13 +352,13 @@ class PostgresDialect(Dialect):
             "   %(owner)s, %(token)s, CASE WHEN %(owner)s::text IS NULL THEN NULL"
             "     ELSE clock_timestamp() + make_interval(secs => %(ttl)s) END)),"
             " head AS (UPDATE log_head SET position = position + %(n)s WHERE id = 1"
-            "   RETURNING position - %(n)s AS base)"
-            f" INSERT INTO events ({INSERT_EVENT_COLUMNS})"
-            " SELECT 'run', %(run_id)s, u.seq, head.base + u.ord, u.event_id, u.type, %(now)s,"
-            "  u.payload::jsonb"
-            " FROM head, unnest(%(seqs)b::bigint[], %(ids)b::text[], %(types)b::text[], %(payloads)b::text[])"
-            " WITH ORDINALITY AS u(seq, event_id, type, payload, ord)"
-            " RETURNING (SELECT base + 1 FROM head)",
+            "   RETURNING position - %(n)s AS base),"
+            f" inserted AS (INSERT INTO events ({INSERT_EVENT_COLUMNS})"
+            "  SELECT 'run', %(run_id)s, u.seq, head.base + u.ord, u.event_id, u.type, %(now)s,"
+            "   u.payload::jsonb"
+            "  FROM head, unnest(%(seqs)b::bigint[], %(ids)b::text[], %(types)b::text[],"
+            "   %(payloads)b::text[]) WITH ORDINALITY AS u(seq, event_id, type, payload, ord))"
+            " SELECT base + 1 FROM head",
             {
                 **values,
                 "n": len(rows),

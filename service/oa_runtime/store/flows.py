@@ -30,9 +30,9 @@ from .common import (
     duplicate_event_result,
     fenced_off,
     head_from_values,
-    list_runs_query,
     migrations,
     new_run_record,
+    parse_cursor,
     pending_cancel_event,
     pending_cancel_json,
     plan_append,
@@ -82,14 +82,11 @@ def create_run(
     lease_ttl_s: float,
 ) -> Flow[Done[CreateResult]]:
     run_id = request.run_id
-    yield from d.lock_run_id(run_id)
     now = utc_now()
-    # The thread row before the log_head lock: its insert can wait for a concurrent
-    # creator of the same thread (see the lock order above). A no-op when the run exists.
-    yield command(
-        d.sql("INSERT INTO threads (thread_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING"),
-        (request.thread_id, d.time(now)),
-    )
+    # The run id's lock, then the thread row, both before the log_head lock: the thread
+    # insert can wait for a concurrent creator of the same thread (see the lock order
+    # above). A no-op when the run exists.
+    yield from d.lock_run_id_and_add_thread(run_id, request.thread_id, now)
     [row] = yield query(
         d.sql(
             f"SELECT {RUN_COLUMNS}, pending_cancels.event FROM (SELECT 1) AS one"
@@ -152,9 +149,6 @@ def append_batch(
     plan = plan_batch(requests, heads, stored)
     request_runs = [q.run_id for q in requests]
     event_rows = plan.event_rows(request_runs)
-    positions = _NO_POSITIONS
-    if event_rows:
-        positions = yield from d.insert_events(ev.STREAM_RUN, event_rows, now)
     if plan.updates:
         yield from d.update_runs(plan.updates, now)
     if plan.keys:
@@ -165,6 +159,9 @@ def append_batch(
         if u.state.last_seq > heads[u.run_id].state.last_seq
     ]
     yield from d.notify_appended(sender, appended)
+    positions = _NO_POSITIONS
+    if event_rows:  # last: the log_head lock is held from here to the commit
+        positions = yield from d.insert_events(ev.STREAM_RUN, event_rows, now)
     return lambda: plan.results(request_runs, now, positions.first())
 
 
@@ -331,10 +328,23 @@ def get_run(d: Dialect, run_id: str) -> Flow[RunRecord | None]:
 def list_runs(
     d: Dialect, *, thread_id: str | None, status: RunStatus | None, limit: int, before: tuple[str, str] | None
 ) -> Flow[list[RunRecord]]:
-    sql, params = list_runs_query(
-        thread_id=thread_id, status=status, limit=limit, before=before, mark="?", time_param=d.time
-    )
-    rows = yield query(d.sql(sql), params)
+    """Newest first, keyset-paged by (created_at, run_id)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if thread_id is not None:
+        where.append("thread_id = ?")
+        params.append(thread_id)
+    if status is not None:
+        where.append("status = ?")
+        params.append(status.value)
+    if before is not None:
+        created_at, run_id = parse_cursor(before)
+        where.append("(created_at, run_id) < (?, ?)")
+        params += [d.time(created_at), run_id]
+    sql = f"SELECT {RUN_COLUMNS} FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = yield query(d.sql(sql + " ORDER BY created_at DESC, run_id DESC LIMIT ?"), [*params, limit])
     return [record(d, row) for row in rows]
 
 

@@ -7,6 +7,10 @@ arrives before its run cannot slip past a concurrent create. Connection and
 pool failures become DependencyUnavailable; the pool checks each connection
 before handing it out and reconnects in the background, so the store recovers
 on its own when the database comes back.
+
+The SQL is flows.py's (the same as SQLite's) in the PostgreSQL dialect; this
+module drives flows on pooled connections (`run_async`), pipelined where a flow
+reads few results (create_run, the append batch).
 """
 
 from __future__ import annotations

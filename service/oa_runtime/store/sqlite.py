@@ -168,13 +168,13 @@ class SqliteEventStore(SqlStore):
 
 
 def _append_one(conn: sqlite3.Connection, request: AppendRequest, now: datetime) -> AppendResult:
-    return run_sync(conn, flows.append_one(Dialect(), request, now))()
+    return run_sync(conn, flows.append_one(SqliteEventStore.dialect, request, now))()
 
 
 def _migrate(conn: sqlite3.Connection) -> list[int]:
     """Applies the packaged migrations not yet recorded; returns the versions applied."""
     try:
-        return run_sync(conn, flows.migrate(Dialect()))
+        return run_sync(conn, flows.migrate(SqliteEventStore.dialect))
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
