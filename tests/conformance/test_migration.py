@@ -19,6 +19,7 @@ from oa_runtime.core.run_state import RunState, RunStatus, apply
 from oa_runtime.engine.projector import Projector
 from oa_runtime.engine.thread_history import thread_history
 from oa_runtime.ports import AppendRequest
+from oa_runtime.store import PostgresEventStore, SqliteEventStore
 from oa_runtime.store.common import migrations
 from psycopg.types.json import Jsonb
 
@@ -158,6 +159,7 @@ async def test_a_database_of_the_previous_release_reads_back(store_url: str) -> 
     store = make_store(store_url)
     await store.open()
     try:
+        assert isinstance(store, SqliteEventStore | PostgresEventStore)
         assert store.applied_migrations == [v for v, _ in migrations(store.backend) if v > 2]
         # Every run and event reads back as written.
         for request, events in old_runs():
