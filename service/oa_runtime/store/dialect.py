@@ -18,8 +18,10 @@ the one-row `log_head` counter, bumped in the statement that inserts the events:
   lower one: a reader that saw position p committed can never later find a
   committed event below p. Aborted transactions roll the counter back, so
   positions stay dense. The cost is that the tail of event-writing transactions
-  (insert, summary update, commit) runs one at a time across replicas; the
-  writer's group commit keeps those transactions few.
+  (the events insert, which flows put last, and the commit) runs one at a time
+  across replicas; the writer's group commit keeps those transactions few.
+  (Measured: append and create_run within the machine's noise of before, ~5%
+  slower on append in alternating runs.)
 """
 
 from __future__ import annotations
