@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 
 from oa_runtime.core import events as ev
 from oa_runtime.core.canonical import canonical_json
 from oa_runtime.core.records import AppendResult, StartRequest
-from oa_runtime.ports import AppendRequest, EventLog
+from oa_runtime.ports import AppendRequest, ChangeFeed, EventLog
 
 
 def start_request(run_id: str, thread_id: str = "thread-1", prompt: str = "hello") -> StartRequest:
@@ -40,3 +43,50 @@ async def append(store: EventLog, request: AppendRequest) -> AppendResult:
 
 async def finish(store: EventLog, run_id: str) -> None:
     await append(store, AppendRequest(run_id, [ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")]))
+
+
+# ----- the change feed -----
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, int]] = []
+        self.cancels: list[str] = []
+        self.runnable = 0
+        self.resyncs = 0
+        self.changed = asyncio.Event()
+
+    def on_appended(self, run_id: str, seq: int) -> None:
+        self.appended.append((run_id, seq))
+        self.changed.set()
+
+    def on_cancel(self, run_id: str) -> None:
+        self.cancels.append(run_id)
+        self.changed.set()
+
+    def on_runnable(self) -> None:
+        self.runnable += 1
+        self.changed.set()
+
+    def on_resync(self) -> None:
+        self.resyncs += 1
+
+
+@contextlib.asynccontextmanager
+async def listening(store: ChangeFeed, owner: str, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(store.listen(owner, recorder, ready.set))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(predicate: object, recorder: Recorder, within_s: float = 5.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():  # type: ignore[operator]
+            recorder.changed.clear()
+            await recorder.changed.wait()
