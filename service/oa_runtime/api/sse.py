@@ -23,7 +23,7 @@ from ..core.events import Event
 from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, replay_state, sse_comment
 from ..core.validation import require_id, validate_cursor
 from ..engine.broker import Broker
-from ..engine.streams import stream_events
+from ..engine.streams import stream_batches
 from ..ports import EventStore
 from .errors import abort
 
@@ -96,7 +96,10 @@ async def stream_sse(
         oldest = await store.oldest_retained_seq(run_id)
         if cursor < oldest - 1:
             raise StaleCursor(cursor, oldest)
-        mapper = await _mapper_at(store, run_id, cursor)
+        # A cursor past the head of a live run: read from the head (the mapper sees every
+        # event) and send the frames of events after the cursor once they exist.
+        base = min(cursor, record.last_seq)
+        mapper = await _mapper_at(store, run_id, base)
     except DomainError as err:
         await abort(context, err)
         return
@@ -106,14 +109,20 @@ async def stream_sse(
         yield _body(sse_comment("ok") + SSE_DONE)
         return
     yield _body(sse_comment("ok"))
+    sent_done = False
     try:
-        async for event in stream_events(store, broker, run_id, cursor, idle_timeout=heartbeat_s):
-            if event is None:
+        # A backlog page goes out as one message of many SSE events; live events one each.
+        async for batch in stream_batches(store, broker, run_id, base, idle_timeout=heartbeat_s):
+            if batch is None:
                 yield _body(sse_comment("keep-alive"))
                 continue
-            frames = mapper.feed(event)
+            frames = [frame for event in batch for frame in mapper.feed(event) if frame.seq > cursor]
             if frames:
+                sent_done = frames[-1].is_done
                 yield _body(encode_sse(frames))
+        if not sent_done:
+            # The run ended at or below the cursor: nothing more to send but the end.
+            yield _body(SSE_DONE)
     except NotReady:
         yield _body(sse_comment("reconnect: this replica is shutting down"))
     except DomainError as err:
