@@ -447,11 +447,55 @@ def test_a_step_left_open_by_a_crash_is_closed_before_the_next_one() -> None:
         (2, {"type": "text-start", "id": "s1"}),
         (2, {"type": "text-delta", "id": "s1", "delta": "par"}),
         (3, {"type": "text-end", "id": "s1"}),
+        (3, _interrupted("s1", "executor_lost")),
         (3, {"type": "finish-step"}),
         (3, {"type": "start-step"}),
         (4, {"type": "text-start", "id": "s1~2"}),  # the closed id is never reused
         (4, {"type": "text-delta", "id": "s1~2", "delta": "full"}),
     ]
+
+
+def _interrupted(part_id: str, reason: str, message_id: str | None = None) -> Chunk:
+    data = {"textPartId": part_id, "messageId": message_id or part_id, "reason": reason}
+    return {"type": "data-interrupted", "id": part_id, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("specs", "reason"),
+    [
+        ([_spec(ev.STEP_FINISHED, step=1, reason="interrupted")], "executor_lost"),
+        (
+            [
+                _spec(ev.CANCEL_REQUESTED, reason="stop"),
+                _spec(ev.STEP_FINISHED, step=1, reason="interrupted"),
+            ],
+            "canceled",
+        ),
+        ([_spec(ev.STEP_FINISHED, step=1, reason="error")], "error"),
+        ([_spec(ev.STEP_FINISHED, step=1, reason="stop")], "incomplete"),
+    ],
+)
+def test_text_cut_off_by_its_step_end_is_said_with_why(specs: list[Spec], reason: str) -> None:
+    got = frames_for(
+        _spec(ev.STEP_STARTED, step=1),
+        _spec(ev.MESSAGE_DELTA, message_id="txt-s1", delta="half an ans"),
+        *specs,
+    )
+    assert [c for _, c in got[3:]] == [
+        {"type": "text-end", "id": "txt-s1"},
+        _interrupted("txt-s1", reason),
+        {"type": "finish-step"},
+    ]
+
+
+def test_completed_text_is_never_called_interrupted() -> None:
+    got = frames_for(
+        _spec(ev.STEP_STARTED, step=1),
+        _spec(ev.MESSAGE_DELTA, message_id="txt-s1", delta="All "),
+        _spec(ev.MESSAGE_COMPLETED, message_id="txt-s1", text="All of it.", role="assistant"),
+        _spec(ev.STEP_FINISHED, step=1, reason="interrupted"),
+    )
+    assert all(c is None or c["type"] != "data-interrupted" for _, c in got)
 
 
 def test_a_delta_outside_a_step_opens_one() -> None:
@@ -543,8 +587,10 @@ def test_a_run_that_did_not_succeed_ends_with_its_reason(
         _spec(ev.MESSAGE_DELTA, message_id="m", delta="x"),
         _spec(ev.RUN_FINISHED, outcome=outcome, reason="model_error", error_message=error_message),
     )
+    cut = "canceled" if outcome == "canceled" else "error"
     assert [c for _, c in got[3:]] == [
         {"type": "text-end", "id": "m"},
+        _interrupted("m", cut),
         {"type": "finish-step"},
         *expected,
         None,

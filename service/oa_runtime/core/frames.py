@@ -9,6 +9,13 @@ by a crashed executor. Every frame carries the seq of the event it came from:
 that seq is the resume cursor, so a stream resumed after seq N continues with
 exactly the frames of events after N (see `replay_state`).
 
+Text cut off mid-message (its step ended without the message completing: the
+executor was lost, the run was canceled or failed) is said, not left to look like
+a finished answer: after its `text-end` comes a `data-interrupted` part naming the
+text part and why (INTERRUPTED_REASONS). The runtime never counts that text as
+said (only `message.completed` enters the transcript and the thread history), and
+the redone step streams its text again in a new part. See the README (`useChat`).
+
 Pure: no I/O; the edge writes `encode_sse(...)` bytes into HttpBody messages.
 """
 
@@ -24,6 +31,14 @@ from .tool_tasks import DENIAL_CLASSES
 
 # finishReason values ai@6 accepts (`uiMessageChunkSchema`); anything else fails the stream.
 FINISH_REASONS: Final = frozenset({"stop", "length", "content-filter", "tool-calls", "error", "other"})
+
+# Why a text part was cut off (`data-interrupted` `data.reason`).
+CUT_EXECUTOR_LOST: Final = "executor_lost"  # its executor died or lost its lease; the step is redone
+CUT_CANCELED: Final = "canceled"
+CUT_ERROR: Final = "error"  # the model call failed
+CUT_INCOMPLETE: Final = "incomplete"  # the step ended without the message completing
+INTERRUPTED_REASONS: Final = frozenset({CUT_EXECUTOR_LOST, CUT_CANCELED, CUT_ERROR, CUT_INCOMPLETE})
+INTERRUPTED_PART: Final = "data-interrupted"
 
 _FINISH_REASON_BY_OUTCOME: Final = {
     ev.OUTCOME_SUCCEEDED: "stop",
@@ -63,6 +78,7 @@ class FrameMapper:
         self._used_text_ids: set[str] = set()
         self._tool_calls: set[str] = set()
         self._finished_tool_calls: set[str] = set()
+        self._cancel_requested = False
         self._out: list[Frame] = []
         self._seq = 0
         self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
@@ -77,6 +93,7 @@ class FrameMapper:
             ev.APPROVAL_REQUESTED: self._on_approval_requested,
             ev.QUESTION_ASKED: self._on_question_asked,
             ev.RUN_FINISHED: self._on_run_finished,
+            ev.CANCEL_REQUESTED: self._on_cancel_requested,
         }
 
     def feed(self, event: ev.Event) -> list[Frame]:
@@ -85,7 +102,7 @@ class FrameMapper:
             return []
         self.last_seq = event.seq
         handler = self._handlers.get(event.type)
-        if handler is None:  # run.started, checkpoints, cancel requests, questions, external
+        if handler is None:  # run.started, checkpoints, questions answered, external
             return []
         self._seq = event.seq
         self._out = []
@@ -105,9 +122,9 @@ class FrameMapper:
             self._closed_in_step = set()
             self._emit({"type": "start-step"})
 
-    def _close_step(self) -> None:
+    def _close_step(self, cut_reason: str) -> None:
         if self._step_open:
-            self._close_all_text()
+            self._cut_all_text(cut_reason)
             self._step_open = False
             self._emit({"type": "finish-step"})
 
@@ -123,9 +140,17 @@ class FrameMapper:
         self._closed_in_step.add(message_id)
         self._emit({"type": "text-end", "id": part_id})
 
-    def _close_all_text(self) -> None:
+    def _cut_all_text(self, reason: str) -> None:
+        """Closes the text parts whose messages never completed, and says so."""
         for message_id in list(self._open_text):
+            part_id = self._open_text[message_id]
             self._close_text(message_id)
+            data = {"textPartId": part_id, "messageId": message_id, "reason": reason}
+            self._emit({"type": INTERRUPTED_PART, "id": part_id, "data": data})
+
+    def _interruption(self) -> str:
+        """Why a step closed without a reason of its own was cut off."""
+        return CUT_CANCELED if self._cancel_requested else CUT_EXECUTOR_LOST
 
     def _fresh_text_id(self, message_id: str) -> str:
         # The client keys open text parts by id; reusing an id the browser already
@@ -149,11 +174,16 @@ class FrameMapper:
     def _on_step_started(self, p: Mapping[str, Any]) -> None:
         # A step still open here was cut short by an executor crash: close what the
         # client saw of it before the redone step begins.
-        self._close_step()
+        self._close_step(CUT_EXECUTOR_LOST)
         self._open_step()
 
     def _on_step_finished(self, p: Mapping[str, Any]) -> None:
-        self._close_all_text()
+        reason = _text(p, "reason")
+        if reason == ev.STEP_INTERRUPTED:
+            cut = self._interruption()
+        else:
+            cut = CUT_ERROR if reason == ev.STEP_ERROR else CUT_INCOMPLETE
+        self._cut_all_text(cut)
         if self._step_open:
             self._step_open = False
             self._emit({"type": "finish-step"})
@@ -254,10 +284,14 @@ class FrameMapper:
         data = {"questionId": question_id, "toolCallId": call_id, "text": _text(p, "text")}
         self._emit({"type": "data-question", "id": question_id, "data": data})
 
+    def _on_cancel_requested(self, p: Mapping[str, Any]) -> None:
+        self._cancel_requested = True
+
     def _on_run_finished(self, p: Mapping[str, Any]) -> None:
-        self._close_all_text()
-        self._close_step()
         outcome = _text(p, "outcome")
+        cut = {ev.OUTCOME_CANCELED: CUT_CANCELED, ev.OUTCOME_FAILED: CUT_ERROR}.get(outcome, CUT_INCOMPLETE)
+        self._cut_all_text(cut)
+        self._close_step(cut)
         reason = _text(p, "reason")
         if outcome == ev.OUTCOME_FAILED:
             error_text = _text(p, "error_message") or reason or "The run failed."

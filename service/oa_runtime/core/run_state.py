@@ -373,6 +373,19 @@ def fold(events: list[ev.Event], start: RunState | None = None) -> RunState:
     return state
 
 
+def said_messages(state: RunState) -> tuple[ChatMessage, ...]:
+    """What the run said to its thread: its completed messages, in order (tool calls and
+    results are the run's own plumbing).
+
+    Only `message.completed` puts text into the transcript. Text cut off mid-message
+    (its step interrupted: executor lost, lease lost, canceled, failed) has deltas and
+    no completion, so it is never part of what the model sees next, nor of the read
+    APIs; the redone step's completed message is. The SSE says the same with a
+    `data-interrupted` part (core/frames.py).
+    """
+    return tuple(m for m in state.transcript if m.role != "tool" and not m.tool_calls and m.content)
+
+
 def _call_to_json(c: ToolCall) -> dict[str, str]:
     return {"id": c.id, "name": c.name, "input_json": c.input_json}
 
