@@ -239,19 +239,18 @@ async def prepare_replay_run(database_url: str, events: int) -> str:
     return run_id
 
 
-async def replay(t: Target, run_id: str) -> list[Result]:
-    """Reads the prepared run from cursor 0, via StreamRunEvents and via SSE through Envoy."""
+async def _replay_grpc(t: Target, run_id: str, batched: bool) -> dict[str, float]:
     count, first = 0, None
     with CpuMeter(t.envoy_pid) as cpu:
         began = time.perf_counter()
         call = t.runtime.stub.StreamRunEvents(
-            run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=0),
+            run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=0, batched=batched),
             metadata=t.runtime.md(run_id=run_id),
         )
-        async for _ in call:
+        async for message in call:
             if first is None:
                 first = time.perf_counter() - began
-            count += 1
+            count += len(message.events) if batched else 1
     figures = {
         "events_per_s": count / cpu.wall_s,
         "events": count,
@@ -260,7 +259,20 @@ async def replay(t: Target, run_id: str) -> list[Result]:
     }
     figures.pop("cpu_envoy_s", None)
     figures.pop("cpu_envoy_us_per_event", None)
-    results = [Result("replay", t.backend, "grpc", "events_per_s", figures)]
+    return figures
+
+
+async def replay(t: Target, run_id: str) -> list[Result]:
+    """Reads the prepared run from cursor 0: StreamRunEvents one event per message (the
+    baseline), StreamRunEvents `batched` (backlog pages per message), and SSE through Envoy."""
+    single = await _replay_grpc(t, run_id, batched=False)
+    batched = await _replay_grpc(t, run_id, batched=True)
+    count = int(batched["events"])
+    results = [
+        Result("replay", t.backend, "grpc", "events_per_s", batched).against(
+            "grpc_one_event_per_message_events_per_s", single["events_per_s"]
+        )
+    ]
     # The same run as AI SDK SSE through Envoy (frames decoded by the bench client).
     with CpuMeter(t.envoy_pid) as cpu:
         began = time.perf_counter()

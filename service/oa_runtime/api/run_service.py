@@ -26,7 +26,7 @@ from ..core.validation import (
 )
 from ..engine.broker import Broker
 from ..engine.executor import RunExecutor
-from ..engine.streams import stream_events
+from ..engine.streams import stream_batches
 from ..engine.thread_history import run_messages
 from ..engine.writer import EventWriter
 from ..models.registry import ModelRegistry
@@ -144,9 +144,15 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[run_service_pb2.StreamRunEventsResponse]:
         run_id = require_id("run_id", request.run_id)
         after = validate_cursor("after_seq", request.after_seq)
-        async for event in stream_events(self.rt.store, self.rt.broker, run_id, after):
-            if event is not None:
-                yield run_service_pb2.StreamRunEventsResponse(event=convert.event_to_proto(event))
+        async for batch in stream_batches(self.rt.store, self.rt.broker, run_id, after):
+            if batch is None:
+                continue
+            if request.batched:
+                # A backlog page per message: one message's cost spread over many events.
+                yield run_service_pb2.StreamRunEventsResponse(events=convert.events_to_proto(batch))
+            else:
+                for event in batch:
+                    yield run_service_pb2.StreamRunEventsResponse(event=convert.event_to_proto(event))
 
     async def StreamRunSse(
         self, request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext

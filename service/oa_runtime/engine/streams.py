@@ -107,20 +107,3 @@ async def stream_batches(
                     yield [event]
                 if event.is_terminal:
                     return
-
-
-async def stream_events(
-    store: EventStore,
-    broker: Broker,
-    run_id: str,
-    after_seq: int,
-    *,
-    idle_timeout: float | None = None,
-) -> AsyncIterator[Event | None]:
-    """`stream_batches` one event at a time."""
-    async for batch in stream_batches(store, broker, run_id, after_seq, idle_timeout=idle_timeout):
-        if batch is None:
-            yield None
-            continue
-        for event in batch:
-            yield event
