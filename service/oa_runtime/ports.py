@@ -113,8 +113,12 @@ class EventStore(Protocol):
         """Records a cancel: appends `event` to a live run that has none yet, or, for
         an unknown run id, remembers it for a later create_run."""
 
-    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
-        """Events with seq > after_seq, in order, at most `limit`."""
+    async def read_events(
+        self, run_id: str, after_seq: int, limit: int = 1000, max_chars: int | None = None
+    ) -> list[Event]:
+        """Events with seq > after_seq, in order, at most `limit`. With `max_chars`, only
+        as many as fit in that many characters of payload JSON, but always at least one
+        (so a stream's page is bounded in memory whatever its events' sizes)."""
 
     async def oldest_retained_seq(self, run_id: str) -> int:
         """The smallest seq still stored (1 unless history was pruned)."""

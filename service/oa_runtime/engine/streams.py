@@ -6,7 +6,7 @@ lagged (buffer overflow) or sees a gap re-reads from the store, so every event
 after the cursor is yielded exactly once, in order.
 
 Memory is bounded per stream and the reader sets the pace: the backlog is read
-one page (`page_events` events) at a time and the next page only once the
+one page (PAGE_EVENTS events, PAGE_CHARS of payload) at a time and the next page only once the
 caller asked for more (an async generator runs only when pulled; the gRPC
 servicers pull after the previous message was handed to the transport). Live
 events are shared with every subscriber (the broker's bounded buffer holds
@@ -27,8 +27,16 @@ from ..core.events import Event
 from ..ports import EventStore
 from .broker import Broker
 
-# One backlog page: what a stream holds in memory at most (plus the message being sent).
+# One backlog page, what a stream holds in memory at most (plus the message being sent):
+# this many events, and no more than fit in PAGE_CHARS characters of payload JSON (a
+# single bigger event comes alone).
 PAGE_EVENTS = 256
+PAGE_CHARS = 256 * 1024
+# The documented ceiling of what one open stream adds to the service's memory: its page
+# as Python objects, the page encoded as one message, and the transport's copy of it
+# (tests/e2e/test_replay_memory.py measures 50 at once). A single event bigger than
+# PAGE_CHARS adds its own size.
+STREAM_MEMORY_CEILING_BYTES = 1024 * 1024
 
 
 async def stream_batches(
@@ -39,6 +47,7 @@ async def stream_batches(
     *,
     idle_timeout: float | None = None,
     page_events: int = PAGE_EVENTS,
+    page_chars: int = PAGE_CHARS,
 ) -> AsyncIterator[list[Event] | None]:
     """Yields the events with seq > after_seq, in order, until (and including) the
     terminal one: the backlog in batches of up to `page_events`, then live events
@@ -73,20 +82,18 @@ async def stream_batches(
                 sub.lagging = False
                 sub.drain()  # anything buffered is also in the store
                 while True:
-                    page = await store.read_events(run_id, last, page_events)
+                    # Until an empty page: a short page may have ended at its size budget.
+                    page = await store.read_events(run_id, last, page_events, max_chars=page_chars)
                     if not page:
                         break
                     last = sub.position = page[-1].seq
                     ended = page[-1].is_terminal  # nothing follows run.finished
-                    full = len(page) == page_events
                     batch = page if page[0].seq > after_seq else [e for e in page if e.seq > after_seq]
                     del page  # one page at a time: the batch is the only reference kept
                     if batch:
                         yield batch
                     if ended:
                         return
-                    if not full:
-                        break
             got = await sub.wait(idle_timeout)
             if sub.closed:
                 raise NotReady(f"this replica is shutting down; resume after seq {last}", last_seq=last)

@@ -317,11 +317,20 @@ class PostgresEventStore:
 
     # ----- reads -----
 
-    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[ev.Event]:
-        rows = await self._fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s",
-            (run_id, after_seq, limit),
-        )
+    async def read_events(
+        self, run_id: str, after_seq: int, limit: int = 1000, max_chars: int | None = None
+    ) -> list[ev.Event]:
+        page = f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT %s"
+        if max_chars is None:
+            rows = await self._fetch(page, (run_id, after_seq, limit))
+        else:
+            # The running size is summed in the database, so rows past the budget never leave it.
+            rows = await self._fetch(
+                f"SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS},"
+                " sum(length(payload::text)) OVER (ORDER BY seq) AS upto, length(payload::text) AS size"
+                f" FROM ({page}) AS page) AS sized WHERE upto <= %s OR upto = size ORDER BY seq",
+                (run_id, after_seq, limit, max_chars),
+            )
         return [event_from_values(row) for row in rows]
 
     async def oldest_retained_seq(self, run_id: str) -> int:

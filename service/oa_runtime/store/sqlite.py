@@ -310,14 +310,27 @@ class SqliteEventStore:
 
     # ----- reads -----
 
-    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[ev.Event]:
-        rows = await self._read(
-            lambda conn: conn.execute(
+    async def read_events(
+        self, run_id: str, after_seq: int, limit: int = 1000, max_chars: int | None = None
+    ) -> list[ev.Event]:
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            cur = conn.execute(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (run_id, after_seq, limit),
-            ).fetchall()
-        )
-        return [_event(row) for row in rows]
+            )
+            if max_chars is None:
+                return cur.fetchall()
+            rows: list[Any] = []
+            chars = 0
+            for row in cur:  # rows come one by one: the page stops before the budget is exceeded
+                chars += len(row[5])
+                if rows and chars > max_chars:
+                    break
+                rows.append(row)
+            cur.close()
+            return rows
+
+        return [_event(row) for row in await self._read(read)]
 
     async def oldest_retained_seq(self, run_id: str) -> int:
         row = await self._read(

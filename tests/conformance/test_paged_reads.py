@@ -1,0 +1,49 @@
+"""read_events with `max_chars`: a page bounded by payload size as well as by count (what a
+stream holds in memory), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from oa_runtime.core import events as ev
+from oa_runtime.ports import AppendRequest, EventStore
+
+from .test_event_store import append, new_run
+
+BIG = 10_000  # characters of one big delta
+
+
+async def _run_with(store: EventStore, deltas: list[str]) -> str:
+    run_id = await new_run(store)
+    await append(store, AppendRequest(run_id, [ev.message_delta("m1", d) for d in deltas]))
+    return run_id
+
+
+async def test_a_page_stops_before_its_payload_budget(store: EventStore) -> None:
+    run_id = await _run_with(store, ["x" * BIG] * 7)
+    everything = await store.read_events(run_id, 1)
+    assert len(everything) == 7
+    page = await store.read_events(run_id, 1, limit=100, max_chars=int(BIG * 2.5))
+    assert page == everything[:2]
+    assert await store.read_events(run_id, 1, limit=1, max_chars=BIG * 100) == everything[:1]
+
+
+async def test_an_event_bigger_than_the_budget_still_comes_alone(store: EventStore) -> None:
+    run_id = await _run_with(store, ["y" * BIG, "small"])
+    page = await store.read_events(run_id, 1, max_chars=100)
+    assert [e.payload["delta"] for e in page] == ["y" * BIG]
+    rest = await store.read_events(run_id, page[-1].seq, max_chars=100)
+    assert [e.payload["delta"] for e in rest] == ["small"]
+
+
+async def test_paging_by_budget_reads_every_event_once_in_order(store: EventStore) -> None:
+    deltas = [("z" * (n * 997 % BIG)) or "." for n in range(40)]
+    run_id = await _run_with(store, deltas)
+    seen: list[ev.Event] = []
+    pages = 0
+    while True:
+        page = await store.read_events(run_id, seen[-1].seq if seen else 0, limit=16, max_chars=3 * BIG)
+        if not page:
+            break
+        pages += 1
+        seen += page
+    assert seen == await store.read_events(run_id, 0)
+    assert pages > 41 // 16 + 1  # the budget, not only the count, ended pages
