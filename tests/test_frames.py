@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oa_runtime.core import events as ev
+from oa_runtime.core.errors import IllegalTransition
 from oa_runtime.core.frames import (
     FINISH_REASONS,
     Frame,
@@ -32,9 +33,11 @@ from oa_runtime.core.frames import (
     encode_chunk,
     encode_sse,
     map_events,
+    mapper_from_run_state,
     replay_state,
     sse_comment,
 )
+from oa_runtime.core.run_state import RunState, apply
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -361,6 +364,24 @@ def test_a_stream_resumed_at_any_cut_continues_with_exactly_the_rest(events: lis
         rest = [frame for event in events[cut:] for frame in mapper.feed(event)]
         assert rest == [f for f in full if f.seq > cut], cut
         assert stream_violation([f for f in full if f.seq <= cut] + rest) is None
+
+
+@PROPERTY_SETTINGS
+@given(plausible_runs().map(make_events))
+def test_a_mapper_from_the_folded_state_continues_like_a_replayed_one(events: list[ev.Event]) -> None:
+    """What a resumed SSE stream does with a checkpoint: the mapper derived from the run's
+    state at the cut sends exactly the frames the mapper that saw every event sends."""
+    full = map_events(events)
+    state = RunState()
+    for cut in range(len(events) + 1):
+        if cut:
+            try:
+                state = apply(state, events[cut - 1])
+            except (IllegalTransition, KeyError, ValueError):
+                return  # a log the store would have refused goes no further
+        mapper = mapper_from_run_state(state)
+        rest = [frame for event in events[cut:] for frame in mapper.feed(event)]
+        assert rest == [f for f in full if f.seq > cut], cut
 
 
 def vars_of(mapper: FrameMapper) -> dict[str, Any]:

@@ -141,7 +141,10 @@ class EventStore(Protocol):
 
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None: ...
 
-    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None: ...
+    async def latest_checkpoint(
+        self, run_id: str, at_or_before: int | None = None
+    ) -> CheckpointRecord | None:
+        """The checkpoint with the highest `covers_seq` (at most `at_or_before` when given)."""
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         """True the first time a nonce is seen; False if it was used and has not expired."""

@@ -1,5 +1,6 @@
-"""read_events with `max_chars`: a page bounded by payload size as well as by count (what a
-stream holds in memory), on SQLite and PostgreSQL."""
+"""The reads a stream makes, on SQLite and PostgreSQL: read_events with `max_chars` (a page
+bounded by payload size as well as by count: what a stream holds in memory) and
+latest_checkpoint `at_or_before` a seq (where a resumed stream starts folding)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,13 @@ async def test_paging_by_budget_reads_every_event_once_in_order(store: EventStor
         seen += page
     assert seen == await store.read_events(run_id, 0)
     assert pages > 41 // 16 + 1  # the budget, not only the count, ended pages
+
+
+async def test_the_latest_checkpoint_at_or_before_a_seq(store: EventStore) -> None:
+    run_id = await new_run(store)
+    for seq in (5, 9, 7):
+        await store.save_checkpoint(run_id, seq, {"last_seq": seq})
+    found = [await store.latest_checkpoint(run_id, at_or_before=n) for n in (4, 5, 6, 8, 9, 100)]
+    assert [c.covers_seq if c else None for c in found] == [None, 5, 5, 7, 9, 9]
+    latest = await store.latest_checkpoint(run_id)
+    assert latest is not None and latest.covers_seq == 9 and latest.state == {"last_seq": 9}

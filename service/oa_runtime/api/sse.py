@@ -19,11 +19,11 @@ from google.api import httpbody_pb2
 from openagents.runtime.v1 import run_service_pb2
 
 from ..core.errors import DomainError, InvalidCursor, NotReady, RunNotFound, StaleCursor
-from ..core.events import Event
-from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, replay_state, sse_comment
+from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, mapper_from_run_state, sse_comment
+from ..core.run_state import RunState
 from ..core.validation import require_id, validate_cursor
 from ..engine.broker import Broker
-from ..engine.streams import stream_batches
+from ..engine.streams import PAGE_CHARS, PAGE_EVENTS, stream_batches
 from ..ports import EventStore
 from .errors import abort
 
@@ -60,14 +60,27 @@ def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.Serv
 
 
 async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
-    """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently."""
-    events: list[Event] = []
-    while len(events) < cursor:
-        page = await store.read_events(run_id, len(events), min(1000, cursor - len(events)))
+    """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently.
+
+    It starts from the run's latest checkpoint at or before the cursor (the executor saves
+    one at every step end) and folds only the events after it: resuming near the end of a
+    long run costs about what the rest of the stream costs, not a fold of the whole log.
+    Without a checkpoint (a run still in its first step, or written elsewhere) it folds
+    from the start.
+    """
+    mapper, after = FrameMapper(), 0
+    checkpoint = await store.latest_checkpoint(run_id, at_or_before=cursor) if cursor else None
+    if checkpoint is not None:
+        state = RunState.from_json(checkpoint.state)
+        mapper, after = mapper_from_run_state(state), state.last_seq
+    while after < cursor:
+        page = await store.read_events(run_id, after, min(PAGE_EVENTS, cursor - after), max_chars=PAGE_CHARS)
         if not page:
             break
-        events.extend(page)
-    return replay_state(events, cursor)
+        for event in page:
+            mapper.feed(event)
+        after = page[-1].seq
+    return mapper
 
 
 def _stream_error(message: str) -> bytes:

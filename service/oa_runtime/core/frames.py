@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import events as ev
+from .run_state import RunState
 from .tool_tasks import DENIAL_CLASSES
 
 # finishReason values ai@6 accepts (`uiMessageChunkSchema`); anything else fails the stream.
@@ -316,6 +317,38 @@ def replay_state(events: Iterable[ev.Event], up_to_seq: int | None = None) -> Fr
         if up_to_seq is not None and event.seq > up_to_seq:
             break
         mapper.feed(event)
+    return mapper
+
+
+def mapper_from_run_state(state: RunState) -> FrameMapper:
+    """The mapper after `state.last_seq` of a log the runtime wrote, from the run's folded
+    state (a checkpoint) instead of its events: a stream resumed near the end of a long
+    run folds only the events after the checkpoint, not the whole log.
+
+    Exact for the runtime's own logs, where text and steps nest (message ids are per step
+    and never reused, deltas come inside a step, a message completes in its step's last
+    append); `tests/test_frames.py` checks it against `replay_state` at every cut.
+    """
+    mapper = FrameMapper()
+    mapper.last_seq = state.last_seq
+    mapper.done = state.is_terminal
+    mapper._emitted_any = state.status is not None
+    mapper._step_open = state.step_open and not state.is_terminal
+    mapper._cancel_requested = state.cancel_requested
+    # Every text part opened so far, in any order (fresh ids depend only on how many
+    # parts a message id had): cut off, completed, and the one open now.
+    opened = list(state.cut_text_ids)
+    for message in state.transcript:
+        if message.tool_calls:
+            mapper._tool_calls.update(call.id for call in message.tool_calls)
+        elif message.role == "tool":
+            mapper._finished_tool_calls.add(message.tool_call_id)
+        elif message.role in ("", "assistant") and message.content:
+            opened.append(message.id)
+    for message_id in opened:
+        mapper._fresh_text_id(message_id)
+    if mapper._step_open and state.open_text_id:
+        mapper._open_text[state.open_text_id] = mapper._fresh_text_id(state.open_text_id)
     return mapper
 
 

@@ -35,6 +35,7 @@ from ..ports import AppendRequest, ChangeHandler
 from . import postgres_leases as leases
 from .common import (
     EVENT_COLUMNS,
+    MAX_SEQ,
     RUN_COLUMNS,
     TRANSCRIPT_FIELD,
     PlannedAppend,
@@ -368,11 +369,14 @@ class PostgresEventStore:
         )
         return [record_from_values(row) for row in rows]
 
-    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
+    async def latest_checkpoint(
+        self, run_id: str, at_or_before: int | None = None
+    ) -> CheckpointRecord | None:
+        limit = MAX_SEQ if at_or_before is None else at_or_before
         rows = await self._fetch(
-            "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = %s"
+            "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = %s AND covers_seq <= %s"
             " ORDER BY covers_seq DESC LIMIT 1",
-            (run_id,),
+            (run_id, limit),
         )
         return checkpoint_from_values(run_id, rows[0]) if rows else None
 

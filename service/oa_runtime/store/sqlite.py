@@ -33,6 +33,7 @@ from ..ports import AppendRequest, ChangeHandler
 from . import sqlite_leases as leases
 from .common import (
     EVENT_COLUMNS,
+    MAX_SEQ,
     RUN_COLUMNS,
     TRANSCRIPT_FIELD,
     PlannedAppend,
@@ -368,12 +369,15 @@ class SqliteEventStore:
         )
         return [_run_record(row) for row in rows]
 
-    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
+    async def latest_checkpoint(
+        self, run_id: str, at_or_before: int | None = None
+    ) -> CheckpointRecord | None:
+        limit = MAX_SEQ if at_or_before is None else at_or_before
         row = await self._read(
             lambda conn: conn.execute(
-                "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = ?"
+                "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = ? AND covers_seq <= ?"
                 " ORDER BY covers_seq DESC LIMIT 1",
-                (run_id,),
+                (run_id, limit),
             ).fetchone()
         )
         if row is None:
