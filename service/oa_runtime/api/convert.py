@@ -178,12 +178,17 @@ _SCALAR_PAYLOAD = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
+def event_to_proto(event: ev.Event, *, fast: bool = True) -> run_event_pb2.RunEvent:
+    """The proto of an event. `fast=False` converts through json_format and
+    Timestamp.FromDatetime only: the reference the fast path is tested against."""
     out = run_event_pb2.RunEvent(run_id=event.run_id, seq=event.seq, event_id=event.event_id, type=event.type)
-    moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
-    since = moment - _EPOCH  # Timestamp.FromDatetime's arithmetic, without its cost
-    out.occurred_at.seconds = since.days * 86_400 + since.seconds
-    out.occurred_at.nanos = since.microseconds * 1000
+    if fast:
+        moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+        since = moment - _EPOCH  # Timestamp.FromDatetime's arithmetic, without its cost
+        out.occurred_at.seconds = since.days * 86_400 + since.seconds
+        out.occurred_at.nanos = since.microseconds * 1000
+    else:
+        out.occurred_at.FromDatetime(event.occurred_at)
     field = _PAYLOAD_FIELD.get(event.type)
     if field is None:
         return out
@@ -195,7 +200,7 @@ def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
     elif event.type in (ev.TOOL_TASK, ev.TOOL_RESULT) and "state" in payload:
         payload["state"] = _TASK_STATE.get(TaskState(payload["state"]), 0)
     target = getattr(out, field)
-    scalars = _SCALAR_PAYLOAD.get(event.type)
+    scalars = _SCALAR_PAYLOAD.get(event.type) if fast else None
     if scalars is not None and _assign(target, payload, scalars):
         target.SetInParent()
         return out
