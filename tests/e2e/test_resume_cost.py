@@ -10,7 +10,9 @@ from typing import Any, cast
 from oa_runtime.api.sse import _mapper_at
 from oa_runtime.core import events as ev
 from oa_runtime.core.frames import replay_state
-from oa_runtime.ports import EventStore
+from oa_runtime.core.records import StartRequest
+from oa_runtime.core.validation import fingerprint
+from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store import open_store
 from openagents.runtime.v1 import run_service_pb2
 
@@ -76,3 +78,24 @@ async def test_a_resume_near_the_end_folds_only_the_last_step(database_url: str)
     reference = replay_state(all_events, up_to_seq=cursor)
     rest = all_events[cursor:]
     assert [f for e in rest for f in mapper.feed(e)] == [f for e in rest for f in reference.feed(e)]
+
+
+async def test_an_unreadable_checkpoint_falls_back_to_the_fold(database_url: str) -> None:
+    store = open_store(database_url)
+    await store.open()
+    try:
+        request = StartRequest(run_id="odd", thread_id="th-odd", prompt="x")
+        await store.create_run(request, fingerprint(request), ev.run_accepted("th-odd", "s", "m"))
+        more = [
+            ev.run_started("x", 1),
+            ev.step_started(1),
+            *(ev.message_delta("txt-s1", "t ") for _ in range(5)),
+        ]
+        await store.append_many([AppendRequest("odd", more)])
+        await store.save_checkpoint("odd", 4, {"written_by": "something else"})
+        mapper = await _mapper_at(store, "odd", 6)
+        log = await store.read_events("odd", 0)
+    finally:
+        await store.close()
+    reference = replay_state(log, up_to_seq=6)
+    assert [f for e in log[6:] for f in mapper.feed(e)] == [f for e in log[6:] for f in reference.feed(e)]

@@ -71,8 +71,12 @@ async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper
     mapper, after = FrameMapper(), 0
     checkpoint = await store.latest_checkpoint(run_id, at_or_before=cursor) if cursor else None
     if checkpoint is not None:
-        state = RunState.from_json(checkpoint.state)
-        mapper, after = mapper_from_run_state(state), state.last_seq
+        try:
+            state = RunState.from_json(checkpoint.state)
+        except (KeyError, TypeError, ValueError):
+            log.warning("unreadable checkpoint; folding the log", extra={"run_id": run_id})
+        else:
+            mapper, after = mapper_from_run_state(state), state.last_seq
     while after < cursor:
         page = await store.read_events(run_id, after, min(PAGE_EVENTS, cursor - after), max_chars=PAGE_CHARS)
         if not page:
