@@ -21,7 +21,7 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
-from .core.run_state import RunStatus
+from .core.run_state import RunState, RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,10 @@ class EventStore(Protocol):
         """Events with seq > after_seq, in order, at most `limit`. With `max_chars`, only
         as many as fit in that many characters of payload JSON, but always at least one
         (so a stream's page is bounded in memory whatever its events' sizes)."""
+
+    async def run_state(self, run_id: str) -> RunState | None:
+        """The run's folded state as of its last event (the run row's copy, written in the
+        transaction of every append); None for an unknown run."""
 
     async def oldest_retained_seq(self, run_id: str) -> int:
         """The smallest seq still stored (1 unless history was pruned)."""

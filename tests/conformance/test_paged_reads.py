@@ -1,10 +1,12 @@
 """The reads a stream makes, on SQLite and PostgreSQL: read_events with `max_chars` (a page
-bounded by payload size as well as by count: what a stream holds in memory) and
-latest_checkpoint `at_or_before` a seq (where a resumed stream starts folding)."""
+bounded by payload size as well as by count: what a stream holds in memory),
+latest_checkpoint `at_or_before` a seq (where a resumed stream starts folding) and run_state
+(the run row's folded state: the mapper of a stream resumed at the head)."""
 
 from __future__ import annotations
 
 from oa_runtime.core import events as ev
+from oa_runtime.core.run_state import fold
 from oa_runtime.ports import AppendRequest, EventStore
 
 from .test_event_store import append, new_run
@@ -58,3 +60,29 @@ async def test_the_latest_checkpoint_at_or_before_a_seq(store: EventStore) -> No
     assert [c.covers_seq if c else None for c in found] == [None, 5, 5, 7, 9, 9]
     latest = await store.latest_checkpoint(run_id)
     assert latest is not None and latest.covers_seq == 9 and latest.state == {"last_seq": 9}
+
+
+async def test_run_state_is_the_fold_of_the_log(store: EventStore) -> None:
+    assert await store.run_state("no-such-run") is None
+    run_id = await new_run(store)
+    await append(
+        store,
+        AppendRequest(
+            run_id,
+            [
+                ev.run_started("x", 1),
+                ev.step_started(1),
+                ev.message_delta("txt-s1", "Hel"),
+                ev.message_delta("txt-s1", "lo"),
+            ],
+        ),
+    )
+    state = await store.run_state(run_id)
+    assert state == fold(await store.read_events(run_id, 0))
+    assert state is not None and state.open_text_id == "txt-s1" and state.last_seq == 5
+    await append(
+        store, AppendRequest(run_id, [ev.message_completed("txt-s1", "Hello"), ev.step_finished(1, "stop")])
+    )
+    state = await store.run_state(run_id)
+    assert state == fold(await store.read_events(run_id, 0))
+    assert state is not None and [m.content for m in state.transcript] == ["Hello"]

@@ -99,3 +99,37 @@ async def test_an_unreadable_checkpoint_falls_back_to_the_fold(database_url: str
         await store.close()
     reference = replay_state(log, up_to_seq=6)
     assert [f for e in log[6:] for f in mapper.feed(e)] == [f for e in log[6:] for f in reference.feed(e)]
+
+
+async def test_a_reconnect_to_a_long_answer_being_written_reads_only_the_tail(database_url: str) -> None:
+    """A live run in its first step (no checkpoint yet) writing a long text: resuming three
+    events before its head reads those events and the run row, not the 2,000 before."""
+    store = open_store(database_url)
+    await store.open()
+    try:
+        request = StartRequest(run_id="live", thread_id="th-live", prompt="x")
+        await store.create_run(request, fingerprint(request), ev.run_accepted("th-live", "s", "m"))
+        await store.append_many([AppendRequest("live", [ev.run_started("x", 1), ev.step_started(1)])])
+        for i in range(0, 2000, 500):
+            deltas = [ev.message_delta("txt-s1", f"t{j} ") for j in range(i, i + 500)]
+            await store.append_many([AppendRequest("live", deltas)])
+        log = await store.read_events("live", 0, 10_000)
+        head = log[-1].seq
+        counting = CountingStore(store)
+        near_head = await _mapper_at(cast(EventStore, counting), "live", head - 3)
+        near_head_reads = counting.events_read
+        # Deeper than a page from the head: the certificate is not tried, the log is folded.
+        deep = await _mapper_at(cast(EventStore, counting), "live", head - 600)
+        # A cancel after the cursor: the events to the head are not all deltas any more.
+        await store.request_cancel("live", ev.cancel_requested("stop"))
+        log = await store.read_events("live", 0, 10_000)
+        after_cancel = await _mapper_at(store, "live", head - 3)
+    finally:
+        await store.close()
+    assert near_head_reads == 4
+    for cursor, mapper in ((head - 3, near_head), (head - 600, deep), (head - 3, after_cancel)):
+        reference = replay_state(log, up_to_seq=cursor)
+        rest = log[cursor:]
+        assert [f for e in rest for f in mapper.feed(e)] == [f for e in rest for f in reference.feed(e)], (
+            cursor
+        )

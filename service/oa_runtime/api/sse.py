@@ -18,6 +18,7 @@ import grpc.aio
 from google.api import httpbody_pb2
 from openagents.runtime.v1 import run_service_pb2
 
+from ..core import events as ev
 from ..core.errors import DomainError, InvalidCursor, NotReady, RunNotFound, StaleCursor
 from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, mapper_from_run_state, sse_comment
 from ..core.run_state import RunState
@@ -62,14 +63,16 @@ def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.Serv
 async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
     """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently.
 
-    It starts from the run's latest checkpoint at or before the cursor (the executor saves
-    one at every step end) and folds only the events after it: resuming near the end of a
-    long run costs about what the rest of the stream costs, not a fold of the whole log.
-    Without a checkpoint (a run still in its first step, or written elsewhere) it folds
-    from the start.
+    It never folds the whole log of a long run: it starts from the run's latest checkpoint
+    at or before the cursor (the executor saves one at every step end) and folds the events
+    after it; when that is more than a page, a client reconnecting to a long answer still
+    being written gets the mapper of the run's head instead (`_mapper_at_head`). Without a
+    checkpoint (a run in its first step, or written elsewhere) it folds from the start.
     """
+    if not cursor:
+        return FrameMapper()
     mapper, after = FrameMapper(), 0
-    checkpoint = await store.latest_checkpoint(run_id, at_or_before=cursor) if cursor else None
+    checkpoint = await store.latest_checkpoint(run_id, at_or_before=cursor)
     if checkpoint is not None:
         try:
             state = RunState.from_json(checkpoint.state)
@@ -77,6 +80,10 @@ async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper
             log.warning("unreadable checkpoint; folding the log", extra={"run_id": run_id})
         else:
             mapper, after = mapper_from_run_state(state), state.last_seq
+    if cursor - after > PAGE_EVENTS:
+        at_head = await _mapper_at_head(store, run_id, cursor)
+        if at_head is not None:
+            return at_head
     while after < cursor:
         page = await store.read_events(run_id, after, min(PAGE_EVENTS, cursor - after), max_chars=PAGE_CHARS)
         if not page:
@@ -84,6 +91,25 @@ async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper
         for event in page:
             mapper.feed(event)
         after = page[-1].seq
+    return mapper
+
+
+async def _mapper_at_head(store: EventStore, run_id: str, cursor: int) -> FrameMapper | None:
+    """The mapper at `cursor` from the run row's state, when the events from the cursor to
+    the head (at most a page) are all deltas of the text part open at the head: deltas of
+    an open part change nothing the mapper keeps, so its state at the cursor is the one at
+    the head. None when that does not hold."""
+    head = await store.run_state(run_id)
+    if head is None or not (head.step_open and head.open_text_id) or head.last_seq - cursor >= PAGE_EVENTS:
+        return None
+    count = head.last_seq - cursor + 1
+    tail = await store.read_events(run_id, cursor - 1, count)
+    if len(tail) != count or any(
+        e.type != ev.MESSAGE_DELTA or e.payload.get("message_id") != head.open_text_id for e in tail
+    ):
+        return None
+    mapper = mapper_from_run_state(head)
+    mapper.last_seq = cursor
     return mapper
 
 

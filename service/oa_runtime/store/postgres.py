@@ -334,6 +334,10 @@ class PostgresEventStore:
             )
         return [event_from_values(row) for row in rows]
 
+    async def run_state(self, run_id: str) -> RunState | None:
+        rows = await self._fetch("SELECT state FROM runs WHERE run_id = %s", (run_id,))
+        return RunState.from_json(rows[0][0]) if rows else None
+
     async def oldest_retained_seq(self, run_id: str) -> int:
         rows = await self._fetch("SELECT oldest_seq FROM runs WHERE run_id = %s", (run_id,))
         if not rows:

@@ -333,6 +333,12 @@ class SqliteEventStore:
 
         return [_event(row) for row in await self._read(read)]
 
+    async def run_state(self, run_id: str) -> RunState | None:
+        row = await self._read(
+            lambda conn: conn.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        )
+        return None if row is None else RunState.from_json(json.loads(row[0]))
+
     async def oldest_retained_seq(self, run_id: str) -> int:
         row = await self._read(
             lambda conn: conn.execute("SELECT oldest_seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
