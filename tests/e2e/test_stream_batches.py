@@ -9,7 +9,7 @@ from oa_runtime.engine.streams import PAGE_EVENTS
 from openagents.runtime.v1 import run_event_pb2, run_service_pb2
 
 from tests.e2e.helpers import events, start
-from tests.support.runtime import RuntimeHandle
+from tests.support.runtime import RuntimeHandle, running_runtime
 
 
 async def _batched(rt: RuntimeHandle, run_id: str, after_seq: int = 0) -> list[list[run_event_pb2.RunEvent]]:
@@ -68,3 +68,18 @@ async def test_the_live_tail_comes_one_event_per_message(runtime: RuntimeHandle)
     assert flat[-1].type == "run.finished"
     # Opened at once, the stream is live for nearly the whole run: most messages carry one event.
     assert sum(1 for batch in messages if len(batch) == 1) >= len(flat) - 5
+
+
+async def test_an_sse_backlog_goes_out_as_pages_of_frames_per_message(database_url: str) -> None:
+    # No coalescing window: every token is its own delta event, so its own SSE frame.
+    async with running_runtime(database_url, {"RUNTIME_FLUSH_WINDOW_MS": "0"}) as rt:
+        await start(rt, "sse-long", "/tokens 700")
+        assert len(await events(rt, "sse-long")) > 700
+        call = rt.stub.StreamRunSse(
+            run_service_pb2.StreamRunSseRequest(run_id="sse-long"), metadata=rt.md(run_id="sse-long")
+        )
+        bodies = [message.body.data async for message in call]
+    body = b"".join(bodies)
+    assert bodies[0] == b": ok\n\n" and body.endswith(b"data: [DONE]\n\n")
+    assert body.count(b'"type":"text-delta"') == 700
+    assert len(bodies) <= 700 // PAGE_EVENTS + 3  # several SSE events per HttpBody, a page each
