@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from oa_runtime.api.sse import _mapper_at
+from oa_runtime.api.sse import mapper_at
 from oa_runtime.core import events as ev
 from oa_runtime.core.frames import replay_state
 from oa_runtime.core.records import StartRequest
@@ -68,7 +68,7 @@ async def test_a_resume_near_the_end_folds_only_the_last_step(database_url: str)
     await store.open()
     try:
         counting = CountingStore(store)
-        mapper = await _mapper_at(cast(EventStore, counting), "long", cursor)
+        mapper = await mapper_at(cast(EventStore, counting), "long", cursor)
         all_events = await store.read_events("long", 0, 10_000)
     finally:
         await store.close()
@@ -93,7 +93,7 @@ async def test_an_unreadable_checkpoint_falls_back_to_the_fold(database_url: str
         ]
         await store.append_many([AppendRequest("odd", more)])
         await store.save_checkpoint("odd", 4, {"written_by": "something else"})
-        mapper = await _mapper_at(store, "odd", 6)
+        mapper = await mapper_at(store, "odd", 6)
         log = await store.read_events("odd", 0)
     finally:
         await store.close()
@@ -116,14 +116,14 @@ async def test_a_reconnect_to_a_long_answer_being_written_reads_only_the_tail(da
         log = await store.read_events("live", 0, 10_000)
         head = log[-1].seq
         counting = CountingStore(store)
-        near_head = await _mapper_at(cast(EventStore, counting), "live", head - 3)
+        near_head = await mapper_at(cast(EventStore, counting), "live", head - 3)
         near_head_reads = counting.events_read
         # Deeper than a page from the head: the certificate is not tried, the log is folded.
-        deep = await _mapper_at(cast(EventStore, counting), "live", head - 600)
+        deep = await mapper_at(cast(EventStore, counting), "live", head - 600)
         # A cancel after the cursor: the events to the head are not all deltas any more.
         await store.request_cancel("live", ev.cancel_requested("stop"))
         log = await store.read_events("live", 0, 10_000)
-        after_cancel = await _mapper_at(store, "live", head - 3)
+        after_cancel = await mapper_at(store, "live", head - 3)
     finally:
         await store.close()
     assert near_head_reads == 4

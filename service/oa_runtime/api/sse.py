@@ -60,7 +60,7 @@ def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.Serv
     return from_param if from_param is not None else (from_header or 0)
 
 
-async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
+async def mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
     """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently.
 
     It never folds the whole log of a long run: it starts from the run's latest checkpoint
@@ -142,7 +142,7 @@ async def stream_sse(
         # A cursor past the head of a live run: read from the head (the mapper sees every
         # event) and send the frames of events after the cursor once they exist.
         base = min(cursor, record.last_seq)
-        mapper = await _mapper_at(store, run_id, base)
+        mapper = await mapper_at(store, run_id, base)
     except DomainError as err:
         await abort(context, err)
         return
