@@ -79,7 +79,8 @@ async def mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
         except (KeyError, TypeError, ValueError):
             log.warning("unreadable checkpoint; folding the log", extra={"run_id": run_id})
         else:
-            mapper, after = mapper_from_run_state(state), state.last_seq
+            if state.last_seq <= cursor:  # covers_seq is its state's last seq; never trust more
+                mapper, after = mapper_from_run_state(state), state.last_seq
     if cursor - after > PAGE_EVENTS:
         at_head = await _mapper_at_head(store, run_id, cursor)
         if at_head is not None:
