@@ -25,7 +25,7 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
-from .core.run_state import RunStatus
+from .core.run_state import RunState, RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +105,12 @@ class EventLog(Protocol):
         """Records a cancel: appends `event` to a live run that has none yet, or, for
         an unknown run id, remembers it for a later create_run."""
 
-    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
-        """A run's events with seq > after_seq, in order, at most `limit`."""
+    async def read_events(
+        self, run_id: str, after_seq: int, limit: int = 1000, max_chars: int | None = None
+    ) -> list[Event]:
+        """A run's events with seq > after_seq, in order, at most `limit`. With `max_chars`,
+        only as many as fit in that many characters of payload JSON, but always at least one
+        (so a stream's page is bounded in memory whatever its events' sizes)."""
 
     async def oldest_retained_seq(self, run_id: str) -> int:
         """The smallest seq still stored (1 unless history was pruned)."""
@@ -141,6 +145,10 @@ class RunQueries(Protocol):
     async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
         """The current last seq of each existing run among `run_ids`."""
 
+    async def run_state(self, run_id: str) -> RunState | None:
+        """The run's folded state as of its last event (the run row's copy, written in the
+        transaction of every append); None for an unknown run."""
+
 
 class Checkpoints(Protocol):
     """A workload's folded state at some seq, so loading it replays only the log after it."""
@@ -148,7 +156,10 @@ class Checkpoints(Protocol):
     async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
         """Also resets the run's recovery budget (a completed step is progress)."""
 
-    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None: ...
+    async def latest_checkpoint(
+        self, run_id: str, at_or_before: int | None = None
+    ) -> CheckpointRecord | None:
+        """The checkpoint with the highest `covers_seq` (at most `at_or_before` when given)."""
 
 
 class Nonces(Protocol):

@@ -17,7 +17,7 @@ from ..core import events as ev
 from ..core.messages import ChatMessage
 from ..core.projections import Projection, ProjectionStep
 from ..core.records import CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
-from ..core.run_state import RunStatus
+from ..core.run_state import RunState, RunStatus
 from . import flows
 from .dialect import Dialect
 from .sql import Done, Flow
@@ -85,8 +85,10 @@ class SqlStore(ABC):
         d = self.dialect
         return await self._write(lambda: flows.request_cancel(d, run_id, event, self.sender))
 
-    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[ev.Event]:
-        return await self._read(flows.read_events(self.dialect, run_id, after_seq, limit))
+    async def read_events(
+        self, run_id: str, after_seq: int, limit: int = 1000, max_chars: int | None = None
+    ) -> list[ev.Event]:
+        return await self._read(flows.read_events(self.dialect, run_id, after_seq, limit, max_chars))
 
     async def oldest_retained_seq(self, run_id: str) -> int:
         return await self._read(flows.oldest_retained_seq(self.dialect, run_id))
@@ -110,6 +112,9 @@ class SqlStore(ABC):
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         return await self._read(flows.thread_runs(self.dialect, thread_id))
+
+    async def run_state(self, run_id: str) -> RunState | None:
+        return await self._read(flows.run_state(self.dialect, run_id))
 
     async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
         if not run_ids:
@@ -144,8 +149,10 @@ class SqlStore(ABC):
         d = self.dialect
         await self._single(lambda: flows.save_checkpoint(d, run_id, covers_seq, state))
 
-    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None:
-        return await self._read(flows.latest_checkpoint(self.dialect, run_id))
+    async def latest_checkpoint(
+        self, run_id: str, at_or_before: int | None = None
+    ) -> CheckpointRecord | None:
+        return await self._read(flows.latest_checkpoint(self.dialect, run_id, at_or_before))
 
     # ----- nonces -----
 

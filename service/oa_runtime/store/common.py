@@ -158,6 +158,7 @@ def duplicate_event_result(
 # which resolves it exactly as before.
 
 TRANSCRIPT_FIELD = "transcript"
+MAX_SEQ = 2**63 - 1  # no bound (seqs are int64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ class Dialect:
     name = "sqlite"
     for_update = ""  # one writer: nothing to lock
     time_type = "TEXT"
+    payload_chars = "length(payload)"  # an event's payload size in characters (its JSON text)
 
     def sql(self, text: str) -> str:
         return text
@@ -216,6 +217,7 @@ class PostgresDialect(Dialect):
     name = "postgres"
     for_update = " FOR UPDATE"
     time_type = "TIMESTAMPTZ"
+    payload_chars = "length(payload::text)"
 
     def sql(self, text: str) -> str:
         return _psycopg_sql(text)

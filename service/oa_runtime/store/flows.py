@@ -24,6 +24,7 @@ from ..core.run_state import RunState, RunStatus
 from ..ports import AppendRequest
 from .common import (
     EVENT_COLUMNS,
+    MAX_SEQ,
     RUN_COLUMNS,
     PlannedAppend,
     check_idempotency,
@@ -302,15 +303,33 @@ def ping() -> Flow[None]:
     yield query("SELECT 1")
 
 
-def read_events(d: Dialect, run_id: str, after_seq: int, limit: int) -> Flow[list[ev.Event]]:
-    rows = yield query(
-        d.sql(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_kind = 'run' AND stream_id = ? AND seq > ?"
-            " ORDER BY seq LIMIT ?"
-        ),
-        (run_id, after_seq, limit),
+def read_events(
+    d: Dialect, run_id: str, after_seq: int, limit: int, max_chars: int | None = None
+) -> Flow[list[ev.Event]]:
+    page = (
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_kind = 'run' AND stream_id = ? AND seq > ?"
+        " ORDER BY seq LIMIT ?"
     )
+    if max_chars is None:
+        rows = yield query(d.sql(page), (run_id, after_seq, limit))
+    else:
+        # The running size is summed in the database, so rows past the budget never leave it;
+        # the first row always does (a page holds at least one event).
+        rows = yield query(
+            d.sql(
+                f"SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS},"
+                f" sum({d.payload_chars}) OVER (ORDER BY seq) AS upto, {d.payload_chars} AS size"
+                f" FROM ({page}) AS page) AS sized WHERE upto <= ? OR upto = size ORDER BY seq"
+            ),
+            (run_id, after_seq, limit, max_chars),
+        )
     return [event(d, row) for row in rows]
+
+
+def run_state(d: Dialect, run_id: str) -> Flow[RunState | None]:
+    """The run row's copy of the folded state (written in every append's transaction)."""
+    rows = yield query(d.sql("SELECT state FROM runs WHERE run_id = ?"), (run_id,))
+    return RunState.from_json(d.from_json(rows[0][0])) if rows else None
 
 
 def oldest_retained_seq(d: Dialect, run_id: str) -> Flow[int]:
@@ -355,13 +374,16 @@ def thread_runs(d: Dialect, thread_id: str) -> Flow[list[RunRecord]]:
     return [record(d, row) for row in rows]
 
 
-def latest_checkpoint(d: Dialect, run_id: str) -> Flow[CheckpointRecord | None]:
+def latest_checkpoint(
+    d: Dialect, run_id: str, at_or_before: int | None = None
+) -> Flow[CheckpointRecord | None]:
+    """The checkpoint with the highest covers_seq, at most `at_or_before` when given."""
     rows = yield query(
         d.sql(
-            "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = ?"
+            "SELECT covers_seq, state, created_at FROM checkpoints WHERE run_id = ? AND covers_seq <= ?"
             " ORDER BY covers_seq DESC LIMIT 1"
         ),
-        (run_id,),
+        (run_id, MAX_SEQ if at_or_before is None else at_or_before),
     )
     if not rows:
         return None
