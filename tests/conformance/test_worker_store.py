@@ -70,6 +70,24 @@ async def test_a_worker_is_a_stream_and_its_summary_is_the_fold(workers: WorkerS
     assert replay.events == [] and replay.decision.replay and replay.state == stored
 
 
+async def test_a_worker_s_events_are_a_stream_of_the_global_log(
+    store: EventStore, workers: WorkerStore
+) -> None:
+    head = await store.log_head()
+    created = await workers.update_worker("w1", lambda s, _: decide_create(s, create("w1")))
+    started = await workers.update_worker("w1", report(WORKER_STARTED))
+    positions = [created.events[0].position, started.events[0].position]
+    assert positions == [head + 1, head + 2]
+    assert await store.log_head() == head + 2
+    logged = await store.read_log(head)
+    assert [(e.stream_kind, e.run_id, e.seq, e.position, e.type) for e in logged] == [
+        ("worker", "w1", 1, head + 1, "worker.created"),
+        ("worker", "w1", 2, head + 2, WORKER_STARTED),
+    ]
+    assert [e.position for e in await workers.read_worker_events("w1", 0)] == positions
+    assert await store.read_events("w1", 0) == []  # not a run's stream
+
+
 async def test_a_refused_decision_writes_nothing(workers: WorkerStore) -> None:
     await new_worker(workers, "w1")
 

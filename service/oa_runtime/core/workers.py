@@ -148,6 +148,7 @@ class WorkerEvent:
     type: str
     occurred_at: datetime
     payload: Mapping[str, Any]
+    position: int = 0  # its place in the global log (0 when not known)
 
 
 @dataclass(frozen=True, slots=True)

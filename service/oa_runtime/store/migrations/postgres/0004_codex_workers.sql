@@ -1,8 +1,7 @@
--- Codex workers (core/workers.py): each worker is a stream of its own. Its events have dense
--- seqs from 1 (codex_worker_events, shaped like a stream of the global log so the rows can
--- move there), its summary row is the fold of those events (an inline projection written in
--- the same transaction), and control requests are remembered by request id (idempotency).
--- Numbered 0004: 0003 is the platform's streams migration.
+-- Codex workers (core/workers.py): each worker is a stream of the global log (events with
+-- stream_kind 'worker', see 0003). Its summary row is the fold of that stream (an inline
+-- projection, written in the same transaction as the events), and control requests are
+-- remembered by request id (idempotency).
 CREATE TABLE codex_workers (
     worker_id     TEXT PRIMARY KEY,
     owner         TEXT NOT NULL,          -- canonical user id, '' for none
@@ -15,16 +14,6 @@ CREATE TABLE codex_workers (
 );
 CREATE INDEX codex_workers_owner_created ON codex_workers (owner, created_at, worker_id);
 CREATE INDEX codex_workers_created ON codex_workers (created_at, worker_id);
-
-CREATE TABLE codex_worker_events (
-    worker_id   TEXT NOT NULL,
-    seq         BIGINT NOT NULL,
-    event_id    TEXT NOT NULL UNIQUE,
-    type        TEXT NOT NULL,
-    occurred_at TIMESTAMPTZ NOT NULL,
-    payload     JSONB NOT NULL,
-    PRIMARY KEY (worker_id, seq)
-);
 
 CREATE TABLE codex_worker_requests (
     worker_id   TEXT NOT NULL,
