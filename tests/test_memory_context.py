@@ -21,6 +21,7 @@ from oa_runtime.core.memory.chunks import (
 )
 from oa_runtime.core.memory.context import (
     TRUNCATION_MARKER,
+    ChunkIndex,
     ContextPlan,
     ContextPolicy,
     assemble_context,
@@ -222,3 +223,28 @@ def test_the_newest_event_is_whole_when_it_fits_and_cut_only_when_it_does_not(
         assert plan.raw == SeqRange(1, 1) and plan.raw_truncated_chars is None
     else:
         assert plan.raw_truncated_chars is not None or plan.newest_omitted
+
+
+def test_an_index_kept_between_turns_assembles_the_same_context() -> None:
+    counter = ByteEstimator()
+    chunks, raw = history(2, counter)
+    index = ChunkIndex(chunks, counter)
+    policy = ContextPolicy(8_000)
+    first = assemble_context("I.", raw, index, counter, policy)
+    assert first == assemble_context("I.", raw, chunks, counter, policy)
+    assert assemble_context("I.", raw, index, counter, policy) == first
+
+
+def test_an_index_counted_with_another_counter_is_refused() -> None:
+    class Words:
+        name = "words"
+
+        def count(self, text: str) -> int:
+            return len(text.split())
+
+    chunks, raw = history(1, ByteEstimator())
+    with pytest.raises(ValueError, match="counts with"):
+        assemble_context("I.", raw, ChunkIndex(chunks, ByteEstimator()), Words(), ContextPolicy(4_000))
+    # Chunks counted by another counter are recounted, never trusted.
+    plan = assemble_context("I.", raw, chunks, Words(), ContextPolicy(400)).plan
+    assert plan.counter == "words" and plan.total_tokens <= 400 and plan.chunks

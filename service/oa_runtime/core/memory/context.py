@@ -16,7 +16,7 @@ a configuration error (`InvalidArgument`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,14 +125,36 @@ class _Meter:
         return self.counter.count(text) + MESSAGE_OVERHEAD_TOKENS
 
 
-def _chunk_cost(meter: _Meter, chunk: Chunk) -> int:
-    """A chunk's line cost, reusing the summary's count recorded at write time when it is ours."""
-    line = chunk_line(chunk)
-    if chunk.token_counter != meter.counter.name:
-        return meter.cost(line)
-    prefix = line[: len(line) - len(" ".join(chunk.summary.split()))]
-    # Counting the prefix and the summary apart can only add tokens (one extra piece boundary).
-    return chunk.summary_tokens + meter.cost(prefix) + 1
+class ChunkIndex:
+    """A stream's chunks by level, newest first, with each chunk's line cost memoised.
+
+    Built once and kept by the caller (the memory projection's cache of an agent), so a turn
+    neither sorts 30 days of chunks nor re-tokenizes their lines; assembly then costs what it
+    includes. Costs are for one counter: `assemble_context` refuses an index of another."""
+
+    def __init__(self, chunks: Iterable[Chunk], counter: TokenCounter) -> None:
+        self.counter_name = counter.name
+        self._counter = counter
+        ordered = sorted(chunks, key=lambda c: c.window.start, reverse=True)
+        self.newest_first: dict[Level, list[Chunk]] = {level: [] for level in Level}
+        for chunk in ordered:
+            self.newest_first[chunk.level].append(chunk)
+        self._costs: dict[str, int] = {}
+
+    def line_cost(self, chunk: Chunk) -> int:
+        cost = self._costs.get(chunk.chunk_id)
+        if cost is None:
+            cost = self._costs[chunk.chunk_id] = self._count_line(chunk)
+        return cost
+
+    def _count_line(self, chunk: Chunk) -> int:
+        line = chunk_line(chunk)
+        if chunk.token_counter != self.counter_name:
+            return self._counter.count(line) + MESSAGE_OVERHEAD_TOKENS
+        prefix = line[: len(line) - len(" ".join(chunk.summary.split()))]
+        # Reuses the summary's count recorded at write time; counting prefix and summary apart
+        # can only add tokens, plus one for the piece boundary between them.
+        return chunk.summary_tokens + self._counter.count(prefix) + 1 + MESSAGE_OVERHEAD_TOKENS
 
 
 def _truncate(meter: _Meter, line: str, seq: int) -> int | None:
@@ -210,15 +232,15 @@ class _Summaries:
             return chunk.seq_range.first < self.boundary_seq
         return self.boundary_time is None or chunk.window.start < self.boundary_time
 
-    def fill(self, meter: _Meter, newest_first: Sequence[Chunk], cap: int) -> None:
+    def fill(self, meter: _Meter, index: ChunkIndex, level: Level, cap: int) -> None:
         chosen = self.chosen if self.chosen is not None else []
         self.chosen = chosen
         spent = 0
         oldest: datetime | None = None
-        for chunk in newest_first:
+        for chunk in index.newest_first[level]:
             if not self.eligible(chunk):
                 continue
-            cost = _chunk_cost(meter, chunk) + (0 if self.header_paid else self.header)
+            cost = index.line_cost(chunk) + (0 if self.header_paid else self.header)
             if spent + cost > cap or cost > meter.left:
                 break
             meter.left -= cost
@@ -231,19 +253,18 @@ class _Summaries:
             self.boundary_seq = None
 
 
-def _newest_first(chunks: Sequence[Chunk], level: Level) -> list[Chunk]:
-    return sorted((c for c in chunks if c.level == level), key=lambda c: c.window.start, reverse=True)
-
-
 def assemble_context(
     instructions: str,
     recent_events: Sequence[RawEvent],
-    chunks: Sequence[Chunk],
+    chunks: Sequence[Chunk] | ChunkIndex,
     counter: TokenCounter,
     policy: ContextPolicy,
 ) -> AssembledContext:
     """The context of one turn. `recent_events`: the stream's newest events (a seq-contiguous tail
-    ending at the head); `chunks`: the stream's written chunks, any order."""
+    ending at the head); `chunks`: the stream's written chunks in any order, or their index."""
+    index = chunks if isinstance(chunks, ChunkIndex) else ChunkIndex(chunks, counter)
+    if index.counter_name != counter.name:
+        raise ValueError(f"the chunk index counts with {index.counter_name}, not {counter.name}")
     meter = _Meter(counter, policy.budget_tokens)
     instructions_tokens = meter.cost(instructions)
     if instructions_tokens > policy.budget_tokens:
@@ -254,7 +275,7 @@ def assemble_context(
     summaries = _Summaries(raw.first, raw.oldest_at, meter.cost(MEMORY_HEADER))
     for level in Level:
         cap = meter.left if level == Level.L3 else meter.left // 2
-        summaries.fill(meter, _newest_first(chunks, level), cap)
+        summaries.fill(meter, index, level, cap)
     chosen = summaries.chosen or []
     plan = ContextPlan(
         budget_tokens=policy.budget_tokens,
