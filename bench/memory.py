@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib import resources
+from typing import Any
 
 from oa_runtime.core.memory.chunks import (
     Chunk,
@@ -27,8 +28,7 @@ from oa_runtime.core.memory.chunks import (
     ModelUsage,
     SeqRange,
     StreamRef,
-    chunk_id,
-    summary_sha256,
+    new_chunk,
     window_of,
 )
 from oa_runtime.core.memory.context import ChunkIndex, ContextPolicy, assemble_context
@@ -48,23 +48,8 @@ L1_TEXT = (
 )
 
 
-def _chunk(level: Level, start: datetime, text: str, counter: TokenCounter, **cover: object) -> Chunk:
-    window = window_of(level, start)
-    seqs = cover.get("seq_range")
-    ids = cover.get("input_ids", ())
-    return Chunk(
-        chunk_id(STREAM, level, window),
-        STREAM,
-        level,
-        window,
-        seqs if isinstance(seqs, SeqRange) else None,
-        tuple(str(i) for i in ids) if isinstance(ids, tuple) else (),
-        text,
-        summary_sha256(text),
-        counter.count(text),
-        counter.name,
-        USAGE,
-    )
+def _chunk(level: Level, start: datetime, text: str, counter: TokenCounter, **cover: Any) -> Chunk:
+    return new_chunk(STREAM, level, window_of(level, start), text, USAGE, counter, **cover)
 
 
 def build_history(days: int, counter: TokenCounter) -> tuple[list[Chunk], list[RawEvent]]:

@@ -15,8 +15,7 @@ from oa_runtime.core.memory.chunks import (
     ModelUsage,
     SeqRange,
     StreamRef,
-    chunk_id,
-    summary_sha256,
+    new_chunk,
     window_of,
 )
 from oa_runtime.core.memory.context import (
@@ -44,19 +43,7 @@ def make_chunk(
     input_ids: tuple[str, ...] = (),
 ) -> Chunk:
     window = window_of(level, start)
-    return Chunk(
-        chunk_id=chunk_id(STREAM, level, window),
-        stream=STREAM,
-        level=level,
-        window=window,
-        seq_range=seq_range,
-        input_ids=input_ids,
-        summary=summary,
-        summary_sha256=summary_sha256(summary),
-        summary_tokens=counter.count(summary),
-        token_counter=counter.name,
-        usage=USAGE,
-    )
+    return new_chunk(STREAM, level, window, summary, USAGE, counter, seq_range=seq_range, input_ids=input_ids)
 
 
 def history(days: int, counter: TokenCounter, events_per_l1: int = 5) -> tuple[list[Chunk], list[RawEvent]]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
+from .tokens import TokenCounter
+
 
 class Level(IntEnum):
     """The tier of a chunk; a higher level covers a longer window and summarises the level below."""
@@ -131,6 +133,33 @@ class Chunk:
             raise ValueError(f"an {self.level.name} chunk needs its input chunk ids")
         if self.summary_sha256 != summary_sha256(self.summary):
             raise ValueError(f"chunk {self.chunk_id}: summary_sha256 does not match the summary")
+
+
+def new_chunk(
+    stream: StreamRef,
+    level: Level,
+    window: Window,
+    summary: str,
+    usage: ModelUsage,
+    counter: TokenCounter,
+    *,
+    seq_range: SeqRange | None = None,
+    input_ids: tuple[str, ...] = (),
+) -> Chunk:
+    """The chunk a compaction writes: its id, digest and token count follow from its content."""
+    return Chunk(
+        chunk_id=chunk_id(stream, level, window),
+        stream=stream,
+        level=level,
+        window=window,
+        seq_range=seq_range,
+        input_ids=input_ids,
+        summary=summary,
+        summary_sha256=summary_sha256(summary),
+        summary_tokens=counter.count(summary),
+        token_counter=counter.name,
+        usage=usage,
+    )
 
 
 def chunk_id(stream: StreamRef, level: Level, window: Window) -> str:
