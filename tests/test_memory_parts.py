@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,3 +167,17 @@ def test_map_reduce_tiles_the_range_coarsest_first_and_resumes_without_redoing()
     data = reduce_input(plan, state)
     assert data is not None and data.answers[0] == (plan.maps[0].chunk_id, "a0")
     assert fold([*events, (REDUCE_DONE, {"answer": "done"})]).answer == "done"
+
+
+def test_chunks_refuse_inconsistent_fields() -> None:
+    good = make_chunk(Level.L1, START, "s", ByteEstimator(), SeqRange(1, 2))
+    with pytest.raises(ValueError, match="sha256"):
+        replace(good, summary="other")
+    with pytest.raises(ValueError, match="seq range"):
+        replace(good, seq_range=None)
+    with pytest.raises(ValueError, match="input chunk ids"):
+        replace(good, level=Level.L2, seq_range=None)
+    with pytest.raises(ValueError, match="bad seq range"):
+        SeqRange(5, 4)
+    with pytest.raises(ValueError, match="naive"):
+        window_of(Level.L1, datetime(2026, 11, 30))

@@ -13,12 +13,19 @@ from importlib import resources
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oa_runtime.core.errors import InvalidArgument
+from oa_runtime.core.memory.chunks import Chunk, new_chunk
+from oa_runtime.core.memory.context import ContextPolicy, assemble_context
+from oa_runtime.core.memory.raw import RawEvent
 from oa_runtime.core.memory.tokens import (
+    MESSAGE_OVERHEAD_TOKENS,
     ByteEstimator,
     TiktokenCounter,
     UnverifiedEncoding,
     counter_for,
 )
+
+from tests.test_memory_context import scenarios
 
 
 def cl100k_bytes() -> bytes | None:
@@ -90,3 +97,33 @@ def test_a_file_that_fails_its_checksum_is_refused() -> None:
 def test_the_estimator_counts_utf8_bytes() -> None:
     assert ByteEstimator().count("héllo") == 6
     assert ByteEstimator().count("") == 0
+
+
+@needs_encoding
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_assembled_context_is_within_budget_by_the_real_encoding(
+    cl100k: TiktokenCounter, scenario: tuple[str, list[RawEvent], list[Chunk], int]
+) -> None:
+    """Part counts are summed, messages are joined: the real count of every rendered message
+    (chunk summaries counted at write time, prefixes apart) still fits the budget."""
+    instructions, raw, estimated_chunks, budget = scenario
+    chunks = [
+        new_chunk(
+            c.stream,
+            c.level,
+            c.window,
+            c.summary,
+            c.usage,
+            cl100k,
+            seq_range=c.seq_range,
+            input_ids=c.input_ids,
+        )
+        for c in estimated_chunks
+    ]
+    try:
+        result = assemble_context(instructions, raw, chunks, cl100k, ContextPolicy(budget))
+    except InvalidArgument:
+        return
+    real = sum(cl100k.count(m.text) + MESSAGE_OVERHEAD_TOKENS for m in result.messages)
+    assert result.plan.total_tokens <= budget and real <= budget
