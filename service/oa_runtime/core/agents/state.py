@@ -417,9 +417,11 @@ def _supervision_decision(s: AgentState, p: Any) -> AgentState:
         return replace(s, turn=replace(s.turn, cancel_reason=s.turn.cancel_reason or ev.CANCEL_DEADLINE))
     if action == ev.ACT_WARN_LOOP:
         return replace(s, loop_warning=LoopWarning(p["reason"], p.get("detail", ""), s.turns))
-    if p["run_id"] != s.unsupervised_failure:
+    failure = p["run_id"] == s.unsupervised_failure != ""
+    if action in (ev.ACT_RESTART, ev.ACT_ACCEPT_FAILURE) and not failure:
         raise IllegalTransition(f"turn {p['run_id']!r} has no failure to decide on")
-    s = replace(s, unsupervised_failure="")
+    if failure:
+        s = replace(s, unsupervised_failure="")
     if action == ev.ACT_RESTART:
         if s.retry is None:
             raise IllegalTransition("nothing to restart")
