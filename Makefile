@@ -13,16 +13,17 @@ BUF := .tools/node_modules/.bin/buf
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := .tools/node_modules/.installed
 PG_STAMP := var/.postgres-checked
+PHP_STAMP := var/.php-checked
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen gen-check lint breaking test run bench clean
+.PHONY: help setup gen gen-check lint breaking breaking-baseline test run bench clean
 
 help:
 	@echo "make run    - the service + Envoy on SQLite (http://127.0.0.1:$${RUNTIME_HTTP_PORT:-8080})"
 	@echo "make test   - everything CI checks: lint, buf lint/breaking, fresh gen/, the test suite"
-	@echo "make setup | gen | gen-check | lint | breaking | bench | clean"
+	@echo "make setup | gen | gen-check | lint | breaking | breaking-baseline | bench | clean"
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PHP_STAMP)
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,11 @@ $(NODE_STAMP): .tools/package.json .tools/package-lock.json
 
 $(PG_STAMP):
 	tools/ensure-postgres.sh
+	mkdir -p var && touch $@
+
+# PHP + Illuminate HTTP client + Guzzle from Debian, for the Laravel interop suite (tests/php/).
+$(PHP_STAMP): tools/ensure-php.sh
+	tools/ensure-php.sh
 	mkdir -p var && touch $@
 
 gen: setup
@@ -58,11 +64,16 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-logo  # the floors and purity rules in .importlinter
 	$(BUF) lint proto
 
-# The schema must stay compatible with the main branch (FILE rules).
+# The schema must stay compatible with the released contract: a buf image committed at
+# proto/released.binpb (so the check works in a fresh clone, whatever its branches). A
+# deliberate break moves the baseline with `make breaking-baseline` in the same commit,
+# recorded in proto/CHANGELOG.md.
+BASELINE := proto/released.binpb
 breaking: setup
-	@if git rev-parse -q --verify main >/dev/null && git cat-file -e main:proto 2>/dev/null; then \
-	  $(BUF) breaking proto --against '.git#branch=main,subdir=proto' && echo "buf breaking: compatible with main"; \
-	else echo "buf breaking: main has no proto/ yet, nothing to compare"; fi
+	$(BUF) breaking proto --against $(BASELINE) && echo "buf breaking: compatible with $(BASELINE)"
+
+breaking-baseline: setup
+	$(BUF) build proto -o $(BASELINE) && echo "moved $(BASELINE) to the working tree's contract"
 
 test: setup lint breaking gen-check
 	set +e; $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; set -e; \
@@ -75,4 +86,4 @@ bench: setup
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf var/gateway .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
