@@ -7,9 +7,10 @@ import pytest
 from oa_runtime.core.agents import events as ev
 from oa_runtime.core.agents.decide import RunTurn
 from oa_runtime.core.agents.errors import AgentBusy, FrameConflict
-from oa_runtime.core.agents.inputs import FrameIn, accept_frames, refuse_if_busy
+from oa_runtime.core.agents.inputs import FrameIn, accept_frames, refuse_if_busy, validate_frames
 from oa_runtime.core.agents.spec import InputPolicy
 from oa_runtime.core.agents.state import AgentStatus
+from oa_runtime.core.errors import InvalidArgument
 
 from tests.test_agents_lifecycle import Sim, make_spec, prompt
 
@@ -118,3 +119,27 @@ def test_frames_reach_a_paused_agent_and_wait() -> None:
     sim.append([ev.paused(ev.PAUSE_RESTART_INTENSITY, "", sim.now)])
     assert sim.send(prompt("f1")).accepted == ("f1",)
     assert sim.state.status == AgentStatus.PAUSED and len(sim.state.pending) == 1
+
+
+@pytest.mark.parametrize(
+    ("frames", "field"),
+    [
+        ([], "frames"),
+        ([prompt(f"f{i}") for i in range(101)], "frames"),
+        ([prompt("bad id")], "frames[0].frame_id"),
+        ([prompt("ok"), prompt("cron:tick:20261129T120000Z")], "frames[1].frame_id"),
+        ([FrameIn("f1", ev.FRAME_TIMER, "x")], "frames[0].kind"),
+        ([FrameIn("f1", "telepathy", "x")], "frames[0].kind"),
+        ([FrameIn("f1", ev.FRAME_SIGNAL)], "frames[0].text"),
+        ([prompt("f1", "x" * (256 * 1024))], "frames[0]"),
+        ([prompt(f"f{i}", "x" * (200 * 1024)) for i in range(6)], "frames"),
+    ],
+)
+def test_bad_frames_are_refused_naming_the_field(frames: list[FrameIn], field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_frames(frames)
+    assert caught.value.field == field
+
+
+def test_good_frames_pass() -> None:
+    validate_frames([prompt("f1"), FrameIn("s1", ev.FRAME_SIGNAL, data={"price": 3})])

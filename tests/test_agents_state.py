@@ -3,6 +3,7 @@ a frame is never accepted twice, and frames are consumed once each, in the order
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oa_runtime.core.agents import events as ev
+from oa_runtime.core.agents.checkpoint import state_from_json, state_to_json
 from oa_runtime.core.agents.spec import InputPolicy
 from oa_runtime.core.agents.state import FRAME_ID_MEMORY, AgentState, AgentStatus, apply, turn_run_id
 from oa_runtime.core.errors import IllegalTransition
@@ -238,6 +240,7 @@ def test_frames_are_accepted_once_and_consumed_once_in_order(
             sim.decide()
         elif sim.state.status == AgentStatus.RUNNING:
             sim.finish(*arg)
+        assert state_from_json(json.loads(json.dumps(state_to_json(sim.state)))) == sim.state  # checkpoint
         pending = [f.frame_id for f in sim.state.pending]
         held = pending + [f.frame_id for f in (sim.state.turn.frames if sim.state.turn else ())]
         assert len(set(held)) == len(held)
@@ -245,3 +248,23 @@ def test_frames_are_accepted_once_and_consumed_once_in_order(
     assert len(set(received)) == len(received)  # never accepted twice
     assert len(set(consumed)) == len(consumed)  # never consumed twice
     assert consumed == received[: len(consumed)]  # in order: always a prefix
+
+
+def test_a_checkpoint_of_a_busy_agent_resumes_to_the_same_state() -> None:
+    """Every optional part set: a running restarted turn, a warning, a timer, a schedule mark."""
+    from oa_runtime.core.agents.spec import ScheduleSpec
+
+    sim = Sim(make_spec(schedules=(ScheduleSpec("tick", "*/5 * * * *", "Europe/Berlin"),)))
+    sim.append([ev.timer_set("t1", T0 + timedelta(hours=1), text="later")])
+    sim.send(prompt("f1"))
+    sim.decide()
+    sim.finish(ev.TURN_FAILED, "model_error", [ev.tool_call_digest("fetch", "a", "b")])
+    sim.advance(minutes=6)
+    sim.decide()
+    sim.now = sim.state.retry.not_before if sim.state.retry and sim.state.retry.not_before else sim.now
+    sim.decide()
+    assert sim.state.turn is not None and sim.state.turn.attempt == 2
+    checkpoint = json.loads(json.dumps(state_to_json(sim.state)))
+    assert state_from_json(checkpoint) == sim.state
+    with pytest.raises(ValueError, match="version"):
+        state_from_json({**checkpoint, "version": 99})

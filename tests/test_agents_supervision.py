@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oa_runtime.core.agents import events as ev
+from oa_runtime.core.agents.checkpoint import state_from_json, state_to_json
 from oa_runtime.core.agents.decide import Release, RunTurn
 from oa_runtime.core.agents.inputs import FrameIn, request_wake
 from oa_runtime.core.agents.loops import NO_PROGRESS, PING_PONG, REPEATED_CALL, CallDigest, detect_loop
@@ -160,6 +161,7 @@ def test_circuit_opens_after_failures_half_opens_after_the_cool_down_and_closes_
     assert sim.state.status == AgentStatus.PAUSED
     assert decision.state.breaker.state == BreakerState.OPEN
     assert decision.effect == Release(sim.now + timedelta(minutes=1))
+    assert state_from_json(state_to_json(sim.state)) == sim.state  # a paused state checkpoints
     sim.advance(seconds=30)
     assert sim.decide().effect == Release(sim.now + timedelta(seconds=30))  # still cooling down
     sim.advance(seconds=30)
@@ -233,6 +235,7 @@ def test_a_loop_is_warned_in_context_then_pauses_the_agent() -> None:
     effect = run_until_turn(sim)
     assert decisions(sim) == [(ev.ACT_WARN_LOOP, REPEATED_CALL)]
     assert "stuck in a loop" in effect.turn.loop_warning and "fetch" in effect.turn.loop_warning
+    assert state_from_json(state_to_json(sim.state)) == sim.state  # so does a warned one
     sim.finish(calls=[call("fetch", "a")])
     decision = sim.decide()
     assert decisions(sim)[-1] == (ev.ACT_PAUSE, ev.PAUSE_LOOP_DETECTED)

@@ -13,13 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..canonical import canonical_json
+from ..errors import InvalidArgument
 from ..events import NewEvent
+from ..validation import require_id
 from . import events as ev
 from .errors import AgentBusy, AgentFailed, FrameConflict
 from .spec import InputPolicy
 from .state import AgentState, AgentStatus
 
 POLICY_KINDS = frozenset({ev.FRAME_USER_PROMPT, ev.FRAME_SIGNAL})
+CLIENT_KINDS = ev.FRAME_KINDS - {ev.FRAME_TIMER}
+RESERVED_PREFIXES = ("cron:", "timer:")  # the runtime's own frame ids
+MAX_FRAMES_PER_CALL = 100
+MAX_FRAME_BYTES = 256 * 1024  # text and data of one frame, as JSON
+MAX_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,29 @@ class FramesOutcome:
     rejected_by_run: str = ""  # under `reject`: the running run (the edge answers AgentBusy)
     policy: str = ""  # the policy applied, when a turn was running
     outcome: str = ""
+
+
+def validate_frames(frames: Sequence[FrameIn]) -> None:
+    """SubmitFrames' checks, naming the bad field."""
+    if not 1 <= len(frames) <= MAX_FRAMES_PER_CALL:
+        raise InvalidArgument("frames", f"must have 1-{MAX_FRAMES_PER_CALL} entries")
+    total = 0
+    for i, f in enumerate(frames):
+        require_id(f"frames[{i}].frame_id", f.frame_id)
+        if f.frame_id.startswith(RESERVED_PREFIXES):
+            raise InvalidArgument(f"frames[{i}].frame_id", "must not start with cron: or timer:")
+        if f.kind not in CLIENT_KINDS:
+            raise InvalidArgument(
+                f"frames[{i}].kind", "must be user_prompt, signal, cron_tick, tool_result or system"
+            )
+        size = len(canonical_json([f.text, dict(f.data or {})]).encode("utf-8"))
+        if size > MAX_FRAME_BYTES:
+            raise InvalidArgument(f"frames[{i}]", f"text and data must be at most {MAX_FRAME_BYTES} bytes")
+        if not f.text.strip() and not f.data:
+            raise InvalidArgument(f"frames[{i}].text", "is required unless data is given")
+        total += size
+    if total > MAX_BATCH_BYTES:
+        raise InvalidArgument("frames", f"must be at most {MAX_BATCH_BYTES} bytes together")
 
 
 def accept_frames(state: AgentState, frames: Sequence[FrameIn], now: datetime) -> FramesOutcome:
