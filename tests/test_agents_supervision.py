@@ -131,6 +131,7 @@ def test_the_deadline_cancels_the_turn_and_counts_as_a_failure() -> None:
     decision = sim.decide()
     assert decisions(sim) == [(ev.ACT_CANCEL_TURN, ev.CANCEL_DEADLINE)]
     assert isinstance(decision.effect, RunTurn) and decision.effect.cancel_reason == ev.CANCEL_DEADLINE
+    assert decision.effect.until == sim.now + timedelta(seconds=10)  # not the past deadline: no spin
     assert sim.decide().events == ()  # asked once
     sim.finish(ev.TURN_CANCELED, "canceled")
     assert sim.state.last_failure_reason == ev.CANCEL_DEADLINE

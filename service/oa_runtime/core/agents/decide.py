@@ -26,6 +26,7 @@ MAX_FRAMES_PER_TURN = 64  # a turn consumes at most this many pending frames (a 
 # A backoff this short keeps the lease (Hold); a longer one puts the agent to sleep.
 HOLD_AT_MOST = timedelta(seconds=2)
 TIMER_LATE_AFTER = timedelta(seconds=60)  # a one-shot timer firing later than this is "late"
+CANCEL_RECHECK = timedelta(seconds=10)  # how often a turn being canceled is looked at again
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,10 @@ def _running(b: _Builder, now: datetime) -> Decision:
         )
         turn = b.state.turn
         assert turn is not None
+    # Once a cancel is asked the deadline is behind us: look again a little later, not at once.
+    recheck = now + CANCEL_RECHECK if turn.cancel_reason else turn.deadline
     due = _next_due(b.state, now)
-    until = min(turn.deadline, due) if due else turn.deadline
+    until = min(recheck, due) if due else recheck
     return b.done(RunTurn(turn, until, turn.cancel_reason))
 
 
