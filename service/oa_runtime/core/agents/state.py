@@ -358,7 +358,7 @@ def _record_calls(s: AgentState, turn: int, calls: Any) -> AgentState:
 
 
 def _sleep_requested(s: AgentState, p: Any) -> AgentState:
-    if s.status in (AgentStatus.PAUSED,):
+    if s.status == AgentStatus.PAUSED:
         raise IllegalTransition("a paused agent is not put to sleep")
     if s.status == AgentStatus.SLEEPING:
         return replace(s, hold=True)
