@@ -24,7 +24,7 @@ from . import events as ev
 from .loops import CallDigest, detect_loop
 from .spec import AgentSpec
 
-FRAME_ID_MEMORY = 64  # consumed frame ids the fold still recognises as duplicates
+FRAME_ID_MEMORY = 32  # consumed frame ids the fold still recognises as duplicates (the store's index: all)
 # Frames from outside the agent: a turn that consumes one starts loop detection afresh.
 OUTSIDE_KINDS = frozenset({ev.FRAME_USER_PROMPT, ev.FRAME_SIGNAL, ev.FRAME_CRON_TICK, ev.FRAME_TOOL_RESULT})
 
