@@ -13,16 +13,17 @@ BUF := .tools/node_modules/.bin/buf
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := .tools/node_modules/.installed
 PG_STAMP := var/.postgres-checked
+PROM_STAMP := var/.prometheus-checked
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen gen-check lint breaking test run bench clean
+.PHONY: help setup gen gen-check lint breaking deploy-check test run bench clean
 
 help:
 	@echo "make run    - the service + Envoy on SQLite (http://127.0.0.1:$${RUNTIME_HTTP_PORT:-8080})"
 	@echo "make test   - everything CI checks: lint, buf lint/breaking, fresh gen/, the test suite"
-	@echo "make setup | gen | gen-check | lint | breaking | bench | clean"
+	@echo "make setup | gen | gen-check | lint | breaking | deploy-check | bench | clean"
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PROM_STAMP)
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,12 @@ $(NODE_STAMP): .tools/package.json .tools/package-lock.json
 
 $(PG_STAMP):
 	tools/ensure-postgres.sh
+	mkdir -p var && touch $@
+
+# prometheus + promtool (Debian): the metrics test scrapes with a real Prometheus,
+# and deploy-check validates the alert rules.
+$(PROM_STAMP):
+	tools/ensure-prometheus.sh
 	mkdir -p var && touch $@
 
 gen: setup
@@ -63,7 +70,12 @@ breaking: setup
 	  $(BUF) breaking proto --against '.git#branch=main,subdir=proto' && echo "buf breaking: compatible with main"; \
 	else echo "buf breaking: main has no proto/ yet, nothing to compare"; fi
 
-test: setup lint breaking gen-check
+# deploy/: every overlay renders (kustomize) and validates offline against the
+# Kubernetes schemas, the Dockerfile passes hadolint, the alert rules pass promtool.
+deploy-check: setup
+	$(PY) tools/deploy_check.py
+
+test: setup lint breaking gen-check deploy-check
 	set +e; $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; set -e; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
