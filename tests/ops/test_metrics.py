@@ -182,9 +182,12 @@ async def test_prometheus_scrapes_the_service_and_envoy(ops_stack: OpsStack) -> 
                     assert time.monotonic() < deadline, f"Prometheus answered only {answers}"
                     for name, query in queries.items():
                         try:
-                            doc = (await client.get(api, params={"query": query})).json()
+                            response = await client.get(api, params={"query": query})
                         except httpx.TransportError:
                             break  # not listening yet
+                        if response.status_code != 200:
+                            break  # starting (503 until its storage is ready)
+                        doc = response.json()
                         result = doc.get("data", {}).get("result", [])
                         if doc.get("status") == "success" and result:
                             answers[name] = float(result[0]["value"][1])
