@@ -1,4 +1,5 @@
-"""`oa-runtime`: serve, up (service + Envoy, for `make run`), migrate, token."""
+"""`oa-runtime`: serve, up (service + Envoy, for `make run`), gateway (the Envoy sidecar),
+migrate, token, smoke, and `runs list|show|tail|cancel|start` (operator client, any replica)."""
 
 from __future__ import annotations
 
@@ -160,6 +161,29 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import grpc
+
+    from .ops import runs_cli
+
+    env = dev_secret_env(dict(os.environ))
+    keyring = Keyring.from_env(env)
+    tokens = runs_cli.TokenSource(
+        keyring.secret_for(args.key_id),
+        ttl_s=min(60, TokenPolicy.from_env(env).max_ttl_s),
+        key_id=args.key_id or keyring.default_key_id,
+    )
+    settings = Settings.from_env(env)
+    address = args.address or env.get("RUNTIME_ADDRESS") or f"{settings.grpc_host}:{settings.grpc_port}"
+    with grpc.insecure_channel(address) as channel:
+        client = runs_cli.RunsClient(channel, tokens)
+        try:
+            return runs_cli.run_command(client, args, sys.stdout, sys.stderr)
+        except runs_cli.CliError as exc:
+            print(f"oa-runtime runs {args.runs_command}: {exc}", file=sys.stderr)
+            return exc.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oa-runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)
+    from .ops.runs_cli import add_runs_parser
+
+    add_runs_parser(sub).set_defaults(fn=_cmd_runs)
     return parser
 
 
