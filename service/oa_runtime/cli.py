@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from . import logs
 from .auth.token import Keyring, TokenPolicy, mint_token
 from .config import Settings
@@ -184,6 +186,49 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             return exc.exit_code
 
 
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from .ops.smoke import Smoke, SmokeFailed
+
+    env = dev_secret_env(dict(os.environ))
+    keyring = Keyring.from_env(env)
+    base_url = args.base_url or env.get("RUNTIME_BASE_URL") or "http://127.0.0.1:8080"
+    try:
+        Smoke(base_url, keyring.secret_for(args.key_id), key_id=args.key_id or keyring.default_key_id).run()
+    except (SmokeFailed, httpx.HTTPError) as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    print(f"smoke passed against {base_url}")
+    return 0
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    """The Envoy sidecar: renders the gateway config (plus the stats listener) and execs Envoy."""
+    from oa_gateway.config import GatewayConfig, render_config
+    from oa_gateway.launcher import find_envoy
+
+    from .ops.gateway import with_stats_listener
+
+    env = dict(os.environ)
+    settings = Settings.from_env(env)
+    admin_port = int(env.get("RUNTIME_ENVOY_ADMIN_PORT", "9901"))
+    work = Path(args.work_dir)
+    config = GatewayConfig(
+        grpc_port=settings.grpc_port,
+        grpc_host=env.get("RUNTIME_GATEWAY_UPSTREAM_HOST", "127.0.0.1"),
+        descriptor_path=Path(args.descriptor),
+        http_port=settings.http_port,
+        admin_port=admin_port,
+    )
+    path = render_config(config, work / "envoy.yaml")
+    stats_port = int(env.get("RUNTIME_ENVOY_STATS_PORT", "9902"))
+    path.write_text(with_stats_listener(path.read_text(), stats_port=stats_port, admin_port=admin_port))
+    if args.render_only:
+        print(path)
+        return 0
+    envoy = str(find_envoy())
+    os.execv(envoy, [envoy, "-c", str(path), "--log-level", env.get("RUNTIME_ENVOY_LOG_LEVEL", "warn")])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oa-runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)
+    smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
+    smoke.add_argument("--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)")
+    smoke.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
+    smoke.set_defaults(fn=_cmd_smoke)
+    gateway = sub.add_parser("gateway", help="the Envoy sidecar: render the gateway config and exec Envoy")
+    gateway.add_argument("--descriptor", required=True, help="the FileDescriptorSet Envoy transcodes with")
+    gateway.add_argument("--work-dir", default="/tmp/gateway", help="where the rendered config goes")
+    gateway.add_argument("--render-only", action="store_true", help="print the config path, do not run")
+    gateway.set_defaults(fn=_cmd_gateway)
     from .ops.runs_cli import add_runs_parser
 
     add_runs_parser(sub).set_defaults(fn=_cmd_runs)
