@@ -56,6 +56,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from .server import serve
 
     env = dev_secret_env(dict(os.environ))
+    env.setdefault("RUNTIME_METRICS_PORT", "9464")  # `make run` serves /metrics on loopback
     settings = Settings.from_env(env)
     logs.configure(
         settings.log_level,
@@ -118,6 +119,8 @@ def _print_banner(settings: Settings, env: dict[str, str]) -> None:
 OpenAgents Runtime is up on {settings.database_url}
   gRPC  {grpc_addr}  (server reflection: grpcurl -plaintext {grpc_addr} list)
   HTTP  {base}  ({base}/healthz, {base}/readyz)
+  metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics
+  operator CLI  .venv/bin/oa-runtime runs list | runs tail <run id>   (mints its own tokens)
 
 Start a run, then stream it as AI SDK SSE (tokens live {ttl} s and are single-use;
 mint more with: .venv/bin/oa-runtime token --run-id {run_id} --thread-id thread-demo):

@@ -64,3 +64,20 @@ def test_overlays_keep_the_runtime_promises(overlay: str) -> None:
     assert laravel.startswith("laravel")
     assert {p["port"] for p in policy["ports"]} == {8080, 50051}
     assert {("Job", "openagents-runtime-migrate"), ("Job", "openagents-runtime-smoke")} <= set(docs)
+
+
+def test_the_gateway_sidecar_config_adds_only_a_stats_listener(tmp_path: Path) -> None:
+    from oa_runtime.cli import main
+
+    descriptor = tmp_path / "runtime.binpb"
+    descriptor.write_bytes(b"")
+    argv = ["gateway", "--descriptor", str(descriptor), "--work-dir", str(tmp_path), "--render-only"]
+    assert main(argv) == 0
+    config = yaml.safe_load((tmp_path / "envoy.yaml").read_text())
+    listeners = {item["name"]: item for item in config["static_resources"]["listeners"]}
+    assert set(listeners) == {"rest_sse", "envoy_stats"}
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"  # admin stays loopback
+    manager = listeners["envoy_stats"]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    assert routes[0] == {"match": {"path": "/stats/prometheus"}, "route": {"cluster": "envoy_admin"}}
+    assert routes[1]["direct_response"]["status"] == 404  # nothing else of the admin API is exposed
