@@ -47,7 +47,7 @@ class OpsStack:
     envoy_stats_url: str  # the sidecar's stats listener: GET /stats/prometheus
 
 
-def _start_sidecar(grpc_port: int, work_dir: Path, stats_port: int) -> EnvoyProcess:
+def start_sidecar(grpc_port: int, work_dir: Path, stats_port: int) -> EnvoyProcess:
     try:
         binary = find_envoy()
     except EnvoyNotFound as exc:
@@ -77,7 +77,7 @@ async def ops_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[O
     async with running_runtime(f"sqlite:///{db}", env=env) as runtime:
         with tempfile.TemporaryDirectory(prefix="oa-ops-envoy-") as work_dir:
             stats_port = free_port()
-            envoy = await asyncio.to_thread(_start_sidecar, runtime.port, Path(work_dir), stats_port)
+            envoy = await asyncio.to_thread(start_sidecar, runtime.port, Path(work_dir), stats_port)
             try:
                 yield OpsStack(
                     runtime,

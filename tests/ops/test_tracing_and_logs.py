@@ -3,6 +3,7 @@ every line of a run; no secret or token in any line)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ from typing import ClassVar
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 from oa_runtime.auth.token import mint_token
 from oa_runtime.logs import JsonFormatter
@@ -29,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import generate_latest
 
 from tests.e2e.helpers import events, start
+from tests.ops.conftest import free_port, start_sidecar
 from tests.support.runtime import running_runtime
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -237,3 +240,28 @@ async def test_tracing_is_off_without_an_endpoint(tmp_path: Path) -> None:
         await start(rt, "r-off", "/say hi")
         assert [e.type for e in await events(rt, "r-off")][-1] == "run.finished"
     assert not tracing.enabled()
+
+
+async def test_traceparent_from_laravel_passes_through_envoy(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    async with running_runtime(f"sqlite:///{tmp_path / 'rt.db'}") as rt:
+        envoy = await asyncio.to_thread(start_sidecar, rt.port, tmp_path, free_port())
+        try:
+            base_url = f"http://127.0.0.1:{envoy.listener_port()}"
+            headers = {
+                "X-OA-RUNTIME-SIGNATURE": rt.token(run_id="r-envoy", thread_id="t-envoy"),
+                "traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01",
+            }
+            body = {"runId": "r-envoy", "threadId": "t-envoy", "prompt": "/say hi"}
+            async with httpx.AsyncClient(timeout=30) as client:
+                response = await client.post(f"{base_url}/internal/v1/runs", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+            assert [e.type for e in await events(rt, "r-envoy")][-1] == "run.finished"
+        finally:
+            await asyncio.to_thread(envoy.stop)
+    spans = list(exporter.get_finished_spans())
+    start_span = next(s for s in spans if s.name == "/openagents.runtime.v1.RunService/StartRun")
+    assert f"{start_span.context.trace_id:032x}" == TRACE_ID
+    (run,) = [s for s in spans if s.name == "run"]
+    assert run.context.trace_id == start_span.context.trace_id

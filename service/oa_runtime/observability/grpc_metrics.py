@@ -146,20 +146,7 @@ def _streaming(inner: Callable[..., Any], method: _Method) -> Callable[..., Any]
     # grpc.aio drives a coroutine function through context.write and iterates
     # anything else: the wrapper must be of the same kind as the handler.
     if inspect.iscoroutinefunction(inner):
-
-        async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            method.started.inc()
-            began = time.perf_counter()
-            failure: BaseException | None = None
-            try:
-                return await inner(request, context)
-            except BaseException as exc:
-                failure = exc
-                raise
-            finally:
-                method.finish(_code_of(context, failure), began)
-
-        return write
+        return _unary(inner, method)  # writes with context.write: measured like a unary call
 
     async def iterate(request: Any, context: grpc.aio.ServicerContext) -> Any:
         method.started.inc()
