@@ -19,6 +19,6 @@ apt-get update -qq
 policy=/usr/sbin/policy-rc.d
 created=0
 if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1; fi
-trap '[ "$created" = 1 ] && rm -f "$policy"' EXIT
+trap 'if [ "$created" = 1 ]; then rm -f "$policy"; fi' EXIT
 apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 command -v prometheus promtool
