@@ -61,7 +61,7 @@ async def serve(
     def phase(name: str) -> None:
         phases[name + "_ms"] = round((time.monotonic() - began) * 1000 - sum(phases.values()), 1)
 
-    tracing.configure(settings)  # off unless an OTLP endpoint is configured
+    tracing.configure(settings.otlp_endpoint, settings.service_name)  # off unless an endpoint is set
     metrics_listener = (
         MetricsListener(settings.metrics_host, settings.metrics_port)
         if settings.metrics_port is not None

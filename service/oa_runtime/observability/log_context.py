@@ -11,8 +11,9 @@ import logging
 from contextvars import ContextVar
 from typing import Final
 
+from opentelemetry import trace
+
 from ..core.records import RunRecord
-from . import tracing
 
 _run_ids: Final[ContextVar[dict[str, str] | None]] = ContextVar("oa_runtime_run_ids", default=None)
 
@@ -42,7 +43,7 @@ class RunContextFilter(logging.Filter):
             for key, value in ids.items():
                 if key not in record.__dict__:
                     setattr(record, key, value)
-        trace_id = tracing.current_trace_id()
-        if trace_id and "trace_id" not in record.__dict__:
-            record.trace_id = trace_id
+        span = trace.get_current_span().get_span_context()  # invalid unless tracing is on
+        if span.is_valid and "trace_id" not in record.__dict__:
+            record.trace_id = f"{span.trace_id:032x}"
         return True

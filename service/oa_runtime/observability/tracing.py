@@ -25,7 +25,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from ..config import Settings
 from ..core.records import RunRecord
 
 _NOOP: Final = contextlib.nullcontext()
@@ -37,15 +36,15 @@ def enabled() -> bool:
     return _provider is not None
 
 
-def configure(settings: Settings) -> TracerProvider | None:
+def configure(otlp_endpoint: str, service_name: str) -> TracerProvider | None:
     """Installs an OTLP-exporting provider when an endpoint is configured (else tracing stays off,
     or stays as a test installed it)."""
-    if not settings.otlp_endpoint:
+    if not otlp_endpoint:
         return _provider
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     install(provider)
     return provider
 
@@ -157,11 +156,3 @@ def inject_traceparent(headers: MutableMapping[str, str]) -> None:
     """Adds `traceparent` (and `tracestate`) of the current span, if any, to outgoing headers."""
     if _provider is not None:
         propagate.inject(headers)
-
-
-def current_trace_id() -> str:
-    """The current trace id as 32 hex digits, or "" (for log lines)."""
-    if _provider is None:
-        return ""
-    ctx = trace.get_current_span().get_span_context()
-    return f"{ctx.trace_id:032x}" if ctx.is_valid else ""
