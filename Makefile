@@ -14,16 +14,17 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := .tools/node_modules/.installed
 PG_STAMP := var/.postgres-checked
 PROM_STAMP := var/.prometheus-checked
+PHP_STAMP := var/.php-checked
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen gen-check lint breaking deploy-check test run bench clean
+.PHONY: help setup gen gen-check lint breaking breaking-baseline deploy-check test run bench clean
 
 help:
 	@echo "make run    - the service + Envoy on SQLite (http://127.0.0.1:$${RUNTIME_HTTP_PORT:-8080})"
 	@echo "make test   - everything CI checks: lint, buf lint/breaking, fresh gen/, the test suite"
-	@echo "make setup | gen | gen-check | lint | breaking | deploy-check | bench | clean"
+	@echo "make setup | gen | gen-check | lint | breaking | breaking-baseline | deploy-check | bench | clean"
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PROM_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PHP_STAMP) $(PROM_STAMP)
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,11 @@ $(NODE_STAMP): .tools/package.json .tools/package-lock.json
 
 $(PG_STAMP):
 	tools/ensure-postgres.sh
+	mkdir -p var && touch $@
+
+# PHP + Illuminate HTTP client + Guzzle from Debian, for the Laravel interop suite (tests/php/).
+$(PHP_STAMP): tools/ensure-php.sh
+	tools/ensure-php.sh
 	mkdir -p var && touch $@
 
 # prometheus + promtool (Debian): the metrics test scrapes with a real Prometheus,
@@ -61,14 +67,20 @@ gen-check: setup
 
 lint: setup
 	$(VENV)/bin/ruff check service gateway tests tools $(wildcard bench)
-	$(VENV)/bin/mypy --strict service gateway
+	$(VENV)/bin/mypy --strict service gateway tests tools $(wildcard bench)
+	$(VENV)/bin/lint-imports --no-logo  # the floors and purity rules in .importlinter
 	$(BUF) lint proto
 
-# The schema must stay compatible with the main branch (FILE rules).
+# The schema must stay compatible with the released contract: a buf image committed at
+# proto/released.binpb (so the check works in a fresh clone, whatever its branches). A
+# deliberate break moves the baseline with `make breaking-baseline` in the same commit,
+# recorded in proto/CHANGELOG.md.
+BASELINE := proto/released.binpb
 breaking: setup
-	@if git rev-parse -q --verify main >/dev/null && git cat-file -e main:proto 2>/dev/null; then \
-	  $(BUF) breaking proto --against '.git#branch=main,subdir=proto' && echo "buf breaking: compatible with main"; \
-	else echo "buf breaking: main has no proto/ yet, nothing to compare"; fi
+	$(BUF) breaking proto --against $(BASELINE) && echo "buf breaking: compatible with $(BASELINE)"
+
+breaking-baseline: setup
+	$(BUF) build proto -o $(BASELINE) && echo "moved $(BASELINE) to the working tree's contract"
 
 # deploy/: every overlay renders (kustomize) and validates offline against the
 # Kubernetes schemas, the Dockerfile passes hadolint, the alert rules pass promtool.
@@ -86,4 +98,4 @@ bench: setup
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf var/gateway .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

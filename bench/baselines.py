@@ -41,7 +41,7 @@ async def raw_grpc_stream(texts: Sequence[str]) -> tuple[float, float]:
         "bench.RawStream",
         {
             "Stream": grpc.unary_stream_rpc_method_handler(
-                stream,  # type: ignore[arg-type]
+                stream,
                 request_deserializer=None,
                 response_serializer=run_service_pb2.StreamRunEventsResponse.SerializeToString,
             )

@@ -1,6 +1,7 @@
-"""The service-token interceptor on a real grpc.aio server over loopback, with the
-real SQLite EventStore as the nonce store, called by a real gRPC client that
-decodes the ErrorInfo."""
+"""The edge interceptor on a real grpc.aio server over loopback, with the real SQLite
+EventStore as the nonce store and the resources (run-1 on thread-1, owned by user 7),
+called by a real gRPC client that decodes the ErrorInfo. The access rules cell by cell,
+through Envoy, are in tests/e2e_envoy/test_access.py."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ import grpc
 import grpc.aio
 import pytest
 import pytest_asyncio
-from google.api import httpbody_pb2  # type: ignore[import-untyped,unused-ignore]
-from google.rpc import error_details_pb2  # type: ignore[import-untyped,unused-ignore]
+from google.api import httpbody_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from oa_runtime.auth import Keyring, ServiceTokenInterceptor, current_claims, mint_token
-from oa_runtime.core.errors import ERROR_DOMAIN
+from oa_runtime.auth import Keyring, ServiceTokenInterceptor, TokenPolicy, current_claims, mint_token
+from oa_runtime.auth.resources import RESOURCES
+from oa_runtime.core import events as ev
+from oa_runtime.core.errors import ERROR_DOMAIN, InvalidArgument
+from oa_runtime.core.records import StartRequest
+from oa_runtime.core.validation import fingerprint
+from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
 from openagents.runtime.v1 import (
     health_service_pb2,
@@ -67,6 +73,15 @@ class CannedRunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore
         event = run_event_pb2.RunEvent(run_id=request.run_id, seq=1, type="run.accepted")
         await context.write(run_service_pb2.StreamRunEventsResponse(event=event))
 
+    async def CancelRun(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        # A domain error raised by a servicer: the interceptor maps it (the one place).
+        self.calls.append("CancelRun")
+        raise InvalidArgument("reason", "is not accepted by this canned service")
+
+    async def AppendRunEvents(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.calls.append("AppendRunEvents")
+        raise RuntimeError("a bug")
+
 
 class OpenHealthService(health_service_pb2_grpc.HealthServiceServicer):  # type: ignore[misc]
     async def Healthz(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -84,7 +99,8 @@ class Runtime:
 
 @asynccontextmanager
 async def serving(store: Any) -> AsyncIterator[Runtime]:
-    server = grpc.aio.server(interceptors=[ServiceTokenInterceptor(KEYRING, store)])
+    policy = TokenPolicy(allow_service_scope=True)
+    server = grpc.aio.server(interceptors=[ServiceTokenInterceptor(KEYRING, store, policy=policy)])
     servicer = CannedRunService()
     run_service_pb2_grpc.add_RunServiceServicer_to_server(servicer, server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(OpenHealthService(), server)
@@ -102,11 +118,18 @@ async def serving(store: Any) -> AsyncIterator[Runtime]:
 async def runtime(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('nonces') / 'db.sqlite'}")
     await store.open()
+    await create_run(store, "run-1", "thread-1", "7")
+    await create_run(store, "run-2", "thread-2", "8")  # another user's run
     try:
         async with serving(store) as runtime:
             yield runtime
     finally:
         await store.close()
+
+
+async def create_run(store: EventStore, run_id: str, thread_id: str, user_id: str) -> None:
+    request = StartRequest(run_id=run_id, thread_id=thread_id, user_id=user_id, prompt="hi")
+    await store.create_run(request, fingerprint(request), ev.run_accepted(thread_id, "scripted", "m"))
 
 
 def signed(
@@ -115,9 +138,12 @@ def signed(
     ttl_s: int = 60,
     now: float | None = None,
     key_id: str | None = None,
-    **claims: str,
+    **claims: str | int,
 ) -> list[tuple[str, str]]:
-    token = mint_token(secret, ttl_s=ttl_s, now=time.time() if now is None else now, **claims)
+    """Metadata with a fresh token; with no run/thread/user claim, a service token."""
+    if not {"run_id", "thread_id", "user_id"} & set(claims):
+        claims.setdefault("scope", "service")
+    token = mint_token(secret, ttl_s=ttl_s, now=time.time() if now is None else now, **claims)  # type: ignore[arg-type]
     metadata = [("x-oa-runtime-signature", token)]
     return [*metadata, ("x-oa-runtime-key-id", key_id)] if key_id else metadata
 
@@ -225,36 +251,106 @@ async def assert_claim_mismatch(call: Awaitable[Any], claim: str) -> None:
     assert info.reason == "CLAIM_MISMATCH" and dict(info.metadata) == {"claim": claim}
 
 
-async def test_run_id_claim_binds_the_request(runtime: Runtime) -> None:
+async def test_run_id_claim_binds_the_run_read_from_the_store(runtime: Runtime) -> None:
     await assert_claim_mismatch(get_run(runtime, signed(run_id="run-1"), run_id="run-2"), "run_id")
+    await assert_claim_mismatch(get_run(runtime, signed(thread_id="thread-1"), run_id="run-2"), "thread_id")
+    await assert_claim_mismatch(get_run(runtime, signed(user_id=7), run_id="run-2"), "user_id")
+    code, info = await rejection(get_run(runtime, signed(run_id="run-404"), run_id="run-404"))
+    assert (code, info.reason) == (grpc.StatusCode.NOT_FOUND, "RUN_NOT_FOUND")
 
 
 async def test_thread_and_user_claims_bind_start_run(runtime: Runtime) -> None:
-    def start(metadata: list[tuple[str, str]], user_id: str = "") -> Any:
+    def start(metadata: list[tuple[str, str]], user_id: int = 0) -> Any:
         request = run_service_pb2.StartRunRequest(run_id="run-9", thread_id="thread-9", user_id=user_id)
         return runtime.runs.StartRun(request, metadata=metadata)
 
     await assert_claim_mismatch(start(signed(thread_id="thread-1")), "thread_id")
     # StartRunRequest names its user: the field binds, not the x-oa-user-id header.
-    await assert_claim_mismatch(start([*signed(user_id="u-1"), ("x-oa-user-id", "u-1")]), "user_id")
-    accepted = await start(
-        [*signed(thread_id="thread-9", user_id="u-1"), ("x-oa-user-id", "x")], user_id="u-1"
-    )
+    await assert_claim_mismatch(start([*signed(user_id=7), ("x-oa-user-id", "7")]), "user_id")
+    # An integer claim and a string one name the same user.
+    accepted = await start([*signed(thread_id="thread-9", user_id="7"), ("x-oa-user-id", "7")], user_id=7)
+    assert accepted.status == "accepted"
+    accepted = await start(signed(thread_id="thread-9", user_id=7), user_id=7)
     assert accepted.status == "accepted"
 
 
-async def test_principal_metadata_binds_other_requests(runtime: Runtime) -> None:
+async def test_user_claim_and_header_bind_the_owner(runtime: Runtime) -> None:
+    await assert_claim_mismatch(get_run(runtime, [*signed(user_id=7), ("x-oa-user-id", "8")]), "user_id")
+    await assert_claim_mismatch(get_run(runtime, signed(user_id=8)), "user_id")
+    # The header alone cannot make a caller someone else: it must be the run's owner too.
+    await assert_claim_mismatch(get_run(runtime, [*signed(run_id="run-1"), ("x-oa-user-id", "8")]), "user_id")
     await assert_claim_mismatch(
-        get_run(runtime, [*signed(user_id="u-1"), ("x-oa-user-id", "u-2")]), "user_id"
+        get_run(runtime, signed(run_id="run-1", guest_scope="guest-a")), "guest_scope"
     )
-    await assert_claim_mismatch(get_run(runtime, signed(user_id="u-1")), "user_id")
-    await assert_claim_mismatch(get_run(runtime, signed(guest_scope="guest-a")), "guest_scope")
     bound = [
-        *signed(user_id="u-1", guest_scope="guest-a"),
-        ("x-oa-user-id", "u-1"),
+        *signed(user_id=7, guest_scope="guest-a"),
+        ("x-oa-user-id", "7"),
         ("x-oa-guest-scope", "guest-a"),
     ]
     assert await get_run(runtime, bound)
+
+
+async def test_a_token_without_binding_claims_needs_the_service_scope(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    await store.open()
+    await create_run(store, "run-1", "thread-1", "7")
+    server = grpc.aio.server(interceptors=[ServiceTokenInterceptor(KEYRING, store)])  # default policy
+    run_service_pb2_grpc.add_RunServiceServicer_to_server(CannedRunService(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            runs = run_service_pb2_grpc.RunServiceStub(channel)
+            for scope, problem in ((None, "no claims"), ("service", "service tokens are not enabled")):
+                metadata = [
+                    ("x-oa-runtime-signature", mint_token(SECRET, ttl_s=60, now=time.time(), scope=scope))
+                ]
+                code, info = await rejection(
+                    runs.GetRun(run_service_pb2.GetRunRequest(run_id="run-1"), metadata=metadata)
+                )
+                assert (code, info.reason, info.metadata["problem"]) == (
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "UNBOUND_TOKEN",
+                    problem,
+                )
+    finally:
+        await server.stop(None)
+        await store.close()
+
+
+# ----- errors raised by servicers: mapped in the interceptor -----
+
+
+async def test_servicer_errors_are_mapped_once_in_the_interceptor(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    cancel = runtime.runs.CancelRun(run_service_pb2.CancelRunRequest(run_id="run-1"), metadata=signed())
+    code, info = await rejection(cancel)
+    assert (code, info.reason, info.metadata["field"]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_ARGUMENT",
+        "reason",
+    )
+    append = runtime.runs.AppendRunEvents(
+        run_service_pb2.AppendRunEventsRequest(run_id="run-1"), metadata=signed()
+    )
+    with caplog.at_level(logging.ERROR, logger="oa_runtime.auth"):
+        code, info = await rejection(append)
+    assert (code, info.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == info.metadata["request_id"]]
+    assert len(logged) == 1 and "a bug" in caplog.text
+
+
+async def test_undecodable_request_is_malformed_before_the_token_is_read(runtime: Runtime) -> None:
+    # A string field that is not UTF-8 (what Envoy sends for %FF in a path id).
+    raw = b"\x0a\x02\xff\xfe"
+    get = runtime.channel.unary_unary(
+        "/openagents.runtime.v1.RunService/GetRun",
+        request_serializer=lambda data: data,
+        response_deserializer=run_service_pb2.GetRunResponse.FromString,
+    )
+    code, info = await rejection(get(raw))  # no token at all
+    assert (code, info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST")
 
 
 # ----- streaming -----
@@ -273,7 +369,7 @@ async def test_streaming_method_is_protected_too(runtime: Runtime) -> None:
         "INVALID_TOKEN",
         "missing",
     )
-    await assert_claim_mismatch(stream_messages(stream(signed(run_id="run-1"), run_id="run-7")), "run_id")
+    await assert_claim_mismatch(stream_messages(stream(signed(run_id="run-7"), run_id="run-1")), "run_id")
     assert runtime.servicer.calls.count("StreamRunSse") == calls_before
 
     messages = await stream_messages(stream(signed(nonce="stream-nonce", run_id="run-1")))
@@ -317,3 +413,11 @@ async def test_rejections_log_the_problem_but_never_the_token(
     assert "bad signature" in caplog.text
     for secret_part in (token, *token.split(".")[1:], SECRET.decode(), "leaked-secret"):
         assert secret_part not in caplog.text
+
+
+def test_every_run_service_method_has_an_access_rule() -> None:
+    """A method without a rule is refused to every bound token (fail closed); this keeps the
+    table complete, so a new RPC ships with its rule."""
+    service = run_service_pb2.DESCRIPTOR.services_by_name["RunService"]
+    methods = {f"/{service.full_name}/{method.name}" for method in service.methods}
+    assert methods == set(RESOURCES)

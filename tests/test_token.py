@@ -8,15 +8,22 @@ import hmac
 import json
 
 import pytest
+from oa_runtime.auth.access import EVERY_RUN, Caller, Target, authorize
 from oa_runtime.auth.token import (
     Claims,
     Keyring,
     TokenPolicy,
-    check_claims,
     mint_token,
     verify_token,
 )
-from oa_runtime.core.errors import ClaimMismatch, InvalidToken
+from oa_runtime.core.errors import (
+    ClaimMismatch,
+    DomainError,
+    InvalidArgument,
+    InvalidToken,
+    RunNotFound,
+    UnboundToken,
+)
 
 SECRET = b"test-secret"
 NOW = 1_700_000_000
@@ -47,9 +54,9 @@ def verify(token: str, *, keyring: Keyring = KEYRING, key_id: str | None = None,
     return verify_token(token, keyring, key_id, now=now, max_ttl_s=60, max_skew_s=30)
 
 
-def problem_of(token: str, **kwargs: object) -> str:
+def problem_of(token: str, *, keyring: Keyring = KEYRING, key_id: str | None = None, now: float = NOW) -> str:
     with pytest.raises(InvalidToken) as caught:
-        verify(token, **kwargs)  # type: ignore[arg-type]
+        verify(token, keyring=keyring, key_id=key_id, now=now)
     assert caught.value.code == "UNAUTHENTICATED" and caught.value.reason == "INVALID_TOKEN"
     return caught.value.metadata["problem"]
 
@@ -65,13 +72,20 @@ def test_minted_token_verifies_with_its_claims() -> None:
         nonce="n1",
         run_id="r1",
         thread_id="t1",
-        user_id="u1",
+        user_id=42,
         guest_scope="g",
     )
     assert token.startswith("v1.") and "=" not in token
     assert verify(token, now=NOW + 1) == Claims(
-        iat=NOW, exp=NOW + 60, nonce="n1", run_id="r1", thread_id="t1", user_id="u1", guest_scope="g"
+        iat=NOW, exp=NOW + 60, nonce="n1", run_id="r1", thread_id="t1", user_id="42", guest_scope="g"
     )
+
+
+@pytest.mark.parametrize("user_id", [42, "42"], ids=["php-int", "string"])
+def test_an_integer_user_id_claim_and_its_string_form_are_the_same_user(user_id: int | str) -> None:
+    """PHP's json_encode writes Laravel's integer ids as JSON numbers."""
+    token = hand_token({"iat": NOW, "exp": NOW + 60, "nonce": "n", "user_id": user_id})
+    assert verify(token).user_id == "42"
 
 
 def test_minted_token_omits_absent_claims_and_draws_a_fresh_nonce() -> None:
@@ -161,9 +175,16 @@ def test_malformed_tokens_are_rejected(token: str, problem: str) -> None:
             '{"iat": 1700000000, "exp": 1700000060, "nonce": "n", "run_id": 5}',
             "malformed: run_id must be a non-empty string",
         ),
+        *[
+            (
+                '{"iat": 1700000000, "exp": 1700000060, "nonce": "n", "user_id": ' + bad + "}",
+                "malformed: user_id must be a positive integer or its decimal string",
+            )
+            for bad in ('""', '"alice"', '"042"', "0", "-1", "4.2", "true", "9223372036854775808", '" 42"')
+        ],
         (
-            '{"iat": 1700000000, "exp": 1700000060, "nonce": "n", "user_id": ""}',
-            "malformed: user_id must be a non-empty string",
+            '{"iat": 1700000000, "exp": 1700000060, "nonce": "n", "scope": "admin"}',
+            "malformed: scope must be 'service'",
         ),
     ],
 )
@@ -204,27 +225,71 @@ def test_lifetime_over_the_ttl_is_rejected() -> None:
         verify_token(token, KEYRING, None, now=NOW, max_ttl_s=10, max_skew_s=30)
 
 
-# ----- claim binding -----
+# ----- access rules (pure; the same table through Envoy: tests/e2e_envoy/test_access.py) -----
+
+RUN = Target(run_id="r1", thread_id="t1", owner="42")
 
 
-def test_present_claims_must_match_the_request() -> None:
-    claims = Claims(
-        iat=NOW, exp=NOW + 60, nonce="n", run_id="r1", thread_id="t1", user_id="u1", guest_scope="g"
-    )
-    check_claims(claims, run_id="r1", thread_id="t1", user_id="u1", guest_scope="g")
-    request = {"run_id": "r1", "thread_id": "t1", "user_id": "u1", "guest_scope": "g"}
-    for name in request:
-        for wrong in ("other", "", None):
-            with pytest.raises(ClaimMismatch) as caught:
-                check_claims(claims, **{**request, name: wrong})
-            assert caught.value.metadata == {"claim": name}
-            assert (caught.value.code, caught.value.reason) == ("PERMISSION_DENIED", "CLAIM_MISMATCH")
+def claims(**values: str) -> Claims:
+    return Claims(iat=NOW, exp=NOW + 60, nonce="n", **values)
 
 
-def test_absent_claims_bind_nothing() -> None:
-    check_claims(
-        Claims(iat=NOW, exp=NOW + 1, nonce="n"), run_id="any", thread_id="", user_id=None, guest_scope="x"
-    )
+def refusal(caller: Caller, target: Target, *, allow_service: bool = False) -> DomainError | None:
+    try:
+        authorize(caller, target, allow_service_scope=allow_service)
+    except DomainError as err:
+        return err
+    return None
+
+
+def test_every_binding_claim_must_match_the_resource() -> None:
+    assert refusal(Caller(claims(run_id="r1", thread_id="t1", user_id="42")), RUN) is None
+    for name, value in (("run_id", "r2"), ("thread_id", "t2"), ("user_id", "43")):
+        err = refusal(Caller(claims(**{name: value})), RUN)
+        assert isinstance(err, ClaimMismatch) and err.metadata == {"claim": name}
+
+
+def test_an_unbound_token_needs_the_enabled_service_scope() -> None:
+    assert isinstance(refusal(Caller(claims()), RUN), UnboundToken)
+    assert isinstance(refusal(Caller(claims(scope="service")), RUN), UnboundToken)
+    assert isinstance(refusal(Caller(claims(guest_scope="g"), guest_scope_header="g"), RUN), UnboundToken)
+    assert refusal(Caller(claims(scope="service")), RUN, allow_service=True) is None
+    assert refusal(Caller(claims(scope="service")), EVERY_RUN, allow_service=True) is None
+
+
+def test_listing_every_run_is_for_service_tokens_only() -> None:
+    for name, value in (("run_id", "r1"), ("thread_id", "t1"), ("user_id", "42")):
+        assert isinstance(refusal(Caller(claims(**{name: value})), EVERY_RUN), ClaimMismatch)
+
+
+def test_the_user_header_only_narrows() -> None:
+    assert refusal(Caller(claims(run_id="r1"), user_header="42"), RUN) is None
+    for header in ("43", "7"):
+        assert isinstance(refusal(Caller(claims(run_id="r1"), user_header=header), RUN), ClaimMismatch)
+        assert isinstance(refusal(Caller(claims(user_id="42"), user_header=header), RUN), ClaimMismatch)
+    assert isinstance(refusal(Caller(claims(run_id="r1"), user_header="bob"), RUN), InvalidArgument)
+
+
+def test_a_run_not_created_yet_is_named_only_by_a_token_for_it() -> None:
+    pending = Target(run_id="r9", exists=False)
+    assert refusal(Caller(claims(run_id="r9", thread_id="t1", user_id="42")), pending) is None
+    assert isinstance(refusal(Caller(claims(thread_id="t1", user_id="42")), pending), RunNotFound)
+    assert isinstance(refusal(Caller(claims(run_id="r8")), pending), ClaimMismatch)
+
+
+def test_a_thread_without_runs_binds_its_id_but_has_no_owner_yet() -> None:
+    empty = Target(thread_id="t9", exists=False)
+    assert refusal(Caller(claims(thread_id="t9", user_id="42")), empty) is None
+    assert isinstance(refusal(Caller(claims(thread_id="t1")), empty), ClaimMismatch)
+    assert isinstance(refusal(Caller(claims(run_id="r1")), empty), ClaimMismatch)
+
+
+def test_guest_scope_claim_binds_the_guest_header() -> None:
+    bound = claims(run_id="r1", guest_scope="g")
+    assert refusal(Caller(bound, guest_scope_header="g"), RUN) is None
+    for header in ("h", None):
+        err = refusal(Caller(bound, guest_scope_header=header), RUN)
+        assert isinstance(err, ClaimMismatch) and err.metadata == {"claim": "guest_scope"}
 
 
 # ----- configuration -----

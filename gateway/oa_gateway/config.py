@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from oa_gateway.errors import local_reply_mappers
+
 # gateway/oa_gateway/config.py → the repository root is two levels above the package.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "gateway" / "envoy.yaml.tmpl"
@@ -23,10 +25,14 @@ class GatewayConfig:
     grpc_host: str = "127.0.0.1"
     http_port: int = 8080
     admin_port: int = 9901
+    # Loopback unless the deployment says otherwise (RUNTIME_HTTP_HOST for `make run`).
+    http_host: str = "127.0.0.1"
 
     def placeholders(self) -> dict[str, str]:
         return {
+            "HTTP_HOST": self.http_host,
             "HTTP_PORT": str(self.http_port),
+            "LOCAL_REPLY_MAPPERS": local_reply_mappers(),
             "ADMIN_PORT": str(self.admin_port),
             "GRPC_HOST": self.grpc_host,
             "GRPC_PORT": str(self.grpc_port),

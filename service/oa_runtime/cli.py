@@ -10,8 +10,10 @@ import logging
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,11 +52,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     """The service and Envoy together in the foreground; Ctrl-C stops both."""
-    from oa_gateway.config import GatewayConfig, build_descriptor_set, render_config
-    from oa_gateway.launcher import start_envoy
-
-    from .server import serve
-
     env = dev_secret_env(dict(os.environ))
     env.setdefault("RUNTIME_METRICS_PORT", "9464")  # `make run` serves /metrics on loopback
     settings = Settings.from_env(env)
@@ -62,15 +59,33 @@ def _cmd_up(args: argparse.Namespace) -> int:
         settings.log_level,
         "text" if settings.log_format == "json" and sys.stderr.isatty() else settings.log_format,
     )
-    work = Path("var/gateway").resolve()
+    # Envoy's config, descriptor set and log live in a private directory per instance (not
+    # in the checkout), so two `make run`s never overwrite each other's files.
+    work = Path(tempfile.mkdtemp(prefix="oa-runtime-up-"))
+    try:
+        _up(settings, env, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _up(settings: Settings, env: dict[str, str], work: Path) -> None:
+    from oa_gateway.config import GatewayConfig, build_descriptor_set, render_config
+    from oa_gateway.launcher import start_envoy
+
+    from .server import serve
+
     descriptor = build_descriptor_set(work / "runtime.binpb")
     admin_port = int(env.get("RUNTIME_ENVOY_ADMIN_PORT", "9901"))
     config = render_config(
         GatewayConfig(
             grpc_port=settings.grpc_port,
+            grpc_host=settings.grpc_host,
             descriptor_path=descriptor,
             http_port=settings.http_port,
             admin_port=admin_port,
+            # Loopback unless asked: `RUNTIME_HTTP_HOST=0.0.0.0` exposes the gateway.
+            http_host=env.get("RUNTIME_HTTP_HOST", "127.0.0.1"),
         ),
         work / "envoy.yaml",
     )
@@ -100,7 +115,6 @@ def _cmd_up(args: argparse.Namespace) -> int:
             await asyncio.to_thread(envoy.stop)
 
     asyncio.run(main())
-    return 0
 
 
 def _print_banner(settings: Settings, env: dict[str, str]) -> None:
@@ -110,10 +124,14 @@ def _print_banner(settings: Settings, env: dict[str, str]) -> None:
     ttl = TokenPolicy.from_env(env).max_ttl_s
     run_id = f"demo-{int(time.time())}"
 
-    def token(thread_id: str | None = None) -> str:  # tokens are single-use: one per request
-        return mint_token(secret, ttl_s=ttl, now=time.time(), run_id=run_id, thread_id=thread_id)
+    def token() -> str:  # tokens are single-use: one per request, bound to run, thread and user
+        return mint_token(
+            secret, ttl_s=ttl, now=time.time(), run_id=run_id, thread_id="thread-demo", user_id=42
+        )
 
-    body = json.dumps({"runId": run_id, "threadId": "thread-demo", "prompt": "/say Hello from the runtime"})
+    body = json.dumps(
+        {"runId": run_id, "threadId": "thread-demo", "userId": 42, "prompt": "/say Hello from the runtime"}
+    )
     print(
         f"""
 OpenAgents Runtime is up on {settings.database_url}
@@ -123,9 +141,9 @@ OpenAgents Runtime is up on {settings.database_url}
   operator CLI  .venv/bin/oa-runtime runs list | runs tail <run id>   (mints its own tokens)
 
 Start a run, then stream it as AI SDK SSE (tokens live {ttl} s and are single-use;
-mint more with: .venv/bin/oa-runtime token --run-id {run_id} --thread-id thread-demo):
+mint more with: .venv/bin/oa-runtime token --run-id {run_id} --thread-id thread-demo --user-id 42):
   curl -s {base}/internal/v1/runs -H 'content-type: application/json' \\
-    -H 'X-OA-RUNTIME-SIGNATURE: {token("thread-demo")}' -d {shlex.quote(body)}
+    -H 'X-OA-RUNTIME-SIGNATURE: {token()}' -d {shlex.quote(body)}
   curl -N {base}/internal/v1/runs/{run_id}/stream -H 'X-OA-RUNTIME-SIGNATURE: {token()}'
 Press Ctrl-C to stop.
 """,
@@ -161,6 +179,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
             thread_id=args.thread_id,
             user_id=args.user_id,
             guest_scope=args.guest_scope,
+            scope="service" if args.service else None,
         )
     )
     return 0
@@ -249,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--thread-id")
     token.add_argument("--user-id")
     token.add_argument("--guest-scope")
+    token.add_argument(
+        "--service", action="store_true", help='scope "service" (needs RUNTIME_ALLOW_SERVICE_TOKENS=1)'
+    )
     token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)

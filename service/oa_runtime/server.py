@@ -114,7 +114,14 @@ async def serve(
                     *tracing.server_interceptors(),
                     ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env)),
                 ],
-                options=[("grpc.so_reuseport", 0)],
+                options=[
+                    ("grpc.so_reuseport", 0),
+                    # gRPC refuses metadata between its soft (8 KiB) and hard limits at
+                    # random; Envoy already caps request headers at 8 KiB (431), and a
+                    # transcoded request carries its path twice (x-envoy-original-path).
+                    ("grpc.max_metadata_size", 64 * 1024),
+                    ("grpc.absolute_max_metadata_size", 64 * 1024),
+                ],
             )
             run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(runtime), server)
             health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from oa_runtime.core import events as ev
@@ -190,9 +190,9 @@ async def listening(store: EventStore, owner: str, recorder: Recorder) -> AsyncI
             await task
 
 
-async def until(predicate: object, recorder: Recorder, within_s: float = 5.0) -> None:
+async def until(predicate: Callable[[], bool], recorder: Recorder, within_s: float = 5.0) -> None:
     async with asyncio.timeout(within_s):
-        while not predicate():  # type: ignore[operator]
+        while not predicate():
             recorder.changed.clear()
             await recorder.changed.wait()
 

@@ -172,6 +172,6 @@ async def test_closing_mid_stream_is_clean(harness: Harness) -> None:
     stream = harness.provider.stream(harness.saying(["one", " two", " three"]))
 
     first = await anext(aiter(stream))
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
 
     assert first == TextChunk("one")

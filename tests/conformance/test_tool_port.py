@@ -105,7 +105,7 @@ async def test_a_failure_is_tool_failed_with_a_class(harness: Harness) -> None:
 
 
 async def test_a_cancel_stops_a_slow_call_at_once(harness: Harness) -> None:
-    task = asyncio.create_task(harness.tool("slow").fn({}, _ctx()))
+    task = asyncio.ensure_future(harness.tool("slow").fn({}, _ctx()))
     await asyncio.sleep(0.2)
     began = time.monotonic()
     task.cancel()

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import grpc
 import grpc.aio
-from google.rpc import error_details_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from openagents.runtime.v1 import run_event_pb2, run_service_pb2, run_service_pb2_grpc
 
@@ -16,7 +16,7 @@ from tests.support.runtime import RuntimeHandle
 async def start(
     rt: RuntimeHandle, run_id: str, prompt: str, thread_id: str = "t1", **fields: object
 ) -> run_service_pb2.StartRunResponse:
-    request = run_service_pb2.StartRunRequest(run_id=run_id, thread_id=thread_id, prompt=prompt, **fields)  # type: ignore[arg-type]
+    request = run_service_pb2.StartRunRequest(run_id=run_id, thread_id=thread_id, prompt=prompt, **fields)
     response: run_service_pb2.StartRunResponse = await rt.stub.StartRun(
         request, metadata=rt.md(run_id=run_id, thread_id=thread_id)
     )

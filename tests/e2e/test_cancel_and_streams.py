@@ -115,7 +115,7 @@ async def test_stream_of_finished_run_from_its_end_closes_at_once(runtime: Runti
 
 
 def _append(
-    run_id: str, key: str, data: dict[str, object], expected: int | None = None
+    run_id: str, key: str, data: dict[str, float], expected: int | None = None
 ) -> run_service_pb2.AppendRunEventsRequest:
     struct = struct_pb2.Struct()
     struct.update(data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import grpc
 import pytest
@@ -37,7 +37,7 @@ async def rt(database_url: str) -> AsyncIterator[RuntimeHandle]:
         yield handle
 
 
-def _calls(*calls: tuple[str, dict[str, object]]) -> str:
+def _calls(*calls: tuple[str, Mapping[str, object]]) -> str:
     return "/tools " + json.dumps([{"name": n, "input": i} for n, i in calls])
 
 

@@ -130,7 +130,7 @@ class Gateway:
     base_url: str
     http: httpx.AsyncClient
 
-    def auth(self, **claims: str | None) -> dict[str, str]:
+    def auth(self, **claims: str | int | None) -> dict[str, str]:
         """Headers with a fresh single-use service token (claims bind to the request)."""
         return {SIGNATURE_HEADER: self.runtime.token(**claims)}
 
@@ -198,6 +198,44 @@ def error_info(response: httpx.Response) -> dict[str, Any]:
     assert len(infos) == 1, body
     info: dict[str, Any] = infos[0]
     return info
+
+
+# The gRPC codes an HTTP status may carry in the one error shape.
+GRPC_CODES_OF_STATUS = {
+    400: {3, 9, 11},  # INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+    401: {16},
+    403: {7},
+    404: {5},
+    405: {12},
+    409: {6, 10},  # ALREADY_EXISTS, ABORTED
+    413: {8},
+    429: {8},
+    431: {8},
+    500: {13},
+    503: {14},
+    504: {4},
+}
+
+
+def assert_error_shape(response: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
+    """A non-2xx answer in the one error shape, google.rpc.Status JSON with one ErrorInfo,
+    whoever produced it (service, transcoder, Envoy). Returns the ErrorInfo."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"] == "application/json", response.headers
+    body = response.json()
+    assert set(body) == {"code", "message", "details"}, body
+    assert body["code"] in GRPC_CODES_OF_STATUS[status], body
+    assert isinstance(body["message"], str)
+    [info] = body["details"]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo", info
+    assert info["domain"] == "runtime.openagents.dev", info
+    assert isinstance(info["reason"], str) and info["reason"], info
+    # ErrorInfo.metadata is map<string, string>: a strict protobuf JSON decoder needs strings.
+    assert all(isinstance(value, str) for value in info.get("metadata", {}).values()), info
+    if reason is not None:
+        assert info["reason"] == reason, info
+    assert "Traceback" not in response.text and "Error'" not in response.text
+    return dict(info)
 
 
 @asynccontextmanager

@@ -15,9 +15,12 @@ KEY_ID_HEADER = "X-OA-RUNTIME-KEY-ID"
 USER_ID_HEADER = "X-OA-USER-ID"
 
 
-def token(gateway: Gateway, *, ttl_s: int = 60, now: float | None = None, **claims: str | None) -> str:
+def token(gateway: Gateway, *, ttl_s: int = 60, now: float | None = None, **claims: str | int | None) -> str:
+    """A token; with no run/thread/user claim a service token (the test runtime accepts them)."""
+    if not any(claims.get(name) is not None for name in ("run_id", "thread_id", "user_id")):
+        claims.setdefault("scope", "service")
     secret = gateway.runtime.secret.encode()
-    return mint_token(secret, ttl_s=ttl_s, now=time.time() if now is None else now, **claims)
+    return mint_token(secret, ttl_s=ttl_s, now=time.time() if now is None else now, **claims)  # type: ignore[arg-type]
 
 
 def assert_rejected(response: httpx.Response, status: int, reason: str) -> dict[str, str]:
@@ -32,8 +35,9 @@ def assert_rejected(response: httpx.Response, status: int, reason: str) -> dict[
 
 @pytest.fixture(scope="module")
 async def finished_run(gateway: Gateway) -> str:
+    """A finished run of user 42 on thread-auth."""
     run_id = new_id("auth")
-    await gateway.start(run_id, "/say hi", thread_id="thread-auth")
+    await gateway.start(run_id, "/say hi", thread_id="thread-auth", userId=42)
     await gateway.wait_terminal(run_id)
     return run_id
 
@@ -124,16 +128,20 @@ async def test_run_and_thread_claims_bind_the_request(gateway: Gateway, finished
     )
     assert assert_rejected(wrong_thread, 403, "CLAIM_MISMATCH")["claim"] == "thread_id"
 
-    # A claim on a request that has no such field is a mismatch, never a wildcard.
-    no_thread_field = await gateway.http.get(
-        url, headers={SIGNATURE_HEADER: token(gateway, thread_id="thread-auth")}
+    # On a run's routes a thread claim is compared with the run's own thread (Laravel
+    # mints one token per chat turn with run, thread and user, and streams with it).
+    turn_token = token(gateway, run_id=finished_run, thread_id="thread-auth", user_id=42)
+    same_thread = await gateway.http.get(url, headers={SIGNATURE_HEADER: turn_token})
+    assert same_thread.status_code == 200, same_thread.text
+    other_thread = await gateway.http.get(
+        url, headers={SIGNATURE_HEADER: token(gateway, thread_id="thread-other")}
     )
-    assert assert_rejected(no_thread_field, 403, "CLAIM_MISMATCH")["claim"] == "thread_id"
+    assert assert_rejected(other_thread, 403, "CLAIM_MISMATCH")["claim"] == "thread_id"
 
 
 async def test_start_run_claims_must_match_the_body(gateway: Gateway) -> None:
     run_id = new_id("claims")
-    body = {"runId": run_id, "threadId": "thread-claims", "userId": "user-1", "prompt": "/say hi"}
+    body = {"runId": run_id, "threadId": "thread-claims", "userId": 7, "prompt": "/say hi"}
 
     wrong_thread = await gateway.http.post(
         "/internal/v1/runs",
@@ -145,7 +153,7 @@ async def test_start_run_claims_must_match_the_body(gateway: Gateway) -> None:
         "/internal/v1/runs",
         json=body,
         # StartRun binds the body's userId; the header cannot stand in for it.
-        headers={SIGNATURE_HEADER: token(gateway, user_id="user-2"), USER_ID_HEADER: "user-2"},
+        headers={SIGNATURE_HEADER: token(gateway, user_id=8), USER_ID_HEADER: "8"},
     )
     assert assert_rejected(wrong_user, 403, "CLAIM_MISMATCH")["claim"] == "user_id"
     missing = await gateway.http.get(f"/internal/v1/runs/{run_id}", headers=gateway.auth())
@@ -154,34 +162,38 @@ async def test_start_run_claims_must_match_the_body(gateway: Gateway) -> None:
     accepted = await gateway.http.post(
         "/internal/v1/runs",
         json=body,
-        headers={
-            SIGNATURE_HEADER: token(gateway, run_id=run_id, thread_id="thread-claims", user_id="user-1")
-        },
+        headers={SIGNATURE_HEADER: token(gateway, run_id=run_id, thread_id="thread-claims", user_id=7)},
     )
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["created"] is True
 
 
-async def test_the_user_claim_binds_the_user_header(gateway: Gateway, finished_run: str) -> None:
+async def test_the_user_claim_binds_the_owner_and_the_header(gateway: Gateway, finished_run: str) -> None:
     url = f"/internal/v1/runs/{finished_run}"
     matching = await gateway.http.get(
-        url, headers={SIGNATURE_HEADER: token(gateway, user_id="user-1"), USER_ID_HEADER: "user-1"}
+        url, headers={SIGNATURE_HEADER: token(gateway, user_id=42), USER_ID_HEADER: "42"}
     )
     assert matching.status_code == 200, matching.text
+    no_header = await gateway.http.get(url, headers={SIGNATURE_HEADER: token(gateway, user_id="42")})
+    assert no_header.status_code == 200, no_header.text
     other = await gateway.http.get(
-        url, headers={SIGNATURE_HEADER: token(gateway, user_id="user-1"), USER_ID_HEADER: "user-2"}
+        url, headers={SIGNATURE_HEADER: token(gateway, user_id=42), USER_ID_HEADER: "43"}
     )
     assert assert_rejected(other, 403, "CLAIM_MISMATCH")["claim"] == "user_id"
-    absent = await gateway.http.get(url, headers={SIGNATURE_HEADER: token(gateway, user_id="user-1")})
-    assert assert_rejected(absent, 403, "CLAIM_MISMATCH")["claim"] == "user_id"
+    # Reproduction 5: a user claim and a header that agree with each other but not with
+    # the run's owner read nothing.
+    alice = await gateway.http.get(
+        url, headers={SIGNATURE_HEADER: token(gateway, user_id=43), USER_ID_HEADER: "43"}
+    )
+    assert assert_rejected(alice, 403, "CLAIM_MISMATCH")["claim"] == "user_id"
 
 
 async def test_a_token_refused_for_its_claims_is_spent(gateway: Gateway, finished_run: str) -> None:
-    spent = token(gateway, run_id=finished_run, user_id="user-1")
+    spent = token(gateway, run_id=finished_run, user_id=42)
     url = f"/internal/v1/runs/{finished_run}"
-    first = await gateway.http.get(url, headers={SIGNATURE_HEADER: spent, USER_ID_HEADER: "user-2"})
+    first = await gateway.http.get(url, headers={SIGNATURE_HEADER: spent, USER_ID_HEADER: "43"})
     assert_rejected(first, 403, "CLAIM_MISMATCH")
-    retry = await gateway.http.get(url, headers={SIGNATURE_HEADER: spent, USER_ID_HEADER: "user-1"})
+    retry = await gateway.http.get(url, headers={SIGNATURE_HEADER: spent, USER_ID_HEADER: "42"})
     assert assert_rejected(retry, 401, "INVALID_TOKEN")["problem"] == "nonce already used"
 
 
@@ -197,7 +209,7 @@ async def test_key_rotation_selects_the_secret_by_key_id(sqlite_url: str) -> Non
     async with start_gateway(sqlite_url, env) as gw:
 
         def signed(key_id: str, secret: str) -> dict[str, str]:
-            minted = mint_token(secret.encode(), ttl_s=60, now=time.time())
+            minted = mint_token(secret.encode(), ttl_s=60, now=time.time(), scope="service")
             return {SIGNATURE_HEADER: minted, KEY_ID_HEADER: key_id}
 
         url = "/internal/v1/runs"

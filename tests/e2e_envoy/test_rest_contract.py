@@ -14,7 +14,7 @@ def laravel_body(run_id: str, thread_id: str, prompt: str = "/say Hello there") 
     return {
         "runId": run_id,
         "threadId": thread_id,
-        "userId": "user-42",
+        "userId": 42,  # a JSON integer, as Laravel sends it
         "autopilotId": "autopilot-7",
         "authenticatedSession": True,
         "prompt": prompt,
@@ -49,7 +49,7 @@ async def test_start_run_with_the_laravel_body_is_idempotent_by_run_id(any_gatew
     assert started["status"] == "accepted"
     assert started["created"] is True
     assert started["run"]["threadId"] == thread_id
-    assert started["run"]["userId"] == "user-42"
+    assert started["run"]["userId"] == "42"  # proto3 JSON writes every int64 as a string
     assert started["run"]["autopilotId"] == "autopilot-7"
     assert started["run"]["authenticatedSession"] is True
     assert started["run"]["toolPolicy"] == {"allow": ["echo", "clock"], "deny": ["fail"], "guestMode": False}
@@ -264,7 +264,8 @@ async def test_unknown_paths_and_query_parameters_are_json_errors(gateway: Gatew
         response = await gateway.http.request(method, path, headers=gateway.auth())
         assert response.status_code == 404, (path, response.text)
         assert response.headers["content-type"] == "application/json"
-        assert response.json()["code"] == 404
+        assert response.json()["code"] == 5  # NOT_FOUND: the one error shape carries gRPC codes
+        assert error_info(response)["reason"] == "UNKNOWN_ROUTE"
 
     run_id = new_id("query")
     await gateway.start(run_id, "/say hi")
@@ -274,6 +275,7 @@ async def test_unknown_paths_and_query_parameters_are_json_errors(gateway: Gatew
     assert unknown_param.status_code == 400, unknown_param.text
     assert unknown_param.headers["content-type"] == "application/json"
     assert "verbose" in unknown_param.json()["message"]
+    assert error_info(unknown_param)["reason"] == "MALFORMED_REQUEST"
 
 
 async def test_health_endpoints_answer_without_a_token(gateway: Gateway) -> None:

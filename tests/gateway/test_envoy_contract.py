@@ -174,9 +174,9 @@ async def test_unknown_path_is_json_404_not_503(http: httpx.AsyncClient) -> None
     response = await http.get("/internal/v1/no-such-thing")
     assert response.status_code == 404
     body = assert_json_content(response)
-    assert body["code"] == 404
-    assert isinstance(body["message"], str)
-    assert body["message"]
+    assert body["code"] == code_pb2.NOT_FOUND  # the one error shape: a gRPC code
+    assert body["message"] == "no route for this method and path"
+    assert body["details"][0]["reason"] == "UNKNOWN_ROUTE"
     assert_no_grpc_headers(response)
 
 
@@ -184,8 +184,9 @@ async def test_unknown_query_parameter_is_json_400(http: httpx.AsyncClient) -> N
     response = await http.get("/healthz", params={"bogus": "1"})
     assert response.status_code == 400
     body = assert_json_content(response)
-    assert body["code"] == 400
+    assert body["code"] == code_pb2.INVALID_ARGUMENT
     assert body["message"]
+    assert body["details"][0]["reason"] == "MALFORMED_REQUEST"
     assert_no_grpc_headers(response)
 
 
@@ -253,8 +254,9 @@ async def test_unreachable_runtime_is_json_503() -> None:
         response = await client.get("/healthz")
     assert response.status_code == 503
     body = assert_json_content(response)
-    assert body["code"] == 503
+    assert body["code"] == code_pb2.UNAVAILABLE
     assert body["message"]
+    assert body["details"][0]["reason"] == "UPSTREAM_UNAVAILABLE"
     assert_no_grpc_headers(response)
 
 

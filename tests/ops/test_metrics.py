@@ -45,7 +45,7 @@ async def start_run(stack: OpsStack, client: httpx.AsyncClient, run_id: str, pro
     response = await client.post(
         f"{stack.base_url}/internal/v1/runs",
         headers={SIGNATURE: stack.runtime.token(run_id=run_id, thread_id="t-ops")},
-        json={"runId": run_id, "threadId": "t-ops", "userId": "u-1", "prompt": prompt},
+        json={"runId": run_id, "threadId": "t-ops", "userId": 4242, "prompt": prompt},
     )
     assert response.status_code == 200, response.text
 
@@ -124,7 +124,7 @@ async def test_a_run_its_streams_and_failed_calls_are_counted(ops_stack: OpsStac
     assert delta("oa_runtime_phase_duration_seconds_count", phase="infer") == 2  # the canceled call is not
     assert delta("oa_runtime_model_first_token_seconds_count") >= 2
     # Bounded labels only: no run, thread or user id ever becomes a label value.
-    for ident in (run_id, slow_id, "t-ops", "u-1"):
+    for ident in (run_id, slow_id, "t-ops", "4242"):
         assert ident not in latest["text"]
 
 

@@ -29,7 +29,8 @@ async def test_the_operator_cli_drives_runs_on_a_real_server(
         runs = ("runs", "--address", rt.address)
         prompt = '/say hello operator\n/tool math {"expression": "6*7"}\n/say done'
         code, out, err = await _cli(
-            capsys, *runs, "start", "--run-id", "cli-1", "--thread-id", "t-cli", "--prompt", prompt, "--tail"
+            capsys, *runs, "start", "--run-id", "cli-1", "--thread-id", "t-cli", "--user-id", "77",
+            "--prompt", prompt, "--tail",
         )
         assert code == 0, err
         lines = out.splitlines()
@@ -47,11 +48,12 @@ async def test_the_operator_cli_drives_runs_on_a_real_server(
 
         code, out, _ = await _cli(capsys, *runs, "show", "cli-1")
         shown = json.loads(out)
-        assert (shown["runId"], shown["state"]) == ("cli-1", "RUN_STATE_SUCCEEDED")
+        assert (shown["runId"], shown["state"], shown["userId"]) == ("cli-1", "RUN_STATE_SUCCEEDED", "77")
 
-        slow = ("--run-id", "cli-2", "--thread-id", "t-cli", "--prompt", "/sleep 30000\n/say late")
-        code, out, _ = await _cli(capsys, *runs, "start", *slow)
-        assert (code, out) == (0, "cli-2: accepted\n")
+        slow = ("--run-id", "cli-2", "--thread-id", "t-cli", "--user-id", "77")
+        slow += ("--prompt", "/sleep 30000\n/say late")
+        code, out, err = await _cli(capsys, *runs, "start", *slow)
+        assert (code, out) == (0, "cli-2: accepted\n"), err
         code, out, _ = await _cli(capsys, *runs, "cancel", "cli-2")
         assert code == 0 and out.startswith("cli-2: cancel recorded")
         code, out, err = await _cli(capsys, *runs, "tail", "cli-2", "--no-progress")

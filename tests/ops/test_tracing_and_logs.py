@@ -115,7 +115,7 @@ async def test_a_run_with_tool_calls_is_one_span_tree(tmp_path: Path, exporter: 
             request = run_service_pb2.StartRunRequest(
                 run_id="r-trace",
                 thread_id="t-trace",
-                user_id="u-7",
+                user_id=7007,
                 autopilot_id="ap-3",
                 prompt='/tools [{"name": "crm", "input": {}}, {"name": "chatty", "input": {}}]\n/say done',
             )
@@ -138,7 +138,7 @@ async def test_a_run_with_tool_calls_is_one_span_tree(tmp_path: Path, exporter: 
     assert {k: run.attributes[k] for k in ("oa.run_id", "oa.thread_id", "oa.user_id", "oa.autopilot_id")} == {
         "oa.run_id": "r-trace",
         "oa.thread_id": "t-trace",
-        "oa.user_id": "u-7",
+        "oa.user_id": "7007",
         "oa.autopilot_id": "ap-3",
     }
     steps = sorted(_children(spans, run), key=lambda s: s.start_time or 0)
@@ -184,7 +184,7 @@ async def test_run_log_lines_carry_ids_and_no_secret_is_ever_logged(tmp_path: Pa
             calls = '[{"name": "crm", "input": {}}, {"name": "chatty", "input": {}}]'
             prompt = f"/tools {calls}\n/tool explodes {{}}"
             request = run_service_pb2.StartRunRequest(
-                run_id="r-logs", thread_id="t-logs", user_id="u-9", autopilot_id="ap-1", prompt=prompt
+                run_id="r-logs", thread_id="t-logs", user_id=9009, autopilot_id="ap-1", prompt=prompt
             )
             await rt.stub.StartRun(request, metadata=md(run_id="r-logs", thread_id="t-logs"))
             stream = rt.stub.StreamRunEvents(
@@ -215,7 +215,7 @@ async def test_run_log_lines_carry_ids_and_no_secret_is_ever_logged(tmp_path: Pa
         assert (line["run_id"], line["thread_id"], line["user_id"], line["autopilot_id"]) == (
             "r-logs",
             "t-logs",
-            "u-9",
+            "9009",
             "ap-1",
         )
     assert all(line.get("run_id") != "r-logs" for line in lines if "r-other" in json.dumps(line))

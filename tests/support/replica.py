@@ -50,6 +50,7 @@ class Replica:
             "RUNTIME_SIGNING_SECRET": self.secret,
             "RUNTIME_EXECUTOR_ID": name,
             "RUNTIME_SHUTDOWN_GRACE_S": "3",
+            "RUNTIME_ALLOW_SERVICE_TOKENS": "1",
             "RUNTIME_LOG_LEVEL": "INFO",
             **(env or {}),
         }
@@ -105,6 +106,9 @@ class Replica:
         return self.process.wait(within_s)
 
     def md(self, **claims: str | None) -> tuple[tuple[str, str], ...]:
+        """A fresh token; without run/thread/user claims a service token (see RuntimeHandle.token)."""
+        if not any(claims.get(name) is not None for name in ("run_id", "thread_id", "user_id")):
+            claims.setdefault("scope", "service")
         token = mint_token(self.secret.encode(), ttl_s=60, now=time.time(), **claims)
         return (("x-oa-runtime-signature", token),)
 

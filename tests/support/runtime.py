@@ -30,11 +30,17 @@ class RuntimeHandle:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def token(self, **claims: str | None) -> str:
-        return mint_token(self.secret.encode(), ttl_s=60, now=time.time(), **claims)
+    def token(self, **claims: str | int | None) -> str:
+        """A fresh single-use token. Without run/thread/user claims it is a service token
+        (`scope: "service"`, which test runtimes accept: RUNTIME_ALLOW_SERVICE_TOKENS=1),
+        so suites about other things can act on any run; the access rules have their own
+        suites (tests/e2e_envoy/test_access.py)."""
+        if not any(claims.get(name) is not None for name in ("run_id", "thread_id", "user_id")):
+            claims.setdefault("scope", "service")
+        return mint_token(self.secret.encode(), ttl_s=60, now=time.time(), **claims)  # type: ignore[arg-type]
 
-    def md(self, **claims: str | None) -> tuple[tuple[str, str], ...]:
-        """Call metadata with a fresh single-use service token (claims bind to the request)."""
+    def md(self, **claims: str | int | None) -> tuple[tuple[str, str], ...]:
+        """Call metadata with a fresh single-use token (claims bind to what the call touches)."""
         return (("x-oa-runtime-signature", self.token(**claims)),)
 
 
@@ -48,6 +54,7 @@ async def running_runtime(
         "RUNTIME_GRPC_PORT": "0",
         "RUNTIME_SIGNING_SECRET": secret,
         "RUNTIME_SHUTDOWN_GRACE_S": "2",
+        "RUNTIME_ALLOW_SERVICE_TOKENS": "1",
         **(env or {}),
     }
     stop = asyncio.Event()

@@ -112,7 +112,8 @@ def start_request_from_proto(req: run_service_pb2.StartRunRequest) -> StartReque
     return StartRequest(
         run_id=req.run_id,
         thread_id=req.thread_id,
-        user_id=req.user_id,
+        # The core keeps user ids in their one canonical form, decimal text ("" for none).
+        user_id=str(req.user_id) if req.user_id else "",
         autopilot_id=req.autopilot_id,
         authenticated_session=req.authenticated_session,
         prompt=req.prompt,
@@ -128,7 +129,7 @@ def run_to_proto(record: RunRecord) -> run_pb2.Run:
     out = run_pb2.Run(
         run_id=r.run_id,
         thread_id=r.thread_id,
-        user_id=r.user_id,
+        user_id=user_id_to_proto(r.user_id),
         autopilot_id=r.autopilot_id,
         state=_STATE[record.status],
         model=r.model,
@@ -148,6 +149,12 @@ def run_to_proto(record: RunRecord) -> run_pb2.Run:
     if record.wake_at is not None:
         out.wake_time.CopyFrom(_timestamp_of_epoch(record.wake_at))
     return out
+
+
+def user_id_to_proto(user_id: str) -> int:
+    """The canonical decimal user id as the int64 field; 0 for none (or a record from before
+    user ids were integers)."""
+    return int(user_id) if user_id.isascii() and user_id.isdigit() else 0
 
 
 def _timestamp_of_epoch(seconds: float) -> timestamp_pb2.Timestamp:

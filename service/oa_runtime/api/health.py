@@ -18,7 +18,6 @@ from openagents.runtime.v1 import health_service_pb2, health_service_pb2_grpc
 
 from ..core.errors import DependencyUnavailable, NotReady
 from ..ports import EventStore
-from .errors import unary
 
 log = logging.getLogger(__name__)
 SERVICES = ("", "openagents.runtime.v1.RunService")
@@ -85,13 +84,11 @@ class HealthService(health_service_pb2_grpc.HealthServiceServicer):  # type: ign
     def __init__(self, readiness: Readiness) -> None:
         self.readiness = readiness
 
-    @unary
     async def Healthz(
         self, request: health_service_pb2.HealthzRequest, context: grpc.aio.ServicerContext
     ) -> health_service_pb2.HealthzResponse:
         return health_service_pb2.HealthzResponse(status="ok")
 
-    @unary
     async def Readyz(
         self, request: health_service_pb2.ReadyzRequest, context: grpc.aio.ServicerContext
     ) -> health_service_pb2.ReadyzResponse:

@@ -1,6 +1,7 @@
-"""RunService: StartRun, GetRun, ListRuns, CancelRun, StreamRunEvents,
-AppendRunEvents, GetThreadState. StreamRunSse lives in `sse.py`; ListToolTasks,
-GetToolTask, DecideApproval and AnswerQuestion in `tool_tasks.py`."""
+"""RunService: converts requests to core types, calls the use cases (`app/`) or the read
+queries here (GetRun, ListRuns, GetThreadState), and converts the answers. StreamRunSse lives
+in `sse.py`; ListToolTasks, GetToolTask, DecideApproval and AnswerQuestion in `tool_tasks.py`.
+Errors are DomainErrors, mapped to statuses by the edge interceptor."""
 
 from __future__ import annotations
 
@@ -8,95 +9,48 @@ import base64
 import binascii
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 
 import grpc.aio
 from openagents.runtime.v1 import run_service_pb2, run_service_pb2_grpc
 
-from ..core import events as ev
-from ..core.errors import InvalidArgument, RunNotFound, ThreadNotFound
+from .. import app
+from ..app import Runtime
+from ..core.errors import InvalidArgument, ThreadNotFound
 from ..core.records import RunRecord
-from ..core.validation import (
-    fingerprint,
-    require_id,
-    sha256_hex,
-    validate_append,
-    validate_cursor,
-    validate_start,
-)
-from ..engine.broker import Broker
-from ..engine.executor import RunExecutor
+from ..core.validation import require_id, sha256_hex, validate_cursor
 from ..engine.streams import stream_events
 from ..engine.thread_history import run_messages
-from ..engine.writer import EventWriter
-from ..models.registry import ModelRegistry
-from ..ports import AppendRequest, EventStore
 from . import convert, tool_tasks
-from .errors import streaming, unary
 from .sse import stream_sse
+
+__all__ = ["RunService", "Runtime"]
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-
-
-@dataclass
-class Runtime:
-    """What the servicers share; built and owned by the server's lifecycle."""
-
-    store: EventStore
-    broker: Broker
-    writer: EventWriter
-    executor: RunExecutor
-    models: ModelRegistry
-    sse_heartbeat_s: float = 15.0
 
 
 class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    async def _run(self, run_id: str) -> RunRecord:
-        record = await self.rt.store.get_run(require_id("run_id", run_id))
-        if record is None:
-            raise RunNotFound(run_id)
-        return record
-
-    @unary
     async def StartRun(
         self, request: run_service_pb2.StartRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.StartRunResponse:
-        start = validate_start(convert.start_request_from_proto(request))
-        self.rt.models.resolve(start.model)  # UnknownModel before anything is written
-        # The run records the model that serves it, so GetRun says which one did.
-        start = replace(start, model=start.model or self.rt.models.default_model)
-        executor = self.rt.executor
-        result = await self.rt.store.create_run(
-            start,
-            fingerprint(start),
-            ev.run_accepted(
-                start.thread_id, start.model or self.rt.models.default_model, f"msg-{start.run_id}"
-            ),
-            # A replica that is shutting down accepts the run but leaves it to its peers.
-            lease_owner=None if executor.closing else executor.policy.owner,
-            lease_ttl_s=executor.policy.ttl_s,
-        )
-        self.rt.broker.publish(result.events)
-        if not result.record.status.is_terminal:
-            executor.start(start.run_id, result.lease, result.record)
+        result = await app.start_run(self.rt, convert.start_request_from_proto(request))
         return run_service_pb2.StartRunResponse(
-            run_id=start.run_id,
+            run_id=result.record.run_id,
             status="accepted",
             run=convert.run_to_proto(result.record),
             created=result.created,
         )
 
-    @unary
     async def GetRun(
         self, request: run_service_pb2.GetRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetRunResponse:
-        return run_service_pb2.GetRunResponse(run=convert.run_to_proto(await self._run(request.run_id)))
+        return run_service_pb2.GetRunResponse(
+            run=convert.run_to_proto(await app.get_run(self.rt, request.run_id))
+        )
 
-    @unary
     async def ListRuns(
         self, request: run_service_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.ListRunsResponse:
@@ -118,27 +72,15 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
             runs=[convert.run_to_proto(r) for r in page], next_page_token=token
         )
 
-    @unary
     async def CancelRun(
         self, request: run_service_pb2.CancelRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.CancelRunResponse:
-        run_id = require_id("run_id", request.run_id)
-        if len(request.reason) > 1000:
-            raise InvalidArgument("reason", "must be at most 1000 characters")
-        result = await self.rt.store.request_cancel(run_id, ev.cancel_requested(request.reason))
-        if result.event is not None:
-            self.rt.broker.publish([result.event])
-        canceled_here = self.rt.executor.cancel(run_id)
-        record = await self.rt.store.get_run(run_id)
-        if not canceled_here and result.recorded and record and not record.status.is_terminal:
-            # Not executing anywhere here (a run waiting for a human holds no task): start
-            # it so it records its end at once.
-            self.rt.executor.start(run_id)
+        outcome = await app.cancel_run(self.rt, request.run_id, request.reason)
         return run_service_pb2.CancelRunResponse(
-            run=convert.run_to_proto(record) if record else None, cancel_recorded=result.recorded
+            run=convert.run_to_proto(outcome.record) if outcome.record else None,
+            cancel_recorded=outcome.recorded,
         )
 
-    @streaming
     async def StreamRunEvents(
         self, request: run_service_pb2.StreamRunEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[run_service_pb2.StreamRunEventsResponse]:
@@ -156,28 +98,19 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         ):
             yield message
 
-    @unary
     async def AppendRunEvents(
         self, request: run_service_pb2.AppendRunEventsRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.AppendRunEventsResponse:
-        run_id = require_id("run_id", request.run_id)
-        items = convert.appended_events_from_proto(request)
-        validate_append(items, request.idempotency_key)
-        expected = None
-        if request.HasField("expected_previous_seq"):
-            expected = validate_cursor("expected_previous_seq", request.expected_previous_seq)
-        result = await self.rt.writer.append(
-            AppendRequest(
-                run_id,
-                [ev.external(kind, data) for kind, data in items],
-                expected_previous_seq=expected,
-                idempotency_key=request.idempotency_key,
-                request_hash=sha256_hex([[k, d] for k, d in items]),
-            )
+        expected = request.expected_previous_seq if request.HasField("expected_previous_seq") else None
+        result = await app.append_events(
+            self.rt,
+            request.run_id,
+            convert.appended_events_from_proto(request),
+            request.idempotency_key,
+            expected,
         )
         return run_service_pb2.AppendRunEventsResponse(seqs=list(result.seqs), replayed=result.replayed)
 
-    @unary
     async def GetThreadState(
         self, request: run_service_pb2.GetThreadStateRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetThreadStateResponse:
@@ -194,25 +127,21 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         response.active_run_id = active[-1] if active else ""
         return response
 
-    @unary
     async def ListToolTasks(
         self, request: run_service_pb2.ListToolTasksRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.ListToolTasksResponse:
         return await tool_tasks.list_tool_tasks(self.rt, request)
 
-    @unary
     async def GetToolTask(
         self, request: run_service_pb2.GetToolTaskRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetToolTaskResponse:
         return await tool_tasks.get_tool_task(self.rt, request)
 
-    @unary
     async def DecideApproval(
         self, request: run_service_pb2.DecideApprovalRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.DecideApprovalResponse:
         return await tool_tasks.decide_approval(self.rt, request)
 
-    @unary
     async def AnswerQuestion(
         self, request: run_service_pb2.AnswerQuestionRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.AnswerQuestionResponse:

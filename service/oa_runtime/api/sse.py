@@ -18,10 +18,10 @@ import grpc.aio
 from google.api import httpbody_pb2
 from openagents.runtime.v1 import run_service_pb2
 
-from ..core.errors import DomainError, InvalidCursor, NotReady, RunNotFound, StaleCursor
+from ..core.errors import DomainError, InvalidArgument, InvalidCursor, NotReady, RunNotFound, StaleCursor
 from ..core.events import Event
 from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, replay_state, sse_comment
-from ..core.validation import require_id, validate_cursor
+from ..core.validation import parse_cursor, require_id, validate_cursor
 from ..engine.broker import Broker
 from ..engine.streams import stream_events
 from ..ports import EventStore
@@ -43,14 +43,24 @@ def _body(data: bytes) -> run_service_pb2.StreamRunSseResponse:
 
 
 def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext) -> int:
-    """The resume cursor from `cursor` and/or `Last-Event-ID`; both given must agree."""
-    header = next((v for k, v in context.invocation_metadata() or () if k == "last-event-id"), None)
+    """The resume cursor from `cursor` and/or `Last-Event-ID`; both given must agree.
+
+    The header is ASCII digits within int64 (int() would also read an Arabic-Indic five as 5 and
+    "99999999999999999999" as a number no seq can reach), sent once: two headers
+    are refused rather than one of them picked.
+    """
+    headers = [str(v) for k, v in context.invocation_metadata() or () if k == "last-event-id"]
+    if len(headers) > 1:
+        raise InvalidCursor("Last-Event-ID was sent more than once", cursor=",".join(headers)[:100])
     from_header: int | None = None
-    if header is not None and str(header).strip():
+    if headers and headers[0]:
         try:
-            from_header = validate_cursor("Last-Event-ID", int(str(header).strip()))
-        except ValueError:
-            raise InvalidCursor("Last-Event-ID must be a sequence number", cursor=str(header)) from None
+            from_header = parse_cursor("Last-Event-ID", headers[0])
+        except InvalidArgument:
+            raise InvalidCursor(
+                "Last-Event-ID must be a sequence number (ASCII digits within int64)",
+                cursor=headers[0][:100],
+            ) from None
     from_param = validate_cursor("cursor", request.cursor) if request.HasField("cursor") else None
     if from_header is not None and from_param is not None and from_header != from_param:
         raise InvalidCursor(

@@ -1,6 +1,8 @@
-"""The signed service token: pure mint/verify (`token`), the gRPC interceptor
-that enforces it, and the DomainError → gRPC status mapping it shares with the API."""
+"""The signed service token: pure mint/verify (`token`), the access rules by resource
+(`access`, `resources`), the gRPC edge interceptor that enforces them and maps every
+DomainError to a gRPC status (`interceptor`, `rpc_status`)."""
 
+from .access import Caller, Target, authorize
 from .interceptor import (
     EXEMPT_METHOD_PREFIXES,
     GUEST_SCOPE_HEADER,
@@ -12,7 +14,7 @@ from .interceptor import (
     current_claims,
 )
 from .rpc_status import to_rpc_status
-from .token import Claims, Keyring, TokenPolicy, check_claims, mint_token, verify_token
+from .token import Claims, Keyring, TokenPolicy, mint_token, verify_token
 
 __all__ = [
     "EXEMPT_METHOD_PREFIXES",
@@ -20,12 +22,14 @@ __all__ = [
     "KEY_ID_HEADER",
     "SIGNATURE_HEADER",
     "USER_ID_HEADER",
+    "Caller",
     "Claims",
     "Keyring",
     "NonceStore",
     "ServiceTokenInterceptor",
+    "Target",
     "TokenPolicy",
-    "check_claims",
+    "authorize",
     "current_claims",
     "mint_token",
     "to_rpc_status",

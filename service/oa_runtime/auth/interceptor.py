@@ -1,10 +1,19 @@
-"""gRPC server interceptor that requires a valid service token on every non-health call.
+"""The one gRPC server interceptor at the edge: decode, authenticate, authorize, map errors.
 
 grpc.aio interceptors only see the method name and metadata, not the request and
 not a context they could abort with. So the interceptor wraps the handler that
-`continuation` returns: the check runs inside the call, after the request is
-deserialized (claims bind to its run_id/thread_id) and before the servicer's
-code, and a rejection is `context.abort_with_status` with an ErrorInfo.
+`continuation` returns, and inside the call, in this order:
+
+1. a request that could not be decoded (bytes that are not the message: invalid
+   UTF-8 from a `%FF` in a path, nesting past protobuf's limit) is INVALID_ARGUMENT
+   `MALFORMED_REQUEST`, before any other work and without a traceback;
+2. the service token is verified and its nonce spent (health and reflection are open);
+3. the resource the method touches is read from the store (`resources.py`) and the
+   token's claims are checked against it (`access.py`);
+4. the servicer runs; a DomainError it raises becomes its gRPC status with an
+   ErrorInfo (`to_rpc_status`), anything else INTERNAL with a request id that is
+   logged with the traceback. This is the only place domain errors are mapped.
+
 The verified Claims are then readable by the handler through `current_claims()`.
 """
 
@@ -13,16 +22,27 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
 import grpc.aio
 
-from ..core.errors import DependencyUnavailable, DomainError, InvalidToken
+from ..core.errors import (
+    DependencyUnavailable,
+    DomainError,
+    InternalError,
+    InvalidToken,
+    MalformedRequest,
+    UnboundToken,
+)
+from .access import Caller, authorize, require_binding
+from .resources import ResourceReader, resolve_target
 from .rpc_status import to_rpc_status
-from .token import Claims, Keyring, TokenPolicy, check_claims, verify_token
+from .token import Claims, Keyring, TokenPolicy, verify_token
 
 SIGNATURE_HEADER = "x-oa-runtime-signature"
 KEY_ID_HEADER = "x-oa-runtime-key-id"
@@ -57,20 +77,31 @@ class NonceStore(Protocol):
         """True the first time a nonce is seen; False if it was used and has not expired."""
 
 
-Authenticate = Callable[[object | None, grpc.aio.ServicerContext], Awaitable[None]]
+class AuthStore(NonceStore, ResourceReader, Protocol):
+    """Nonces and the resource reads authorization needs (EventStore implements both)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """Stands in for a request whose bytes did not decode, so the call can refuse it."""
+
+    problem: str
+
+
+Admit = Callable[[object | None, grpc.aio.ServicerContext], Awaitable[None]]
 
 
 class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(
         self,
         keyring: Keyring,
-        nonces: NonceStore,
+        store: AuthStore,
         *,
         policy: TokenPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keyring = keyring
-        self._nonces = nonces
+        self._store = store
         self._policy = policy or TokenPolicy()
         self._clock = clock
 
@@ -81,29 +112,33 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.startswith(EXEMPT_METHOD_PREFIXES):
-            return handler
+        if handler is None:
+            return None
+        exempt = method.startswith(EXEMPT_METHOD_PREFIXES)
         metadata = handler_call_details.invocation_metadata or ()
 
-        async def authenticate(request: object | None, context: grpc.aio.ServicerContext) -> None:
+        async def admit(request: object | None, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(request, Undecodable):
+                raise MalformedRequest(request.problem)
+            if exempt:
+                return
             try:
-                claims = await self.authorize(metadata, request)
+                claims = await self.authorize(method, metadata, request)
             except DomainError as err:
                 # Only the method and the problem: never the token, a secret or a MAC.
                 logger.warning(
-                    "service token rejected: method=%s reason=%s detail=%s",
+                    "request refused: method=%s reason=%s detail=%s",
                     method,
                     err.reason,
                     err.metadata.get("problem") or err.metadata.get("claim", ""),
                 )
-                await context.abort_with_status(to_rpc_status(err))
-                raise AssertionError("abort_with_status returned") from err  # pragma: no cover
+                raise
             _verified_claims.set(claims)
 
-        return _wrap_handler(handler, authenticate)
+        return _wrap_handler(handler, admit, method, exempt)
 
-    async def authorize(self, metadata: Iterable[Any], request: object | None) -> Claims:
-        """Claims of a valid, unused token that matches the request; a DomainError otherwise."""
+    async def authorize(self, method: str, metadata: Iterable[Any], request: object | None) -> Claims:
+        """Claims of a valid, unused token allowed on what `request` touches; a DomainError otherwise."""
         headers = _auth_headers(metadata)
         claims = verify_token(
             headers.get(SIGNATURE_HEADER, ""),
@@ -117,20 +152,21 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # single-use whatever the outcome, so a replay can never be probed.
         if not await self._use_nonce(claims):
             raise InvalidToken("nonce already used")
-        user_id = _string_field(request, "user_id")
-        check_claims(
-            claims,
-            run_id=_string_field(request, "run_id"),
-            thread_id=_string_field(request, "thread_id"),
-            # StartRunRequest names its user; other requests carry the principal in metadata.
-            user_id=user_id if user_id is not None else headers.get(USER_ID_HEADER),
-            guest_scope=headers.get(GUEST_SCOPE_HEADER),
-        )
+        allow_service = self._policy.allow_service_scope
+        require_binding(claims, allow_service_scope=allow_service)  # before any store read
+        target = await resolve_target(self._store, method, request) if request is not None else None
+        if target is None:
+            # No access rule for this method (or a streamed request): service tokens only.
+            if claims.bound:
+                raise UnboundToken("this method has no per-resource rule; it takes a service token")
+            return claims
+        caller = Caller(claims, headers.get(USER_ID_HEADER), headers.get(GUEST_SCOPE_HEADER))
+        authorize(caller, target, allow_service_scope=allow_service)
         return claims
 
     async def _use_nonce(self, claims: Claims) -> bool:
         try:
-            return await self._nonces.use_nonce(claims.nonce, float(claims.exp))
+            return await self._store.use_nonce(claims.nonce, float(claims.exp))
         except DomainError:
             raise
         except Exception as err:
@@ -150,72 +186,110 @@ def _auth_headers(metadata: Iterable[Any]) -> dict[str, str]:
     return headers
 
 
-def _string_field(request: object | None, name: str) -> str | None:
-    """A request message's string field, or None when the message has no such field."""
-    value = getattr(request, name, None)
-    return value if isinstance(value, str) else None
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that hands undecodable bytes to the call (as Undecodable) instead of
+    failing inside grpc, which would log a traceback and answer a bare INTERNAL."""
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as err:  # DecodeError, RecursionError, ...: all mean bad bytes
+            return Undecodable(f"the request is not a valid message ({type(err).__name__})")
+
+    return parse
 
 
-def _wrap_handler(handler: Any, authenticate: Authenticate) -> Any:
-    """The same RPC method handler with `authenticate` run first inside the call."""
+def _status_of(method: str, err: Exception) -> grpc.Status:
+    """The one mapping from an exception to the status the client gets."""
+    if isinstance(err, DomainError):
+        return to_rpc_status(err)
+    request_id = uuid.uuid4().hex[:16]
+    logger.error("unexpected error", exc_info=err, extra={"method": method, "request_id": request_id})
+    return to_rpc_status(InternalError("internal error", request_id=request_id))
+
+
+def _wrap_handler(handler: Any, admit: Admit, method: str, exempt: bool) -> Any:
+    """The same RPC method handler with `admit` run first inside the call and errors mapped."""
     codec = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": _lenient(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(handler.unary_unary, authenticate, True), **codec
-        )
+        return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, admit, method), **codec)
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
-            _wrap_streaming(handler.unary_stream, authenticate, True), **codec
+            _wrap_streaming(handler.unary_stream, admit, method), **codec
         )
+    if exempt:
+        return handler  # reflection: streamed requests, open, nothing to map
+    codec["request_deserializer"] = handler.request_deserializer
     if handler.stream_unary is not None:
-        # The request is a stream the servicer reads: nothing to bind but the principal.
+        # The request is a stream the servicer reads: nothing to bind it to.
         return grpc.stream_unary_rpc_method_handler(
-            _wrap_unary(handler.stream_unary, authenticate, False), **codec
+            _wrap_unary(handler.stream_unary, admit, method, bind=False), **codec
         )
     return grpc.stream_stream_rpc_method_handler(
-        _wrap_streaming(handler.stream_stream, authenticate, False), **codec
+        _wrap_streaming(handler.stream_stream, admit, method, bind=False), **codec
     )
 
 
-def _wrap_unary(inner: Callable[..., Any], authenticate: Authenticate, bind: bool) -> Callable[..., Any]:
+def _wrap_unary(
+    inner: Callable[..., Any], admit: Admit, method: str, bind: bool = True
+) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await authenticate(request if bind else None, context)
-        result = inner(request, context)
-        return await result if inspect.isawaitable(result) else result
+        try:
+            await admit(request if bind else None, context)
+            result = inner(request, context)
+            return await result if inspect.isawaitable(result) else result
+        except (grpc.aio.AbortError, grpc.RpcError):
+            raise
+        except Exception as err:
+            await context.abort_with_status(_status_of(method, err))
 
     return call
 
 
-def _wrap_streaming(inner: Callable[..., Any], authenticate: Authenticate, bind: bool) -> Callable[..., Any]:
+def _wrap_streaming(
+    inner: Callable[..., Any], admit: Admit, method: str, bind: bool = True
+) -> Callable[..., Any]:
     # grpc.aio picks how to drive a streaming handler from its function kind: a
     # coroutine function writes with context.write, anything else is iterated.
     # The wrapper must be of the same kind as the handler it wraps.
     if inspect.iscoroutinefunction(inner):
 
         async def write(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await authenticate(request if bind else None, context)
-            return await inner(request, context)
+            try:
+                await admit(request if bind else None, context)
+                return await inner(request, context)
+            except (grpc.aio.AbortError, grpc.RpcError):
+                raise
+            except Exception as err:
+                await context.abort_with_status(_status_of(method, err))
 
         return write
 
-    async def iterate(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await authenticate(request if bind else None, context)
-        responses = inner(request, context)
-        if hasattr(responses, "__aiter__"):
-            try:
-                async for response in responses:
+    async def iterate(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            await admit(request if bind else None, context)
+            responses = inner(request, context)
+            if hasattr(responses, "__aiter__"):
+                try:
+                    async for response in responses:
+                        yield response
+                finally:
+                    # A cancelled call closes this wrapper; close the servicer's
+                    # generator now too, so its cleanup (unsubscribe...) runs at once.
+                    aclose = getattr(responses, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+            else:
+                for response in responses:
                     yield response
-            finally:
-                # A cancelled call closes this wrapper; close the servicer's
-                # generator now too, so its cleanup (unsubscribe...) runs at once.
-                aclose = getattr(responses, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-        else:
-            for response in responses:
-                yield response
+        except (grpc.aio.AbortError, grpc.RpcError, GeneratorExit):
+            raise
+        except Exception as err:
+            await context.abort_with_status(_status_of(method, err))
 
     return iterate

@@ -21,7 +21,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..core.errors import ClaimMismatch, InvalidToken
+from ..core.errors import InvalidToken
+from ..core.validation import canonical_user_id
 
 VERSION = "v1"
 DEFAULT_KEY_ID = "default"
@@ -32,7 +33,11 @@ DEFAULT_MAX_SKEW_S = 30
 MAX_TOKEN_CHARS = 8192
 MAX_NONCE_CHARS = 256
 
-OPTIONAL_CLAIMS = ("run_id", "thread_id", "user_id", "guest_scope")
+OPTIONAL_CLAIMS = ("run_id", "thread_id", "user_id", "guest_scope", "scope")
+# The claims that bind a token to a resource; a token without any of them acts on nothing
+# unless it carries `scope: "service"` and the deployment accepts service tokens.
+BINDING_CLAIMS = ("run_id", "thread_id", "user_id")
+SERVICE_SCOPE = "service"
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -46,8 +51,14 @@ class Claims:
     nonce: str
     run_id: str | None = None
     thread_id: str | None = None
-    user_id: str | None = None
+    user_id: str | None = None  # canonical: decimal text, whether the token said 42 or "42"
     guest_scope: str | None = None
+    scope: str | None = None
+
+    @property
+    def bound(self) -> bool:
+        """Whether the token names the run, thread or user it may act on."""
+        return any(getattr(self, name) is not None for name in BINDING_CLAIMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +116,21 @@ class TokenPolicy:
 
     max_ttl_s: int = DEFAULT_TTL_S
     max_skew_s: int = DEFAULT_MAX_SKEW_S
+    # Unbound tokens with `scope: "service"` (trusted back-office callers) act on any
+    # resource only when the deployment turns this on.
+    allow_service_scope: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TokenPolicy:
-        """`RUNTIME_TOKEN_TTL_S` (60) and `RUNTIME_TOKEN_MAX_SKEW_S` (30)."""
+        """`RUNTIME_TOKEN_TTL_S` (60), `RUNTIME_TOKEN_MAX_SKEW_S` (30) and
+        `RUNTIME_ALLOW_SERVICE_TOKENS` (off; `1`/`true` turns it on)."""
+        allow = environ.get("RUNTIME_ALLOW_SERVICE_TOKENS", "").strip().lower()
+        if allow not in ("", "0", "false", "1", "true"):
+            raise ValueError("RUNTIME_ALLOW_SERVICE_TOKENS must be 0, 1, true or false")
         return cls(
             max_ttl_s=int(environ.get("RUNTIME_TOKEN_TTL_S", "") or DEFAULT_TTL_S),
             max_skew_s=int(environ.get("RUNTIME_TOKEN_MAX_SKEW_S", "") or DEFAULT_MAX_SKEW_S),
+            allow_service_scope=allow in ("1", "true"),
         )
 
 
@@ -144,17 +163,25 @@ def mint_token(
     nonce: str | None = None,
     run_id: str | None = None,
     thread_id: str | None = None,
-    user_id: str | None = None,
+    user_id: int | str | None = None,
     guest_scope: str | None = None,
+    scope: str | None = None,
 ) -> str:
-    """A token valid from `now` for `ttl_s` seconds (what the Laravel side sends)."""
+    """A token valid from `now` for `ttl_s` seconds (what the Laravel side sends; its
+    factory writes an integer `user_id`)."""
     iat = int(now)
     claims: dict[str, object] = {
         "iat": iat,
         "exp": iat + ttl_s,
         "nonce": nonce if nonce is not None else secrets.token_urlsafe(16),
     }
-    optional = {"run_id": run_id, "thread_id": thread_id, "user_id": user_id, "guest_scope": guest_scope}
+    optional: dict[str, object] = {
+        "run_id": run_id,
+        "thread_id": thread_id,
+        "user_id": user_id,
+        "guest_scope": guest_scope,
+        "scope": scope,
+    }
     claims.update({name: value for name, value in optional.items() if value is not None})
     segment = b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
     return f"{VERSION}.{segment}.{sign(secret, segment)}"
@@ -172,7 +199,7 @@ def verify_token(
     """The claims of an authentic, current token; InvalidToken(problem) otherwise.
 
     Does not check the nonce for reuse (that needs shared state) nor bind claims
-    to a request (see `check_claims`).
+    to a resource (see `access.authorize`).
     """
     if not token:
         raise InvalidToken("missing")
@@ -196,26 +223,6 @@ def verify_token(
     return claims
 
 
-def check_claims(
-    claims: Claims,
-    *,
-    run_id: str | None,
-    thread_id: str | None,
-    user_id: str | None,
-    guest_scope: str | None,
-) -> None:
-    """ClaimMismatch(claim) for the first present claim the request does not match.
-
-    A claim the token carries binds the request: an absent or empty request value
-    is a mismatch, never a wildcard.
-    """
-    request = {"run_id": run_id, "thread_id": thread_id, "user_id": user_id, "guest_scope": guest_scope}
-    for name in OPTIONAL_CLAIMS:
-        claimed = getattr(claims, name)
-        if claimed is not None and claimed != (request[name] or None):
-            raise ClaimMismatch(name)
-
-
 def _parse_claims(raw: bytes) -> Claims:
     try:
         data = json.loads(raw)
@@ -235,11 +242,26 @@ def _parse_claims(raw: bytes) -> Claims:
     for name in OPTIONAL_CLAIMS:
         value = data.get(name)
         # null is how PHP's json_encode writes an unset value: treat it as absent.
-        # An empty claim would be ambiguous (bind to "nothing" or to anything?): refuse it.
-        if value is not None and (not isinstance(value, str) or not value):
+        if value is None:
+            optional[name] = None
+        elif name == "user_id":
+            optional[name] = _user_id_claim(value)
+        elif not isinstance(value, str) or not value:
+            # An empty claim would be ambiguous (bind to "nothing" or to anything?): refuse it.
             raise InvalidToken(f"malformed: {name} must be a non-empty string")
-        optional[name] = value
+        else:
+            optional[name] = value
+    if optional["scope"] not in (None, SERVICE_SCOPE):
+        raise InvalidToken(f"malformed: scope must be {SERVICE_SCOPE!r}")
     return Claims(iat=iat, exp=exp, nonce=nonce, **optional)
+
+
+def _user_id_claim(value: object) -> str:
+    """PHP's json_encode writes Laravel's integer ids as numbers; "42" is accepted too."""
+    try:
+        return canonical_user_id(value)
+    except ValueError:
+        raise InvalidToken("malformed: user_id must be a positive integer or its decimal string") from None
 
 
 def _check_times(claims: Claims, *, now: float, max_ttl_s: int, max_skew_s: int) -> None:

@@ -131,6 +131,39 @@ class ClaimMismatch(DomainError):
         super().__init__(f"token claim {claim!r} does not match the request", claim=claim)
 
 
+class UnboundToken(DomainError):
+    """A token that names no run, thread or user, and is not an accepted service token."""
+
+    code = "PERMISSION_DENIED"
+    reason = "UNBOUND_TOKEN"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"the token is not bound to a run, thread or user: {problem}", problem=problem)
+
+
+class NotThreadOwner(DomainError):
+    code = "PERMISSION_DENIED"
+    reason = "NOT_THREAD_OWNER"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} belongs to another user", thread_id=thread_id)
+
+
+class MalformedRequest(DomainError):
+    """The request could not be decoded at all (bytes that are not a valid message)."""
+
+    code = "INVALID_ARGUMENT"
+    reason = "MALFORMED_REQUEST"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"malformed request: {problem}", problem=problem)
+
+
+class InternalError(DomainError):
+    code = "INTERNAL"
+    reason = "INTERNAL"
+
+
 class DependencyUnavailable(DomainError):
     code = "UNAVAILABLE"
     reason = "DEPENDENCY_UNAVAILABLE"

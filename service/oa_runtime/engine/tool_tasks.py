@@ -37,7 +37,6 @@ from ..observability import metrics, tracing
 from ..ports import EventStore
 from ..tools.policy import denial
 from ..tools.registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
-from ..tools.schema import validate
 from .tool_records import Recorder, expiry, parse_args, record_canceled, result_event
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,7 @@ class ToolTaskRunner:
         args, problem = parse_args(call.input_json)
         if problem:
             return problem, tt.ERR_INVALID_INPUT
-        errors = validate(args, tool.spec.input_schema)
+        errors = tool.input.problems(args)
         if errors:
             return "invalid arguments: " + "; ".join(errors), tt.ERR_INVALID_INPUT
         return None

@@ -114,14 +114,14 @@ class RunsClient:
             raise describe_rpc_error(err) from None
 
     def start(
-        self, run_id: str, thread_id: str, prompt: str, *, user_id: str = "", model: str = ""
+        self, run_id: str, thread_id: str, prompt: str, *, user_id: int = 0, model: str = ""
     ) -> run_service_pb2.StartRunResponse:
         request = run_service_pb2.StartRunRequest(
             run_id=run_id, thread_id=thread_id, prompt=prompt, user_id=user_id, model=model
         )
         claims: dict[str, str | None] = {"run_id": run_id, "thread_id": thread_id}
         if user_id:
-            claims["user_id"] = user_id
+            claims["user_id"] = str(user_id)
         return self._call(self.stub.StartRun, request, **claims)
 
     def show(self, run_id: str) -> run_pb2.Run:
@@ -269,7 +269,7 @@ def add_runs_parser(sub: Any) -> argparse.ArgumentParser:
     start.add_argument("--thread-id", required=True)
     start.add_argument("--prompt", required=True)
     start.add_argument("--run-id", help="default: a new id")
-    start.add_argument("--user-id", default="")
+    start.add_argument("--user-id", type=int, default=0, help="the user's numeric id (Laravel's users.id)")
     start.add_argument("--model", default="")
     start.add_argument("--tail", action="store_true")
     return runs

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..core.records import ToolPolicy
 from ..ports import ToolSpec
 from .policy import denial
-from .schema import check_schema
+from .schema import InputSchema, SchemaError
 
 if TYPE_CHECKING:
     from ..auth.token import Keyring
@@ -70,6 +70,14 @@ class Tool:
     requires_approval: bool = False
     approval_timeout_s: float | None = None  # None: RUNTIME_APPROVAL_TIMEOUT_S (0 = never)
     kind: str = KIND_FUNCTION
+    # The input schema compiled once, when the tool is made (and again by `replace`).
+    input: InputSchema = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "input", InputSchema(self.spec.input_schema))
+        except SchemaError as exc:
+            raise SchemaError(f"tool {self.name!r} input_schema: {exc}") from exc
 
     @property
     def name(self) -> str:
@@ -111,7 +119,6 @@ class ToolRegistry:
             self._add(tool)
 
     def _add(self, tool: Tool) -> None:
-        check_schema(tool.spec.input_schema, f"tool {tool.name!r} input_schema")
         if tool.kind not in (KIND_FUNCTION, KIND_QUESTION):
             raise ValueError(f"tool {tool.name!r}: unknown kind {tool.kind!r}")
         self._tools[tool.name] = tool

@@ -1,189 +1,155 @@
-"""A small JSON-schema validator for tool arguments (no dependency: `jsonschema` is not installed).
+"""Tool arguments checked against the tool's JSON schema, with `jsonschema` (Draft 2020-12).
 
-Supported keywords: type (one or a list), properties, required, additionalProperties
-(bool or schema), enum, const, items (one schema), minItems, maxItems, minimum, maximum,
-exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern, anyOf, oneOf, allOf.
-Annotations are accepted and ignored: title, description, default, examples, format,
-$schema, $id, $comment, deprecated, readOnly, writeOnly. Anything else (for example $ref)
-makes `check_schema` fail, so a tool declaring a keyword this validator would silently
-skip is refused at registration instead of letting unchecked arguments through.
+An `InputSchema` is compiled once per tool (when the `Tool` is made) and checks every call.
+
+- `$ref` resolves within the schema only (`#/$defs/...`, `#/definitions/...`, anchors): the
+  validator's registry is empty and retrieves nothing, so a tool schema never makes the
+  runtime fetch a URL. A `$ref` that does not resolve is refused when the tool is made, not
+  discovered on a call. (`$dynamicRef` is refused: no tool input needs it.)
+- `format` is asserted for the formats in `FORMATS` (date-time and time through
+  rfc3339-validator, date, email, ipv4, ipv6, uuid, regex, ...); any other format is an
+  annotation, as the specification says.
+- A keyword that is not Draft 2020-12 (a typo such as "require") is refused too: a check its
+  author meant must not be skipped silently.
+
+A failed check reaches the model as `invalid_input`: each problem names the failing value by
+its JSON path ("$.tags[0]: must be one of ['a', 'b']"), at most MAX_ERRORS of them.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
-_ANNOTATIONS = frozenset(
-    {"title", "description", "default", "examples", "format", "$schema", "$id", "$comment", "deprecated"}
-    | {"readOnly", "writeOnly"}
+import jsonschema
+import referencing
+import referencing.exceptions
+from jsonschema import Draft202012Validator
+from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver  # referencing does not re-export the class
+
+MAX_ERRORS: Final = 5
+FORMATS: Final = frozenset(Draft202012Validator.FORMAT_CHECKER.checkers)
+
+# Keywords that check nothing themselves (identifiers, containers, annotations); `then`/`else`
+# are applied by `if`, `definitions` is the pre-2019 name of `$defs` that `$ref`s still use.
+_NON_ASSERTING: Final = frozenset(
+    {"$schema", "$id", "$anchor", "$dynamicAnchor", "$defs", "definitions", "$comment", "$vocabulary"}
+    | {"title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly"}
+    | {"contentEncoding", "contentMediaType", "contentSchema", "then", "else"}
 )
-_KEYWORDS = frozenset(
-    {"type", "properties", "required", "additionalProperties", "enum", "const", "items"}
-    | {"minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
-    | {"minLength", "maxLength", "pattern", "anyOf", "oneOf", "allOf"}
-)
-_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
-MAX_ERRORS = 5
+_KNOWN: Final = (frozenset(Draft202012Validator.VALIDATORS) - {"$dynamicRef"}) | _NON_ASSERTING
+_PLAIN_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")  # as jsonschema's ValidationError.json_path
 
 
 class SchemaError(ValueError):
-    """A tool's declared schema uses something this validator does not support."""
+    """A tool's declared schema is not one the runtime can check arguments against."""
 
 
-def check_schema(schema: Any, path: str = "#") -> None:
-    """Raises SchemaError unless every keyword of `schema` is supported."""
-    if isinstance(schema, bool):
+class InputSchema:
+    """One tool's input schema, checked and compiled once."""
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, schema: Any) -> None:
+        if not isinstance(schema, Mapping | bool):
+            raise SchemaError("a schema must be an object or a boolean")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise SchemaError(f"{_pointer(exc.absolute_path)}: {exc.message}") from exc
+        root = DRAFT202012.create_resource(schema)
+        _audit(root, referencing.Registry().resolver_with_root(root), set())
+        self._validator = Draft202012Validator(
+            schema, registry=referencing.Registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+
+    def problems(self, instance: Any) -> list[str]:
+        """What is wrong with `instance` ([] when it is valid), at most MAX_ERRORS."""
+        found: list[str] = []
+        for error in self._validator.iter_errors(instance):
+            found.extend(_phrased(error))
+            if len(found) >= MAX_ERRORS:
+                break
+        return found[:MAX_ERRORS]
+
+
+def _audit(resource: referencing.Resource[Any], resolver: Resolver[Any], seen: set[int]) -> None:
+    """Refuses unknown keywords and `$ref`s that do not resolve, in every reachable subschema."""
+    contents = resource.contents
+    if isinstance(contents, bool) or id(contents) in seen:
         return
-    if not isinstance(schema, Mapping):
-        raise SchemaError(f"{path}: a schema must be an object or a boolean")
-    for key, value in schema.items():
-        if key in _ANNOTATIONS:
-            continue
-        if key not in _KEYWORDS:
-            raise SchemaError(f"{path}: unsupported keyword {key!r}")
-        if key == "type":
-            names = value if isinstance(value, list) else [value]
-            if not names or any(n not in _TYPES for n in names):
-                raise SchemaError(f"{path}/type: unknown type {value!r}")
-        elif key == "properties":
-            if not isinstance(value, Mapping):
-                raise SchemaError(f"{path}/properties: must be an object")
-            for name, sub in value.items():
-                check_schema(sub, f"{path}/properties/{name}")
-        elif key in ("additionalProperties", "items"):
-            check_schema(value, f"{path}/{key}")
-        elif key in ("anyOf", "oneOf", "allOf"):
-            if not isinstance(value, list) or not value:
-                raise SchemaError(f"{path}/{key}: must be a non-empty array")
-            for i, sub in enumerate(value):
-                check_schema(sub, f"{path}/{key}/{i}")
-        elif key == "required":
-            if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
-                raise SchemaError(f"{path}/required: must be an array of strings")
-        elif key == "enum" and not isinstance(value, list):
-            raise SchemaError(f"{path}/enum: must be an array")
-        elif key == "pattern":
-            try:
-                re.compile(value)
-            except (re.error, TypeError) as exc:
-                raise SchemaError(f"{path}/pattern: {exc}") from exc
+    seen.add(id(contents))
+    unknown = sorted(set(contents) - _KNOWN)
+    if unknown:
+        raise SchemaError(f"unsupported keyword {unknown[0]!r} in {_short(contents)}")
+    if "$ref" in contents:
+        try:
+            target = resolver.lookup(contents["$ref"])
+        except referencing.exceptions.Unresolvable as exc:
+            raise SchemaError(f"$ref {contents['$ref']!r} does not resolve within the schema") from exc
+        _audit(DRAFT202012.create_resource(target.contents), target.resolver, seen)
+    for sub in resource.subresources():
+        _audit(sub, resolver.in_subresource(sub), seen)
 
 
-def validate(instance: Any, schema: Any) -> list[str]:
-    """The problems of `instance` against `schema` ([] when valid), at most MAX_ERRORS."""
-    errors: list[str] = []
-    _validate(instance, schema, "$", errors)
-    return errors[:MAX_ERRORS]
+def _phrased(error: jsonschema.ValidationError) -> Iterator[str]:
+    """The problems one jsonschema error stands for, phrased for the model."""
+    path, keyword = error.json_path, error.validator
+    expected: Any = error.validator_value
+    value: Any = error.instance
+    if keyword is None:  # the schema `false`
+        yield f"{path}: no value is allowed here"
+    elif keyword == "required":  # reported at the object; the model wants the missing field
+        yield from (f"{_child(path, name)}: is required" for name in expected if name not in value)
+    elif keyword == "additionalProperties" and expected is False:
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        declared, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        for name in value:
+            if name not in declared and not any(re.search(p, name) for p in patterns):
+                yield f"{_child(path, name)}: is not an allowed property"
+    elif keyword == "type" and isinstance(expected, list):
+        yield f"{path}: expected {' or '.join(expected)}"
+    elif keyword in _MESSAGES:
+        yield f"{path}: {_short(_MESSAGES[keyword].format(expected))}"
+    else:
+        yield f"{path}: {_short(error.message)}"
 
 
-def _type_ok(value: Any, name: str) -> bool:
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "string":
-        return isinstance(value, str)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if name == "integer":
-        return isinstance(value, int) or (math.isfinite(value) and value == int(value))
-    return True  # number
+# What the model reads for each failed keyword; {} is the keyword's value in the schema.
+_MESSAGES: Final = {
+    "type": "expected {}",
+    "enum": "must be one of {!r}",
+    "const": "must be {!r}",
+    "format": "must be a valid {}",
+    "minLength": "must be at least {} characters",
+    "maxLength": "must be at most {} characters",
+    "pattern": "must match {!r}",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "anyOf": "matches none of the allowed shapes",
+    "oneOf": "must match exactly one allowed shape",
+}
 
 
-def _equal(a: Any, b: Any) -> bool:
-    # JSON equality: true is not 1, 1 equals 1.0.
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return bool(a == b)
+def _child(path: str, name: str) -> str:
+    if _PLAIN_NAME.match(name):
+        return f"{path}.{name}"
+    return "{}['{}']".format(path, name.replace("\\", "\\\\").replace("'", "\\'"))
 
 
-def _validate(value: Any, schema: Any, path: str, errors: list[str]) -> None:
-    if len(errors) >= MAX_ERRORS:
-        return
-    if schema is True:
-        return
-    if schema is False:
-        errors.append(f"{path}: no value is allowed here")
-        return
-    types = schema.get("type")
-    if types is not None:
-        names = types if isinstance(types, list) else [types]
-        if not any(_type_ok(value, n) for n in names):
-            errors.append(f"{path}: expected {' or '.join(names)}")
-            return
-    if "enum" in schema and not any(_equal(value, option) for option in schema["enum"]):
-        errors.append(f"{path}: must be one of {schema['enum']!r}")
-    if "const" in schema and not _equal(value, schema["const"]):
-        errors.append(f"{path}: must be {schema['const']!r}")
-    if isinstance(value, dict):
-        _validate_object(value, schema, path, errors)
-    elif isinstance(value, list):
-        _validate_array(value, schema, path, errors)
-    elif isinstance(value, str):
-        _validate_string(value, schema, path, errors)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        _validate_number(value, schema, path, errors)
-    _validate_combinators(value, schema, path, errors)
+def _pointer(parts: Any) -> str:
+    return "#" + "".join(f"/{part}" for part in parts)
 
 
-def _validate_object(value: dict[str, Any], schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    for name in schema.get("required", ()):
-        if name not in value:
-            errors.append(f"{path}.{name}: is required")
-    extra = schema.get("additionalProperties", True)
-    for name, item in value.items():
-        if name in properties:
-            _validate(item, properties[name], f"{path}.{name}", errors)
-        elif extra is False:
-            errors.append(f"{path}.{name}: is not an allowed property")
-        elif extra is not True:
-            _validate(item, extra, f"{path}.{name}", errors)
-
-
-def _validate_array(value: list[Any], schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    if "minItems" in schema and len(value) < schema["minItems"]:
-        errors.append(f"{path}: must have at least {schema['minItems']} items")
-    if "maxItems" in schema and len(value) > schema["maxItems"]:
-        errors.append(f"{path}: must have at most {schema['maxItems']} items")
-    if "items" in schema:
-        for i, item in enumerate(value):
-            _validate(item, schema["items"], f"{path}[{i}]", errors)
-
-
-def _validate_string(value: str, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    if "minLength" in schema and len(value) < schema["minLength"]:
-        errors.append(f"{path}: must be at least {schema['minLength']} characters")
-    if "maxLength" in schema and len(value) > schema["maxLength"]:
-        errors.append(f"{path}: must be at most {schema['maxLength']} characters")
-    if "pattern" in schema and re.search(schema["pattern"], value) is None:
-        errors.append(f"{path}: must match {schema['pattern']!r}")
-
-
-def _validate_number(value: float, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    if "minimum" in schema and value < schema["minimum"]:
-        errors.append(f"{path}: must be at least {schema['minimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        errors.append(f"{path}: must be at most {schema['maximum']}")
-    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        errors.append(f"{path}: must be greater than {schema['exclusiveMinimum']}")
-    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-        errors.append(f"{path}: must be less than {schema['exclusiveMaximum']}")
-
-
-def _validate_combinators(value: Any, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    for sub in schema.get("allOf", ()):
-        _validate(value, sub, path, errors)
-    if "anyOf" in schema and not any(not validate(value, sub) for sub in schema["anyOf"]):
-        errors.append(f"{path}: matches none of the allowed shapes")
-    if "oneOf" in schema:
-        matches = sum(1 for sub in schema["oneOf"] if not validate(value, sub))
-        if matches != 1:
-            errors.append(f"{path}: must match exactly one allowed shape, matches {matches}")
+def _short(text: Any, limit: int = 200) -> str:
+    """Reported texts can quote the whole value or schema: cut them to a line."""
+    shown = str(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

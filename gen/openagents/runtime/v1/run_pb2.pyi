@@ -50,7 +50,7 @@ class Run(_message.Message):
     WAKE_TIME_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     thread_id: str
-    user_id: str
+    user_id: int
     autopilot_id: str
     state: RunState
     model: str
@@ -63,7 +63,7 @@ class Run(_message.Message):
     tool_policy: ToolPolicy
     authenticated_session: bool
     wake_time: _timestamp_pb2.Timestamp
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., autopilot_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., step_count: _Optional[int] = ..., finish_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., tool_policy: _Optional[_Union[ToolPolicy, _Mapping]] = ..., authenticated_session: _Optional[bool] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., autopilot_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., step_count: _Optional[int] = ..., finish_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., tool_policy: _Optional[_Union[ToolPolicy, _Mapping]] = ..., authenticated_session: _Optional[bool] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolPolicy(_message.Message):
     __slots__ = ("allow", "deny", "guest_mode")

@@ -27,7 +27,7 @@ class StartRunRequest(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     thread_id: str
-    user_id: str
+    user_id: int
     autopilot_id: str
     authenticated_session: bool
     prompt: str
@@ -35,7 +35,7 @@ class StartRunRequest(_message.Message):
     context_frames: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     tool_policy: _run_pb2.ToolPolicy
     model: str
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., autopilot_id: _Optional[str] = ..., authenticated_session: _Optional[bool] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_run_pb2.Message, _Mapping]]] = ..., context_frames: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., autopilot_id: _Optional[str] = ..., authenticated_session: _Optional[bool] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_run_pb2.Message, _Mapping]]] = ..., context_frames: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class StartRunResponse(_message.Message):
     __slots__ = ("run_id", "status", "run", "created")

@@ -1,0 +1,97 @@
+"""Runs: start, cancel, read, and append the caller's own events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..core import events as ev
+from ..core.errors import InvalidArgument, RunNotFound
+from ..core.records import AppendResult, CreateResult, RunRecord, StartRequest
+from ..core.validation import (
+    fingerprint,
+    require_id,
+    sha256_hex,
+    validate_append,
+    validate_cursor,
+    validate_start,
+)
+from ..ports import AppendRequest
+from .runtime import Runtime
+
+MAX_CANCEL_REASON_CHARS = 1000
+
+
+async def get_run(rt: Runtime, run_id: str) -> RunRecord:
+    record = await rt.store.get_run(require_id("run_id", run_id))
+    if record is None:
+        raise RunNotFound(run_id)
+    return record
+
+
+async def start_run(rt: Runtime, start: StartRequest) -> CreateResult:
+    """Creates the run (idempotent by run id) and starts executing it here."""
+    start = validate_start(start)
+    rt.models.resolve(start.model)  # UnknownModel before anything is written
+    # The run records the model that serves it, so GetRun says which one did.
+    start = replace(start, model=start.model or rt.models.default_model)
+    executor = rt.executor
+    result = await rt.store.create_run(
+        start,
+        fingerprint(start),
+        ev.run_accepted(start.thread_id, start.model, f"msg-{start.run_id}"),
+        # A replica that is shutting down accepts the run but leaves it to its peers.
+        lease_owner=None if executor.closing else executor.policy.owner,
+        lease_ttl_s=executor.policy.ttl_s,
+    )
+    rt.broker.publish(result.events)
+    if not result.record.status.is_terminal:
+        executor.start(start.run_id, result.lease, result.record)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    record: RunRecord | None  # None: the run does not exist yet (the cancel waits for it)
+    recorded: bool
+
+
+async def cancel_run(rt: Runtime, run_id: str, reason: str) -> CancelOutcome:
+    """Records the cancel durably (even before the run exists) and stops the run."""
+    run_id = require_id("run_id", run_id)
+    if len(reason) > MAX_CANCEL_REASON_CHARS:
+        raise InvalidArgument("reason", f"must be at most {MAX_CANCEL_REASON_CHARS} characters")
+    result = await rt.store.request_cancel(run_id, ev.cancel_requested(reason))
+    if result.event is not None:
+        rt.broker.publish([result.event])
+    canceled_here = rt.executor.cancel(run_id)
+    record = await rt.store.get_run(run_id)
+    if not canceled_here and result.recorded and record and not record.status.is_terminal:
+        # Not executing anywhere here (a run waiting for a human holds no task): start
+        # it so it records its end at once.
+        rt.executor.start(run_id)
+    return CancelOutcome(record, result.recorded)
+
+
+async def append_events(
+    rt: Runtime,
+    run_id: str,
+    items: Sequence[tuple[str, Mapping[str, Any]]],
+    idempotency_key: str,
+    expected_previous_seq: int | None,
+) -> AppendResult:
+    """Appends the caller's own events (`kind`, `data`) to a run's log, idempotently by key."""
+    run_id = require_id("run_id", run_id)
+    validate_append(items, idempotency_key)
+    if expected_previous_seq is not None:
+        validate_cursor("expected_previous_seq", expected_previous_seq)
+    return await rt.writer.append(
+        AppendRequest(
+            run_id,
+            [ev.external(kind, dict(data)) for kind, data in items],
+            expected_previous_seq=expected_previous_seq,
+            idempotency_key=idempotency_key,
+            request_hash=sha256_hex([[k, d] for k, d in items]),
+        )
+    )
