@@ -50,8 +50,8 @@ async def test_the_operator_cli_drives_runs_on_a_real_server(
         shown = json.loads(out)
         assert (shown["runId"], shown["state"], shown["userId"]) == ("cli-1", "RUN_STATE_SUCCEEDED", "77")
 
-        slow = ("--run-id", "cli-2", "--thread-id", "t-cli", "--user-id", "77")
-        slow += ("--prompt", "/sleep 30000\n/say late")
+        slow = ["--run-id", "cli-2", "--thread-id", "t-cli", "--user-id", "77"]
+        slow += ["--prompt", "/sleep 30000\n/say late"]
         code, out, err = await _cli(capsys, *runs, "start", *slow)
         assert (code, out) == (0, "cli-2: accepted\n"), err
         code, out, _ = await _cli(capsys, *runs, "cancel", "cli-2")
