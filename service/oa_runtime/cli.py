@@ -53,7 +53,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     """The service and Envoy together in the foreground; Ctrl-C stops both."""
     env = dev_secret_env(dict(os.environ))
-    env.setdefault("RUNTIME_METRICS_PORT", "9464")  # `make run` serves /metrics on loopback
+    # `make run` serves /metrics on loopback, on a port the OS picks (two instances never clash);
+    # the banner names it. Set RUNTIME_METRICS_PORT for a fixed one.
+    env.setdefault("RUNTIME_METRICS_PORT", "0")
     settings = Settings.from_env(env)
     logs.configure(
         settings.log_level,
@@ -118,6 +120,8 @@ def _up(settings: Settings, env: dict[str, str], work: Path) -> None:
 
 
 def _print_banner(settings: Settings, env: dict[str, str]) -> None:
+    from .observability.metrics import metrics_port
+
     base = f"http://127.0.0.1:{settings.http_port}"
     grpc_addr = f"{settings.grpc_host}:{settings.grpc_port}"
     secret = Keyring.from_env(env).secret_for(None)
@@ -137,7 +141,7 @@ def _print_banner(settings: Settings, env: dict[str, str]) -> None:
 OpenAgents Runtime is up on {settings.database_url}
   gRPC  {grpc_addr}  (server reflection: grpcurl -plaintext {grpc_addr} list)
   HTTP  {base}  ({base}/healthz, {base}/readyz)
-  metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics
+  metrics  http://{settings.metrics_host}:{metrics_port()}/metrics
   operator CLI  .venv/bin/oa-runtime runs list | runs tail <run id>   (mints its own tokens)
 
 Start a run, then stream it as AI SDK SSE (tokens live {ttl} s and are single-use;

@@ -275,6 +275,14 @@ def count_rejected_append(reason: str, fenced: bool) -> None:
     APPENDS_REJECTED.labels(reason).inc()
 
 
+_listening_on: list[int] = []  # ports of the listeners open in this process
+
+
+def metrics_port() -> int | None:
+    """The port of this process's metrics listener (the OS picks it for RUNTIME_METRICS_PORT=0)."""
+    return _listening_on[-1] if _listening_on else None
+
+
 class MetricsListener:
     """The admin HTTP listener (`GET /metrics`), a prometheus-client WSGI server thread
     started and stopped by the server lifecycle."""
@@ -284,9 +292,11 @@ class MetricsListener:
         self._thread: threading.Thread
         self._server, self._thread = start_http_server(port, addr=host, registry=REGISTRY)
         self.port: int = self._server.server_port
+        _listening_on.append(self.port)
         log.info("metrics listening", extra={"metrics": f"{host}:{self.port}"})
 
     def close(self) -> None:
+        _listening_on.remove(self.port)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
