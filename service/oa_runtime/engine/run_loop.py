@@ -291,6 +291,23 @@ class RunLoop:
         await self._close_step(ev.STEP_INTERRUPTED, stop_on_cancel=False)
         await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"), stop_on_cancel=False)
 
+    async def fail(self, exc: Exception) -> None:
+        """Ends the run failed{internal_error} after an unexpected exception."""
+        await self.refresh()
+        if not self.state.is_terminal:
+            await self.append(ev.run_finished(ev.OUTCOME_FAILED, "internal_error", type(exc).__name__))
+
+    # ----- the Workload protocol (engine/executor.py) -----
+
+    @property
+    def finished(self) -> bool:
+        return self.state.is_terminal
+
+    def checkpoint(self) -> tuple[int, dict[str, object]] | None:
+        if not self.state.last_seq or self.state.is_terminal:
+            return None
+        return self.state.last_seq, self.state.to_json()
+
     async def finish_recovery_exhausted(self, attempts: int) -> None:
         """Ends a run whose executors keep dying instead of resuming it again."""
         await self.load()
