@@ -18,6 +18,7 @@ from tests.ops.conftest import OpsStack, free_port, require_binary
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 SIGNATURE = "X-OA-RUNTIME-SIGNATURE"
+LAG_SERIES = ("oa_runtime_projection_lag_events", frozenset({("projection", "thread_messages")}))
 
 
 def parse(text: str) -> Samples:
@@ -98,11 +99,14 @@ async def test_a_run_its_streams_and_failed_calls_are_counted(ops_stack: OpsStac
         return (
             delta("oa_runtime_runs_finished_total", outcome="canceled", reason="canceled") >= 1
             and delta("oa_runtime_stream_client_disconnects_total", transport="sse") >= 1
+            # The projector caught up with both runs' events (its gauge is set each second).
+            and LAG_SERIES in latest["samples"]
+            and latest["samples"][LAG_SERIES] == 0
         )
 
     deadline = time.monotonic() + 15
     while not await settled():
-        assert time.monotonic() < deadline, "the cancel and the disconnect were not counted"
+        assert time.monotonic() < deadline, "the cancel, the disconnect or the projection lag was not seen"
         await asyncio.sleep(0.1)
 
     grpc = "grpc_server_handled_total"

@@ -98,6 +98,14 @@ FINISH_REASONS: Final = frozenset(
     }
 )
 
+# ----- projections -----
+PROJECTION_LAG: Final = Gauge(
+    "oa_runtime_projection_lag_events",
+    "Events an async projection is behind the log head (as last measured by this replica's projector).",
+    ["projection"],
+    registry=REGISTRY,
+)
+
 # ----- streams -----
 STREAMS_OPENED: Final = Counter(
     "oa_runtime_streams_opened_total", "Run event streams opened.", ["transport"], registry=REGISTRY
