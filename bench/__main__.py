@@ -16,8 +16,9 @@ import platform
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -64,35 +65,45 @@ async def running_target(backend: str, database_url: str, work_dir: Path) -> Asy
             await asyncio.to_thread(envoy.stop)
 
 
+SCENARIOS = ("append", "ttff", "single_stream", "concurrent", "replay", "start_rate", "recovery")
+
+
 async def bench_backend(
-    backend: str, database_url: str, sizes: scenarios.Sizes, work_dir: Path
+    backend: str, database_url: str, sizes: scenarios.Sizes, work_dir: Path, only: frozenset[str]
 ) -> list[Result]:
     results: list[Result] = []
 
-    def step(label: str) -> None:
+    def step(label: str) -> bool:
+        if label not in only:
+            return False
         print(f"[{backend}] {label} ...", flush=True)
+        return True
 
     # Store-level work first, with nothing else running.
-    step("append")
-    results += await scenarios.append(backend, database_url, sizes)
-    step("preparing the replay run")
-    replay_run = await scenarios.prepare_replay_run(database_url, sizes.replay_events)
-    async with running_target(backend, database_url, work_dir) as target:
-        for label, scenario in (
-            ("ttff", scenarios.ttff(target, sizes)),
-            ("single_stream", scenarios.single_stream(target, sizes)),
-            ("concurrent", scenarios.concurrent(target, sizes)),
-            ("replay", scenarios.replay(target, replay_run)),
-            ("start_rate", scenarios.start_rate(target, sizes)),
-        ):
-            step(label)
-            results += await scenario
-    step("recovery")
-    results += await recovery(backend, database_url, work_dir, sizes.recovery_runs)
+    if step("append"):
+        results += await scenarios.append(backend, database_url, sizes)
+    replay_run = ""
+    if "replay" in only:
+        print(f"[{backend}] preparing the replay run ...", flush=True)
+        replay_run = await scenarios.prepare_replay_run(database_url, sizes.replay_events)
+    if only & {"ttff", "single_stream", "concurrent", "replay", "start_rate"}:
+        async with running_target(backend, database_url, work_dir) as target:
+            scenario_calls: tuple[tuple[str, Callable[[], Awaitable[list[Result]]]], ...] = (
+                ("ttff", partial(scenarios.ttff, target, sizes)),
+                ("single_stream", partial(scenarios.single_stream, target, sizes)),
+                ("concurrent", partial(scenarios.concurrent, target, sizes)),
+                ("replay", partial(scenarios.replay, target, replay_run)),
+                ("start_rate", partial(scenarios.start_rate, target, sizes)),
+            )
+            for label, scenario in scenario_calls:
+                if step(label):
+                    results += await scenario()
+    if step("recovery"):
+        results += await recovery(backend, database_url, work_dir, sizes.recovery_runs)
     return results
 
 
-async def main(quick: bool, backends: list[str]) -> int:
+async def main(quick: bool, backends: list[str], only: frozenset[str] = frozenset(SCENARIOS)) -> int:
     sizes = scenarios.Sizes.pick(quick)
     results: list[Result] = []
     began = time.perf_counter()
@@ -100,7 +111,9 @@ async def main(quick: bool, backends: list[str]) -> int:
         work = Path(tmp)
         if "sqlite" in backends:
             (work / "sqlite").mkdir()
-            results += await bench_backend("sqlite", f"sqlite:///{work / 'bench.db'}", sizes, work / "sqlite")
+            results += await bench_backend(
+                "sqlite", f"sqlite:///{work / 'bench.db'}", sizes, work / "sqlite", only
+            )
         if "postgres" in backends:
             try:
                 server = PostgresServer()
@@ -110,7 +123,7 @@ async def main(quick: bool, backends: list[str]) -> int:
                 with server:
                     url = server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
                     (work / "postgres").mkdir()
-                    results += await bench_backend("postgres", url, sizes, work / "postgres")
+                    results += await bench_backend("postgres", url, sizes, work / "postgres", only)
     meta = {
         "quick": quick,
         "sizes": sizes.__dict__,
@@ -131,9 +144,11 @@ def cli() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append", help="default: both")
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="default: every scenario")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(main(args.quick, args.backend or ["sqlite", "postgres"]))
+    only = frozenset(args.only or SCENARIOS)
+    return asyncio.run(main(args.quick, args.backend or ["sqlite", "postgres"], only))
 
 
 if __name__ == "__main__":

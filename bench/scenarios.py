@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from oa_runtime.core import events as ev
 from oa_runtime.core.records import StartRequest
+from oa_runtime.core.run_state import fold
 from oa_runtime.core.validation import fingerprint
 from oa_runtime.engine.broker import Broker
 from oa_runtime.engine.writer import EventWriter
@@ -221,37 +222,52 @@ async def append(backend: str, database_url: str, sizes: Sizes) -> list[Result]:
 async def prepare_replay_run(database_url: str, events: int) -> str:
     """A finished run of `events` events written straight to the store (before the service
     starts, so no executor picks it up): accepted, started, one step of text deltas (so the
-    SSE path has a frame per event too), finished."""
+    SSE path has a frame per event too), the checkpoint the executor saves at a step end,
+    finished. Also its twin without the checkpoint (`<run id>-plain`), the baseline of a
+    resume that must fold the whole log."""
     store = open_store(database_url)
     await store.open()
     run_id = new_id("replay")
     try:
-        await _new_run(store, run_id)
-        await store.append_many([AppendRequest(run_id, [ev.run_started("bench", 1), ev.step_started(1)])])
-        body = events - 5
-        for i in range(0, body, 2000):
-            batch = [ev.message_delta("txt-s1", f"t{j} ") for j in range(i, min(body, i + 2000))]
-            await store.append_many([AppendRequest(run_id, batch)])
-        ending = [ev.step_finished(1, ev.STEP_STOP), ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")]
-        await store.append_many([AppendRequest(run_id, ending)])
+        for this_run, checkpoint in ((run_id, True), (f"{run_id}-plain", False)):
+            await _new_run(store, this_run)
+            await store.append_many(
+                [AppendRequest(this_run, [ev.run_started("bench", 1), ev.step_started(1)])]
+            )
+            body = events - 5
+            for i in range(0, body, 2000):
+                batch = [ev.message_delta("txt-s1", f"t{j} ") for j in range(i, min(body, i + 2000))]
+                await store.append_many([AppendRequest(this_run, batch)])
+            await store.append_many([AppendRequest(this_run, [ev.step_finished(1, ev.STEP_STOP)])])
+            if checkpoint:
+                state = fold(await _all_events(store, this_run))
+                await store.save_checkpoint(this_run, state.last_seq, state.to_json())
+            finished = ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")
+            await store.append_many([AppendRequest(this_run, [finished])])
     finally:
         await store.close()
     return run_id
 
 
-async def replay(t: Target, run_id: str) -> list[Result]:
-    """Reads the prepared run from cursor 0, via StreamRunEvents and via SSE through Envoy."""
+async def _all_events(store: EventStore, run_id: str) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    while page := await store.read_events(run_id, out[-1].seq if out else 0, 5000):
+        out += page
+    return out
+
+
+async def _replay_grpc(t: Target, run_id: str, batched: bool) -> dict[str, float]:
     count, first = 0, None
     with CpuMeter(t.envoy_pid) as cpu:
         began = time.perf_counter()
         call = t.runtime.stub.StreamRunEvents(
-            run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=0),
+            run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=0, batched=batched),
             metadata=t.runtime.md(run_id=run_id),
         )
-        async for _ in call:
+        async for message in call:
             if first is None:
                 first = time.perf_counter() - began
-            count += 1
+            count += len(message.events) if batched else 1
     figures = {
         "events_per_s": count / cpu.wall_s,
         "events": count,
@@ -260,7 +276,20 @@ async def replay(t: Target, run_id: str) -> list[Result]:
     }
     figures.pop("cpu_envoy_s", None)
     figures.pop("cpu_envoy_us_per_event", None)
-    results = [Result("replay", t.backend, "grpc", "events_per_s", figures)]
+    return figures
+
+
+async def replay(t: Target, run_id: str) -> list[Result]:
+    """Reads the prepared run from cursor 0: StreamRunEvents one event per message (the
+    baseline), StreamRunEvents `batched` (backlog pages per message), and SSE through Envoy."""
+    single = await _replay_grpc(t, run_id, batched=False)
+    batched = await _replay_grpc(t, run_id, batched=True)
+    count = int(batched["events"])
+    results = [
+        Result("replay", t.backend, "grpc", "events_per_s", batched).against(
+            "grpc_one_event_per_message_events_per_s", single["events_per_s"]
+        )
+    ]
     # The same run as AI SDK SSE through Envoy (frames decoded by the bench client).
     with CpuMeter(t.envoy_pid) as cpu:
         began = time.perf_counter()
@@ -272,7 +301,22 @@ async def replay(t: Target, run_id: str) -> list[Result]:
         **cpu.figures(count, "event"),
     }
     results.append(Result("replay", t.backend, "envoy_sse", "events_per_s", sse_figures))
+    # Resuming after the step end (the client missed only the finish): from the executor's
+    # checkpoint, against the twin run without one (the fold of the whole log).
+    resumed, folded = [await _resume_ms(t, run, count - 1) for run in (run_id, f"{run_id}-plain")]
+    resume = Result("replay_resume_near_end", t.backend, "envoy_sse", "resume_ms", {"resume_ms": resumed})
+    results.append(resume.against("resume_without_checkpoint_ms", folded))
     return results
+
+
+async def _resume_ms(t: Target, run_id: str, cursor: int) -> float:
+    """Best of 3: the time from the request to the end of an SSE stream resumed at `cursor`."""
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        await read_sse(t, run_id, cursor=cursor)
+        times.append((time.perf_counter() - began) * 1e3)
+    return min(times)
 
 
 async def start_rate(t: Target, sizes: Sizes, clients: int = 16) -> list[Result]:

@@ -205,6 +205,18 @@ def test_golden_streams_pass_the_real_client(node_reports: list[tuple[Case, dict
         assert report["errorChunks"] == (1 if case.expect_error_chunk else 0), report
 
 
+def test_interrupted_text_is_marked_for_the_real_client(
+    node_reports: list[tuple[Case, dict[str, Any]]],
+) -> None:
+    """After a crash mid-message the client holds the cut-off part, then a `data-interrupted`
+    part naming it, then the redone step: the README's rule shows only the completed answer."""
+    (report,) = [r for case, r in node_reports if case.path.name == "crash_recovery.sse"]
+    assert report["ok"], report
+    assert report["parts"] == ["step-start", "text:done", "data-interrupted", "step-start", "text:done"]
+    assert report["text"] == "Partial ansFull answer."
+    assert report["answerText"] == "Full answer."
+
+
 def test_generated_streams_pass_the_real_client(node_reports: list[tuple[Case, dict[str, Any]]]) -> None:
     generated = [(case, report) for case, report in node_reports if case.kind == "generated"]
     assert len(generated) >= GENERATED_STREAMS // 2  # hypothesis may stop early on a tiny space

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oa_runtime.core import events as ev
+from oa_runtime.core.errors import IllegalTransition
 from oa_runtime.core.frames import (
     FINISH_REASONS,
     Frame,
@@ -32,9 +33,11 @@ from oa_runtime.core.frames import (
     encode_chunk,
     encode_sse,
     map_events,
+    mapper_from_run_state,
     replay_state,
     sse_comment,
 )
+from oa_runtime.core.run_state import RunState, apply
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -363,6 +366,24 @@ def test_a_stream_resumed_at_any_cut_continues_with_exactly_the_rest(events: lis
         assert stream_violation([f for f in full if f.seq <= cut] + rest) is None
 
 
+@PROPERTY_SETTINGS
+@given(plausible_runs().map(make_events))
+def test_a_mapper_from_the_folded_state_continues_like_a_replayed_one(events: list[ev.Event]) -> None:
+    """What a resumed SSE stream does with a checkpoint: the mapper derived from the run's
+    state at the cut sends exactly the frames the mapper that saw every event sends."""
+    full = map_events(events)
+    state = RunState()
+    for cut in range(len(events) + 1):
+        if cut:
+            try:
+                state = apply(state, events[cut - 1])
+            except (IllegalTransition, KeyError, ValueError):
+                return  # a log the store would have refused goes no further
+        mapper = mapper_from_run_state(state)
+        rest = [frame for event in events[cut:] for frame in mapper.feed(event)]
+        assert rest == [f for f in full if f.seq > cut], cut
+
+
 def vars_of(mapper: FrameMapper) -> dict[str, Any]:
     return {k: v for k, v in vars(mapper).items() if k != "_handlers"}
 
@@ -447,11 +468,55 @@ def test_a_step_left_open_by_a_crash_is_closed_before_the_next_one() -> None:
         (2, {"type": "text-start", "id": "s1"}),
         (2, {"type": "text-delta", "id": "s1", "delta": "par"}),
         (3, {"type": "text-end", "id": "s1"}),
+        (3, _interrupted("s1", "executor_lost")),
         (3, {"type": "finish-step"}),
         (3, {"type": "start-step"}),
         (4, {"type": "text-start", "id": "s1~2"}),  # the closed id is never reused
         (4, {"type": "text-delta", "id": "s1~2", "delta": "full"}),
     ]
+
+
+def _interrupted(part_id: str, reason: str, message_id: str | None = None) -> Chunk:
+    data = {"textPartId": part_id, "messageId": message_id or part_id, "reason": reason}
+    return {"type": "data-interrupted", "id": part_id, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("specs", "reason"),
+    [
+        ([_spec(ev.STEP_FINISHED, step=1, reason="interrupted")], "executor_lost"),
+        (
+            [
+                _spec(ev.CANCEL_REQUESTED, reason="stop"),
+                _spec(ev.STEP_FINISHED, step=1, reason="interrupted"),
+            ],
+            "canceled",
+        ),
+        ([_spec(ev.STEP_FINISHED, step=1, reason="error")], "error"),
+        ([_spec(ev.STEP_FINISHED, step=1, reason="stop")], "incomplete"),
+    ],
+)
+def test_text_cut_off_by_its_step_end_is_said_with_why(specs: list[Spec], reason: str) -> None:
+    got = frames_for(
+        _spec(ev.STEP_STARTED, step=1),
+        _spec(ev.MESSAGE_DELTA, message_id="txt-s1", delta="half an ans"),
+        *specs,
+    )
+    assert [c for _, c in got[3:]] == [
+        {"type": "text-end", "id": "txt-s1"},
+        _interrupted("txt-s1", reason),
+        {"type": "finish-step"},
+    ]
+
+
+def test_completed_text_is_never_called_interrupted() -> None:
+    got = frames_for(
+        _spec(ev.STEP_STARTED, step=1),
+        _spec(ev.MESSAGE_DELTA, message_id="txt-s1", delta="All "),
+        _spec(ev.MESSAGE_COMPLETED, message_id="txt-s1", text="All of it.", role="assistant"),
+        _spec(ev.STEP_FINISHED, step=1, reason="interrupted"),
+    )
+    assert all(c is None or c["type"] != "data-interrupted" for _, c in got)
 
 
 def test_a_delta_outside_a_step_opens_one() -> None:
@@ -543,8 +608,10 @@ def test_a_run_that_did_not_succeed_ends_with_its_reason(
         _spec(ev.MESSAGE_DELTA, message_id="m", delta="x"),
         _spec(ev.RUN_FINISHED, outcome=outcome, reason="model_error", error_message=error_message),
     )
+    cut = "canceled" if outcome == "canceled" else "error"
     assert [c for _, c in got[3:]] == [
         {"type": "text-end", "id": "m"},
+        _interrupted("m", cut),
         {"type": "finish-step"},
         *expected,
         None,

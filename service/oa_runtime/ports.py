@@ -1,18 +1,22 @@
 """The ports: one Protocol per outside dependency, with one conformance suite each.
 
-Adapters live in `store/` (EventStore) and `models/` (ModelProvider); tests in
-`tests/conformance/` run the same suite against every adapter.
+Adapters live in `store/` (every store port, one class per database) and
+`models/` (ModelProvider); tests in `tests/conformance/` run each port's suite
+against every adapter. The store ports are split by job (event log, run queries,
+checkpoints, nonces, leases, change feed, projections); `EventStore` is a
+database that serves them all, and code should ask for the narrowest it needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
+from .core.projections import Projection, ProjectionStep
 from .core.records import (
     AppendResult,
     CancelResult,
@@ -21,7 +25,7 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
-from .core.run_state import RunStatus
+from .core.run_state import RunState, RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +71,8 @@ class ChangeHandler(Protocol):
         """Notifications may have been missed (listener reconnected): poll everything."""
 
 
-class EventStore(Protocol):
-    """The durable log and the rows derived from it (SQLite or PostgreSQL)."""
-
-    backend: str  # "sqlite" | "postgres"
-    # One process per database (SQLite's file lock): every change is made, and
-    # published, by this process, so there is nothing to listen for or poll.
-    single_node: bool
-
-    async def open(self) -> None:
-        """Connects and applies pending migrations (idempotent)."""
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None:
-        """Raises DependencyUnavailable when the database does not answer."""
+class EventLog(Protocol):
+    """The append-only log: streams of events with dense seqs and a global position."""
 
     async def create_run(
         self,
@@ -106,18 +97,34 @@ class EventStore(Protocol):
         """Applies many appends (of any runs) in as few transactions as possible (group commit).
 
         Each request succeeds or fails alone: a failed one writes nothing and its
-        slot holds the DomainError; the others commit.
+        slot holds the DomainError; the others commit. Every event written gets the
+        next global position, in commit order (see `read_log`).
         """
 
     async def request_cancel(self, run_id: str, event: NewEvent) -> CancelResult:
         """Records a cancel: appends `event` to a live run that has none yet, or, for
         an unknown run id, remembers it for a later create_run."""
 
-    async def read_events(self, run_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
-        """Events with seq > after_seq, in order, at most `limit`."""
+    async def read_events(
+        self, run_id: str, after_seq: int, limit: int = 1000, max_chars: int | None = None
+    ) -> list[Event]:
+        """A run's events with seq > after_seq, in order, at most `limit`. With `max_chars`,
+        only as many as fit in that many characters of payload JSON, but always at least one
+        (so a stream's page is bounded in memory whatever its events' sizes)."""
 
     async def oldest_retained_seq(self, run_id: str) -> int:
         """The smallest seq still stored (1 unless history was pruned)."""
+
+    async def read_log(self, after_position: int, limit: int = 1000) -> list[Event]:
+        """Events of every stream with position > after_position, in position order.
+        Gap-safe: once a reader has seen position p, no event below p commits later."""
+
+    async def log_head(self) -> int:
+        """The highest position committed (0 for an empty log)."""
+
+
+class RunQueries(Protocol):
+    """The run rows (the run summary, an inline projection of each run's events)."""
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
@@ -135,14 +142,33 @@ class EventStore(Protocol):
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         """A thread's runs, oldest first."""
 
-    async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None: ...
+    async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """The current last seq of each existing run among `run_ids`."""
 
-    async def latest_checkpoint(self, run_id: str) -> CheckpointRecord | None: ...
+    async def run_state(self, run_id: str) -> RunState | None:
+        """The run's folded state as of its last event (the run row's copy, written in the
+        transaction of every append); None for an unknown run."""
 
+
+class Checkpoints(Protocol):
+    """A workload's folded state at some seq, so loading it replays only the log after it."""
+
+    async def save_checkpoint(self, run_id: str, covers_seq: int, state: dict[str, object]) -> None:
+        """Also resets the run's recovery budget (a completed step is progress)."""
+
+    async def latest_checkpoint(
+        self, run_id: str, at_or_before: int | None = None
+    ) -> CheckpointRecord | None:
+        """The checkpoint with the highest `covers_seq` (at most `at_or_before` when given)."""
+
+
+class Nonces(Protocol):
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         """True the first time a nonce is seen; False if it was used and has not expired."""
 
-    # ----- leases (see core/leases.py) -----
+
+class Leases(Protocol):
+    """One executor per run across replicas, with fencing (see core/leases.py)."""
 
     async def claim_runs(
         self,
@@ -162,8 +188,8 @@ class EventStore(Protocol):
         `run_ids` restricts the claim to those runs (None: any, oldest first).
 
         An owner is `<identity>@<instance>`: the identity is what a replica's
-        liveness lock is named by (see `listen`), the instance tells one process
-        of that identity from its previous incarnations, which are dead."""
+        liveness lock is named by (see `ChangeFeed.listen`), the instance tells one
+        process of that identity from its previous incarnations, which are dead."""
 
     async def renew_leases(self, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
         """Extends the leases `owner` still holds; returns run_id -> status for
@@ -172,14 +198,51 @@ class EventStore(Protocol):
     async def release_leases(self, owner: str, leases: Sequence[Lease]) -> None:
         """Gives leases up so another replica can claim them at once."""
 
-    async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """The current last seq of each existing run among `run_ids`."""
 
+class ChangeFeed(Protocol):
     async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
         """Delivers other replicas' changes to `handler` until cancelled, and
         holds `owner`'s liveness lock meanwhile (peers take a dead owner's leases
         without waiting for expiry). Calls `ready` once listening. A store that
         is single-node by construction (SQLite) just waits."""
+
+
+class ProjectionStore(Protocol):
+    """Async projections (core/projections.py): their rows and checkpoints."""
+
+    async def project(self, projection: Projection[Any], limit: int = 500) -> ProjectionStep | None:
+        """One projector step: applies up to `limit` log events after the projection's
+        checkpoint and writes its changes and the new checkpoint in one transaction.
+        A stored checkpoint of another version is reset first (a rebuild from zero).
+        None when another replica is projecting it right now (one writer at a time)."""
+
+    async def reset_projection(self, name: str) -> None:
+        """Drops the projection's rows and checkpoint: the next steps rebuild it by replay."""
+
+    async def projection_position(self, name: str) -> int:
+        """The position the projection has applied up to (0 if never run)."""
+
+    async def thread_messages(self, thread_id: str) -> dict[str, list[ChatMessage]]:
+        """The completed messages of each of the thread's runs (run id -> messages in
+        seq order), from the thread messages projection topped up from the log past
+        its checkpoint: a run that finished before this call is always complete."""
+
+
+class EventStore(EventLog, RunQueries, Checkpoints, Nonces, Leases, ChangeFeed, ProjectionStore, Protocol):
+    """One database (SQLite or PostgreSQL) serving every store port."""
+
+    backend: str  # "sqlite" | "postgres"
+    # One process per database (SQLite's file lock): every change is made, and
+    # published, by this process, so there is nothing to listen for or poll.
+    single_node: bool
+
+    async def open(self) -> None:
+        """Connects and applies pending migrations (idempotent)."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raises DependencyUnavailable when the database does not answer."""
 
 
 # ----- Model providers -----

@@ -28,12 +28,17 @@ from .api.run_service import RunService, Runtime
 from .auth.interceptor import ServiceTokenInterceptor
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
+from .core.projections import THREAD_MESSAGES
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
-from .engine.executor import LeasePolicy, RunExecutor
+from .engine.executor import LeasePolicy, RunExecutor, run_workloads
+from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
+from .observability import tracing
+from .observability.grpc_metrics import MetricsInterceptor
+from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
 from .tools.builtin import BUILTIN_TOOLS
@@ -58,6 +63,12 @@ async def serve(
     def phase(name: str) -> None:
         phases[name + "_ms"] = round((time.monotonic() - began) * 1000 - sum(phases.values()), 1)
 
+    tracing.configure(settings.otlp_endpoint, settings.service_name)  # off unless an endpoint is set
+    metrics_listener = (
+        MetricsListener(settings.metrics_host, settings.metrics_port)
+        if settings.metrics_port is not None
+        else None
+    )
     store = open_store(settings.database_url)
     await store.open()
     phase("store_open")
@@ -71,8 +82,7 @@ async def serve(
             tg.create_task(writer.run(), name="writer")
             tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
             executor = RunExecutor(
-                RunDeps(store, writer, settings, tools),
-                models,
+                store,
                 tg,
                 # The lease owner is this process: the executor id names the replica
                 # (its liveness lock), the suffix tells it from earlier incarnations.
@@ -81,6 +91,7 @@ async def serve(
                     settings.lease_ttl_s,
                     settings.recovery_budget,
                 ),
+                run_workloads(RunDeps(store, writer, settings, tools), models),
             )
             coordinator = Coordinator(
                 store,
@@ -92,6 +103,7 @@ async def serve(
                     poll_streams=not store.single_node,
                 ),
             )
+            projector = Projector(store, [THREAD_MESSAGES])
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
             background = [await _listening(tg, store, settings.executor_id, coordinator)]
             phase("listen")
@@ -99,7 +111,12 @@ async def serve(
             grpc_health = health.aio.HealthServicer()
             readiness = Readiness(store, grpc_health, on_recovered=coordinator.wake)
             server = grpc.aio.server(
-                interceptors=[ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env))],
+                # Metrics first (they count refused calls too), then trace spans, then the token check.
+                interceptors=[
+                    MetricsInterceptor(),
+                    *tracing.server_interceptors(),
+                    ServiceTokenInterceptor(keyring, store, policy=TokenPolicy.from_env(env)),
+                ],
                 options=[
                     ("grpc.so_reuseport", 0),
                     # gRPC refuses metadata between its soft (8 KiB) and hard limits at
@@ -132,6 +149,8 @@ async def serve(
                 tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
                 tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
                 tg.create_task(coordinator.poll_loop(), name="stream-poller"),
+                # Async projections (lag: projector.lag()).
+                tg.create_task(projector.run(), name="projector"),
             ]
             log.info(
                 "serving",
@@ -159,6 +178,10 @@ async def serve(
     finally:
         await models.aclose()
         await store.close()
+        if metrics_listener is not None:
+            metrics_listener.close()
+        if settings.otlp_endpoint:
+            tracing.shutdown()
     log.info("stopped")
 
 

@@ -3,7 +3,9 @@
 // readUIMessageStream (the processUIMessageStream state machine useChat runs).
 //
 // usage: node check_stream.mjs [--expect-error] FILE [[--expect-error] FILE ...]
-// Prints one JSON line per file: {file, ok, error?, chunks, errorChunks, finishReason, text, parts}.
+// Prints one JSON line per file: {file, ok, error?, chunks, errorChunks, finishReason, text,
+// answerText, parts}. `answerText` is what the README tells a useChat UI to show: the text parts
+// except those a `data-interrupted` part follows (text cut off mid-message, redone after).
 // A stream is ok when every event parses against the schema and the client raises no
 // error except the in-band `error` chunks it contains (a failed run's stream); with
 // --expect-error before a file, that file must also contain at least one such chunk.
@@ -94,6 +96,7 @@ async function checkFile({ path, expectError }) {
   if (expectError && errorTexts.length === 0) failures.push('expected an in-band error chunk');
 
   const parts = message?.parts ?? [];
+  const answer = parts.filter((p, i) => !(p.type === 'text' && parts[i + 1]?.type === 'data-interrupted'));
   return {
     file: path,
     ok: failures.length === 0,
@@ -102,6 +105,7 @@ async function checkFile({ path, expectError }) {
     errorChunks: errorTexts.length,
     finishReason,
     text: parts.filter((p) => p.type === 'text').map((p) => p.text).join(''),
+    answerText: answer.filter((p) => p.type === 'text').map((p) => p.text).join(''),
     parts: parts.map((p) => (p.state ? `${p.type}:${p.state}` : p.type)),
   };
 }

@@ -44,3 +44,16 @@ async def store(store_url: str) -> AsyncIterator[EventStore]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def peer(store_url: str) -> AsyncIterator[EventStore]:
+    """A second replica's store on the same PostgreSQL database."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite is single-node: there are no peers")
+    other = make_store(store_url)
+    await other.open()
+    try:
+        yield other
+    finally:
+        await other.close()

@@ -11,7 +11,7 @@ from oa_runtime.core.errors import RunAlreadyExists
 from oa_runtime.core.records import CreateResult
 from oa_runtime.ports import EventStore
 
-from .test_event_store import accepted, fingerprint, new_run, start_request
+from .helpers import accepted, fingerprint, new_run, start_request
 
 
 async def test_concurrent_writes_fail_alone(store: EventStore) -> None:

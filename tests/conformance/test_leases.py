@@ -2,16 +2,16 @@
 
 An owner counts as alive while it listens (EventStore.listen holds its
 liveness lock on PostgreSQL), as every replica does before it claims; so the
-tests keep their owners listening. PostgreSQL-only parts (the change feed and
-dead-owner detection) use a second store instance on the same database, which
-stands for another replica.
+tests keep their owners listening. PostgreSQL-only parts (dead-owner detection)
+use a second store instance on the same database (the `peer` fixture), which
+stands for another replica. The change feed itself: test_change_feed.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from oa_runtime.core import events as ev
@@ -20,7 +20,7 @@ from oa_runtime.core.leases import Lease
 from oa_runtime.ports import AppendRequest, EventStore
 
 from .conftest import make_store
-from .test_event_store import append, finish, new_run
+from .helpers import Recorder, append, finish, listening, new_run
 
 TTL = 30.0
 
@@ -153,80 +153,6 @@ async def test_concurrent_claimers_never_share_a_run(store_url: str) -> None:
 # ----- PostgreSQL: change feed and liveness -----
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.appended: list[tuple[str, int]] = []
-        self.cancels: list[str] = []
-        self.runnable = 0
-        self.resyncs = 0
-        self.changed = asyncio.Event()
-
-    def on_appended(self, run_id: str, seq: int) -> None:
-        self.appended.append((run_id, seq))
-        self.changed.set()
-
-    def on_cancel(self, run_id: str) -> None:
-        self.cancels.append(run_id)
-        self.changed.set()
-
-    def on_runnable(self) -> None:
-        self.runnable += 1
-        self.changed.set()
-
-    def on_resync(self) -> None:
-        self.resyncs += 1
-
-
-@contextlib.asynccontextmanager
-async def listening(store: EventStore, owner: str, recorder: Recorder) -> AsyncIterator[asyncio.Task[None]]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(store.listen(owner, recorder, ready.set))
-    await asyncio.wait_for(ready.wait(), 10)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(predicate: Callable[[], bool], recorder: Recorder, within_s: float = 5.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            recorder.changed.clear()
-            await recorder.changed.wait()
-
-
-@pytest.fixture
-async def peer(store_url: str) -> AsyncIterator[EventStore]:
-    """A second replica's store on the same PostgreSQL database."""
-    if store_url.startswith("sqlite"):
-        pytest.skip("SQLite is single-node: there are no peers")
-    other = make_store(store_url)
-    await other.open()
-    try:
-        yield other
-    finally:
-        await other.close()
-
-
-async def test_peers_hear_appends_cancels_and_releases_but_not_their_own(
-    store: EventStore, peer: EventStore
-) -> None:
-    mine, theirs = Recorder(), Recorder()
-    async with listening(store, "replica-a", mine), listening(peer, "replica-b", theirs):
-        run_id = await new_run(store)
-        await append(store, AppendRequest(run_id, [ev.run_started("a", 1), ev.step_started(1)]))
-        await until(lambda: (run_id, 3) in theirs.appended, theirs)
-        await store.request_cancel(run_id, ev.cancel_requested("test"))
-        await until(lambda: run_id in theirs.cancels, theirs)
-        lease = await claim(store, "replica-a", run_id)
-        assert lease is not None
-        await store.release_leases("replica-a", [lease])
-        await until(lambda: theirs.runnable >= 1, theirs)
-    assert mine.appended == []  # the writer's own replica publishes locally instead
-
-
 async def test_a_dead_owners_leases_are_taken_at_once_a_live_owners_are_not(
     store: EventStore, peer: EventStore
 ) -> None:
@@ -240,18 +166,8 @@ async def test_a_dead_owners_leases_are_taken_at_once_a_live_owners_are_not(
     assert taken is not None and taken.token == lease.token + 1 and taken.recovery_attempts == 1
 
 
-async def test_two_live_processes_cannot_share_an_executor_id(store: EventStore, peer: EventStore) -> None:
-    from oa_runtime.store.postgres_leases import OwnerInUse
-
-    async with listening(store, "same-id", Recorder()):
-        ready = asyncio.Event()
-        with pytest.raises(OwnerInUse):
-            await asyncio.wait_for(peer.listen("same-id", Recorder(), ready.set), 30)
-        assert not ready.is_set()
-
-
 async def test_the_creating_replica_gets_the_first_lease_in_the_same_transaction(store: EventStore) -> None:
-    from .test_event_store import accepted, fingerprint, start_request
+    from .helpers import accepted, fingerprint, start_request
 
     async with alive(store, "creator", "peer"):
         request = start_request("run-leased")

@@ -20,7 +20,7 @@ from oa_runtime.core.run_state import RunState, RunStatus, fold
 from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store import sqlite_path
 
-from .test_event_store import append, new_run
+from .helpers import append, new_run
 
 
 def stored_state(store_url: str, run_id: str) -> RunState:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -167,14 +168,34 @@ def message_to_proto(role: str, content: str, message_id: str = "") -> run_pb2.M
     return run_pb2.Message(id=message_id, role=role, content=content)
 
 
-def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
-    out = run_event_pb2.RunEvent(
-        run_id=event.run_id,
-        seq=event.seq,
-        event_id=event.event_id,
-        type=event.type,
-        occurred_at=_timestamp(event.occurred_at),
-    )
+def _scalar_fields(field: str) -> frozenset[str]:
+    """The payload message's fields a payload value can be assigned to directly."""
+    message = run_event_pb2.RunEvent.DESCRIPTOR.fields_by_name[field].message_type
+    return frozenset(f.name for f in message.fields if f.message_type is None and not f.is_repeated)
+
+
+# Event type → the payload fields set by plain assignment, for payload messages of scalars
+# only: much cheaper than json_format (a replay converts every event of a run).
+_SCALAR_PAYLOAD = {
+    t: fields
+    for t, field in _PAYLOAD_FIELD.items()
+    if len(fields := _scalar_fields(field))
+    == len(run_event_pb2.RunEvent.DESCRIPTOR.fields_by_name[field].message_type.fields)
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def event_to_proto(event: ev.Event, *, fast: bool = True) -> run_event_pb2.RunEvent:
+    """The proto of an event. `fast=False` converts through json_format and
+    Timestamp.FromDatetime only: the reference the fast path is tested against."""
+    out = run_event_pb2.RunEvent(run_id=event.run_id, seq=event.seq, event_id=event.event_id, type=event.type)
+    if fast:
+        moment = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+        since = moment - _EPOCH  # Timestamp.FromDatetime's arithmetic, without its cost
+        out.occurred_at.seconds = since.days * 86_400 + since.seconds
+        out.occurred_at.nanos = since.microseconds * 1000
+    else:
+        out.occurred_at.FromDatetime(event.occurred_at)
     field = _PAYLOAD_FIELD.get(event.type)
     if field is None:
         return out
@@ -186,6 +207,11 @@ def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
     elif event.type in (ev.TOOL_TASK, ev.TOOL_RESULT) and "state" in payload:
         payload["state"] = _TASK_STATE.get(TaskState(payload["state"]), 0)
     target = getattr(out, field)
+    scalars = _SCALAR_PAYLOAD.get(event.type) if fast else None
+    if scalars is not None and _assign(target, payload, scalars):
+        target.SetInParent()
+        return out
+    target.Clear()
     if event.type == ev.EXTERNAL:
         target.kind = payload.get("kind", "")
         target.data.update(payload.get("data") or {})
@@ -193,6 +219,22 @@ def event_to_proto(event: ev.Event) -> run_event_pb2.RunEvent:
         json_format.ParseDict(payload, target, ignore_unknown_fields=True)
     target.SetInParent()
     return out
+
+
+def _assign(target: Any, payload: dict[str, Any], scalars: frozenset[str]) -> bool:
+    """Sets the payload's known fields; False (caller falls back to json_format) when a
+    value does not have the field's type, which json_format may still convert."""
+    try:
+        for key, value in payload.items():
+            if key in scalars:
+                setattr(target, key, value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def events_to_proto(events: Sequence[ev.Event]) -> list[run_event_pb2.RunEvent]:
+    return [event_to_proto(event) for event in events]
 
 
 def appended_events_from_proto(

@@ -18,8 +18,8 @@ from ..app import Runtime
 from ..core.errors import InvalidArgument, ThreadNotFound
 from ..core.records import RunRecord
 from ..core.validation import require_id, sha256_hex, validate_cursor
-from ..engine.streams import stream_events
-from ..engine.thread_history import run_messages
+from ..engine.streams import stream_batches
+from ..engine.thread_history import thread_conversation
 from . import convert, tool_tasks
 from .sse import stream_sse
 
@@ -86,9 +86,15 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[run_service_pb2.StreamRunEventsResponse]:
         run_id = require_id("run_id", request.run_id)
         after = validate_cursor("after_seq", request.after_seq)
-        async for event in stream_events(self.rt.store, self.rt.broker, run_id, after):
-            if event is not None:
-                yield run_service_pb2.StreamRunEventsResponse(event=convert.event_to_proto(event))
+        async for batch in stream_batches(self.rt.store, self.rt.broker, run_id, after):
+            if batch is None:
+                continue
+            if request.batched:
+                # A backlog page per message: one message's cost spread over many events.
+                yield run_service_pb2.StreamRunEventsResponse(events=convert.events_to_proto(batch))
+            else:
+                for event in batch:
+                    yield run_service_pb2.StreamRunEventsResponse(event=convert.event_to_proto(event))
 
     async def StreamRunSse(
         self, request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext
@@ -115,12 +121,12 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
         self, request: run_service_pb2.GetThreadStateRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetThreadStateResponse:
         thread_id = require_id("thread_id", request.thread_id)
-        runs = await self.rt.store.thread_runs(thread_id)
+        runs, conversation = await thread_conversation(self.rt.store, thread_id)
         if not runs:
             raise ThreadNotFound(thread_id)
         response = run_service_pb2.GetThreadStateResponse(thread_id=thread_id)
-        for record in runs:
-            for m in await run_messages(self.rt.store, record):
+        for record, messages in conversation:
+            for m in messages:
                 response.messages.append(convert.message_to_proto(m.role, m.content, m.id))
             response.runs.append(convert.run_to_proto(record))
         active = [r.run_id for r in runs if not r.status.is_terminal]

@@ -18,12 +18,20 @@ import grpc.aio
 from google.api import httpbody_pb2
 from openagents.runtime.v1 import run_service_pb2
 
+from ..core import events as ev
 from ..core.errors import DomainError, InvalidArgument, InvalidCursor, NotReady, RunNotFound, StaleCursor
-from ..core.events import Event
-from ..core.frames import SSE_DONE, FrameMapper, encode_chunk, encode_sse, replay_state, sse_comment
+from ..core.frames import (
+    SSE_DONE,
+    FrameMapper,
+    encode_chunk,
+    encode_sse,
+    mapper_from_run_state,
+    sse_comment,
+)
+from ..core.run_state import RunState
 from ..core.validation import parse_cursor, require_id, validate_cursor
 from ..engine.broker import Broker
-from ..engine.streams import stream_events
+from ..engine.streams import PAGE_CHARS, PAGE_EVENTS, stream_batches
 from ..ports import EventStore
 from .errors import abort
 
@@ -69,15 +77,58 @@ def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.Serv
     return from_param if from_param is not None else (from_header or 0)
 
 
-async def _mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
-    """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently."""
-    events: list[Event] = []
-    while len(events) < cursor:
-        page = await store.read_events(run_id, len(events), min(1000, cursor - len(events)))
+async def mapper_at(store: EventStore, run_id: str, cursor: int) -> FrameMapper:
+    """A frame mapper that has seen events 1..cursor, so resumed frames continue consistently.
+
+    It never folds the whole log of a long run: it starts from the run's latest checkpoint
+    at or before the cursor (the executor saves one at every step end) and folds the events
+    after it; when that is more than a page, a client reconnecting to a long answer still
+    being written gets the mapper of the run's head instead (`_mapper_at_head`). Without a
+    checkpoint (a run in its first step, or written elsewhere) it folds from the start.
+    """
+    if not cursor:
+        return FrameMapper()
+    mapper, after = FrameMapper(), 0
+    checkpoint = await store.latest_checkpoint(run_id, at_or_before=cursor)
+    if checkpoint is not None:
+        try:
+            state = RunState.from_json(checkpoint.state)
+        except (KeyError, TypeError, ValueError):
+            log.warning("unreadable checkpoint; folding the log", extra={"run_id": run_id})
+        else:
+            if state.last_seq <= cursor:  # covers_seq is its state's last seq; never trust more
+                mapper, after = mapper_from_run_state(state), state.last_seq
+    if cursor - after > PAGE_EVENTS:
+        at_head = await _mapper_at_head(store, run_id, cursor)
+        if at_head is not None:
+            return at_head
+    while after < cursor:
+        page = await store.read_events(run_id, after, min(PAGE_EVENTS, cursor - after), max_chars=PAGE_CHARS)
         if not page:
             break
-        events.extend(page)
-    return replay_state(events, cursor)
+        for event in page:
+            mapper.feed(event)
+        after = page[-1].seq
+    return mapper
+
+
+async def _mapper_at_head(store: EventStore, run_id: str, cursor: int) -> FrameMapper | None:
+    """The mapper at `cursor` from the run row's state, when the events from the cursor to
+    the head (at most a page) are all deltas of the text part open at the head: deltas of
+    an open part change nothing the mapper keeps, so its state at the cursor is the one at
+    the head. None when that does not hold."""
+    head = await store.run_state(run_id)
+    if head is None or not (head.step_open and head.open_text_id) or head.last_seq - cursor >= PAGE_EVENTS:
+        return None
+    count = head.last_seq - cursor + 1
+    tail = await store.read_events(run_id, cursor - 1, count)
+    if len(tail) != count or any(
+        e.type != ev.MESSAGE_DELTA or e.payload.get("message_id") != head.open_text_id for e in tail
+    ):
+        return None
+    mapper = mapper_from_run_state(head)
+    mapper.last_seq = cursor
+    return mapper
 
 
 def _stream_error(message: str) -> bytes:
@@ -106,7 +157,10 @@ async def stream_sse(
         oldest = await store.oldest_retained_seq(run_id)
         if cursor < oldest - 1:
             raise StaleCursor(cursor, oldest)
-        mapper = await _mapper_at(store, run_id, cursor)
+        # A cursor past the head of a live run: read from the head (the mapper sees every
+        # event) and send the frames of events after the cursor once they exist.
+        base = min(cursor, record.last_seq)
+        mapper = await mapper_at(store, run_id, base)
     except DomainError as err:
         await abort(context, err)
         return
@@ -116,14 +170,20 @@ async def stream_sse(
         yield _body(sse_comment("ok") + SSE_DONE)
         return
     yield _body(sse_comment("ok"))
+    sent_done = False
     try:
-        async for event in stream_events(store, broker, run_id, cursor, idle_timeout=heartbeat_s):
-            if event is None:
+        # A backlog page goes out as one message of many SSE events; live events one each.
+        async for batch in stream_batches(store, broker, run_id, base, idle_timeout=heartbeat_s):
+            if batch is None:
                 yield _body(sse_comment("keep-alive"))
                 continue
-            frames = mapper.feed(event)
+            frames = [frame for event in batch for frame in mapper.feed(event) if frame.seq > cursor]
             if frames:
+                sent_done = frames[-1].is_done
                 yield _body(encode_sse(frames))
+        if not sent_done:
+            # The run ended at or below the cursor: nothing more to send but the end.
+            yield _body(SSE_DONE)
     except NotReady:
         yield _body(sse_comment("reconnect: this replica is shutting down"))
     except DomainError as err:

@@ -85,16 +85,26 @@ class NewEvent:
     event_id: str = field(default_factory=new_event_id)
 
 
+# Stream kinds: every event belongs to one stream (kind, id) with dense seqs.
+# Runs now; agents, workers and memory jobs get their own kinds.
+STREAM_RUN: Final = "run"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A durable event of a run's log."""
+    """A durable event of a stream's log (a run's, unless `stream_kind` says otherwise).
 
-    run_id: str
+    `seq` is dense within the stream; `position` is the event's place in the one
+    global log, in commit order (0 when not known, e.g. an event built in memory)."""
+
+    run_id: str  # the stream id
     seq: int
     event_id: str
     type: str
     occurred_at: datetime
     payload: Mapping[str, Any]
+    position: int = 0
+    stream_kind: str = STREAM_RUN
 
     @property
     def is_terminal(self) -> bool:

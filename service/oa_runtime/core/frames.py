@@ -9,6 +9,13 @@ by a crashed executor. Every frame carries the seq of the event it came from:
 that seq is the resume cursor, so a stream resumed after seq N continues with
 exactly the frames of events after N (see `replay_state`).
 
+Text cut off mid-message (its step ended without the message completing: the
+executor was lost, the run was canceled or failed) is said, not left to look like
+a finished answer: after its `text-end` comes a `data-interrupted` part naming the
+text part and why (INTERRUPTED_REASONS). The runtime never counts that text as
+said (only `message.completed` enters the transcript and the thread history), and
+the redone step streams its text again in a new part. See the README (`useChat`).
+
 Pure: no I/O; the edge writes `encode_sse(...)` bytes into HttpBody messages.
 """
 
@@ -20,10 +27,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import events as ev
+from .run_state import RunState
 from .tool_tasks import DENIAL_CLASSES
 
 # finishReason values ai@6 accepts (`uiMessageChunkSchema`); anything else fails the stream.
 FINISH_REASONS: Final = frozenset({"stop", "length", "content-filter", "tool-calls", "error", "other"})
+
+# Why a text part was cut off (`data-interrupted` `data.reason`).
+CUT_EXECUTOR_LOST: Final = "executor_lost"  # its executor died or lost its lease; the step is redone
+CUT_CANCELED: Final = "canceled"
+CUT_ERROR: Final = "error"  # the model call failed
+CUT_INCOMPLETE: Final = "incomplete"  # the step ended without the message completing
+INTERRUPTED_REASONS: Final = frozenset({CUT_EXECUTOR_LOST, CUT_CANCELED, CUT_ERROR, CUT_INCOMPLETE})
+INTERRUPTED_PART: Final = "data-interrupted"
 
 _FINISH_REASON_BY_OUTCOME: Final = {
     ev.OUTCOME_SUCCEEDED: "stop",
@@ -63,6 +79,7 @@ class FrameMapper:
         self._used_text_ids: set[str] = set()
         self._tool_calls: set[str] = set()
         self._finished_tool_calls: set[str] = set()
+        self._cancel_requested = False
         self._out: list[Frame] = []
         self._seq = 0
         self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
@@ -77,6 +94,7 @@ class FrameMapper:
             ev.APPROVAL_REQUESTED: self._on_approval_requested,
             ev.QUESTION_ASKED: self._on_question_asked,
             ev.RUN_FINISHED: self._on_run_finished,
+            ev.CANCEL_REQUESTED: self._on_cancel_requested,
         }
 
     def feed(self, event: ev.Event) -> list[Frame]:
@@ -85,7 +103,7 @@ class FrameMapper:
             return []
         self.last_seq = event.seq
         handler = self._handlers.get(event.type)
-        if handler is None:  # run.started, checkpoints, cancel requests, questions, external
+        if handler is None:  # run.started, checkpoints, questions answered, external
             return []
         self._seq = event.seq
         self._out = []
@@ -105,9 +123,9 @@ class FrameMapper:
             self._closed_in_step = set()
             self._emit({"type": "start-step"})
 
-    def _close_step(self) -> None:
+    def _close_step(self, cut_reason: str) -> None:
         if self._step_open:
-            self._close_all_text()
+            self._cut_all_text(cut_reason)
             self._step_open = False
             self._emit({"type": "finish-step"})
 
@@ -123,9 +141,17 @@ class FrameMapper:
         self._closed_in_step.add(message_id)
         self._emit({"type": "text-end", "id": part_id})
 
-    def _close_all_text(self) -> None:
+    def _cut_all_text(self, reason: str) -> None:
+        """Closes the text parts whose messages never completed, and says so."""
         for message_id in list(self._open_text):
+            part_id = self._open_text[message_id]
             self._close_text(message_id)
+            data = {"textPartId": part_id, "messageId": message_id, "reason": reason}
+            self._emit({"type": INTERRUPTED_PART, "id": part_id, "data": data})
+
+    def _interruption(self) -> str:
+        """Why a step closed without a reason of its own was cut off."""
+        return CUT_CANCELED if self._cancel_requested else CUT_EXECUTOR_LOST
 
     def _fresh_text_id(self, message_id: str) -> str:
         # The client keys open text parts by id; reusing an id the browser already
@@ -149,11 +175,16 @@ class FrameMapper:
     def _on_step_started(self, p: Mapping[str, Any]) -> None:
         # A step still open here was cut short by an executor crash: close what the
         # client saw of it before the redone step begins.
-        self._close_step()
+        self._close_step(CUT_EXECUTOR_LOST)
         self._open_step()
 
     def _on_step_finished(self, p: Mapping[str, Any]) -> None:
-        self._close_all_text()
+        reason = _text(p, "reason")
+        if reason == ev.STEP_INTERRUPTED:
+            cut = self._interruption()
+        else:
+            cut = CUT_ERROR if reason == ev.STEP_ERROR else CUT_INCOMPLETE
+        self._cut_all_text(cut)
         if self._step_open:
             self._step_open = False
             self._emit({"type": "finish-step"})
@@ -254,10 +285,14 @@ class FrameMapper:
         data = {"questionId": question_id, "toolCallId": call_id, "text": _text(p, "text")}
         self._emit({"type": "data-question", "id": question_id, "data": data})
 
+    def _on_cancel_requested(self, p: Mapping[str, Any]) -> None:
+        self._cancel_requested = True
+
     def _on_run_finished(self, p: Mapping[str, Any]) -> None:
-        self._close_all_text()
-        self._close_step()
         outcome = _text(p, "outcome")
+        cut = {ev.OUTCOME_CANCELED: CUT_CANCELED, ev.OUTCOME_FAILED: CUT_ERROR}.get(outcome, CUT_INCOMPLETE)
+        self._cut_all_text(cut)
+        self._close_step(cut)
         reason = _text(p, "reason")
         if outcome == ev.OUTCOME_FAILED:
             error_text = _text(p, "error_message") or reason or "The run failed."
@@ -282,6 +317,38 @@ def replay_state(events: Iterable[ev.Event], up_to_seq: int | None = None) -> Fr
         if up_to_seq is not None and event.seq > up_to_seq:
             break
         mapper.feed(event)
+    return mapper
+
+
+def mapper_from_run_state(state: RunState) -> FrameMapper:
+    """The mapper after `state.last_seq` of a log the runtime wrote, from the run's folded
+    state (a checkpoint) instead of its events: a stream resumed near the end of a long
+    run folds only the events after the checkpoint, not the whole log.
+
+    Exact for the runtime's own logs, where text and steps nest (message ids are per step
+    and never reused, deltas come inside a step, a message completes in its step's last
+    append); `tests/test_frames.py` checks it against `replay_state` at every cut.
+    """
+    mapper = FrameMapper()
+    mapper.last_seq = state.last_seq
+    mapper.done = state.is_terminal
+    mapper._emitted_any = state.status is not None
+    mapper._step_open = state.step_open and not state.is_terminal
+    mapper._cancel_requested = state.cancel_requested
+    # Every text part opened so far, in any order (fresh ids depend only on how many
+    # parts a message id had): cut off, completed, and the one open now.
+    opened = list(state.cut_text_ids)
+    for message in state.transcript:
+        if message.tool_calls:
+            mapper._tool_calls.update(call.id for call in message.tool_calls)
+        elif message.role == "tool":
+            mapper._finished_tool_calls.add(message.tool_call_id)
+        elif message.role in ("", "assistant") and message.content:
+            opened.append(message.id)
+    for message_id in opened:
+        mapper._fresh_text_id(message_id)
+    if mapper._step_open and state.open_text_id:
+        mapper._open_text[state.open_text_id] = mapper._fresh_text_id(state.open_text_id)
     return mapper
 
 

@@ -108,6 +108,10 @@ class RunState:
     # A text part that has deltas but no completion yet. Its text is not kept:
     # folding a delta must stay O(1), and the run row stores this state on every append.
     open_text_id: str = ""
+    # Message ids of text cut off mid-message (deltas, then its step or the run ended
+    # without a completion), in order: never in the transcript; the SSE said
+    # `data-interrupted` for each (core/frames.py).
+    cut_text_ids: tuple[str, ...] = field(default=())
     cancel_requested: bool = False
     finish_reason: str = ""
     error_message: str = ""
@@ -151,6 +155,7 @@ class RunState:
             "step": self.step,
             "step_open": self.step_open,
             "open_text_id": self.open_text_id,
+            "cut_text_ids": list(self.cut_text_ids),
             "cancel_requested": self.cancel_requested,
             "finish_reason": self.finish_reason,
             "error_message": self.error_message,
@@ -173,6 +178,7 @@ class RunState:
             step=int(data["step"]),
             step_open=bool(data["step_open"]),
             open_text_id=data["open_text_id"],
+            cut_text_ids=tuple(data.get("cut_text_ids", ())),
             cancel_requested=bool(data["cancel_requested"]),
             finish_reason=data["finish_reason"],
             error_message=data["error_message"],
@@ -215,7 +221,7 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
         return replace(s, status=RunStatus.CANCELING, cancel_requested=True)
     if t == ev.RUN_FINISHED:
         return replace(
-            s,
+            _cut_open_text(s),
             status=_OUTCOME_STATUS[p["outcome"]],
             finish_reason=p.get("reason", ""),
             error_message=p.get("error_message", ""),
@@ -236,11 +242,18 @@ def _settle(s: RunState) -> RunState:
     return s
 
 
+def _cut_open_text(s: RunState) -> RunState:
+    """A step or the run ends while a message has deltas and no completion: cut off."""
+    if not s.open_text_id:
+        return s
+    return replace(s, cut_text_ids=(*s.cut_text_ids, s.open_text_id), open_text_id="")
+
+
 def _apply_work(s: RunState, t: str, p: Any) -> RunState:
     if t == ev.STEP_STARTED:
-        return replace(s, step=int(p["step"]), step_open=True, open_text_id="")
+        return replace(_cut_open_text(s), step=int(p["step"]), step_open=True)
     if t == ev.STEP_FINISHED:
-        return replace(s, step_open=False, open_text_id="")
+        return replace(_cut_open_text(s), step_open=False)
     if t == ev.MESSAGE_DELTA:
         return s if s.open_text_id == p["message_id"] else replace(s, open_text_id=p["message_id"])
     if t == ev.MESSAGE_COMPLETED:
@@ -371,6 +384,19 @@ def fold(events: list[ev.Event], start: RunState | None = None) -> RunState:
             continue
         state = apply(state, event)
     return state
+
+
+def said_messages(state: RunState) -> tuple[ChatMessage, ...]:
+    """What the run said to its thread: its completed messages, in order (tool calls and
+    results are the run's own plumbing).
+
+    Only `message.completed` puts text into the transcript. Text cut off mid-message
+    (its step interrupted: executor lost, lease lost, canceled, failed) has deltas and
+    no completion (its id goes to `cut_text_ids`), so it is never part of what the
+    model sees next, nor of the read APIs; the redone step's completed message is.
+    The SSE says the same with a `data-interrupted` part (core/frames.py).
+    """
+    return tuple(m for m in state.transcript if m.role != "tool" and not m.tool_calls and m.content)
 
 
 def _call_to_json(c: ToolCall) -> dict[str, str]:

@@ -1,5 +1,11 @@
-"""Supervises one asyncio task per run this replica holds the lease of, inside
-the server's TaskGroup.
+"""Supervises one asyncio task per workload this replica holds the lease of,
+inside the server's TaskGroup.
+
+A workload is anything implementing `Workload`: it loads its state from its
+checkpoint plus the log, works (appending with its lease token as the fence),
+and records its own ending when cancelled. The run loop (engine/run_loop.py) is
+the first; agents and memory jobs plug in the same way, through a
+`WorkloadFactory`, and get the same leases, fencing, handoff and recovery budget.
 
 A run task never lets an exception escape (that would cancel the whole
 TaskGroup): unexpected failures end the run `failed{internal_error}`. A cancel
@@ -15,17 +21,61 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..core import events as ev
 from ..core.errors import DependencyUnavailable, FencedOff
 from ..core.leases import Lease
 from ..core.records import RunRecord
 from ..models.registry import ModelRegistry
+from ..ports import Checkpoints, Leases
 from .run_loop import RunDeps, RunLoop
 
 log = logging.getLogger(__name__)
+
+
+class Workload(Protocol):
+    """What the executor runs under a lease."""
+
+    @property
+    def finished(self) -> bool:
+        """The workload has recorded its end (nothing left to run or hold a lease for)."""
+
+    async def run(self) -> None:
+        """Loads from the checkpoint plus the log, then works until it ends or must wait."""
+
+    async def finish_canceled(self) -> None:
+        """Records the end after a cancel stopped `run` (the task's cancel is undone first)."""
+
+    async def finish_recovery_exhausted(self, attempts: int) -> None:
+        """Records the end of a workload whose executors kept dying without progress."""
+
+    async def fail(self, exc: Exception) -> None:
+        """Records an unexpected failure as the end."""
+
+    def checkpoint(self) -> tuple[int, dict[str, object]] | None:
+        """(covers_seq, state) to save when stopped for a handoff; None if nothing to save."""
+
+
+# Builds the workload for a stream whose lease was just taken (None: nothing to run).
+WorkloadFactory = Callable[[str, Lease, RunRecord | None], Awaitable[Workload | None]]
+
+
+def run_workloads(deps: RunDeps, models: ModelRegistry) -> WorkloadFactory:
+    """The run loop as a workload: a run's record, its model, its lease token as the fence."""
+
+    async def load(run_id: str, lease: Lease, record: RunRecord | None) -> Workload | None:
+        record = record or await deps.store.get_run(run_id)
+        if record is None:
+            return None
+        return RunLoop(deps, record, models.resolve(record.request.model), fence=lease.token)
+
+    return load
+
+
+class ExecutorStore(Leases, Checkpoints, Protocol):
+    """What the executor needs of the store."""
 
 
 @dataclass
@@ -33,7 +83,7 @@ class _Handle:
     task: asyncio.Task[None] | None = None
     lease: Lease | None = None
     record: RunRecord | None = None  # known when the run was just created here
-    loop: RunLoop | None = None
+    workload: Workload | None = None
     cancel_requested: bool = False  # record `canceled` once the task stops
     lost: bool = False  # stop quietly: the lease is gone or the replica is leaving
 
@@ -47,10 +97,14 @@ class LeasePolicy:
 
 class RunExecutor:
     def __init__(
-        self, deps: RunDeps, models: ModelRegistry, task_group: asyncio.TaskGroup, policy: LeasePolicy
+        self,
+        store: ExecutorStore,
+        task_group: asyncio.TaskGroup,
+        policy: LeasePolicy,
+        workloads: WorkloadFactory,
     ) -> None:
-        self._deps = deps
-        self._models = models
+        self._store = store
+        self._workloads = workloads
         self._tg = task_group
         self.policy = policy
         self._handles: dict[str, _Handle] = {}
@@ -127,49 +181,46 @@ class RunExecutor:
                 log.warning("run task did not stop in time", extra={"run_id": handle.lease.run_id})
                 continue
             leases.append(handle.lease)
-            loop = handle.loop
-            if loop is not None and loop.state.last_seq and not loop.state.is_terminal:
-                state = loop.state
+            saved = None if handle.workload is None else handle.workload.checkpoint()
+            if saved is not None:
                 await _quietly(
-                    self._deps.store.save_checkpoint(loop.record.run_id, state.last_seq, state.to_json()),
+                    self._store.save_checkpoint(handle.lease.run_id, *saved),
                     "could not checkpoint a run at shutdown",
                 )
         await _quietly(
-            self._deps.store.release_leases(self.policy.owner, leases), "could not release leases at shutdown"
+            self._store.release_leases(self.policy.owner, leases), "could not release leases at shutdown"
         )
         return len(leases)
 
     async def _execute(self, run_id: str, handle: _Handle) -> None:
-        loop: RunLoop | None = None
+        workload: Workload | None = None
         try:
             if handle.lease is None:
-                claimed = await self._deps.store.claim_runs(
+                claimed = await self._store.claim_runs(
                     self.policy.owner, self.policy.ttl_s, run_ids=[run_id], exclude=(), limit=1
                 )
                 if not claimed:
                     return  # another replica executes it (or it has ended)
                 handle.lease = claimed[0]
             lease = handle.lease
-            record = handle.record or await self._deps.store.get_run(run_id)
-            if record is None:
+            workload = handle.workload = await self._workloads(run_id, lease, handle.record)
+            if workload is None:
                 return
-            provider = self._models.resolve(record.request.model)
-            loop = handle.loop = RunLoop(self._deps, record, provider, fence=lease.token)
             if lease.exhausted(self.policy.recovery_budget):
                 log.warning("run recovery budget exhausted", extra={"run_id": run_id})
-                await loop.finish_recovery_exhausted(lease.recovery_attempts)
+                await workload.finish_recovery_exhausted(lease.recovery_attempts)
             else:
-                await loop.run()
-            if not loop.state.is_terminal:
+                await workload.run()
+            if not workload.finished:
                 # The run waits (for example for an approval): nobody needs to hold it.
-                await self._deps.store.release_leases(self.policy.owner, [lease])
+                await self._store.release_leases(self.policy.owner, [lease])
         except asyncio.CancelledError:
-            if handle.lost or not handle.cancel_requested or loop is None:
+            if handle.lost or not handle.cancel_requested or workload is None:
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            await _quietly(loop.finish_canceled(), "could not record the end of a run", run_id)
+            await _quietly(workload.finish_canceled(), "could not record the end of a run", run_id)
         except FencedOff:
             log.info("run taken over by another replica", extra={"run_id": run_id})
         except DependencyUnavailable as exc:
@@ -180,15 +231,10 @@ class RunExecutor:
                 self._orphaned.add(run_id)
         except Exception as exc:
             log.exception("run failed unexpectedly", extra={"run_id": run_id})
-            if loop is not None:
-                await _quietly(self._fail(loop, exc), "could not record the end of a run", run_id)
+            if workload is not None:
+                await _quietly(workload.fail(exc), "could not record the end of a run", run_id)
         finally:
             self._handles.pop(run_id, None)
-
-    async def _fail(self, loop: RunLoop, exc: Exception) -> None:
-        await loop.refresh()
-        if not loop.state.is_terminal:
-            await loop.append(ev.run_finished(ev.OUTCOME_FAILED, "internal_error", type(exc).__name__))
 
 
 async def _quietly(coro: Awaitable[None], message: str, run_id: str = "") -> None:

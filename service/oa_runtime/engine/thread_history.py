@@ -1,36 +1,47 @@
-"""A thread's conversation: each earlier run's prompt and its completed messages."""
+"""A thread's conversation: each earlier run's prompt and its completed messages.
+
+The messages come from the thread messages projection (core/projections.py),
+topped up from the log past the projector's checkpoint (store `thread_messages`),
+so a turn right after the previous run finished sees all of that run's messages,
+and a thread costs the same few statements however many runs it has.
+"""
 
 from __future__ import annotations
 
-from ..core import events as ev
+from typing import Protocol
+
 from ..core.context import prompt_message
 from ..core.messages import ChatMessage
 from ..core.records import RunRecord
-from ..ports import EventStore
+from ..ports import ProjectionStore, RunQueries
 
 
-async def run_messages(store: EventStore, record: RunRecord) -> list[ChatMessage]:
-    """The run's prompt followed by the assistant messages it completed."""
-    out = list(prompt_message(record.request))
-    after = 0
-    while True:
-        page = await store.read_events(record.run_id, after, 1000)
-        for event in page:
-            if event.type == ev.MESSAGE_COMPLETED:
-                p = event.payload
-                out.append(
-                    ChatMessage(role=p.get("role") or "assistant", content=p["text"], id=p["message_id"])
-                )
-        if len(page) < 1000:
-            return out
-        after = page[-1].seq
+class ThreadReader(RunQueries, ProjectionStore, Protocol):
+    """What reading a thread needs of the store."""
 
 
-async def thread_history(store: EventStore, thread_id: str, before_run_id: str) -> list[ChatMessage]:
+async def thread_conversation(
+    store: ThreadReader, thread_id: str
+) -> tuple[list[RunRecord], list[tuple[RunRecord, list[ChatMessage]]]]:
+    """The thread's runs (oldest first) and, for each, its prompt then its messages."""
+    runs = await store.thread_runs(thread_id)
+    if not runs:
+        return [], []
+    messages = await store.thread_messages(thread_id)
+    return runs, [(r, [*prompt_message(r.request), *messages.get(r.run_id, ())]) for r in runs]
+
+
+async def thread_history(store: ThreadReader, thread_id: str, before_run_id: str) -> list[ChatMessage]:
     """Messages of the thread's runs created before `before_run_id`."""
-    history: list[ChatMessage] = []
+    earlier: list[RunRecord] = []
     for record in await store.thread_runs(thread_id):
         if record.run_id == before_run_id:
             break
-        history.extend(await run_messages(store, record))
+        earlier.append(record)
+    if not earlier:
+        return []  # a new thread: nothing more to read
+    messages = await store.thread_messages(thread_id)
+    history: list[ChatMessage] = []
+    for record in earlier:
+        history += [*prompt_message(record.request), *messages.get(record.run_id, ())]
     return history

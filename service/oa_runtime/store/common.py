@@ -1,15 +1,14 @@
-"""What both EventStore adapters share: the pure append planning, row <-> record
-conversion, canonical JSON and the migration files.
+"""The pure decisions of the store: append planning (which seqs, is it a conflict,
+what the run summary becomes: the run row is the inline run summary projection),
+row -> record conversion and the migration files.
 
-Each adapter does the I/O (locking the run row, inserting, committing); the
-decisions (which seqs, is it a conflict, what the run summary becomes) live here
-so SQLite and PostgreSQL cannot drift apart.
+The SQL around them is in flows.py, once for both databases.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -25,8 +24,9 @@ from ..core.errors import (
     RunNotFound,
     SeqConflict,
 )
-from ..core.records import AppendResult, CheckpointRecord, RunRecord, StartRequest
-from ..core.run_state import RunState, RunStatus, apply
+from ..core.projections import RUN_SUMMARY
+from ..core.records import AppendResult, RunRecord, StartRequest
+from ..core.run_state import RunState, RunStatus
 from ..ports import AppendRequest
 
 # The columns every run query selects, in the order `record_from_values` takes them.
@@ -34,7 +34,8 @@ RUN_COLUMNS = (
     "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason,"
     " error_message, wake_at"
 )
-EVENT_COLUMNS = "run_id, seq, event_id, type, occurred_at, payload"
+# What event reads select, in the order `event_from_values` takes them.
+EVENT_COLUMNS = "stream_id, seq, event_id, type, occurred_at, payload, position"
 
 
 def utc_now() -> datetime:
@@ -80,13 +81,16 @@ class PlannedAppend:
     def seqs(self) -> tuple[int, ...]:
         return tuple(row.seq for row in self.rows)
 
-    def durable_events(self, run_id: str, occurred_at: datetime) -> tuple[ev.Event, ...]:
+    def durable_events(self, run_id: str, occurred_at: datetime, first_position: int) -> tuple[ev.Event, ...]:
         """The events as stored, equal to what a later read returns."""
         moment = occurred_at.astimezone(UTC)
-        return tuple(ev.Event(run_id, r.seq, r.event_id, r.type, moment, r.payload) for r in self.rows)
+        return tuple(
+            ev.Event(run_id, r.seq, r.event_id, r.type, moment, r.payload, first_position + i)
+            for i, r in enumerate(self.rows)
+        )
 
-    def result(self, run_id: str, occurred_at: datetime) -> AppendResult:
-        return AppendResult(self.seqs, events=self.durable_events(run_id, occurred_at))
+    def result(self, run_id: str, occurred_at: datetime, first_position: int) -> AppendResult:
+        return AppendResult(self.seqs, events=self.durable_events(run_id, occurred_at, first_position))
 
 
 def check_idempotency(request: AppendRequest, stored: tuple[str, list[int]] | None) -> AppendResult | None:
@@ -111,9 +115,11 @@ def plan_append(run_id: str, state: RunState, request: AppendRequest) -> Planned
 
 
 def plan_events(state: RunState, new_events: Sequence[ev.NewEvent]) -> PlannedAppend:
+    """Folds the events into the run summary (the inline projection the run row is)."""
+    fold = RUN_SUMMARY.fold
     rows: list[EventRow] = []
     for event in new_events:
-        state = apply(state, event)
+        state = fold(state, event)
         rows.append(EventRow(state.last_seq, event.event_id, event.type, dict(event.payload)))
     return PlannedAppend(state, tuple(rows))
 
@@ -152,6 +158,7 @@ def duplicate_event_result(
 # which resolves it exactly as before.
 
 TRANSCRIPT_FIELD = "transcript"
+MAX_SEQ = 2**63 - 1  # no bound (seqs are int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +201,20 @@ class BatchPlan:
             for row in outcome.rows
         ]
 
-    def results(self, run_ids: Sequence[str], occurred_at: datetime) -> list[AppendResult | Exception]:
-        return [
-            o.result(run_id, occurred_at) if isinstance(o, PlannedAppend) else o
-            for run_id, o in zip(run_ids, self.outcomes, strict=True)
-        ]
+    def results(
+        self, run_ids: Sequence[str], occurred_at: datetime, first_position: int
+    ) -> list[AppendResult | Exception]:
+        """Each request's outcome; the events took positions from `first_position` on,
+        in `event_rows` order."""
+        out: list[AppendResult | Exception] = []
+        position = first_position
+        for run_id, outcome in zip(run_ids, self.outcomes, strict=True):
+            if isinstance(outcome, PlannedAppend):
+                out.append(outcome.result(run_id, occurred_at, position))
+                position += len(outcome.rows)
+            else:
+                out.append(outcome)
+        return out
 
 
 def fenced_off(run_id: str, fence: int, token: int) -> FencedOff:
@@ -291,17 +307,6 @@ def new_run_record(request: StartRequest, fingerprint: str, state: RunState, now
     return RunRecord(request, fingerprint, RunStatus(status), now, now, last_seq, steps, reason, error)
 
 
-def event_from_values(values: Sequence[Any]) -> ev.Event:
-    """An Event from EVENT_COLUMNS values with JSON decoded and the time as a datetime."""
-    run_id, seq, event_id, type_, occurred_at, payload = values
-    return ev.Event(run_id, int(seq), event_id, type_, occurred_at.astimezone(UTC), payload)
-
-
-def checkpoint_from_values(run_id: str, values: Sequence[Any]) -> CheckpointRecord:
-    covers_seq, state, created_at = values
-    return CheckpointRecord(run_id, int(covers_seq), state, created_at.astimezone(UTC))
-
-
 # ----- migrations -----
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -316,35 +321,3 @@ def migrations(backend: str) -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
-
-
-def list_runs_query(
-    *,
-    thread_id: str | None,
-    status: RunStatus | None,
-    limit: int,
-    before: tuple[str, str] | None,
-    mark: str,
-    time_param: Callable[[datetime], Any],
-) -> tuple[str, list[Any]]:
-    """The list_runs SELECT (newest first, keyset-paged) for both backends.
-
-    `mark` is the driver's placeholder ("?" or "%s"); `time_param` turns the
-    cursor time into what the backend compares created_at with."""
-    where: list[str] = []
-    params: list[Any] = []
-    if thread_id is not None:
-        where.append(f"thread_id = {mark}")
-        params.append(thread_id)
-    if status is not None:
-        where.append(f"status = {mark}")
-        params.append(status.value)
-    if before is not None:
-        created_at, run_id = parse_cursor(before)
-        where.append(f"(created_at, run_id) < ({mark}, {mark})")
-        params += [time_param(created_at), run_id]
-    sql = f"SELECT {RUN_COLUMNS} FROM runs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY created_at DESC, run_id DESC LIMIT {mark}"
-    return sql, [*params, limit]

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, notify_payload, parse_notify_payload
+from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, parse_notify_payload
 from ..ports import ChangeHandler
 
 Conn = AsyncConnection[TupleRow]
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "oa_events"
 CONTROL_CHANNEL = "oa_control"
 _RUNNABLE = "runnable"
-_CANCEL = "cancel "
+CANCEL_PREFIX = "cancel "
 
 _CLAIMABLE = (
     f"(status IN ({', '.join(repr(s) for s in CLAIMABLE_STATUSES)})"
@@ -144,16 +144,6 @@ async def release(conn: Conn, owner: str, leases: Sequence[Lease]) -> None:
         await conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, _RUNNABLE))
 
 
-async def notify_appended(conn: Conn, sender: str, positions: list[tuple[str, int]]) -> None:
-    """Queued with the transaction: PostgreSQL delivers it at commit, or never."""
-    for payload in notify_payload(sender, positions):
-        await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload))
-
-
-async def notify_cancel(conn: Conn, run_id: str) -> None:
-    await conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, _CANCEL + run_id))
-
-
 async def listen(
     url: str,
     sender: str,
@@ -238,5 +228,5 @@ def _dispatch(channel: str, payload: str, sender: str, handler: ChangeHandler) -
     elif channel == CONTROL_CHANNEL:
         if payload == _RUNNABLE:
             handler.on_runnable()
-        elif payload.startswith(_CANCEL):
-            handler.on_cancel(payload[len(_CANCEL) :])
+        elif payload.startswith(CANCEL_PREFIX):
+            handler.on_cancel(payload[len(CANCEL_PREFIX) :])

@@ -54,15 +54,6 @@ def claim(
     return [Lease(row[0], int(row[1]), int(row[2])) for row in rows]
 
 
-def take_new(conn: sqlite3.Connection, run_id: str, owner: str, ttl_s: float) -> Lease:
-    """The first lease of a run created in this transaction."""
-    conn.execute(
-        "UPDATE runs SET lease_owner = ?, lease_token = 1, lease_expires_at = ? WHERE run_id = ?",
-        (owner, time.time() + ttl_s, run_id),
-    )
-    return Lease(run_id, token=1)
-
-
 def renew(conn: sqlite3.Connection, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
     held: dict[str, str] = {}
     expires = time.time() + ttl_s

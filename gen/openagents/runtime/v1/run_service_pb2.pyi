@@ -98,18 +98,22 @@ class CancelRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ..., cancel_recorded: _Optional[bool] = ...) -> None: ...
 
 class StreamRunEventsRequest(_message.Message):
-    __slots__ = ("run_id", "after_seq")
+    __slots__ = ("run_id", "after_seq", "batched")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    BATCHED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     after_seq: int
-    def __init__(self, run_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+    batched: bool
+    def __init__(self, run_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., batched: _Optional[bool] = ...) -> None: ...
 
 class StreamRunEventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "events")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     event: _run_event_pb2.RunEvent
-    def __init__(self, event: _Optional[_Union[_run_event_pb2.RunEvent, _Mapping]] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[_run_event_pb2.RunEvent]
+    def __init__(self, event: _Optional[_Union[_run_event_pb2.RunEvent, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_run_event_pb2.RunEvent, _Mapping]]] = ...) -> None: ...
 
 class StreamRunSseRequest(_message.Message):
     __slots__ = ("run_id", "cursor")

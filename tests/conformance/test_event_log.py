@@ -1,70 +1,26 @@
-"""The EventStore conformance suite: every test runs against SQLite and PostgreSQL.
+"""EventLog conformance: create, append, cancel and read a run's stream, on SQLite and PostgreSQL.
 
-The semantics are those of the `EventStore` Protocol in `oa_runtime.ports`.
-"""
+The semantics are those of the `EventLog` Protocol in `oa_runtime.ports` (the
+global log by position: test_global_log.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import sys
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 from oa_runtime.core import events as ev
-from oa_runtime.core.canonical import canonical_json
 from oa_runtime.core.errors import (
-    DependencyUnavailable,
     IdempotencyKeyReused,
     IllegalTransition,
     RunAlreadyExists,
     RunNotFound,
     SeqConflict,
 )
-from oa_runtime.core.records import AppendResult, StartRequest
+from oa_runtime.core.records import AppendResult
 from oa_runtime.core.run_state import RunStatus
 from oa_runtime.ports import AppendRequest, EventStore
-from oa_runtime.store import PostgresEventStore, SqliteEventStore, migrate, open_store, sqlite_path
-from oa_runtime.store.common import migrations
 
-from tests.support.postgres import PostgresServer
-
-from .conftest import make_store
-
-
-def start_request(run_id: str, thread_id: str = "thread-1", prompt: str = "hello") -> StartRequest:
-    return StartRequest(run_id=run_id, thread_id=thread_id, user_id="user-1", prompt=prompt, model="scripted")
-
-
-def fingerprint(request: StartRequest) -> str:
-    return hashlib.sha256(canonical_json(request.to_json()).encode()).hexdigest()
-
-
-def accepted(thread_id: str = "thread-1") -> ev.NewEvent:
-    return ev.run_accepted(thread_id, "scripted", "m1")
-
-
-async def new_run(store: EventStore, thread_id: str = "thread-1", run_id: str | None = None) -> str:
-    request = start_request(run_id or f"run-{uuid.uuid4().hex[:12]}", thread_id)
-    result = await store.create_run(request, fingerprint(request), accepted(thread_id))
-    assert result.created
-    return request.run_id
-
-
-async def append(store: EventStore, request: AppendRequest) -> AppendResult:
-    """One append; raises its error instead of returning it."""
-    [result] = await store.append_many([request])
-    if isinstance(result, Exception):
-        raise result
-    return result
-
-
-async def finish(store: EventStore, run_id: str) -> None:
-    await append(store, AppendRequest(run_id, [ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")]))
-
+from .helpers import accepted, append, fingerprint, finish, new_run, start_request
 
 # ----- create -----
 
@@ -281,163 +237,3 @@ async def test_read_events_pages_by_cursor(store: EventStore) -> None:
     assert await store.read_events("no-such-run", 0) == []
     with pytest.raises(RunNotFound):
         await store.oldest_retained_seq("no-such-run")
-
-
-async def test_list_runs_pages_newest_first_and_filters(store: EventStore) -> None:
-    ids = [await new_run(store, thread_id="thread-x") for _ in range(5)]
-    other = await new_run(store, thread_id="thread-y")
-    await finish(store, ids[1])
-
-    listed: list[str] = []
-    before: tuple[str, str] | None = None
-    while page := await store.list_runs(thread_id="thread-x", status=None, limit=2, before=before):
-        listed += [r.run_id for r in page]
-        before = (page[-1].created_at.isoformat(), page[-1].run_id)
-    assert listed == [r.run_id for r in reversed(await store.thread_runs("thread-x"))]
-    assert sorted(listed) == sorted(ids)
-
-    everything = await store.list_runs(thread_id=None, status=None, limit=100, before=None)
-    assert {r.run_id for r in everything} == {*ids, other}
-    succeeded = await store.list_runs(thread_id=None, status=RunStatus.SUCCEEDED, limit=100, before=None)
-    assert [r.run_id for r in succeeded] == [ids[1]]
-    queued_y = await store.list_runs(thread_id="thread-y", status=RunStatus.QUEUED, limit=100, before=None)
-    assert [r.run_id for r in queued_y] == [other]
-
-
-async def test_thread_runs_are_oldest_first(store: EventStore) -> None:
-    ids = [await new_run(store, thread_id="thread-z") for _ in range(3)]
-    await new_run(store, thread_id="thread-other")
-
-    runs = await store.thread_runs("thread-z")
-    assert [r.run_id for r in runs] == ids
-    assert [r.created_at for r in runs] == sorted(r.created_at for r in runs)
-    assert await store.thread_runs("no-such-thread") == []
-
-
-async def test_the_latest_checkpoint_wins(store: EventStore) -> None:
-    run_id = await new_run(store)
-    assert await store.latest_checkpoint(run_id) is None
-
-    await store.save_checkpoint(run_id, 5, {"last_seq": 5})
-    await store.save_checkpoint(run_id, 9, {"last_seq": 9, "nested": {"a": [1, 2]}})
-    await store.save_checkpoint(run_id, 7, {"last_seq": 7})
-
-    latest = await store.latest_checkpoint(run_id)
-    assert latest is not None
-    assert (latest.run_id, latest.covers_seq) == (run_id, 9)
-    assert latest.state == {"last_seq": 9, "nested": {"a": [1, 2]}}
-
-
-async def test_a_nonce_is_refused_until_it_expires(store: EventStore) -> None:
-    now = time.time()
-    assert await store.use_nonce("n1", now + 60)
-    assert not await store.use_nonce("n1", now + 60)
-    assert await store.use_nonce("n2", now + 60)
-
-    assert await store.use_nonce("old", now - 1)  # stored already expired
-    assert await store.use_nonce("old", now + 60)  # an expired nonce may be used again
-    assert not await store.use_nonce("old", now + 60)
-
-
-async def test_ping_answers(store: EventStore) -> None:
-    await store.ping()
-
-
-# ----- opening -----
-
-
-async def test_migrations_apply_once(store_url: str) -> None:
-    first = make_store(store_url)
-    await first.open()
-    await first.close()
-    assert isinstance(first, SqliteEventStore | PostgresEventStore)
-    packaged = [version for version, _ in migrations(first.backend)]
-    assert packaged == list(range(1, len(packaged) + 1))
-    assert first.applied_migrations == packaged
-
-    assert await migrate(store_url) == []
-    again = make_store(store_url)
-    await again.open()
-    try:
-        await new_run(again)  # the schema is usable after a no-op migration
-    finally:
-        await again.close()
-
-
-def test_open_store_chooses_the_adapter_by_url() -> None:
-    assert isinstance(open_store("sqlite:///data/runtime.db"), SqliteEventStore)
-    assert isinstance(open_store("postgresql://u@127.0.0.1:1/db"), PostgresEventStore)
-    assert isinstance(open_store("postgres://u@127.0.0.1:1/db"), PostgresEventStore)
-    assert sqlite_path("sqlite:///data/runtime.db") == "data/runtime.db"
-    assert sqlite_path("sqlite:////var/lib/runtime.db") == "/var/lib/runtime.db"
-    for bad in ("sqlite:///:memory:", "sqlite://host/x.db", "mysql://x"):
-        with pytest.raises(ValueError):
-            open_store(bad)
-
-
-_OPEN_SQLITE = """
-import asyncio, sys
-from oa_runtime.store import SqliteEventStore
-asyncio.run(SqliteEventStore(sys.argv[1]).open())
-"""
-
-
-@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-async def test_a_second_sqlite_store_on_the_same_file_is_refused(store_url: str) -> None:
-    first = make_store(store_url)
-    await first.open()
-    try:
-        second = make_store(store_url)
-        with pytest.raises(RuntimeError, match=r"already open by another process \(pid \d+\).*PostgreSQL"):
-            await second.open()
-        await first.ping()  # the refused open did not disturb the holder
-        other_process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _OPEN_SQLITE, store_url.removeprefix("sqlite:///"),
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, stderr = await asyncio.wait_for(other_process.communicate(), timeout=30)
-        assert other_process.returncode != 0
-        assert f"already open by another process (pid {os.getpid()})" in stderr.decode()
-    finally:
-        await first.close()
-    reopened = make_store(store_url)  # closing released the lock
-    await reopened.open()
-    await reopened.close()
-
-
-async def test_postgres_outage_is_unavailable_and_the_store_recovers() -> None:
-    with PostgresServer() as server:  # a cluster of its own, since this test stops it
-        store = PostgresEventStore(server.url, pool_timeout_s=1.0, connect_timeout_s=1)
-        await store.open()
-        try:
-            run_id = await new_run(store)
-            await asyncio.to_thread(server.stop)
-            with pytest.raises(DependencyUnavailable):
-                await store.ping()
-            with pytest.raises(DependencyUnavailable):
-                await store.append_many([AppendRequest(run_id, [ev.step_started(1)])])
-
-            await asyncio.to_thread(server.start)
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    await store.ping()
-                    break
-                except DependencyUnavailable:
-                    assert time.monotonic() < deadline, "the pool did not reconnect"
-                    await asyncio.sleep(0.2)
-            assert (await append(store, AppendRequest(run_id, [ev.step_started(1)]))).seqs == (2,)
-        finally:
-            await store.close()
-
-
-async def test_an_unusable_sqlite_file_is_a_dependency_outage(tmp_path: Path) -> None:
-    path = tmp_path / "garbage.db"
-    path.write_bytes(b"this is not a SQLite database " * 200)
-    broken = SqliteEventStore(str(path))
-
-    with pytest.raises(DependencyUnavailable):
-        await broken.open()
-    path.unlink()  # once the file is fixed the same path opens: the failed open released its lock
-    await broken.open()
-    await broken.close()
