@@ -13,17 +13,18 @@ BUF := .tools/node_modules/.bin/buf
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := .tools/node_modules/.installed
 PG_STAMP := var/.postgres-checked
+PROM_STAMP := var/.prometheus-checked
 PHP_STAMP := var/.php-checked
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen gen-check lint breaking breaking-baseline test run bench clean
+.PHONY: help setup gen gen-check lint breaking breaking-baseline deploy-check test run bench clean
 
 help:
 	@echo "make run    - the service + Envoy on SQLite (http://127.0.0.1:$${RUNTIME_HTTP_PORT:-8080})"
 	@echo "make test   - everything CI checks: lint, buf lint/breaking, fresh gen/, the test suite"
-	@echo "make setup | gen | gen-check | lint | breaking | breaking-baseline | bench | clean"
+	@echo "make setup | gen | gen-check | lint | breaking | breaking-baseline | deploy-check | bench | clean"
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PHP_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(PG_STAMP) $(PHP_STAMP) $(PROM_STAMP)
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,12 @@ $(PG_STAMP):
 # PHP + Illuminate HTTP client + Guzzle from Debian, for the Laravel interop suite (tests/php/).
 $(PHP_STAMP): tools/ensure-php.sh
 	tools/ensure-php.sh
+	mkdir -p var && touch $@
+
+# prometheus + promtool (Debian): the metrics test scrapes with a real Prometheus,
+# and deploy-check validates the alert rules.
+$(PROM_STAMP):
+	tools/ensure-prometheus.sh
 	mkdir -p var && touch $@
 
 gen: setup
@@ -75,7 +82,12 @@ breaking: setup
 breaking-baseline: setup
 	$(BUF) build proto -o $(BASELINE) && echo "moved $(BASELINE) to the working tree's contract"
 
-test: setup lint breaking gen-check
+# deploy/: every overlay renders (kustomize) and validates offline against the
+# Kubernetes schemas, the Dockerfile passes hadolint, the alert rules pass promtool.
+deploy-check: setup
+	$(PY) tools/deploy_check.py
+
+test: setup lint breaking gen-check deploy-check
 	set +e; $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; set -e; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -1,4 +1,5 @@
-"""`oa-runtime`: serve, up (service + Envoy, for `make run`), migrate, token."""
+"""`oa-runtime`: serve, up (service + Envoy, for `make run`), gateway (the Envoy sidecar),
+migrate, token, smoke, and `runs list|show|tail|cancel|start` (operator client, any replica)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 from . import logs
 from .auth.token import Keyring, TokenPolicy, mint_token
@@ -50,6 +53,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     """The service and Envoy together in the foreground; Ctrl-C stops both."""
     env = dev_secret_env(dict(os.environ))
+    # `make run` serves /metrics on loopback, on a port the OS picks (two instances never clash);
+    # the banner names it. Set RUNTIME_METRICS_PORT for a fixed one.
+    env.setdefault("RUNTIME_METRICS_PORT", "0")
     settings = Settings.from_env(env)
     logs.configure(
         settings.log_level,
@@ -114,6 +120,8 @@ def _up(settings: Settings, env: dict[str, str], work: Path) -> None:
 
 
 def _print_banner(settings: Settings, env: dict[str, str]) -> None:
+    from .observability.metrics import metrics_port
+
     base = f"http://127.0.0.1:{settings.http_port}"
     grpc_addr = f"{settings.grpc_host}:{settings.grpc_port}"
     secret = Keyring.from_env(env).secret_for(None)
@@ -133,6 +141,8 @@ def _print_banner(settings: Settings, env: dict[str, str]) -> None:
 OpenAgents Runtime is up on {settings.database_url}
   gRPC  {grpc_addr}  (server reflection: grpcurl -plaintext {grpc_addr} list)
   HTTP  {base}  ({base}/healthz, {base}/readyz)
+  metrics  http://{settings.metrics_host}:{metrics_port()}/metrics
+  operator CLI  .venv/bin/oa-runtime runs list | runs tail <run id>   (mints its own tokens)
 
 Start a run, then stream it as AI SDK SSE (tokens live {ttl} s and are single-use;
 mint more with: .venv/bin/oa-runtime token --run-id {run_id} --thread-id thread-demo --user-id 42):
@@ -180,6 +190,72 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import grpc
+
+    from .ops import runs_cli
+
+    env = dev_secret_env(dict(os.environ))
+    keyring = Keyring.from_env(env)
+    tokens = runs_cli.TokenSource(
+        keyring.secret_for(args.key_id),
+        ttl_s=min(60, TokenPolicy.from_env(env).max_ttl_s),
+        key_id=args.key_id or keyring.default_key_id,
+    )
+    settings = Settings.from_env(env)
+    address = args.address or env.get("RUNTIME_ADDRESS") or f"{settings.grpc_host}:{settings.grpc_port}"
+    with grpc.insecure_channel(address) as channel:
+        client = runs_cli.RunsClient(channel, tokens)
+        try:
+            return runs_cli.run_command(client, args, sys.stdout, sys.stderr)
+        except runs_cli.CliError as exc:
+            print(f"oa-runtime runs {args.runs_command}: {exc}", file=sys.stderr)
+            return exc.exit_code
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from .ops.smoke import Smoke, SmokeFailed
+
+    env = dev_secret_env(dict(os.environ))
+    keyring = Keyring.from_env(env)
+    base_url = args.base_url or env.get("RUNTIME_BASE_URL") or "http://127.0.0.1:8080"
+    try:
+        Smoke(base_url, keyring.secret_for(args.key_id), key_id=args.key_id or keyring.default_key_id).run()
+    except (SmokeFailed, httpx.HTTPError) as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    print(f"smoke passed against {base_url}")
+    return 0
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    """The Envoy sidecar: renders the gateway config (plus the stats listener) and execs Envoy."""
+    from oa_gateway.config import GatewayConfig, render_config
+    from oa_gateway.launcher import find_envoy
+
+    from .ops.gateway import with_stats_listener
+
+    env = dict(os.environ)
+    settings = Settings.from_env(env)
+    admin_port = int(env.get("RUNTIME_ENVOY_ADMIN_PORT", "9901"))
+    work = Path(args.work_dir)
+    config = GatewayConfig(
+        grpc_port=settings.grpc_port,
+        grpc_host=env.get("RUNTIME_GATEWAY_UPSTREAM_HOST", "127.0.0.1"),
+        descriptor_path=Path(args.descriptor),
+        http_port=settings.http_port,
+        admin_port=admin_port,
+    )
+    path = render_config(config, work / "envoy.yaml")
+    stats_port = int(env.get("RUNTIME_ENVOY_STATS_PORT", "9902"))
+    path.write_text(with_stats_listener(path.read_text(), stats_port=stats_port, admin_port=admin_port))
+    if args.render_only:
+        print(path)
+        return 0
+    envoy = str(find_envoy())
+    os.execv(envoy, [envoy, "-c", str(path), "--log-level", env.get("RUNTIME_ENVOY_LOG_LEVEL", "warn")])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oa-runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)
+    smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
+    smoke.add_argument("--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)")
+    smoke.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
+    smoke.set_defaults(fn=_cmd_smoke)
+    gateway = sub.add_parser("gateway", help="the Envoy sidecar: render the gateway config and exec Envoy")
+    gateway.add_argument("--descriptor", required=True, help="the FileDescriptorSet Envoy transcodes with")
+    gateway.add_argument("--work-dir", default="/tmp/gateway", help="where the rendered config goes")
+    gateway.add_argument("--render-only", action="store_true", help="print the config path, do not run")
+    gateway.set_defaults(fn=_cmd_gateway)
+    from .ops.runs_cli import add_runs_parser
+
+    add_runs_parser(sub).set_defaults(fn=_cmd_runs)
     return parser
 
 

@@ -64,6 +64,11 @@ class Settings:
     tool_max_attempts: int = 3  # retries of idempotent tools on retryable failures
     approval_timeout_s: float = 0.0  # an undecided approval or unanswered question; 0 = never
     tool_entry_points: bool = True  # load the `openagents_runtime.tools` entry point group
+    # ----- observability (observability/) -----
+    metrics_host: str = "127.0.0.1"  # the Prometheus admin listener; loopback unless told otherwise
+    metrics_port: int | None = None  # RUNTIME_METRICS_PORT; unset: no listener (0: the OS picks)
+    otlp_endpoint: str = ""  # traces go here (OTLP/gRPC); empty: tracing off
+    service_name: str = "openagents-runtime"
     # ----- Codex workers -----
     worker_heartbeat_stale_after_ms: int = 120_000  # a worker silent this long is "stale"
 
@@ -96,6 +101,14 @@ class Settings:
             tool_max_attempts=_int(e, "RUNTIME_TOOL_MAX_ATTEMPTS", defaults.tool_max_attempts),
             approval_timeout_s=_float(e, "RUNTIME_APPROVAL_TIMEOUT_S", defaults.approval_timeout_s),
             tool_entry_points=_flag(e, "RUNTIME_TOOL_ENTRY_POINTS", defaults.tool_entry_points),
+            # ----- observability -----
+            metrics_host=e.get("RUNTIME_METRICS_HOST") or defaults.metrics_host,
+            metrics_port=_int(e, "RUNTIME_METRICS_PORT", -1) if e.get("RUNTIME_METRICS_PORT") else None,
+            otlp_endpoint=e.get("RUNTIME_OTLP_ENDPOINT")
+            or e.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or e.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or "",
+            service_name=e.get("OTEL_SERVICE_NAME") or defaults.service_name,
             worker_heartbeat_stale_after_ms=_int(
                 e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
             ),

@@ -37,7 +37,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
+    from .observability.log_context import RunContextFilter
+
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RunContextFilter())  # a run's lines carry its ids
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -44,6 +44,9 @@ from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
+from .observability import tracing
+from .observability.grpc_metrics import MetricsInterceptor
+from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
 from .store.workers import open_worker_store
@@ -69,6 +72,12 @@ async def serve(
     def phase(name: str) -> None:
         phases[name + "_ms"] = round((time.monotonic() - began) * 1000 - sum(phases.values()), 1)
 
+    tracing.configure(settings.otlp_endpoint, settings.service_name)  # off unless an endpoint is set
+    metrics_listener = (
+        MetricsListener(settings.metrics_host, settings.metrics_port)
+        if settings.metrics_port is not None
+        else None
+    )
     store = open_store(settings.database_url)
     await store.open()
     phase("store_open")
@@ -117,10 +126,13 @@ async def serve(
             grpc_health = health.aio.HealthServicer()
             readiness = Readiness(store, grpc_health, on_recovered=coordinator.wake)
             server = grpc.aio.server(
+                # Metrics first (they count refused calls too), then trace spans, then the token check.
                 interceptors=[
+                    MetricsInterceptor(),
+                    *tracing.server_interceptors(),
                     ServiceTokenInterceptor(
                         keyring, AuthReads(store, workers.store), policy=TokenPolicy.from_env(env)
-                    )
+                    ),
                 ],
                 options=[
                     ("grpc.so_reuseport", 0),
@@ -188,6 +200,10 @@ async def serve(
     finally:
         await models.aclose()
         await store.close()
+        if metrics_listener is not None:
+            metrics_listener.close()
+        if settings.otlp_endpoint:
+            tracing.shutdown()
     log.info("stopped")
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ..core.errors import DependencyUnavailable
 from ..core.run_state import RunStatus
+from ..observability import metrics
 from ..ports import EventStore
 from .broker import Broker
 from .executor import RunExecutor
@@ -90,6 +91,8 @@ class Coordinator:
                 reclaim=self._executor.orphaned(),
             )
             for lease in leases:
+                # A lease with recovery attempts was taken from an owner that never released it.
+                metrics.LEASE_CLAIMS.labels("takeover" if lease.recovery_attempts else "new").inc()
                 if not self._executor.start(lease.run_id, lease):
                     # Already running here (raced with a local start) or closing:
                     # give it back rather than hold a lease nobody uses.
@@ -133,6 +136,7 @@ class Coordinator:
                 status = statuses.get(lease.run_id)
                 if status is None:
                     log.warning("lease lost", extra={"run_id": lease.run_id})
+                    metrics.LEASES_LOST.inc()
                     self._executor.lose(lease.run_id)
                 elif status == RunStatus.CANCELING.value:
                     self._executor.cancel(lease.run_id)

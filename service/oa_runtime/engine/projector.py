@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..core.errors import DependencyUnavailable
 from ..core.projections import Projection
+from ..observability import metrics
 from ..ports import EventLog, ProjectionStore
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class Projector:
         batch: int = 500,
         idle_s: float = 0.25,
         retry_s: float = 1.0,
+        lag_every_s: float = 1.0,
     ) -> None:
         self._store = store
         self._projections = list(projections)
@@ -46,6 +49,8 @@ class Projector:
         self._retry_s = retry_s
         self._wake = asyncio.Event()
         self.steps = 0  # steps that applied events, for metrics
+        self._lag_every_s = lag_every_s
+        self._lag_measured = 0.0
 
     def wake(self) -> None:
         """New events are committed: step now instead of after the idle wait."""
@@ -71,6 +76,7 @@ class Projector:
                     if step is not None and step.applied:
                         self.steps += 1
                         busy = busy or step.applied >= self._batch
+                await self._measure_lag()
             except DependencyUnavailable as exc:
                 log.warning("projector paused: database unavailable", extra={"error": str(exc)})
                 await asyncio.sleep(self._retry_s)
@@ -82,6 +88,15 @@ class Projector:
                         await self._wake.wait()
                 except TimeoutError:
                     pass
+
+    async def _measure_lag(self) -> None:
+        """Sets the lag gauge at most every `lag_every_s` (two small reads per projection)."""
+        now = time.monotonic()
+        if now - self._lag_measured < self._lag_every_s:
+            return
+        self._lag_measured = now
+        for name, behind in (await self.lag()).items():
+            metrics.PROJECTION_LAG.labels(name).set(behind)
 
     async def lag(self) -> dict[str, int]:
         """Events each projection is behind the log head (a gauge for `ops`)."""

@@ -26,6 +26,7 @@ from ..core.leases import RECOVERY_EXHAUSTED
 from ..core.messages import ChatMessage, ToolCall
 from ..core.records import RunRecord
 from ..core.run_state import RunState, apply, fold
+from ..observability import log_context, metrics, tracing
 from ..ports import (
     AppendRequest,
     EventStore,
@@ -69,6 +70,9 @@ class RunLoop:
         self.fence = fence
         self.state = RunState()
         self.history: list[ChatMessage] = []
+        self.steps_trace = tracing.StepTrace()
+        self._provider_name = type(provider).__name__  # a bounded metric label
+        log_context.bind_run(record)  # built in the run's task: its log lines carry the ids
 
     # ----- recording -----
 
@@ -81,7 +85,8 @@ class RunLoop:
                 self.record.run_id, events, expected_previous_seq=self.state.last_seq, fence=self.fence
             )
             try:
-                result = await self.deps.writer.append(request)
+                with tracing.commit_span(len(events)):
+                    result = await self.deps.writer.append(request)
             except SeqConflict:
                 await self.refresh()
                 if self.state.cancel_requested and stop_on_cancel:
@@ -111,6 +116,11 @@ class RunLoop:
     # ----- the loop -----
 
     async def run(self) -> None:
+        executor_id = self.deps.settings.executor_id
+        with tracing.run_span(self.record, executor_id), tracing.step_scope(self.steps_trace):
+            await self._run()
+
+    async def _run(self) -> None:
         await self.load()
         if self.state.is_terminal:
             return
@@ -156,6 +166,7 @@ class RunLoop:
                 return
 
     async def _model_step(self, step: int) -> str:
+        self.steps_trace.begin(step)  # ends the previous step's span (its tool calls are done)
         await self.append(ev.step_started(step))
         request = ModelRequest(
             run_id=self.record.run_id,
@@ -174,13 +185,21 @@ class RunLoop:
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4096)
 
         async def pump() -> None:
+            began = time.perf_counter()
+            first_token = True
             try:
-                # Closing the stream (also on cancel) releases the provider's HTTP request at once.
-                async with contextlib.aclosing(self.provider.stream(request)) as stream:
-                    async for chunk in stream:
-                        await queue.put(chunk)
+                with tracing.model_call_span(self._provider_name, request.model, step):
+                    # Closing the stream (also on cancel) releases the provider's HTTP request at once.
+                    async with contextlib.aclosing(self.provider.stream(request)) as stream:
+                        async for chunk in stream:
+                            if first_token and isinstance(chunk, TextChunk):
+                                first_token = False
+                                metrics.observe_first_token(self._provider_name, time.perf_counter() - began)
+                            await queue.put(chunk)
+                metrics.observe_model_call(self._provider_name, time.perf_counter() - began)
                 await queue.put(_END)
             except ModelError as exc:
+                metrics.MODEL_ERRORS.labels(self._provider_name).inc()
                 await queue.put(exc)
 
         async def flush() -> None:

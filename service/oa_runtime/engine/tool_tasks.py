@@ -33,6 +33,7 @@ from ..config import Settings
 from ..core import events as ev
 from ..core import tool_tasks as tt
 from ..core.messages import ToolCall
+from ..observability import metrics, tracing
 from ..ports import EventStore
 from ..tools.policy import denial
 from ..tools.registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
@@ -123,6 +124,7 @@ class ToolTaskRunner:
                     continue
                 rejection = self._rejection(call, tool)
                 if rejection is not None:
+                    metrics.TOOL_REJECTIONS.labels(rejection[1]).inc()
                     immediate.append(result_event(call, tool, tt.TaskState.FAILED, error=rejection))
                     continue
                 assert tool is not None
@@ -271,7 +273,7 @@ class ToolTaskRunner:
         failure: Exception | None = None
         # A cancellation of the run task reaches the TaskGroup, which cancels every tool at once.
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._attempts(r, queue)) for r in runnables]
+            tasks = [group.create_task(self._measured(r, queue)) for r in runnables]
             try:
                 while outstanding:
                     batch = [await queue.get()]
@@ -283,6 +285,9 @@ class ToolTaskRunner:
                         if m.ack is not None and not m.ack.done():
                             m.ack.set_result(None)
                     outstanding -= sum(1 for m in batch if m.final)
+                    for m in batch:
+                        if m.final:
+                            metrics.count_tool_result(m.event.payload)
                     if all(m.event.type == ev.TOOL_PROGRESS for m in batch):
                         await asyncio.sleep(window)  # frequent progress: one event per window
             except Exception as exc:  # kept out of the TaskGroup, which would wrap it
@@ -291,6 +296,18 @@ class ToolTaskRunner:
                     task.cancel()
         if failure is not None:
             raise failure
+
+    async def _measured(self, r: _Runnable, queue: asyncio.Queue[_Message]) -> None:
+        """A task's attempts, counted in the queue depth and traced as one tool call."""
+        metrics.TOOL_TASKS_IN_FLIGHT.inc()
+        try:
+            with tracing.tool_call_span(r.call.name, r.call.id):
+                await self._attempts(r, queue)
+        except asyncio.CancelledError:
+            metrics.TOOL_CALLS.labels(r.tool.name, "canceled").inc()
+            raise
+        finally:
+            metrics.TOOL_TASKS_IN_FLIGHT.dec()
 
     async def _attempts(self, r: _Runnable, queue: asyncio.Queue[_Message]) -> None:
         tool, call = r.tool, r.call
@@ -304,16 +321,20 @@ class ToolTaskRunner:
                 )
             )
             await ack  # durable before the body runs: a crash from here on is seen on resume
+            began = time.perf_counter()
             try:
                 result = await self._attempt(r, attempt, queue)
             except ToolFailed as exc:
                 if exc.retryable and attempt < attempts_allowed:
+                    metrics.TOOL_RETRIES.labels(tool.name).inc()
                     await asyncio.sleep(min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_S * 2 ** (attempt - 1)))
                     attempt += 1
                     continue
                 result = result_event(
                     call, tool, tt.TaskState.FAILED, error=(str(exc), exc.error_class), attempt=attempt
                 )
+            finally:
+                metrics.observe_tool_attempt(tool.name, time.perf_counter() - began)
             queue.put_nowait(_Message(call.id, result, final=True))
             return
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
-from ..core.errors import DependencyUnavailable, NotReady
+from ..core.errors import DependencyUnavailable, DomainError, FencedOff, NotReady
 from ..core.records import AppendResult
+from ..observability import metrics
 from ..ports import AppendRequest, EventStore
 from .broker import Broker
 
@@ -91,27 +93,35 @@ class EventWriter:
         return item
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        began = time.perf_counter()
         try:
             outcomes = await self._store.append_many([p.request for p in batch])
         except DependencyUnavailable as exc:
+            metrics.COMMIT_FAILURES.labels("unavailable").inc()
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
         except Exception as exc:  # a store bug must not kill the writer loop
             log.exception("append_many failed")
+            metrics.COMMIT_FAILURES.labels("error").inc()
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
         self.batches += 1
+        metrics.observe_commit(sum(len(p.request.events) for p in batch), time.perf_counter() - began)
         for p, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, AppendResult):
                 self._broker.publish(outcome.events)
+                metrics.count_committed(outcome.events)
                 if not p.future.done():
                     p.future.set_result(outcome)
-            elif not p.future.done():
-                p.future.set_exception(outcome)
+            else:
+                if isinstance(outcome, DomainError):
+                    metrics.count_rejected_append(outcome.reason, isinstance(outcome, FencedOff))
+                if not p.future.done():
+                    p.future.set_exception(outcome)
 
     def close(self) -> None:
         """Stops taking appends; the loop commits what is queued, then returns."""

@@ -4,7 +4,7 @@ Request: `POST <url>` with JSON `{runId, threadId, toolCallId, name, input, atte
 headers `X-OA-RUNTIME-SIGNATURE` (a service token minted with the runtime's default
 signing key, claims `run_id` and `thread_id`), `X-OA-RUNTIME-KEY-ID`, and
 `Idempotency-Key: <runId>/<toolCallId>` (the same for every attempt, so a host can
-drop a retried duplicate).
+drop a retried duplicate), and `traceparent` when tracing is on.
 
 Response: 2xx `{"output": <json>}`; or `{"error": "<text>"}` (any status), which the model
 sees. 429, 5xx and connection failures are retryable (retried only when the tool is
@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from ..auth.token import Keyring, mint_token
+from ..observability import tracing
 from ..ports import ToolSpec
 from .registry import Tool, ToolContext, ToolFailed
 
@@ -90,6 +91,7 @@ async def _post(url: str, name: str, keyring: Keyring, args: dict[str, Any], ctx
         KEY_ID_HEADER: keyring.default_key_id,
         "Idempotency-Key": f"{ctx.run_id}/{ctx.tool_call_id}",
     }
+    tracing.inject_traceparent(headers)  # the tool call's span continues at the tool's host
     body = {
         "runId": ctx.run_id,
         "threadId": ctx.thread_id,

@@ -1,0 +1,320 @@
+"""Context assembly within a token budget, as a recordable plan that replays exactly.
+
+Order of filling (docs/MEMORY.md "Budget"): the instructions (mandatory), then the newest raw
+events newest-first up to `raw_share` of what is left (the newest event always, if it fits at
+all), then summaries newest-first level by level: L1 up to half of what is left, L2 up to half of
+the rest, L3 the remainder. Each level stops at its first chunk that does not fit, so what is shown
+is contiguous in time; a coarser level resumes where the finer one stopped (a chunk is taken when
+its window starts before the oldest instant the finer parts show: the seam may overlap, never gap).
+
+Every part costs its counted tokens plus `MESSAGE_OVERHEAD_TOKENS`; a message header is a part.
+The sum never exceeds the budget. When the instructions and the newest event do not fit together,
+the newest event is cut to fit and ends with `TRUNCATION_MARKER`; if not even the marker fits, no
+raw event is shown and the plan says so (`newest_omitted`). Instructions over the budget alone are
+a configuration error (`InvalidArgument`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import InvalidArgument
+from .chunks import Chunk, Level, SeqRange
+from .raw import RawEvent, render_event
+from .tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
+
+MEMORY_HEADER = "Memory: summaries of earlier activity, oldest first (memory_expand <id> shows more):"
+RAW_HEADER = "Recent events, oldest first:"
+TRUNCATION_MARKER = " …[truncated: memory_expand seq {seq}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPolicy:
+    budget_tokens: int
+    raw_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.budget_tokens < 1 or not 0.0 < self.raw_share <= 1.0:
+            raise ValueError("budget_tokens >= 1 and raw_share in (0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChunk:
+    chunk_id: str
+    level: Level
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    """What one turn's context holds: recorded as an event, replayed by `render_plan`.
+
+    `chunks` are oldest first as rendered; `raw_truncated_chars` is the kept prefix length of the
+    newest event's line when it had to be cut."""
+
+    budget_tokens: int
+    counter: str
+    instructions_tokens: int
+    raw: SeqRange | None
+    raw_tokens: int
+    raw_truncated_chars: int | None
+    newest_omitted: bool
+    chunks: tuple[PlannedChunk, ...]
+    memory_header_tokens: int
+    total_tokens: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "budget_tokens": self.budget_tokens,
+            "counter": self.counter,
+            "instructions_tokens": self.instructions_tokens,
+            "raw": None if self.raw is None else [self.raw.first, self.raw.last],
+            "raw_tokens": self.raw_tokens,
+            "raw_truncated_chars": self.raw_truncated_chars,
+            "newest_omitted": self.newest_omitted,
+            "chunks": [[c.chunk_id, int(c.level), c.tokens] for c in self.chunks],
+            "memory_header_tokens": self.memory_header_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ContextPlan:
+        raw = d["raw"]
+        return cls(
+            budget_tokens=d["budget_tokens"],
+            counter=d["counter"],
+            instructions_tokens=d["instructions_tokens"],
+            raw=None if raw is None else SeqRange(raw[0], raw[1]),
+            raw_tokens=d["raw_tokens"],
+            raw_truncated_chars=d["raw_truncated_chars"],
+            newest_omitted=d["newest_omitted"],
+            chunks=tuple(PlannedChunk(i, Level(lv), t) for i, lv, t in d["chunks"]),
+            memory_header_tokens=d["memory_header_tokens"],
+            total_tokens=d["total_tokens"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ContextMessage:
+    role: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledContext:
+    plan: ContextPlan
+    messages: tuple[ContextMessage, ...]
+
+
+def chunk_line(chunk: Chunk) -> str:
+    summary = " ".join(chunk.summary.split())
+    return f"[{chunk.level.name} {chunk.window.start:%Y-%m-%dT%H:%M}Z {chunk.chunk_id}] {summary}"
+
+
+class _Meter:
+    """Counts parts against what is left of the budget."""
+
+    def __init__(self, counter: TokenCounter, budget: int) -> None:
+        self.counter = counter
+        self.left = budget
+
+    def cost(self, text: str) -> int:
+        return self.counter.count(text) + MESSAGE_OVERHEAD_TOKENS
+
+
+class ChunkIndex:
+    """A stream's chunks by level, newest first, with each chunk's line cost memoised.
+
+    Built once and kept by the caller (the memory projection's cache of an agent), so a turn
+    neither sorts 30 days of chunks nor re-tokenizes their lines; assembly then costs what it
+    includes. Costs are for one counter: `assemble_context` refuses an index of another."""
+
+    def __init__(self, chunks: Iterable[Chunk], counter: TokenCounter) -> None:
+        self.counter_name = counter.name
+        self._counter = counter
+        ordered = sorted(chunks, key=lambda c: c.window.start, reverse=True)
+        self.newest_first: dict[Level, list[Chunk]] = {level: [] for level in Level}
+        for chunk in ordered:
+            self.newest_first[chunk.level].append(chunk)
+        self._costs: dict[str, int] = {}
+
+    def line_cost(self, chunk: Chunk) -> int:
+        cost = self._costs.get(chunk.chunk_id)
+        if cost is None:
+            cost = self._costs[chunk.chunk_id] = self._count_line(chunk)
+        return cost
+
+    def _count_line(self, chunk: Chunk) -> int:
+        line = chunk_line(chunk)
+        if chunk.token_counter != self.counter_name:
+            return self._counter.count(line) + MESSAGE_OVERHEAD_TOKENS
+        prefix = line[: len(line) - len(" ".join(chunk.summary.split()))]
+        # Reuses the summary's count recorded at write time; counting prefix and summary apart
+        # can only add tokens, plus one for the piece boundary between them.
+        return chunk.summary_tokens + self._counter.count(prefix) + 1 + MESSAGE_OVERHEAD_TOKENS
+
+
+def _truncate(meter: _Meter, line: str, seq: int) -> int | None:
+    """The longest prefix of `line` that, with the marker, fits what is left (binary search)."""
+    marker = TRUNCATION_MARKER.format(seq=seq)
+    if meter.cost(marker) > meter.left:
+        return None
+    lo, hi = 0, len(line)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if meter.cost(line[:mid] + marker) <= meter.left:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass(slots=True)
+class _Raw:
+    first: int | None = None
+    last: int | None = None
+    tokens: int = 0
+    truncated: int | None = None
+    omitted: bool = False
+    oldest_at: datetime | None = None
+
+
+def _select_raw(meter: _Meter, events: Sequence[RawEvent], share: float) -> _Raw:
+    newest_first = sorted(events, key=lambda e: e.seq, reverse=True)
+    if not newest_first:
+        return _Raw()
+    header = meter.cost(RAW_HEADER)
+    cap = int(meter.left * share)
+    newest = newest_first[0]
+    line = render_event(newest)
+    full = header + meter.cost(line)
+    if full > meter.left:
+        return _select_truncated(meter, header, line, newest)
+    meter.left -= full
+    raw = _Raw(newest.seq, newest.seq, full, None, False, newest.occurred_at)
+    for expected, event in enumerate(newest_first[1:], start=1):
+        cost = meter.cost(render_event(event))
+        if event.seq != newest.seq - expected or raw.tokens + cost > cap or cost > meter.left:
+            break
+        meter.left -= cost
+        raw.first, raw.tokens, raw.oldest_at = event.seq, raw.tokens + cost, event.occurred_at
+    return raw
+
+
+def _select_truncated(meter: _Meter, header: int, line: str, newest: RawEvent) -> _Raw:
+    if header > meter.left:
+        return _Raw(omitted=True)
+    meter.left -= header
+    kept = _truncate(meter, line, newest.seq)
+    if kept is None:
+        meter.left += header
+        return _Raw(omitted=True)
+    cost = meter.cost(line[:kept] + TRUNCATION_MARKER.format(seq=newest.seq))
+    meter.left -= cost
+    return _Raw(newest.seq, newest.seq, header + cost, kept, False, newest.occurred_at)
+
+
+@dataclass(slots=True)
+class _Summaries:
+    """Chunks chosen so far and the oldest instant (and seq) the context already shows."""
+
+    boundary_seq: int | None
+    boundary_time: datetime | None
+    header: int
+    header_paid: bool = False
+    chosen: list[tuple[Chunk, int]] | None = None
+
+    def eligible(self, chunk: Chunk) -> bool:
+        if chunk.level == Level.L1 and chunk.seq_range is not None and self.boundary_seq is not None:
+            return chunk.seq_range.first < self.boundary_seq
+        return self.boundary_time is None or chunk.window.start < self.boundary_time
+
+    def fill(self, meter: _Meter, index: ChunkIndex, level: Level, cap: int) -> None:
+        chosen = self.chosen if self.chosen is not None else []
+        self.chosen = chosen
+        spent = 0
+        oldest: datetime | None = None
+        for chunk in index.newest_first[level]:
+            if not self.eligible(chunk):
+                continue
+            cost = index.line_cost(chunk) + (0 if self.header_paid else self.header)
+            if spent + cost > cap or cost > meter.left:
+                break
+            meter.left -= cost
+            spent += cost
+            self.header_paid = True
+            chosen.append((chunk, cost - (0 if len(chosen) else self.header)))
+            oldest = chunk.window.start
+        if oldest is not None:
+            self.boundary_time = oldest
+            self.boundary_seq = None
+
+
+def assemble_context(
+    instructions: str,
+    recent_events: Sequence[RawEvent],
+    chunks: Sequence[Chunk] | ChunkIndex,
+    counter: TokenCounter,
+    policy: ContextPolicy,
+) -> AssembledContext:
+    """The context of one turn. `recent_events`: the stream's newest events (a seq-contiguous tail
+    ending at the head); `chunks`: the stream's written chunks in any order, or their index."""
+    index = chunks if isinstance(chunks, ChunkIndex) else ChunkIndex(chunks, counter)
+    if index.counter_name != counter.name:
+        raise ValueError(f"the chunk index counts with {index.counter_name}, not {counter.name}")
+    meter = _Meter(counter, policy.budget_tokens)
+    instructions_tokens = meter.cost(instructions)
+    if instructions_tokens > policy.budget_tokens:
+        problem = f"{policy.budget_tokens} is below the instructions' {instructions_tokens} tokens"
+        raise InvalidArgument("context_budget_tokens", problem)
+    meter.left -= instructions_tokens
+    raw = _select_raw(meter, recent_events, policy.raw_share)
+    summaries = _Summaries(raw.first, raw.oldest_at, meter.cost(MEMORY_HEADER))
+    for level in Level:
+        cap = meter.left if level == Level.L3 else meter.left // 2
+        summaries.fill(meter, index, level, cap)
+    chosen = summaries.chosen or []
+    plan = ContextPlan(
+        budget_tokens=policy.budget_tokens,
+        counter=counter.name,
+        instructions_tokens=instructions_tokens,
+        raw=None if raw.first is None or raw.last is None else SeqRange(raw.first, raw.last),
+        raw_tokens=raw.tokens,
+        raw_truncated_chars=raw.truncated,
+        newest_omitted=raw.omitted,
+        chunks=tuple(PlannedChunk(c.chunk_id, c.level, cost) for c, cost in _render_order(chosen)),
+        memory_header_tokens=summaries.header if chosen else 0,
+        total_tokens=policy.budget_tokens - meter.left,
+    )
+    by_seq = {e.seq: e for e in recent_events}
+    return AssembledContext(plan, render_plan(plan, instructions, by_seq, {c.chunk_id: c for c, _ in chosen}))
+
+
+def _render_order(chosen: list[tuple[Chunk, int]]) -> list[tuple[Chunk, int]]:
+    """Oldest first: coarser levels are older (they start where finer ones stopped)."""
+    return sorted(chosen, key=lambda pair: (-pair[0].level, pair[0].window.start))
+
+
+def render_plan(
+    plan: ContextPlan, instructions: str, events: Mapping[int, RawEvent], chunks: Mapping[str, Chunk]
+) -> tuple[ContextMessage, ...]:
+    """The messages a plan stands for: the same plan over the same sources gives the same bytes."""
+    messages = [ContextMessage("system", instructions)]
+    if plan.chunks:
+        try:
+            lines = [chunk_line(chunks[p.chunk_id]) for p in plan.chunks]
+        except KeyError as missing:
+            raise ValueError(f"cannot replay the plan: chunk {missing} is gone") from None
+        messages.append(ContextMessage("system", "\n".join([MEMORY_HEADER, *lines])))
+    if plan.raw is not None:
+        try:
+            lines = [render_event(events[s]) for s in range(plan.raw.first, plan.raw.last + 1)]
+        except KeyError as missing:
+            raise ValueError(f"cannot replay the plan: event seq {missing} is gone") from None
+        if plan.raw_truncated_chars is not None:
+            lines[-1] = lines[-1][: plan.raw_truncated_chars] + TRUNCATION_MARKER.format(seq=plan.raw.last)
+        messages.append(ContextMessage("user", "\n".join([RAW_HEADER, *lines])))
+    return tuple(messages)
