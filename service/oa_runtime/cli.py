@@ -170,6 +170,33 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproject(args: argparse.Namespace) -> int:
+    """Drift between the Laravel read models and the log: one JSON line per drift, then
+    a summary; exit 1 when drift was found and not repaired."""
+    from .app.reproject import reproject
+    from .store import open_store
+    from .store.base import SqlStore
+
+    settings = Settings.from_env()
+
+    async def main() -> int:
+        store = open_store(settings.database_url)
+        assert isinstance(store, SqlStore)  # both adapters are
+        await store.open()
+        try:
+            report = await reproject(
+                store, run_id=args.run_id, thread_id=args.thread_id, reconcile=args.reconcile
+            )
+        finally:
+            await store.close()
+        for drift in report.found:
+            print(json.dumps(drift.to_json()), flush=True)
+        print(json.dumps(report.summary()), flush=True)
+        return 0 if report.ok else 1
+
+    return asyncio.run(main())
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     env = dev_secret_env(dict(os.environ))
     keyring = Keyring.from_env(env)
@@ -268,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         fn=_cmd_up
     )
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(fn=_cmd_migrate)
+    reproject = sub.add_parser("reproject", help="check the Laravel read models against the log; repair")
+    scope = reproject.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--run-id")
+    scope.add_argument("--thread-id")
+    scope.add_argument("--all", action="store_true")
+    mode = reproject.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="report only (the default)")
+    mode.add_argument("--reconcile", action="store_true", help="repair the drift by replay")
+    reproject.set_defaults(fn=_cmd_reproject)
     token = sub.add_parser("token", help="print a valid X-OA-RUNTIME-SIGNATURE value")
     token.add_argument("--run-id")
     token.add_argument("--thread-id")
@@ -281,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)
     smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
-    smoke.add_argument("--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)")
+    smoke.add_argument(
+        "--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)"
+    )
     smoke.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     smoke.set_defaults(fn=_cmd_smoke)
     gateway = sub.add_parser("gateway", help="the Envoy sidecar: render the gateway config and exec Envoy")

@@ -37,6 +37,7 @@ from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .core.projections import THREAD_MESSAGES
+from .core.read_models import LARAVEL_READ_MODELS
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
@@ -112,7 +113,7 @@ async def serve(
                     poll_streams=not store.single_node,
                 ),
             )
-            projector = Projector(store, [THREAD_MESSAGES])
+            projector = Projector(store, [THREAD_MESSAGES, LARAVEL_READ_MODELS])
             runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
             workers = Workers(
                 open_worker_store(store),

@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 from ..core import events as ev
 from ..core.messages import ChatMessage
 from ..core.projections import Projection, ProjectionStep
+from ..core.read_models import RunModel, Snapshot
 from ..core.records import CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
-from . import flows
+from . import flows, read_models
 from .dialect import Dialect
-from .sql import Done, Flow
+from .sql import Done, Flow, done
 
 T = TypeVar("T")
 _NONCE_PRUNE_EVERY = 256
@@ -139,6 +140,21 @@ class SqlStore(ABC):
 
     async def projection_position(self, name: str) -> int:
         return await self._read(flows.projection_position(self.dialect, name))
+
+    async def read_model_scope(self, *, run_id: str | None, thread_id: str | None) -> list[tuple[str, str]]:
+        return await self._read(read_models.scope_run_ids(self.dialect, run_id=run_id, thread_id=thread_id))
+
+    async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot:
+        return await self._read(read_models.snapshot(self.dialect, run_ids, threads=threads))
+
+    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> None:
+        d = self.dialect
+
+        def flow() -> Flow[Done[None]]:
+            yield from read_models.replace_runs(d, run_ids, models)
+            return done(None)
+
+        await self._write(flow)
 
     async def thread_messages(self, thread_id: str) -> dict[str, list[ChatMessage]]:
         return await self._read(flows.thread_messages(self.dialect, thread_id))

@@ -22,6 +22,7 @@ from ..core.projections import THREAD_MESSAGES, Projection, ProjectionStep, Thre
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
 from ..ports import AppendRequest
+from . import read_models
 from .common import (
     EVENT_COLUMNS,
     MAX_SEQ,
@@ -293,6 +294,7 @@ def migrate(d: Dialect) -> Flow[list[int]]:
         if version not in applied:
             yield d.migration(version, sql)
             new.append(version)
+    yield read_models.ensure_tables(d)  # their schema is a setting: idempotent DDL on every start
     return new
 
 

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..core.projections import THREAD_MESSAGES, ThreadMessage
+from ..core.read_models import LARAVEL_READ_MODELS
 from .dialect import Dialect
+from .read_models import LaravelReadModelsSink
 from .sql import Flow, Stmt, command
 
 
@@ -39,4 +41,7 @@ class ThreadMessagesSink:
         yield command("DELETE FROM thread_messages")
 
 
-SINKS: dict[str, Sink] = {THREAD_MESSAGES.name: ThreadMessagesSink()}
+SINKS: dict[str, Sink] = {
+    THREAD_MESSAGES.name: ThreadMessagesSink(),
+    LARAVEL_READ_MODELS.name: LaravelReadModelsSink(),
+}

@@ -1,0 +1,140 @@
+"""`oa-runtime reproject`: finds drift between the Laravel read models and a fresh
+fold of the log (core/read_models.py `check`), and repairs it by replay.
+
+Repair, in order: a projection of another version is reset (its rows dropped);
+the projection is stepped up to the log head (a lagging or reset projection
+catches up by replay); runs and threads still drifting are rewritten from their
+fold in one transaction each chunk. A last check says what, if anything, is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..core.projections import Projection, ProjectionStep
+from ..core.read_models import (
+    LARAVEL_READ_MODELS,
+    PROJECTION_VERSION_CHANGED,
+    Drift,
+    RunModel,
+    Snapshot,
+    check,
+)
+
+CHUNK_RUNS = 500  # runs per snapshot read (a thread's runs stay in one chunk)
+
+
+class ReprojectStore(Protocol):
+    async def read_model_scope(
+        self, *, run_id: str | None, thread_id: str | None
+    ) -> list[tuple[str, str]]: ...
+
+    async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot: ...
+
+    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> None: ...
+
+    async def reset_projection(self, name: str) -> None: ...
+
+    async def project(self, projection: Projection[Any], limit: int = 500) -> ProjectionStep | None: ...
+
+
+@dataclass
+class Report:
+    runs_checked: int = 0
+    found: list[Drift] = field(default_factory=list)
+    remaining: list[Drift] = field(default_factory=list)
+    reconciled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """No drift, or all of it repaired."""
+        return not self.remaining
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "summary": {
+                "runs_checked": self.runs_checked,
+                "drift_found": len(self.found),
+                "reconciled": self.reconciled,
+                "drift_remaining": len(self.remaining),
+            }
+        }
+
+
+def chunks(scope: Sequence[tuple[str, str]], size: int = CHUNK_RUNS) -> list[list[str]]:
+    """Run ids in chunks of about `size`, a thread's runs never split (its row is
+    checked against all of them)."""
+    out: list[list[str]] = []
+    current: list[str] = []
+    by_thread: dict[str, list[str]] = {}
+    for run_id, thread_id in scope:
+        by_thread.setdefault(thread_id, []).append(run_id)
+    for run_ids in by_thread.values():
+        if current and len(current) + len(run_ids) > size:
+            out.append(current)
+            current = []
+        current += run_ids
+    if current:
+        out.append(current)
+    return out
+
+
+async def find_drift(
+    store: ReprojectStore, scope: Sequence[tuple[str, str]], *, threads: bool
+) -> list[Drift]:
+    drifts: list[Drift] = []
+    for run_ids in chunks(scope):
+        found = check(await store.read_model_snapshot(run_ids, threads=threads), LARAVEL_READ_MODELS.version)
+        if any(d.reason == PROJECTION_VERSION_CHANGED for d in found):
+            return found  # every row is of the old version: one drift says it
+        drifts += found
+    return drifts
+
+
+async def catch_up(store: ReprojectStore, batch: int = 2000) -> None:
+    """Steps the projection to the log head (waits while a server's projector holds it)."""
+    while True:
+        step = await store.project(LARAVEL_READ_MODELS, batch)
+        if step is None:
+            await asyncio.sleep(0.05)
+        elif step.to_position == step.from_position:
+            return
+
+
+async def rewrite(store: ReprojectStore, scope: Sequence[tuple[str, str]], drifts: Sequence[Drift]) -> None:
+    """Rewrites the drifting runs (and every run of a drifting thread) from their fold."""
+    runs = {d.id for d in drifts if d.scope == "run"}
+    threads = {d.id for d in drifts if d.scope == "thread"}
+    wanted = [(r, t) for r, t in scope if r in runs or t in threads]
+    for run_ids in chunks(wanted):
+        folded = (await store.read_model_snapshot(run_ids, threads=False)).folded()
+        await store.replace_read_models(run_ids, [m for m in folded.values() if m is not None])
+
+
+async def reproject(
+    store: ReprojectStore,
+    *,
+    run_id: str | None = None,
+    thread_id: str | None = None,
+    reconcile: bool = False,
+) -> Report:
+    """Checks one run, one thread, or (neither given) everything; repairs when `reconcile`."""
+    scope = await store.read_model_scope(run_id=run_id, thread_id=thread_id)
+    threads = run_id is None  # a single run's thread row depends on runs out of scope
+    report = Report(runs_checked=len(scope))
+    report.found = report.remaining = await find_drift(store, scope, threads=threads)
+    if not reconcile or not report.found:
+        return report
+    report.reconciled = True
+    if any(d.reason == PROJECTION_VERSION_CHANGED for d in report.found):
+        await store.reset_projection(LARAVEL_READ_MODELS.name)
+    await catch_up(store)
+    left = await find_drift(store, scope, threads=threads)
+    if left:
+        await rewrite(store, scope, left)
+        left = await find_drift(store, scope, threads=threads)
+    report.remaining = left
+    return report
