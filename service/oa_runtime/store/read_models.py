@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from ..core import events as ev
+from ..core.canonical import canonical_json
 from ..core.read_models import (
     LARAVEL_READ_MODELS,
     Checkpoint,
@@ -123,51 +124,61 @@ def _with_thread(m: MessageRow, thread_id: str) -> MessageRow:
 
 
 def write_rows(d: Dialect, events: Sequence[RunEventRow], messages: Sequence[MessageRow]) -> Flow[None]:
-    if events:
-        yield Stmt(
-            d.sql(
-                f"INSERT INTO {table(d, 'run_events')} ({EVENT_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, seq) DO UPDATE SET position = excluded.position,"
-                " event_id = excluded.event_id, type = excluded.type, payload = excluded.payload,"
-                " occurred_at = excluded.occurred_at"
-            ),
-            [
-                (
-                    e.run_id,
-                    e.seq,
-                    e.position,
-                    e.event_id,
-                    e.type,
-                    d.json(dict(e.payload)),
-                    d.time(e.occurred_at),
-                )
-                for e in events
-            ],
-            many=True,
+    """Upserts run_events and messages rows by (run_id, seq) (the last of a key wins)."""
+    event_rows = {
+        (e.run_id, e.seq): (
+            e.run_id,
+            e.seq,
+            e.position,
+            e.event_id,
+            e.type,
+            canonical_json(dict(e.payload)) if d.name == "postgres" else d.json(dict(e.payload)),
+            d.time(e.occurred_at),
         )
-    if messages:
-        yield Stmt(
-            d.sql(
-                f"INSERT INTO {table(d, 'messages')} ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, seq) DO UPDATE SET position = excluded.position,"
-                " thread_id = excluded.thread_id, message_id = excluded.message_id, role = excluded.role,"
-                " content = excluded.content, created_at = excluded.created_at"
-            ),
-            [
-                (
-                    m.run_id,
-                    m.seq,
-                    m.position,
-                    m.thread_id,
-                    m.message_id,
-                    m.role,
-                    m.content,
-                    d.time(m.created_at),
-                )
-                for m in messages
-            ],
-            many=True,
+        for e in events
+    }
+    message_rows = {
+        (m.run_id, m.seq): (
+            m.run_id,
+            m.seq,
+            m.position,
+            m.thread_id,
+            m.message_id,
+            m.role,
+            m.content,
+            d.time(m.created_at),
         )
+        for m in messages
+    }
+    if event_rows:
+        yield upsert(d, "run_events", EVENT_ROW_COLUMNS, _EVENT_TYPES, list(event_rows.values()))
+    if message_rows:
+        yield upsert(d, "messages", MESSAGE_COLUMNS, _MESSAGE_TYPES, list(message_rows.values()))
+
+
+_EVENT_TYPES = ("text", "bigint", "bigint", "text", "text", "jsonb", "timestamptz")
+_MESSAGE_TYPES = ("text", "bigint", "bigint", "text", "text", "text", "text", "timestamptz")
+
+
+def upsert(
+    d: Dialect, name: str, columns: str, pg_types: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> Stmt:
+    """An upsert keyed (run_id, seq) of every other column. PostgreSQL gets the rows as
+    one array per column (`unnest`: one statement whatever the count), SQLite as
+    executemany (in-process, no round trips)."""
+    names = [c.strip() for c in columns.split(",")]
+    update = ", ".join(f"{c} = excluded.{c}" for c in names if c not in ("run_id", "seq"))
+    conflict = f" ON CONFLICT (run_id, seq) DO UPDATE SET {update}"
+    if d.name != "postgres":
+        marks = ", ".join("?" for _ in names)
+        return Stmt(
+            f"INSERT INTO {table(d, name)} ({columns}) VALUES ({marks}){conflict}", list(rows), many=True
+        )
+    arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+    return Stmt(
+        f"INSERT INTO {table(d, name)} ({columns}) SELECT * FROM unnest({arrays}){conflict}",
+        [list(column) for column in zip(*rows, strict=True)],
+    )
 
 
 def upsert_runs(d: Dialect, rows: Sequence[RunRow], *, keep_newer: bool) -> Flow[None]:
