@@ -174,9 +174,14 @@ def upsert(
         return Stmt(
             f"INSERT INTO {table(d, name)} ({columns}) VALUES ({marks}){conflict}", list(rows), many=True
         )
-    arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+    # Binary arrays (`%b`): text ones would be escaped element by element. JSON travels as text.
+    arrays = ", ".join(f"%b::{'text' if t == 'jsonb' else t}[]" for t in pg_types)
+    select = ", ".join(
+        f"u.{c}::jsonb" if t == "jsonb" else f"u.{c}" for c, t in zip(names, pg_types, strict=True)
+    )
     return Stmt(
-        f"INSERT INTO {table(d, name)} ({columns}) SELECT * FROM unnest({arrays}){conflict}",
+        f"INSERT INTO {table(d, name)} ({columns}) SELECT {select} FROM unnest({arrays}) AS u({columns})"
+        + conflict,
         [list(column) for column in zip(*rows, strict=True)],
     )
 
