@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oa_runtime.app.reproject import catch_up, reproject
+from oa_runtime.app.reproject import DriftSampler, catch_up, reproject
 from oa_runtime.core import events as ev
 from oa_runtime.core.read_models import (
     EVENT_COUNT_MISMATCH,
@@ -22,6 +22,7 @@ from oa_runtime.core.read_models import (
     WATERMARK_BEHIND,
     expected_threads,
 )
+from oa_runtime.observability.metrics import REGISTRY
 from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store.base import SqlStore
 from oa_runtime.store.dialect import Dialect
@@ -235,3 +236,20 @@ async def test_a_version_bump_is_found_and_rebuilds(store: EventStore) -> None:
     assert [(x.scope, x.reason) for x in report.found] == [("projection", PROJECTION_VERSION_CHANGED)]
     assert (await reproject(s, reconcile=True)).ok
     await assert_equal_to_fold(store, run_ids)
+
+
+async def test_the_periodic_sample_sets_the_drift_gauge(store: EventStore) -> None:
+    a, b = await start_runs(store, 2, "thread-sampled")
+    await catch_up(sql_store(store))
+    sampler = DriftSampler(sql_store(store), sample=1000)
+    assert await sampler.check_once() == []
+    assert REGISTRY.get_sample_value("oa_runtime_read_model_drift", {"reason": SUMMARY_HASH_MISMATCH}) == 0
+    await execute(store, "UPDATE {runs} SET status = 'failed' WHERE run_id = ?", (b,))
+    late = await new_run(store, thread_id="thread-sampled")  # not projected yet: lag, not drift
+    found = await sampler.check_once()
+    assert [(d.id, d.reason) for d in found] == [(b, SUMMARY_HASH_MISMATCH)]
+    assert REGISTRY.get_sample_value("oa_runtime_read_model_drift", {"reason": SUMMARY_HASH_MISMATCH}) == 1
+    assert REGISTRY.get_sample_value("oa_runtime_read_model_drift", {"reason": EVENT_COUNT_MISMATCH}) == 0
+    assert (await reproject(sql_store(store), reconcile=True)).ok
+    assert await sampler.check_once() == []
+    await assert_equal_to_fold(store, [a, b, late])

@@ -10,19 +10,26 @@ fold in one transaction each chunk. A last check says what, if anything, is left
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..core.errors import DependencyUnavailable
 from ..core.projections import Projection, ProjectionStep
 from ..core.read_models import (
+    DRIFT_REASONS,
     LARAVEL_READ_MODELS,
     PROJECTION_VERSION_CHANGED,
+    WATERMARK_BEHIND,
     Drift,
     RunModel,
     Snapshot,
     check,
 )
+from ..observability import metrics
+
+log = logging.getLogger(__name__)
 
 CHUNK_RUNS = 500  # runs per snapshot read (a thread's runs stay in one chunk)
 
@@ -31,6 +38,8 @@ class ReprojectStore(Protocol):
     async def read_model_scope(
         self, *, run_id: str | None, thread_id: str | None
     ) -> list[tuple[str, str]]: ...
+
+    async def read_model_sample(self, size: int) -> list[tuple[str, str]]: ...
 
     async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot: ...
 
@@ -138,3 +147,34 @@ async def reproject(
         left = await find_drift(store, scope, threads=threads)
     report.remaining = left
     return report
+
+
+class DriftSampler:
+    """The periodic drift check: every `every_s`, a random sample of runs against their
+    fold; the gauge `oa_runtime_read_model_drift` holds what the latest sample found,
+    by reason, and each drift is logged. It repairs nothing (`reproject --reconcile`
+    does). A run the projector has not reached yet is lag, not drift: not counted."""
+
+    def __init__(self, store: ReprojectStore, *, every_s: float = 300.0, sample: int = 100) -> None:
+        self._store = store
+        self._every_s = every_s
+        self._sample = sample
+
+    async def check_once(self) -> list[Drift]:
+        scope = await self._store.read_model_sample(self._sample)
+        drifts = await find_drift(self._store, scope, threads=False)
+        found = [d for d in drifts if d.reason != WATERMARK_BEHIND]
+        for reason in (r for r in DRIFT_REASONS if r != WATERMARK_BEHIND):
+            metrics.READ_MODEL_DRIFT.labels(reason).set(sum(d.reason == reason for d in found))
+        for drift in found:
+            log.warning("read model drift", extra=drift.to_json())
+        return found
+
+    async def run(self) -> None:
+        """Until cancelled (a task in the server's TaskGroup)."""
+        while True:
+            await asyncio.sleep(self._every_s)
+            try:
+                await self.check_once()
+            except DependencyUnavailable as exc:
+                log.warning("drift check skipped: database unavailable", extra={"error": str(exc)})

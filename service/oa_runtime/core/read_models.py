@@ -34,6 +34,13 @@ MESSAGE_COUNT_MISMATCH = "message_count_mismatch"
 WATERMARK_BEHIND = "watermark_behind"
 SUMMARY_HASH_MISMATCH = "summary_hash_mismatch"
 PROJECTION_VERSION_CHANGED = "projection_version_changed"
+DRIFT_REASONS = (
+    EVENT_COUNT_MISMATCH,
+    MESSAGE_COUNT_MISMATCH,
+    WATERMARK_BEHIND,
+    SUMMARY_HASH_MISMATCH,
+    PROJECTION_VERSION_CHANGED,
+)
 
 
 def laravel_user_id(user_id: str) -> int | None:

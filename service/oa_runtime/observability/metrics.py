@@ -105,6 +105,13 @@ PROJECTION_LAG: Final = Gauge(
     ["projection"],
     registry=REGISTRY,
 )
+READ_MODEL_DRIFT: Final = Gauge(
+    "oa_runtime_read_model_drift",
+    "Drifts the latest sampled check found between the Laravel read models and a fresh fold of the log,"
+    " by reason (app/reproject.py; a lagging projector is the lag gauge, not drift).",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 # ----- streams -----
 STREAMS_OPENED: Final = Counter(

@@ -144,6 +144,9 @@ class SqlStore(ABC):
     async def read_model_scope(self, *, run_id: str | None, thread_id: str | None) -> list[tuple[str, str]]:
         return await self._read(read_models.scope_run_ids(self.dialect, run_id=run_id, thread_id=thread_id))
 
+    async def read_model_sample(self, size: int) -> list[tuple[str, str]]:
+        return await self._read(read_models.sample_run_ids(self.dialect, size))
+
     async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot:
         return await self._read(read_models.snapshot(self.dialect, run_ids, threads=threads))
 

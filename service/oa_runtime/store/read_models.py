@@ -433,6 +433,12 @@ def scope_run_ids(d: Dialect, *, run_id: str | None, thread_id: str | None) -> F
     return [(r[0], r[1]) for r in rows]
 
 
+def sample_run_ids(d: Dialect, size: int) -> Flow[list[tuple[str, str]]]:
+    """(run id, thread id) of up to `size` runs picked at random (a periodic drift check)."""
+    rows = yield query(d.sql("SELECT run_id, thread_id FROM runs ORDER BY random() LIMIT ?"), (size,))
+    return [(r[0], r[1]) for r in rows]
+
+
 def checkpoint(d: Dialect) -> Flow[Checkpoint]:
     rows = yield query(
         d.sql("SELECT version, position FROM projection_checkpoints WHERE name = ?"),
