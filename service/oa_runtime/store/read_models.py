@@ -33,6 +33,7 @@ from ..core.read_models import (
     thread_row,
 )
 from ..core.records import StartRequest
+from . import flows  # a module import: flows imports this module too
 from .common import EVENT_COLUMNS
 from .dialect import Dialect
 from .sql import Flow, Stmt, command, query
@@ -405,18 +406,7 @@ def run_events(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, list[ev.Eve
     )
     out: dict[str, list[ev.Event]] = {r: [] for r in run_ids}
     for row in rows:
-        stream_id, seq, event_id, type_, occurred_at, payload, position = row
-        out[stream_id].append(
-            ev.Event(
-                stream_id,
-                int(seq),
-                event_id,
-                type_,
-                d.from_time(occurred_at),
-                d.from_json(payload),
-                int(position),
-            )
-        )
+        out[row[0]].append(flows.event(d, row))
     return out
 
 
