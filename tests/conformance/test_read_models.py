@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oa_runtime.app.reproject import DriftSampler, catch_up, reproject
@@ -253,3 +255,23 @@ async def test_the_periodic_sample_sets_the_drift_gauge(store: EventStore) -> No
     assert (await reproject(sql_store(store), reconcile=True)).ok
     assert await sampler.check_once() == []
     await assert_equal_to_fold(store, [a, b, late])
+
+
+async def test_a_rewrite_waits_for_the_projectors_lock(store: EventStore, store_url: str) -> None:
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: no projector runs beside a rewrite")
+    [run_id] = await start_runs(store, 1, "thread-locked", steps=1)
+    await catch_up(sql_store(store))
+    models = [
+        m
+        for m in (await sql_store(store).read_model_snapshot([run_id], threads=False)).folded().values()
+        if m
+    ]
+    async with await psycopg.AsyncConnection.connect(store_url) as projector:
+        async with projector.transaction():
+            await projector.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (LARAVEL_READ_MODELS.name,)
+            )
+            assert await sql_store(store).replace_read_models([run_id], models) is False
+        assert await sql_store(store).replace_read_models([run_id], models) is True
+    await assert_equal_to_fold(store, [run_id])

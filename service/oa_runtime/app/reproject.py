@@ -10,6 +10,7 @@ fold in one transaction each chunk. A last check says what, if anything, is left
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class ReprojectStore(Protocol):
 
     async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot: ...
 
-    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> None: ...
+    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> bool: ...
 
     async def reset_projection(self, name: str) -> None: ...
 
@@ -120,7 +121,11 @@ async def rewrite(store: ReprojectStore, scope: Sequence[tuple[str, str]], drift
     wanted = [(r, t) for r, t in scope if r in runs or t in threads]
     for run_ids in chunks(wanted):
         folded = (await store.read_model_snapshot(run_ids, threads=False)).folded()
-        await store.replace_read_models(run_ids, [m for m in folded.values() if m is not None])
+        models = [m for m in folded.values() if m is not None]
+        for attempt in itertools.count():
+            if await store.replace_read_models(run_ids, models):
+                break
+            await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))  # a projector step holds it this instant
 
 
 async def reproject(

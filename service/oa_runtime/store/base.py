@@ -150,14 +150,13 @@ class SqlStore(ABC):
     async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot:
         return await self._read(read_models.snapshot(self.dialect, run_ids, threads=threads))
 
-    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> None:
+    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> bool:
         d = self.dialect
 
-        def flow() -> Flow[Done[None]]:
-            yield from read_models.replace_runs(d, run_ids, models)
-            return done(None)
+        def flow() -> Flow[Done[bool]]:
+            return done((yield from read_models.replace_runs(d, run_ids, models)))
 
-        await self._write(flow)
+        return await self._write(flow)
 
     async def thread_messages(self, thread_id: str) -> dict[str, list[ChatMessage]]:
         return await self._read(flows.thread_messages(self.dialect, thread_id))

@@ -440,8 +440,11 @@ def checkpoint(d: Dialect) -> Flow[Checkpoint]:
 # ----- repair -----
 
 
-def replace_runs(d: Dialect, run_ids: Sequence[str], models: Sequence[RunModel]) -> Flow[None]:
-    """Rewrites these runs' rows from a fresh fold (and their threads' rows), in one transaction."""
+def replace_runs(d: Dialect, run_ids: Sequence[str], models: Sequence[RunModel]) -> Flow[bool]:
+    """Rewrites these runs' rows from a fresh fold (and their threads' rows), in one
+    transaction, under the projection's lock (False, nothing done: a projector holds it)."""
+    if not (yield from d.try_lock_projection(LARAVEL_READ_MODELS.name)):
+        return False
     match, param = d.in_list("run_id", run_ids)
     before = yield query(d.sql(f"SELECT DISTINCT thread_id FROM {table(d, 'runs')} WHERE {match}"), (param,))
     for name in ("run_events", "messages", "runs"):
@@ -450,6 +453,7 @@ def replace_runs(d: Dialect, run_ids: Sequence[str], models: Sequence[RunModel])
     if models:
         yield from upsert_runs(d, [m.run for m in models], keep_newer=False)
     yield from refresh_threads(d, {r[0] for r in before} | {m.run.thread_id for m in models})
+    return True
 
 
 def snapshot(d: Dialect, run_ids: Sequence[str], *, threads: bool) -> Flow[Snapshot]:
