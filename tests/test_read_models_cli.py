@@ -22,6 +22,7 @@ from oa_runtime.store.read_models import table
 from oa_runtime.store.sql import Done, Flow, command, done
 
 from tests.conformance.helpers import accepted, append, fingerprint, start_request
+from tests.conformance.test_read_models import script
 
 CLI = str(Path(sys.executable).parent / "oa-runtime")
 
@@ -45,19 +46,7 @@ async def seeded(database_url: str) -> list[str]:
             assert (await store.create_run(request, fingerprint(request), accepted("thread-cli"))).created
             run_ids.append(request.run_id)
         for run_id in run_ids:
-            await append(
-                store,
-                AppendRequest(
-                    run_id,
-                    [
-                        ev.run_started("x", 1),
-                        ev.step_started(1),
-                        ev.message_completed(f"{run_id}-m", "hi"),
-                        ev.step_finished(1, ev.STEP_STOP),
-                        ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop"),
-                    ],
-                ),
-            )
+            await append(store, AppendRequest(run_id, script(run_id, 1, ev.OUTCOME_SUCCEEDED)))
         await catch_up(store)
         d = store.dialect
 
