@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import reduce
 from typing import Any
@@ -223,21 +223,18 @@ def fold_run(facts: RunFacts, events: Sequence[ev.Event]) -> RunModel | None:
     that disagrees with its log shows up as drift too."""
     if not events:
         return None
-    rows = [r for e in sorted(events, key=lambda e: e.seq) for r in event_rows(e, facts.thread_id)]
+    ordered = sorted(events, key=lambda e: e.seq)
+    rows = [r for e in ordered for r in event_rows(e, facts.thread_id)]
     run_events = tuple(r for r in rows if isinstance(r, RunEventRow))
     messages = tuple(r for r in rows if isinstance(r, MessageRow))
-    state = reduce(apply, sorted(events, key=lambda e: e.seq), RunState())
+    state = reduce(apply, ordered, RunState())
     finished = [r.occurred_at for r in run_events if r.type == ev.RUN_FINISHED]
-    folded = RunFacts(
-        facts.run_id,
-        facts.thread_id,
-        facts.user_id,
-        facts.model,
-        state.status.value if state.status else "",
-        state.step,
-        state.finish_reason,
-        state.error_message,
-        facts.created_at,
+    folded = replace(
+        facts,
+        status=state.status.value if state.status else "",
+        step_count=state.step,
+        finish_reason=state.finish_reason,
+        error_message=state.error_message,
     )
     run = run_row(
         folded,
