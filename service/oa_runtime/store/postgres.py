@@ -57,10 +57,12 @@ class PostgresEventStore(SqlStore):
         pool_timeout_s: float = 5.0,
         connect_timeout_s: int = 5,
         owner_lock_wait_s: float = 10.0,
+        peer_watch_s: float = 0.05,  # how often a replica looks for peers gone (0: only claim rounds)
     ) -> None:
         super().__init__()
         self.url = url
         self._owner_lock_wait_s = owner_lock_wait_s
+        self._peer_watch_s = peer_watch_s
         self.applied_migrations: list[int] = []
         self._pool_timeout_s = pool_timeout_s
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -160,7 +162,15 @@ class PostgresEventStore(SqlStore):
                 await leases.release(conn, owner, held)
 
     async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
-        await leases.listen(self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s)
+        await leases.listen(
+            self.url,
+            self.sender,
+            owner,
+            handler,
+            ready,
+            lock_wait_s=self._owner_lock_wait_s,
+            peer_watch_s=self._peer_watch_s,
+        )
 
     # ----- plumbing -----
 
