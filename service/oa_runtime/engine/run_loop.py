@@ -107,10 +107,15 @@ class RunLoop:
                 return
 
     async def load(self) -> None:
-        checkpoint = await self.deps.store.latest_checkpoint(self.record.run_id)
-        if checkpoint is not None:
-            self.state = RunState.from_json(checkpoint.state)
-        await self.refresh()
+        # The run row holds the state folded up to its last seq (written in every append's
+        # transaction): one read instead of the checkpoint plus the events after it, which
+        # is most of a resume's cost (issue 17 goal 6). A stale copy cannot do harm: the
+        # first append would meet a SeqConflict and refresh from the log.
+        state = await self.deps.store.run_state(self.record.run_id)
+        if state is not None:
+            self.state = state
+        else:
+            await self.refresh()
         self.history = await thread_history(self.deps.store, self.record.thread_id, self.record.run_id)
 
     # ----- the loop -----
