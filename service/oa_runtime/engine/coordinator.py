@@ -3,7 +3,10 @@
 Three loops, all in the server's TaskGroup:
 - the claimer takes runs nobody executes (new, released, expired, or held by a
   dead replica) every `claim_interval_s`, and at once when woken (a peer
-  released leases, the database came back, the listener reconnected);
+  released leases, the database came back, the listener reconnected, or on
+  PostgreSQL a peer's liveness connection disappeared: the store's peer watch
+  calls `on_runnable` within ~50 ms of a kill, so a takeover does not wait for
+  the next round; see store/postgres_leases.py);
 - the keeper renews this replica's leases every third of their TTL; a lease it
   no longer holds stops its run task quietly, and a run the database says is
   `canceling` is cancelled here (the fallback when a cancel notification from
