@@ -32,6 +32,9 @@ _INFO_KEYS = frozenset(
 NOISE_FLOOR = 0.05
 # For a figure missing from the noise file (a new scenario): flag only large changes.
 UNMEASURED_NOISE = 0.25
+# Noise this large (a figure that was 0 in one run, e.g. Envoy's CPU on a gRPC path, counted
+# in 10 ms ticks) says the figure is not comparable: it is never flagged.
+NOISE_CAP = 10.0
 
 NOISE_PATH = Path(__file__).with_name("noise.json")
 
@@ -104,15 +107,17 @@ def _relative_worse(before: float, after: float, direction: str) -> float:
 
 
 def noise_between(first: Iterable[Figure], second: Iterable[Figure]) -> dict[str, float]:
-    """Per figure, the relative difference of two runs of the same commit: |a - b| / max(|a|, |b|)."""
+    """Per figure, the relative difference of two runs of the same commit, |a - b| / min(|a|, |b|)
+    (the larger of the two relative changes, so comparing either run with the other flags
+    nothing), at most NOISE_CAP."""
     other = {f.name: f.value for f in second}
     noise: dict[str, float] = {}
     for figure in first:
         if figure.direction == INFO or figure.name not in other:
             continue
         a, b = figure.value, other[figure.name]
-        scale = max(abs(a), abs(b))
-        noise[figure.name] = abs(a - b) / scale if scale else 0.0
+        scale = min(abs(a), abs(b))
+        noise[figure.name] = min(abs(a - b) / scale, NOISE_CAP) if scale else (NOISE_CAP if a != b else 0.0)
     return noise
 
 
@@ -120,7 +125,8 @@ def compare(
     current: Iterable[Figure], baseline: Iterable[Figure], noise: Mapping[str, float]
 ) -> list[Change]:
     """Each directional figure present in both, worst first. A figure is flagged when it got
-    worse by more than its noise (at least NOISE_FLOOR; UNMEASURED_NOISE when not measured)."""
+    worse by more than its noise (at least NOISE_FLOOR; UNMEASURED_NOISE when not measured;
+    never at NOISE_CAP)."""
     before = {f.name: f.value for f in baseline}
     changes = []
     for figure in current:
@@ -137,7 +143,7 @@ def compare(
                 figure.value,
                 worse_by,
                 threshold,
-                worse_by > threshold,
+                threshold < NOISE_CAP and worse_by > threshold,
             )
         )
     return sorted(changes, key=lambda c: -c.worse_by)
@@ -193,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     body = {
         "how": (
             "python -m bench.trend noise: two `make bench QUICK=1` runs of one commit, back to back on"
-            " this machine; per figure |a - b| / max(|a|, |b|)"
+            " this machine; per figure |a - b| / min(|a|, |b|), capped at NOISE_CAP (not comparable)"
         ),
         "commit": args.commit or first["meta"].get("commit", ""),
         "runs": [first["meta"], second["meta"]],

@@ -68,7 +68,24 @@ def test_noise_is_the_relative_difference_of_two_runs_of_directional_figures() -
         Figure("b", 50.0, "1/s", HIGHER),
         Figure("n", 9.0, "count", INFO),
     ]
-    assert trend.noise_between(first, second) == {"a": pytest.approx(0.2), "b": 0.0}
+    assert trend.noise_between(first, second) == {"a": pytest.approx(0.25), "b": 0.0}
+
+
+def test_either_run_compared_with_the_other_is_within_their_noise() -> None:
+    first = [
+        Figure("lat", 80.0, "ms", LOWER),
+        Figure("rate", 900.0, "1/s", HIGHER),
+        Figure("z", 0.0, "s", LOWER),
+    ]
+    second = [
+        Figure("lat", 100.0, "ms", LOWER),
+        Figure("rate", 1000.0, "1/s", HIGHER),
+        Figure("z", 0.01, "s", LOWER),
+    ]
+    noise = trend.noise_between(first, second)
+    assert noise["z"] == trend.NOISE_CAP  # 0 in one run: not comparable
+    for current, baseline in ((first, second), (second, first)):
+        assert not any(c.flagged for c in trend.compare(current, baseline, noise))
 
 
 def test_only_a_change_for_the_worse_beyond_the_noise_is_flagged() -> None:
@@ -130,4 +147,4 @@ def test_the_results_file_lists_every_figure_with_unit_direction_and_commit(tmp_
 def test_the_committed_noise_file_holds_a_noise_per_directional_figure() -> None:
     body = json.loads(trend.NOISE_PATH.read_text())
     assert body["how"] and body["commit"]
-    assert body["figures"] and all(0.0 <= value <= 1.0 for value in body["figures"].values())
+    assert body["figures"] and all(0.0 <= value <= trend.NOISE_CAP for value in body["figures"].values())
