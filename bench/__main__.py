@@ -102,7 +102,7 @@ async def bench_backend(
                 if step(label):
                     results += await scenario()
     if step("recovery"):
-        results += await recovery(backend, database_url, work_dir, sizes.recovery_runs)
+        results += await recovery(backend, database_url, work_dir, sizes.recovery_runs, sizes.recovery_rounds)
     return results
 
 

@@ -25,7 +25,7 @@ INFO = ""  # a size or a count the scenario chose: never flagged
 
 # Sizes and counts, not performance (their names would otherwise match a unit rule).
 _INFO_KEYS = frozenset(
-    {"runs", "events", "tokens", "clients", "appenders", "deltas", "offered_tokens_per_s", "ratio"}
+    {"runs", "rounds", "events", "tokens", "clients", "appenders", "deltas", "offered_tokens_per_s", "ratio"}
 )
 # A figure worse by less than this is never flagged, whatever the measured noise
 # (two runs can agree by chance on a figure that is noisy in truth).
