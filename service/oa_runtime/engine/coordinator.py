@@ -96,7 +96,7 @@ class Coordinator:
             for lease in leases:
                 # A lease with recovery attempts was taken from an owner that never released it.
                 metrics.LEASE_CLAIMS.labels("takeover" if lease.recovery_attempts else "new").inc()
-                if not self._executor.start(lease.run_id, lease):
+                if not self._executor.start(lease.run_id, lease, lease.record):
                     # Already running here (raced with a local start) or closing:
                     # give it back rather than hold a lease nobody uses.
                     await self._store.release_leases(self._executor.policy.owner, [lease])

@@ -69,7 +69,9 @@ def run_workloads(deps: RunDeps, models: ModelRegistry) -> WorkloadFactory:
         record = record or await deps.store.get_run(run_id)
         if record is None:
             return None
-        return RunLoop(deps, record, models.resolve(record.request.model), fence=lease.token)
+        loop = RunLoop(deps, record, models.resolve(record.request.model), fence=lease.token)
+        loop.claimed_state = lease.state
+        return loop
 
     return load
 

@@ -69,6 +69,7 @@ class RunLoop:
         self.provider = provider
         self.fence = fence
         self.state = RunState()
+        self.claimed_state: RunState | None = None  # the run row as the claim returned it
         self.history: list[ChatMessage] = []
         self.steps_trace = tracing.StepTrace()
         self._provider_name = type(provider).__name__  # a bounded metric label
@@ -108,10 +109,12 @@ class RunLoop:
 
     async def load(self) -> None:
         # The run row holds the state folded up to its last seq (written in every append's
-        # transaction): one read instead of the checkpoint plus the events after it, which
-        # is most of a resume's cost (issue 17 goal 6). A stale copy cannot do harm: the
-        # first append would meet a SeqConflict and refresh from the log.
-        state = await self.deps.store.run_state(self.record.run_id)
+        # transaction): the claim returns it (`claimed_state`), else one read, instead of the
+        # checkpoint plus the events after it, which was most of a resume's cost (issue 17
+        # goal 6). A stale copy cannot do harm: the first append would meet a SeqConflict
+        # and refresh from the log.
+        state, self.claimed_state = self.claimed_state, None
+        state = state or await self.deps.store.run_state(self.record.run_id)
         if state is not None:
             self.state = state
         else:

@@ -146,9 +146,10 @@ class PostgresEventStore(SqlStore):
         reclaim: Sequence[str] = (),
     ) -> list[Lease]:
         async with self._tx() as conn:
-            return await leases.claim(
+            rows = await leases.claim(
                 conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit, reclaim=reclaim
             )
+        return [flows.claimed_lease(self.dialect, row) for row in rows]
 
     async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:
         if not held:

@@ -37,6 +37,7 @@ from psycopg.rows import TupleRow
 
 from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, parse_notify_payload
 from ..ports import ChangeHandler
+from .common import CLAIM_RETURNING
 
 Conn = AsyncConnection[TupleRow]
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ async def claim(
     exclude: Sequence[str],
     limit: int,
     reclaim: Sequence[str] = (),
-) -> list[Lease]:
+) -> list[tuple[Any, ...]]:
     dead = await dead_owners(conn, owner)
     only = "" if run_ids is None else " AND run_id = ANY(%(run_ids)s)"
     cur = await conn.execute(
@@ -117,7 +118,7 @@ async def claim(
         "        OR lease_owner = ANY(%(dead)s)"
         "        OR (lease_owner = %(owner)s AND run_id = ANY(%(reclaim)s)))"
         "  ORDER BY created_at, run_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-        " RETURNING run_id, lease_token, recovery_attempts",
+        f" RETURNING {CLAIM_RETURNING}",
         {
             "owner": owner,
             "ttl": ttl_s,
@@ -128,7 +129,7 @@ async def claim(
             "limit": limit,
         },
     )
-    return [Lease(row[0], int(row[1]), int(row[2])) for row in await cur.fetchall()]
+    return await cur.fetchall()  # the store decodes them (flows.claimed_lease)
 
 
 # Row locks in run id order, as append_many takes them, so the two never deadlock.
