@@ -12,8 +12,10 @@ of a Python process on a shared machine varies by hundreds of ms.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 
 import grpc.aio
@@ -26,7 +28,7 @@ from tests.support.replica import Replica
 from .report import Result, percentile
 
 ENV = {
-    "RUNTIME_LOG_LEVEL": "WARNING",
+    "RUNTIME_LOG_LEVEL": "INFO",  # the "serving" line (a few hundred request lines besides)
     "RUNTIME_LEASE_TTL_S": "10",
     "RUNTIME_CLAIM_INTERVAL_S": "1",
 }
@@ -70,7 +72,7 @@ async def _kill_and_restart(
     await asyncio.gather(*(_start(replica, r) for r in run_ids))
     await asyncio.sleep(1.0)  # every run is streaming
     replica.kill()
-    since = time.perf_counter()
+    since, killed_at = time.perf_counter(), time.time()
     cuts = await _last_seqs(replica.database_url, run_ids)  # the dead replica writes nothing more
     target = survivor or replica
     if survivor is None:
@@ -78,12 +80,18 @@ async def _kill_and_restart(
         replica.start()
     waits = await asyncio.gather(*(_first_new_event(target, r, cuts[r], since) for r in run_ids))
     redone = []
+    commits = []  # the commit time (occurred_at) of each run's first event after the kill
     for r in run_ids:  # StreamRunEvents ends with run.finished: this waits for each run's end
         evs = await run_events(target, r)
         redone.append(
             sum(1 for e in evs if e.type == "step.finished" and e.step_finished.reason == INTERRUPTED)
         )
-    return {
+        commits.append(next(e.occurred_at.ToNanoseconds() / 1e9 for e in evs if e.seq > cuts[r]))
+    if survivor is None:
+        service = {"serving_to_first_commit_ms": (min(commits) - _serving_at(replica)) * 1e3}
+    else:
+        service = {"kill_to_first_commit_ms": (min(commits) - killed_at) * 1e3}
+    return service | {
         "first_resumed_ms": min(waits) * 1e3,
         "p50_resumed_ms": percentile(waits, 50) * 1e3,
         "all_resumed_ms": max(waits) * 1e3,
@@ -91,6 +99,12 @@ async def _kill_and_restart(
         "steps_redone_per_run_max": float(max(redone)),
         "steps_redone_per_run_mean": sum(redone) / len(redone),
     }
+
+
+def _serving_at(replica: Replica) -> float:
+    """When the replica's last start logged "serving" (epoch seconds, its clock)."""
+    lines = [json.loads(line) for line in replica.log().splitlines() if '"msg": "serving"' in line]
+    return datetime.fromisoformat(lines[-1]["ts"]).timestamp()
 
 
 async def _last_seqs(database_url: str, run_ids: list[str]) -> dict[str, int]:
