@@ -17,8 +17,10 @@ and wakes the claimer when one disappears. PostgreSQL releases a dying
 backend's advisory locks before it removes its `pg_stat_activity` entry
 (`ShutdownPostgres` runs in `before_shmem_exit`, the backend status entry is
 cleared in `on_shmem_exit`), so when the entry is gone the liveness lock is
-free and the claim's try-lock sees the owner dead. Why a poll: one query of
-~0.1 ms per replica per 50 ms, on one connection, whatever the number of peers;
+free and the claim's try-lock sees the owner dead. Why a poll: one query per
+replica per 50 ms on one connection, whatever the number of peers (measured here:
+0.2 ms round trip, 0.07 ms of it in PostgreSQL, ~120 µs of client CPU: about 0.25 %
+of a core per replica);
 blocking on each peer's lock (`pg_advisory_lock`) would wake at once but needs a
 connection per peer and would hold a restarting peer's lock. A peer's listener
 that merely reconnects also wakes the claimer: a claim round that finds nothing.
