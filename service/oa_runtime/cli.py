@@ -279,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)
     smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
-    smoke.add_argument("--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)")
+    smoke.add_argument(
+        "--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)"
+    )
     smoke.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     smoke.set_defaults(fn=_cmd_smoke)
     gateway = sub.add_parser("gateway", help="the Envoy sidecar: render the gateway config and exec Envoy")
