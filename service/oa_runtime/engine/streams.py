@@ -21,6 +21,7 @@ below the cursor.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 from ..core.errors import InvalidArgument, NotReady, RunNotFound, StaleCursor
 from ..core.events import Event
@@ -99,28 +100,20 @@ async def _open_cursor(store: EventStore, sub: Subscription, run_id: str, after_
     return True
 
 
+@dataclass
 class _Reader:
     """One stream's reading state: backlog pages from the store, then live events from
     the subscriber. `catch_up` says live delivery cannot be trusted to be contiguous and
     the store must be re-read; `ended` that the run's terminal event was read."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        sub: Subscription,
-        run_id: str,
-        after_seq: int,
-        page_events: int,
-        page_chars: int,
-    ) -> None:
-        self.store = store
-        self.sub = sub
-        self.run_id = run_id
-        self.after_seq = after_seq
-        self.page_events = page_events
-        self.page_chars = page_chars
-        self.catch_up = True  # the backlog comes first
-        self.ended = False
+    store: EventStore
+    sub: Subscription
+    run_id: str
+    after_seq: int
+    page_events: int
+    page_chars: int
+    catch_up: bool = True  # the backlog comes first
+    ended: bool = False
 
     def begin_catch_up(self) -> None:
         self.catch_up = False
