@@ -22,11 +22,19 @@ from dataclasses import dataclass
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from openagents.runtime.v1 import health_service_pb2_grpc, run_service_pb2, run_service_pb2_grpc
+from openagents.runtime.v1 import (
+    codex_worker_service_pb2_grpc,
+    health_service_pb2_grpc,
+    run_service_pb2,
+    run_service_pb2_grpc,
+)
 
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
+from .api.workers import CodexWorkerService
+from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
+from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .core.projections import THREAD_MESSAGES
@@ -42,6 +50,7 @@ from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
+from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
 log = logging.getLogger(__name__)
@@ -76,7 +85,7 @@ async def serve(
             phases.mark("listen")
             grpc_health = health.aio.HealthServicer()
             readiness = Readiness(store, grpc_health, on_recovered=parts.coordinator.wake)
-            server = _grpc_server(settings, env, keyring, parts.runtime, readiness, grpc_health)
+            server = _grpc_server(settings, env, keyring, parts, readiness, grpc_health)
             port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
             await server.start()
             await readiness.refresh()
@@ -137,6 +146,7 @@ class _Components:
     coordinator: Coordinator
     projector: Projector
     runtime: Runtime
+    workers: Workers
 
 
 def _build_components(
@@ -172,14 +182,20 @@ def _build_components(
     )
     projector = Projector(store, [THREAD_MESSAGES])
     runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
-    return _Components(broker, writer, executor, coordinator, projector, runtime)
+    workers = Workers(
+        open_worker_store(store),
+        stale_after_ms=settings.worker_heartbeat_stale_after_ms,
+        poll_s=None if store.single_node else settings.stream_poll_s,
+        sse_heartbeat_s=settings.sse_heartbeat_s,
+    )
+    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
 
 
 def _grpc_server(
     settings: Settings,
     env: Mapping[str, str],
     keyring: Keyring,
-    runtime: Runtime,
+    parts: _Components,
     readiness: Readiness,
     grpc_health: health.aio.HealthServicer,
 ) -> grpc.aio.Server:
@@ -189,7 +205,9 @@ def _grpc_server(
         interceptors=[
             MetricsInterceptor(),
             *tracing.server_interceptors(),
-            ServiceTokenInterceptor(keyring, runtime.store, policy=TokenPolicy.from_env(env)),
+            ServiceTokenInterceptor(
+                keyring, AuthReads(parts.runtime.store, parts.workers.store), policy=TokenPolicy.from_env(env)
+            ),
         ],
         options=[
             ("grpc.so_reuseport", 0),
@@ -200,13 +218,17 @@ def _grpc_server(
             ("grpc.absolute_max_metadata_size", 64 * 1024),
         ],
     )
-    run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(runtime), server)
+    run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(parts.runtime), server)
+    codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
+        CodexWorkerService(parts.workers), server
+    )
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
         (
             run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
             "openagents.runtime.v1.HealthService",
+            "openagents.runtime.v1.CodexWorkerService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -242,6 +264,7 @@ async def _shut_down(
     parts.coordinator.stop()
     handed_off = await parts.executor.handoff(settings.shutdown_grace_s)
     parts.broker.close()
+    parts.workers.hub.close()
     await server.stop(settings.shutdown_grace_s)
     parts.writer.close()
     for task in background:

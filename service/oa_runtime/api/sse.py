@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import grpc.aio
 from google.api import httpbody_pb2
@@ -50,7 +51,15 @@ def _body(data: bytes) -> run_service_pb2.StreamRunSseResponse:
     )
 
 
-def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext) -> int:
+class _Resumable(Protocol):
+    """A stream request with an optional `cursor` field (runs and Codex workers)."""
+
+    cursor: int
+
+    def HasField(self, field_name: str) -> bool: ...
+
+
+def resume_cursor(request: _Resumable, context: grpc.aio.ServicerContext) -> int:
     """The resume cursor from `cursor` and/or `Last-Event-ID`; both given must agree.
 
     The header is ASCII digits within int64 (int() would also read an Arabic-Indic five as 5 and
@@ -143,7 +152,7 @@ async def _open_stream(
     """Checks the run and the cursor before anything is sent; answers the run id, the
     cursor, the seq to read after, and the frame mapper placed there."""
     run_id = require_id("run_id", request.run_id)
-    cursor = _cursor(request, context)
+    cursor = resume_cursor(request, context)
     record = await store.get_run(run_id)
     if record is None:
         raise RunNotFound(run_id)
