@@ -29,6 +29,7 @@ from oa_runtime.core.validation import fingerprint
 from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
 from openagents.runtime.v1 import (
+    codex_worker_service_pb2,
     health_service_pb2,
     health_service_pb2_grpc,
     run_event_pb2,
@@ -418,6 +419,9 @@ async def test_rejections_log_the_problem_but_never_the_token(
 def test_every_run_service_method_has_an_access_rule() -> None:
     """A method without a rule is refused to every bound token (fail closed); this keeps the
     table complete, so a new RPC ships with its rule."""
-    service = run_service_pb2.DESCRIPTOR.services_by_name["RunService"]
-    methods = {f"/{service.full_name}/{method.name}" for method in service.methods}
+    services = [
+        run_service_pb2.DESCRIPTOR.services_by_name["RunService"],
+        codex_worker_service_pb2.DESCRIPTOR.services_by_name["CodexWorkerService"],
+    ]
+    methods = {f"/{service.full_name}/{method.name}" for service in services for method in service.methods}
     assert methods == set(RESOURCES)

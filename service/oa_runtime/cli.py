@@ -184,6 +184,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
             user_id=args.user_id,
             guest_scope=args.guest_scope,
             scope="service" if args.service else None,
+            worker_id=args.worker_id,
         )
     )
     return 0
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--thread-id")
     token.add_argument("--user-id")
     token.add_argument("--guest-scope")
+    token.add_argument("--worker-id", help="bind the token to one Codex worker")
     token.add_argument(
         "--service", action="store_true", help='scope "service" (needs RUNTIME_ALLOW_SERVICE_TOKENS=1)'
     )
@@ -279,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     token.set_defaults(fn=_cmd_token)
     smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
-    smoke.add_argument("--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)")
+    smoke.add_argument(
+        "--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)"
+    )
     smoke.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
     smoke.set_defaults(fn=_cmd_smoke)
     gateway = sub.add_parser("gateway", help="the Envoy sidecar: render the gateway config and exec Envoy")

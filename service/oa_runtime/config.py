@@ -69,6 +69,8 @@ class Settings:
     metrics_port: int | None = None  # RUNTIME_METRICS_PORT; unset: no listener (0: the OS picks)
     otlp_endpoint: str = ""  # traces go here (OTLP/gRPC); empty: tracing off
     service_name: str = "openagents-runtime"
+    # ----- Codex workers -----
+    worker_heartbeat_stale_after_ms: int = 120_000  # a worker silent this long is "stale"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,4 +109,7 @@ class Settings:
             or e.get("OTEL_EXPORTER_OTLP_ENDPOINT")
             or "",
             service_name=e.get("OTEL_SERVICE_NAME") or defaults.service_name,
+            worker_heartbeat_stale_after_ms=_int(
+                e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
+            ),
         )

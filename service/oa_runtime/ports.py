@@ -26,6 +26,7 @@ from .core.records import (
     StartRequest,
 )
 from .core.run_state import RunState, RunStatus
+from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,3 +302,54 @@ class ModelProvider(Protocol):
     def serves(self, model: str) -> bool: ...
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]: ...
+
+
+# ----- Codex workers (core/workers.py) -----
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerUpdate:
+    """What `WorkerStore.update_worker` did: the worker after it, the events it appended
+    (none for an idempotent replay) and the decision they came from."""
+
+    state: WorkerState
+    events: Sequence[WorkerEvent]
+    decision: WorkerDecision
+
+
+WorkerDecider = Callable[[WorkerState | None, PriorRequest | None], WorkerDecision]
+
+
+class WorkerStore(Protocol):
+    """Each Codex worker is a stream of its own: events with dense seqs from 1, and a summary
+    row that is the fold of those events (an inline projection, written in the same
+    transaction). One conformance suite (tests/conformance/test_worker_store.py) for all adapters.
+    """
+
+    async def update_worker(
+        self, worker_id: str, decide: WorkerDecider, *, request_id: str | None = None
+    ) -> WorkerUpdate:
+        """In one transaction, serialized per worker: reads the worker (None if new) and, with
+        `request_id`, the control request recorded under that id; calls `decide`; appends its
+        events with the next seqs, folds them (`core.workers.apply`) into the summary row, and
+        remembers `decision.request`. A DomainError from `decide` writes nothing. A decision
+        with events for a new worker must start with `worker.created`."""
+
+    async def get_worker(self, worker_id: str) -> WorkerState | None: ...
+
+    async def list_workers(
+        self,
+        *,
+        owner: str | None,
+        status: WorkerStatus | None,
+        workspace_ref: str | None,
+        limit: int,
+        before: tuple[str, str] | None,
+    ) -> list[WorkerState]:
+        """Workers newest first by (created_at, worker_id); `before` is the keyset cursor
+        (created_at ISO string, worker_id) of the last row of the previous page."""
+
+    async def read_worker_events(
+        self, worker_id: str, after_seq: int, limit: int = 1000
+    ) -> list[WorkerEvent]:
+        """Events with seq > after_seq, in order, at most `limit`."""

@@ -5,10 +5,10 @@
 declare(strict_types=1);
 
 require __DIR__ . '/bootstrap.php';
+require_once __DIR__ . '/steps.php';
 
 use Illuminate\Http\Client\Factory;
 use OpenAgents\Runtime\RuntimeClient;
-use OpenAgents\Runtime\RuntimeError;
 use OpenAgents\Runtime\TokenFactory;
 
 [, $baseUrl, $secret, $suffix] = $argv;
@@ -20,18 +20,7 @@ $threadId = "thread-php-$suffix";
 $report = [];
 
 $step = function (string $name, callable $call) use (&$report): void {
-    try {
-        $report[$name] = ['ok' => $call()];
-    } catch (RuntimeError $error) {
-        $report[$name] = ['error' => [
-            'httpStatus' => $error->httpStatus,
-            'code' => $error->grpcCode,
-            'reason' => $error->reason,
-            'domain' => $error->domain,
-            'metadata' => $error->metadata,
-            'message' => $error->getMessage(),
-        ]];
-    }
+    run_step($report, $name, $call);
 };
 
 // The contract's exact body: userId is a JSON integer.

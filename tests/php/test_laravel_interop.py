@@ -36,14 +36,17 @@ def php_or_skip() -> str:
     pytest.skip(message)
 
 
-async def run_flow(php: str, base_url: str) -> dict[str, Any]:
+async def run_flow(
+    php: str, base_url: str, script: str = "laravel_flow.php", suffix: str | None = None
+) -> dict[str, Any]:
+    """Runs a flow script (`<script> <base url> <secret> <unique suffix>`); its JSON report."""
     # A subprocess the event loop waits on: the service under test runs on this loop.
     process = await asyncio.create_subprocess_exec(
         php,
-        str(HERE / "laravel_flow.php"),
+        str(HERE / script),
         base_url,
         SECRET,
-        uuid.uuid4().hex[:10],
+        suffix or uuid.uuid4().hex[:10],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -64,15 +67,6 @@ def error(report: dict[str, Any], step: str, status: int, code: int, reason: str
     assert (decoded["httpStatus"], decoded["code"], decoded["reason"]) == (status, code, reason), decoded
     assert decoded["domain"] == "runtime.openagents.dev"
     return decoded
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url_for_php(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runtime.db'}"
-    server = request.getfixturevalue("postgres_server")
-    url: str = server.create_database(f"php_{uuid.uuid4().hex[:8]}")
-    return url
 
 
 async def test_the_laravel_client_runs_the_whole_flow(database_url_for_php: str) -> None:

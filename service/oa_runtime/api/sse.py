@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import grpc.aio
 from google.api import httpbody_pb2
@@ -50,7 +51,15 @@ def _body(data: bytes) -> run_service_pb2.StreamRunSseResponse:
     )
 
 
-def _cursor(request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext) -> int:
+class _Resumable(Protocol):
+    """A stream request with an optional `cursor` field (runs and Codex workers)."""
+
+    cursor: int
+
+    def HasField(self, field_name: str) -> bool: ...
+
+
+def resume_cursor(request: _Resumable, context: grpc.aio.ServicerContext) -> int:
     """The resume cursor from `cursor` and/or `Last-Event-ID`; both given must agree.
 
     The header is ASCII digits within int64 (int() would also read an Arabic-Indic five as 5 and
@@ -137,6 +146,28 @@ def _stream_error(message: str) -> bytes:
     return b"data: " + encode_chunk({"type": "error", "errorText": message}) + b"\n\n" + SSE_DONE
 
 
+async def _open_stream(
+    store: EventStore, request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext
+) -> tuple[str, int, int, FrameMapper]:
+    """Checks the run and the cursor before anything is sent; answers the run id, the
+    cursor, the seq to read after, and the frame mapper placed there."""
+    run_id = require_id("run_id", request.run_id)
+    cursor = resume_cursor(request, context)
+    record = await store.get_run(run_id)
+    if record is None:
+        raise RunNotFound(run_id)
+    if cursor > record.last_seq and record.status.is_terminal:
+        beyond = f"cursor {cursor} is beyond the run's last event {record.last_seq}"
+        raise InvalidCursor(beyond, cursor=cursor)
+    oldest = await store.oldest_retained_seq(run_id)
+    if cursor < oldest - 1:
+        raise StaleCursor(cursor, oldest)
+    # A cursor past the head of a live run: read from the head (the mapper sees every
+    # event) and send the frames of events after the cursor once they exist.
+    base = min(cursor, record.last_seq)
+    return run_id, cursor, base, await mapper_at(store, run_id, base)
+
+
 async def stream_sse(
     store: EventStore,
     broker: Broker,
@@ -145,22 +176,7 @@ async def stream_sse(
     context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[run_service_pb2.StreamRunSseResponse]:
     try:
-        run_id = require_id("run_id", request.run_id)
-        cursor = _cursor(request, context)
-        record = await store.get_run(run_id)
-        if record is None:
-            raise RunNotFound(run_id)
-        if cursor > record.last_seq and record.status.is_terminal:
-            raise InvalidCursor(
-                f"cursor {cursor} is beyond the run's last event {record.last_seq}", cursor=cursor
-            )
-        oldest = await store.oldest_retained_seq(run_id)
-        if cursor < oldest - 1:
-            raise StaleCursor(cursor, oldest)
-        # A cursor past the head of a live run: read from the head (the mapper sees every
-        # event) and send the frames of events after the cursor once they exist.
-        base = min(cursor, record.last_seq)
-        mapper = await mapper_at(store, run_id, base)
+        run_id, cursor, base, mapper = await _open_stream(store, request, context)
     except DomainError as err:
         await abort(context, err)
         return

@@ -30,6 +30,10 @@ class Target:
     thread_id: str | None = None
     owner: str | None = None  # the owner's canonical user id; "" when the run has no user
     exists: bool = True
+    # A Codex worker (or, with worker_id None, the caller's workers): no run or thread
+    # claim can match it; a `worker_id` claim must name it.
+    worker: bool = False
+    worker_id: str | None = None
 
 
 EVERY_RUN = Target()
@@ -58,8 +62,10 @@ def authorize(caller: Caller, target: Target, *, allow_service_scope: bool) -> N
         raise RunNotFound(target.run_id)
     if claims.run_id is not None and claims.run_id != target.run_id:
         raise ClaimMismatch("run_id")
-    # A run not created yet has no thread to compare with.
-    comparable_thread = target.exists or target.thread_id is not None
+    if claims.worker_id is not None and claims.worker_id != target.worker_id:
+        raise ClaimMismatch("worker_id")
+    # A run not created yet has no thread to compare with; a worker never has one.
+    comparable_thread = target.exists or target.thread_id is not None or target.worker
     if claims.thread_id is not None and comparable_thread and claims.thread_id != target.thread_id:
         raise ClaimMismatch("thread_id")
     if claims.user_id is not None and target.exists and claims.user_id != target.owner:

@@ -1,4 +1,4 @@
-"""Which resource each RunService method touches, read from the store.
+"""Which resource each RunService and CodexWorkerService method touches, read from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -7,15 +7,17 @@ RPC cannot ship without an access rule. Ids are validated before the store is re
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from ..core.errors import InvalidArgument, NotThreadOwner, RunNotFound, ThreadNotFound
+from ..core.errors import InternalError, InvalidArgument, NotThreadOwner, RunNotFound, ThreadNotFound
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
 from ..core.validation import canonical_user_id, require_id, validate_cursor
+from ..core.workers import WorkerNotFound, WorkerState
 from .access import EVERY_RUN, Target
 
 SERVICE = "/openagents.runtime.v1.RunService/"
+WORKER_SERVICE = "/openagents.runtime.v1.CodexWorkerService/"
 
 
 class ResourceReader(Protocol):
@@ -31,6 +33,46 @@ class ResourceReader(Protocol):
         limit: int,
         before: tuple[str, str] | None,
     ) -> list[RunRecord]: ...
+
+
+@runtime_checkable
+class WorkerReader(Protocol):
+    """The Codex worker read authorization needs (WorkerStore implements it)."""
+
+    async def get_worker(self, worker_id: str) -> WorkerState | None: ...
+
+
+class AuthReads:
+    """The interceptor's store: nonces and run reads from the EventStore, worker reads from
+    the WorkerStore (both on the same database)."""
+
+    def __init__(self, store: Any, workers: WorkerReader) -> None:
+        self._store = store
+        self._workers = workers
+
+    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+        used: bool = await self._store.use_nonce(nonce, expires_at_epoch)
+        return used
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        record: RunRecord | None = await self._store.get_run(run_id)
+        return record
+
+    async def list_runs(
+        self,
+        *,
+        thread_id: str | None,
+        status: RunStatus | None,
+        limit: int,
+        before: tuple[str, str] | None,
+    ) -> list[RunRecord]:
+        records: list[RunRecord] = await self._store.list_runs(
+            thread_id=thread_id, status=status, limit=limit, before=before
+        )
+        return records
+
+    async def get_worker(self, worker_id: str) -> WorkerState | None:
+        return await self._workers.get_worker(worker_id)
 
 
 async def thread_owner(store: ResourceReader, thread_id: str) -> str | None:
@@ -89,6 +131,53 @@ async def _thread_or_every_run(store: ResourceReader, request: Any) -> Target:
     return Target(thread_id=thread_id, owner=owner, exists=owner is not None)
 
 
+def _worker_reader(store: ResourceReader) -> WorkerReader:
+    if not isinstance(store, WorkerReader):
+        raise InternalError("authorization has no worker store")
+    return store
+
+
+def _request_user(request: Any) -> str:
+    """The `user_id` a worker request names ("" for none), canonical."""
+    if not request.user_id:
+        return ""
+    try:
+        return canonical_user_id(request.user_id)
+    except ValueError as err:
+        raise InvalidArgument("user_id", str(err)) from None
+
+
+def _new_worker_target(worker_id: str | None, user: str) -> Target:
+    """A worker not created yet: owned by the request's user if it names one (the token's
+    user must then be that user), else by the token's user (nothing to compare)."""
+    return Target(worker=True, worker_id=worker_id, owner=user or None, exists=bool(user))
+
+
+async def _worker(store: ResourceReader, request: Any) -> Target:
+    worker_id = require_id("worker_id", request.worker_id)
+    state = await _worker_reader(store).get_worker(worker_id)
+    if state is None:
+        raise WorkerNotFound(worker_id)
+    return Target(owner=state.owner, worker=True, worker_id=worker_id)
+
+
+async def _new_or_existing_worker(store: ResourceReader, request: Any) -> Target:
+    """CreateCodexWorker: an existing worker is its owner's; a new one is the caller's."""
+    user = _request_user(request)
+    if not request.worker_id:
+        return _new_worker_target(None, user)  # the runtime picks the id: no worker_id claim fits
+    worker_id = require_id("worker_id", request.worker_id)
+    state = await _worker_reader(store).get_worker(worker_id)
+    if state is None:
+        return _new_worker_target(worker_id, user)
+    return Target(owner=state.owner, worker=True, worker_id=worker_id)
+
+
+async def _users_workers(store: ResourceReader, request: Any) -> Target:
+    """ListCodexWorkers: the workers of the request's user, else of the token's user."""
+    return _new_worker_target(None, _request_user(request))
+
+
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
 
 RESOURCES: dict[str, Resolve] = {
@@ -104,6 +193,14 @@ RESOURCES: dict[str, Resolve] = {
     SERVICE + "GetToolTask": _run,
     SERVICE + "DecideApproval": _run,
     SERVICE + "AnswerQuestion": _run,
+    WORKER_SERVICE + "CreateCodexWorker": _new_or_existing_worker,
+    WORKER_SERVICE + "ListCodexWorkers": _users_workers,
+    WORKER_SERVICE + "GetCodexWorkerSnapshot": _worker,
+    WORKER_SERVICE + "ControlCodexWorker": _worker,
+    WORKER_SERVICE + "StopCodexWorker": _worker,
+    WORKER_SERVICE + "IngestCodexWorkerEvent": _worker,
+    WORKER_SERVICE + "StreamCodexWorkerSse": _worker,
+    WORKER_SERVICE + "StreamCodexWorkerEvents": _worker,
 }
 
 
