@@ -75,12 +75,12 @@ lint: setup
 # proto/released.binpb (so the check works in a fresh clone, whatever its branches). A
 # deliberate break moves the baseline with `make breaking-baseline` in the same commit,
 # recorded in proto/CHANGELOG.md.
-BASELINE := proto/released.binpb
+PROTO_BASELINE := proto/released.binpb
 breaking: setup
-	$(BUF) breaking proto --against $(BASELINE) && echo "buf breaking: compatible with $(BASELINE)"
+	$(BUF) breaking proto --against $(PROTO_BASELINE) && echo "buf breaking: compatible with $(PROTO_BASELINE)"
 
 breaking-baseline: setup
-	$(BUF) build proto -o $(BASELINE) && echo "moved $(BASELINE) to the working tree's contract"
+	$(BUF) build proto -o $(PROTO_BASELINE) && echo "moved $(PROTO_BASELINE) to the working tree's contract"
 
 # deploy/: every overlay renders (kustomize) and validates offline against the
 # Kubernetes schemas, the Dockerfile passes hadolint, the alert rules pass promtool.
@@ -95,7 +95,7 @@ run: setup
 	$(VENV)/bin/oa-runtime up
 
 bench: setup
-	$(PY) -m bench $(if $(QUICK),--quick,)
+	$(PY) -m bench $(if $(QUICK),--quick,) $(if $(BASELINE),--baseline $(BASELINE),)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
-"""`python -m bench [--quick] [--backend sqlite|postgres]`: runs every scenario on each backend,
-prints a table and writes var/bench/results.json."""
+"""`python -m bench [--quick] [--backend sqlite|postgres] [--baseline FILE]`: runs every scenario on
+each backend, prints a table and writes var/bench/results.json; with a baseline (an earlier
+results file), flags the figures that got worse by more than their noise (bench/trend.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import platform
+import subprocess
 import tempfile
 import time
 import uuid
@@ -28,12 +30,13 @@ from oa_gateway.launcher import EnvoyProcess, find_envoy, start_envoy
 from tests.support.postgres import PostgresServer
 from tests.support.runtime import running_runtime
 
-from . import scenarios
+from . import scenarios, trend
 from .clients import Target
 from .recovery import recovery
 from .report import Result, peak_rss_mb, print_table, write_results
 
 RESULTS_PATH = Path("var/bench/results.json")
+COMPARISON_PATH = Path("var/bench/comparison.json")
 # The service logs each request at INFO; at thousands of requests that is the bench's cost, not the service's.
 SERVICE_ENV = {"RUNTIME_LOG_LEVEL": "WARNING"}
 
@@ -99,11 +102,35 @@ async def bench_backend(
                 if step(label):
                     results += await scenario()
     if step("recovery"):
-        results += await recovery(backend, database_url, work_dir, sizes.recovery_runs)
+        results += await recovery(backend, database_url, work_dir, sizes.recovery_runs, sizes.recovery_rounds)
     return results
 
 
-async def main(quick: bool, backends: list[str], only: frozenset[str] = frozenset(SCENARIOS)) -> int:
+def current_commit() -> str:
+    """The commit measured, `+dirty` when the work tree has changes (empty outside git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
+
+
+def compare_with(baseline: Path) -> None:
+    changes = trend.compare(
+        trend.load_figures(RESULTS_PATH), trend.load_figures(baseline), trend.load_noise()
+    )
+    trend.write_comparison(changes, baseline, COMPARISON_PATH)
+    print(f"\nagainst {baseline} (noise: {trend.NOISE_PATH}; all changes in {COMPARISON_PATH}):")
+    print(trend.format_changes(changes))
+
+
+async def main(
+    quick: bool,
+    backends: list[str],
+    only: frozenset[str] = frozenset(SCENARIOS),
+    baseline: Path | None = None,
+) -> int:
     sizes = scenarios.Sizes.pick(quick)
     results: list[Result] = []
     began = time.perf_counter()
@@ -132,11 +159,14 @@ async def main(quick: bool, backends: list[str], only: frozenset[str] = frozense
         "total_wall_s": time.perf_counter() - began,
         "peak_rss_mb": peak_rss_mb(),
         "cpu_process_note": "service and bench client share one process: cpu_process_* is both",
+        "commit": current_commit(),
     }
     write_results(results, RESULTS_PATH, meta)
     print()
     print_table(results)
-    print(f"\n{len(results)} figures in {meta['total_wall_s']:.0f} s; written to {RESULTS_PATH}")
+    print(f"\n{len(results)} results in {meta['total_wall_s']:.0f} s; written to {RESULTS_PATH}")
+    if baseline is not None:
+        compare_with(baseline)
     return 0
 
 
@@ -145,10 +175,11 @@ def cli() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append", help="default: both")
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="default: every scenario")
+    parser.add_argument("--baseline", type=Path, help="an earlier results file to compare with")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     only = frozenset(args.only or SCENARIOS)
-    return asyncio.run(main(args.quick, args.backend or ["sqlite", "postgres"], only))
+    return asyncio.run(main(args.quick, args.backend or ["sqlite", "postgres"], only, args.baseline))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .trend import figures_of
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -83,7 +85,10 @@ class Result:
 
 def write_results(results: list[Result], path: Path, meta: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"meta": meta, "results": [asdict(r) for r in results]}
+    rows = [asdict(r) for r in results]
+    # The flat list the trend compares (bench/trend.py): name, value, unit, direction, commit.
+    figures = [{**asdict(f), "commit": meta.get("commit", "")} for f in figures_of(rows)]
+    body = {"meta": meta, "results": rows, "figures": figures}
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
 
 

@@ -125,50 +125,84 @@ def client_violation(chunks: Sequence[Chunk]) -> str | None:
 
     In-band `error` chunks are not violations: they are how a failed run is reported.
     """
-    message_id = ""
-    active_text: set[str] = set()
-    active_reasoning: set[str] = set()
-    partial_tool_calls: set[str] = set()
-    tool_parts: set[str] = set()  # getToolInvocation searches the whole message
+    parts = _ClientParts()
     for i, chunk in enumerate(chunks):
-        problem = _schema_violation(chunk)
+        problem = _schema_violation(chunk) or parts.feed(chunk)
         if problem:
             return f"#{i}: {problem}"
+    return None
+
+
+_TEXT_AND_REASONING = {
+    f"{part}-{when}" for part in ("text", "reasoning") for when in ("start", "delta", "end")
+}
+
+
+class _ClientParts:
+    """What readUIMessageStream tracks of the message being read: its open text and
+    reasoning parts and its tool calls."""
+
+    def __init__(self) -> None:
+        self.message_id = ""
+        self.reset_message()
+
+    def reset_message(self) -> None:
+        self.active_text: set[str] = set()
+        self.active_reasoning: set[str] = set()
+        self.partial_tool_calls: set[str] = set()
+        self.tool_parts: set[str] = set()  # getToolInvocation searches the whole message
+
+    def feed(self, chunk: Chunk) -> str | None:
+        """The error the client raises on this chunk, or None."""
         t = chunk["type"]
         if t == "start":
             new_id = chunk.get("messageId")
-            if new_id is not None and new_id != message_id:  # resetStateOnMessageIdChange
-                active_text, active_reasoning = set(), set()
-                partial_tool_calls, tool_parts = set(), set()
-                message_id = new_id
-        elif t in ("text-start", "reasoning-start"):
-            (active_text if t == "text-start" else active_reasoning).add(chunk["id"])
-        elif t in ("text-delta", "text-end", "reasoning-delta", "reasoning-end"):
-            active = active_text if t.startswith("text") else active_reasoning
-            if chunk["id"] not in active:
-                return f"#{i}: {t} for missing part {chunk['id']!r}"
-            if t.endswith("-end"):
-                active.discard(chunk["id"])
+            if new_id is not None and new_id != self.message_id:  # resetStateOnMessageIdChange
+                self.reset_message()
+                self.message_id = new_id
+        elif t in _TEXT_AND_REASONING:
+            return self._text_part(t, chunk["id"])
         elif t == "finish-step":
-            active_text, active_reasoning = set(), set()
-        elif t == "tool-input-start":
-            partial_tool_calls.add(chunk["toolCallId"])
-            tool_parts.add(chunk["toolCallId"])
+            self.active_text, self.active_reasoning = set(), set()
+        elif t.startswith("tool-"):
+            return self._tool_part(t, chunk["toolCallId"])
+        return None
+
+    def _text_part(self, t: str, part_id: str) -> str | None:
+        active = self.active_text if t.startswith("text") else self.active_reasoning
+        if t.endswith("-start"):
+            active.add(part_id)
+        elif part_id not in active:
+            return f"{t} for missing part {part_id!r}"
+        elif t.endswith("-end"):
+            active.discard(part_id)
+        return None
+
+    def _tool_part(self, t: str, call_id: str) -> str | None:
+        if t == "tool-input-start":
+            self.partial_tool_calls.add(call_id)
+            self.tool_parts.add(call_id)
         elif t == "tool-input-delta":
-            if chunk["toolCallId"] not in partial_tool_calls:
-                return f"#{i}: tool-input-delta for missing tool call {chunk['toolCallId']!r}"
+            if call_id not in self.partial_tool_calls:
+                return f"tool-input-delta for missing tool call {call_id!r}"
         elif t in ("tool-input-available", "tool-input-error"):
-            tool_parts.add(chunk["toolCallId"])
-        elif t.startswith(("tool-output-", "tool-approval-")) and chunk["toolCallId"] not in tool_parts:
-            return f"#{i}: {t} for unknown tool call {chunk['toolCallId']!r}"
-    return None
+            self.tool_parts.add(call_id)
+        elif t.startswith(("tool-output-", "tool-approval-")) and call_id not in self.tool_parts:
+            return f"{t} for unknown tool call {call_id!r}"
+        return None
 
 
 def stream_violation(frames: Sequence[Frame]) -> str | None:
     """`client_violation` plus what this mapper promises beyond the client's rules."""
-    problem = client_violation(chunks_of(frames))
-    if problem:
-        return problem
+    return (
+        client_violation(chunks_of(frames))
+        or _order_violation(frames)
+        or _nesting_violation(chunks_of(frames))
+    )
+
+
+def _order_violation(frames: Sequence[Frame]) -> str | None:
+    """Seqs ascend, `start` comes first, one `finish` then `[DONE]` end it, part ids are new."""
     seqs = [f.seq for f in frames]
     if seqs != sorted(seqs):
         return "frame seqs go backwards"
@@ -184,9 +218,14 @@ def stream_violation(frames: Sequence[Frame]) -> str | None:
     text_ids = [c["id"] for c in chunks_of(frames) if c["type"] == "text-start"]
     if len(text_ids) != len(set(text_ids)):
         return "a text part id is reused"
+    return None
+
+
+def _nesting_violation(chunks: Sequence[Chunk]) -> str | None:
+    """Steps balance, text lives inside a step, and nothing is open at a step's or the run's end."""
     step_open = False
     open_text: set[str] = set()
-    for c in chunks_of(frames):
+    for c in chunks:
         t = c["type"]
         if t in ("start-step", "finish-step") and step_open == (t == "start-step"):
             return f"unbalanced {t}"

@@ -66,6 +66,14 @@ def test_a_golden_history_folds_to_its_reviewed_state(events_path: Path) -> None
     assert json.loads(expected_path.read_text(encoding="utf-8")) == got
 
 
+@pytest.mark.parametrize("events_path", GOLDEN_CASES, ids=lambda p: p.name.removesuffix(".events.json"))
+def test_a_golden_history_is_a_log_apply_accepts_whole(events_path: Path) -> None:
+    """Golden logs are what the runtime writes (tool_roundtrip.events.json is recorded by
+    tests/support/golden_recording.py), so `apply` refuses none of their events."""
+    _, folded = _folded(load_golden_events(events_path))
+    assert folded["refused"] is None
+
+
 def test_every_expected_state_has_its_golden_history() -> None:
     orphans = {p.name for p in GOLDEN_CASES[0].parent.glob("*.state.json")} - {
         _expected_path(p).name for p in GOLDEN_CASES

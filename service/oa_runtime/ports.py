@@ -17,6 +17,7 @@ from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
+from .core.read_models import RunModel, Snapshot
 from .core.records import (
     AppendResult,
     CancelResult,
@@ -229,7 +230,30 @@ class ProjectionStore(Protocol):
         its checkpoint: a run that finished before this call is always complete."""
 
 
-class EventStore(EventLog, RunQueries, Checkpoints, Nonces, Leases, ChangeFeed, ProjectionStore, Protocol):
+class ReadModels(Protocol):
+    """Laravel's read-model tables (core/read_models.py), kept by their async projection;
+    read and rewritten by `reproject` and the drift sampler (app/reproject.py)."""
+
+    async def read_model_scope(
+        self, *, run_id: str | None, thread_id: str | None
+    ) -> list[tuple[str, str]]:
+        """(run_id, thread_id) of the runs a reproject covers (both None: every run)."""
+
+    async def read_model_sample(self, size: int) -> list[tuple[str, str]]:
+        """A random sample of (run_id, thread_id), for the periodic drift check."""
+
+    async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot:
+        """The read-model rows of these runs (and their threads), with the projection's
+        checkpoint and version, to compare with a fresh fold."""
+
+    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> bool:
+        """Rewrites these runs' rows from their fold under the projection's lock; False when
+        the lock is held elsewhere this instant."""
+
+
+class EventStore(
+    EventLog, RunQueries, Checkpoints, Nonces, Leases, ChangeFeed, ProjectionStore, ReadModels, Protocol
+):
     """One database (SQLite or PostgreSQL) serving every store port."""
 
     backend: str  # "sqlite" | "postgres"

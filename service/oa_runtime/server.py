@@ -17,6 +17,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
@@ -31,6 +32,7 @@ from openagents.runtime.v1 import (
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
+from .app.reproject import DriftSampler
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
@@ -67,12 +69,7 @@ async def serve(
     env = os.environ if environ is None else environ
     keyring = Keyring.from_env(env)
     models = ModelRegistry.from_env(env)
-    began = time.monotonic()
-    phases: dict[str, float] = {}  # start-up time per phase, logged with "serving"
-
-    def phase(name: str) -> None:
-        phases[name + "_ms"] = round((time.monotonic() - began) * 1000 - sum(phases.values()), 1)
-
+    phases = _StartupPhases()
     tracing.configure(settings.otlp_endpoint, settings.service_name)  # off unless an endpoint is set
     metrics_listener = (
         MetricsListener(settings.metrics_host, settings.metrics_port)
@@ -81,131 +78,202 @@ async def serve(
     )
     store = open_store(settings.database_url)
     await store.open()
-    phase("store_open")
+    phases.mark("store_open")
     stop = stop or _signal_event()
     try:
         async with asyncio.TaskGroup() as tg:
-            broker = Broker(settings.subscriber_buffer)
-            writer = EventWriter(
-                store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms
-            )
-            tg.create_task(writer.run(), name="writer")
-            tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
-            executor = RunExecutor(
-                store,
-                tg,
-                # The lease owner is this process: the executor id names the replica
-                # (its liveness lock), the suffix tells it from earlier incarnations.
-                LeasePolicy(
-                    f"{settings.executor_id}@{uuid.uuid4().hex[:8]}",
-                    settings.lease_ttl_s,
-                    settings.recovery_budget,
-                ),
-                run_workloads(RunDeps(store, writer, settings, tools), models),
-            )
-            coordinator = Coordinator(
-                store,
-                broker,
-                executor,
-                CoordinationSettings(
-                    claim_interval_s=settings.claim_interval_s,
-                    stream_poll_s=settings.stream_poll_s,
-                    poll_streams=not store.single_node,
-                ),
-            )
-            projector = Projector(store, [THREAD_MESSAGES, LARAVEL_READ_MODELS])
-            runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
-            workers = Workers(
-                open_worker_store(store),
-                stale_after_ms=settings.worker_heartbeat_stale_after_ms,
-                poll_s=None if store.single_node else settings.stream_poll_s,
-                sse_heartbeat_s=settings.sse_heartbeat_s,
-            )
-            background = [await _listening(tg, store, settings.executor_id, coordinator)]
-            phase("listen")
-
+            parts = _build_components(settings, keyring, models, store, tg)
+            background = [await _listening(tg, store, settings.executor_id, parts.coordinator)]
+            phases.mark("listen")
             grpc_health = health.aio.HealthServicer()
-            readiness = Readiness(store, grpc_health, on_recovered=coordinator.wake)
-            server = grpc.aio.server(
-                # Metrics first (they count refused calls too), then trace spans, then the token check.
-                interceptors=[
-                    MetricsInterceptor(),
-                    *tracing.server_interceptors(),
-                    ServiceTokenInterceptor(
-                        keyring, AuthReads(store, workers.store), policy=TokenPolicy.from_env(env)
-                    ),
-                ],
-                options=[
-                    ("grpc.so_reuseport", 0),
-                    # gRPC refuses metadata between its soft (8 KiB) and hard limits at
-                    # random; Envoy already caps request headers at 8 KiB (431), and a
-                    # transcoded request carries its path twice (x-envoy-original-path).
-                    ("grpc.max_metadata_size", 64 * 1024),
-                    ("grpc.absolute_max_metadata_size", 64 * 1024),
-                ],
-            )
-            run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(runtime), server)
-            codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
-                CodexWorkerService(workers), server
-            )
-            health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
-            health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
-            reflection.enable_server_reflection(
-                (
-                    run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
-                    "openagents.runtime.v1.HealthService",
-                    "openagents.runtime.v1.CodexWorkerService",
-                    "grpc.health.v1.Health",
-                    reflection.SERVICE_NAME,
-                ),
-                server,
-            )
+            readiness = Readiness(store, grpc_health, on_recovered=parts.coordinator.wake)
+            server = _grpc_server(settings, env, keyring, parts, readiness, grpc_health)
             port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
             await server.start()
             await readiness.refresh()
             background.append(tg.create_task(readiness.monitor(), name="readiness"))
-            phase("grpc_start")
-            resumed = await coordinator.claim_once()
-            phase("claim")
-            background += [
-                tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
-                tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
-                tg.create_task(coordinator.poll_loop(), name="stream-poller"),
-                # Async projections (lag: projector.lag()).
-                tg.create_task(projector.run(), name="projector"),
-            ]
+            phases.mark("grpc_start")
+            resumed = await parts.coordinator.claim_once()
+            phases.mark("claim")
+            background += _start_background_loops(tg, parts)
             log.info(
                 "serving",
                 extra={
                     "grpc": f"{settings.grpc_host}:{port}",
                     "backend": store.backend,
                     "resumed_runs": resumed,
-                    **phases,
+                    **phases.ms,
                 },
             )
             if on_ready is not None:
                 on_ready(port)
             await stop.wait()
-
-            log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
-            await readiness.mark_shutting_down()
-            coordinator.stop()
-            handed_off = await executor.handoff(settings.shutdown_grace_s)
-            broker.close()
-            workers.hub.close()
-            await server.stop(settings.shutdown_grace_s)
-            writer.close()
-            for task in background:
-                task.cancel()
-            log.info("handed off", extra={"runs": handed_off})
+            await _shut_down(settings, parts, readiness, server, background)
     finally:
-        await models.aclose()
-        await store.close()
-        if metrics_listener is not None:
-            metrics_listener.close()
-        if settings.otlp_endpoint:
-            tracing.shutdown()
+        await _close_outer_parts(settings, models, store, metrics_listener)
     log.info("stopped")
+
+
+async def _close_outer_parts(
+    settings: Settings, models: ModelRegistry, store: EventStore, metrics_listener: MetricsListener | None
+) -> None:
+    """Closes what outlives the TaskGroup: the model clients, the store, the metrics
+    endpoint and the trace exporter (its last spans are flushed)."""
+    await models.aclose()
+    await store.close()
+    if metrics_listener is not None:
+        metrics_listener.close()
+    if settings.otlp_endpoint:
+        tracing.shutdown()
+
+
+class _StartupPhases:
+    """Start-up time per phase (milliseconds since the previous mark), logged with "serving"."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.ms: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.ms[name + "_ms"] = round((time.monotonic() - self.began) * 1000 - sum(self.ms.values()), 1)
+
+
+@dataclass(frozen=True)
+class _Components:
+    """The long-lived parts the server wires together; their tasks run in the server's TaskGroup."""
+
+    broker: Broker
+    writer: EventWriter
+    executor: RunExecutor
+    coordinator: Coordinator
+    projector: Projector
+    runtime: Runtime
+    workers: Workers
+
+
+def _build_components(
+    settings: Settings, keyring: Keyring, models: ModelRegistry, store: EventStore, tg: asyncio.TaskGroup
+) -> _Components:
+    """Builds the broker, the writer (its commit loop starts at once), the executor, the
+    coordinator and the projector, and the Runtime the API serves from."""
+    broker = Broker(settings.subscriber_buffer)
+    writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
+    tg.create_task(writer.run(), name="writer")
+    tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
+    executor = RunExecutor(
+        store,
+        tg,
+        # The lease owner is this process: the executor id names the replica
+        # (its liveness lock), the suffix tells it from earlier incarnations.
+        LeasePolicy(
+            f"{settings.executor_id}@{uuid.uuid4().hex[:8]}",
+            settings.lease_ttl_s,
+            settings.recovery_budget,
+        ),
+        run_workloads(RunDeps(store, writer, settings, tools), models),
+    )
+    coordinator = Coordinator(
+        store,
+        broker,
+        executor,
+        CoordinationSettings(
+            claim_interval_s=settings.claim_interval_s,
+            stream_poll_s=settings.stream_poll_s,
+            poll_streams=not store.single_node,
+        ),
+    )
+    projector = Projector(store, [THREAD_MESSAGES, LARAVEL_READ_MODELS])
+    runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
+    workers = Workers(
+        open_worker_store(store),
+        stale_after_ms=settings.worker_heartbeat_stale_after_ms,
+        poll_s=None if store.single_node else settings.stream_poll_s,
+        sse_heartbeat_s=settings.sse_heartbeat_s,
+    )
+    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
+
+
+def _grpc_server(
+    settings: Settings,
+    env: Mapping[str, str],
+    keyring: Keyring,
+    parts: _Components,
+    readiness: Readiness,
+    grpc_health: health.aio.HealthServicer,
+) -> grpc.aio.Server:
+    """The gRPC server with its interceptors, services and reflection (not yet listening)."""
+    server = grpc.aio.server(
+        # Metrics first (they count refused calls too), then trace spans, then the token check.
+        interceptors=[
+            MetricsInterceptor(),
+            *tracing.server_interceptors(),
+            ServiceTokenInterceptor(
+                keyring, AuthReads(parts.runtime.store, parts.workers.store), policy=TokenPolicy.from_env(env)
+            ),
+        ],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # gRPC refuses metadata between its soft (8 KiB) and hard limits at
+            # random; Envoy already caps request headers at 8 KiB (431), and a
+            # transcoded request carries its path twice (x-envoy-original-path).
+            ("grpc.max_metadata_size", 64 * 1024),
+            ("grpc.absolute_max_metadata_size", 64 * 1024),
+        ],
+    )
+    run_service_pb2_grpc.add_RunServiceServicer_to_server(RunService(parts.runtime), server)
+    codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
+        CodexWorkerService(parts.workers), server
+    )
+    health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
+    health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
+    reflection.enable_server_reflection(
+        (
+            run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
+            "openagents.runtime.v1.HealthService",
+            "openagents.runtime.v1.CodexWorkerService",
+            "grpc.health.v1.Health",
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    return server
+
+
+def _start_background_loops(tg: asyncio.TaskGroup, parts: _Components) -> list[asyncio.Task[None]]:
+    """Claiming, lease keeping, stream polling and the async projections; after the first
+    claim, so runs this replica held are resumed before it takes new ones."""
+    coordinator = parts.coordinator
+    return [
+        tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
+        tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
+        tg.create_task(coordinator.poll_loop(), name="stream-poller"),
+        # Async projections (lag: projector.lag()), and the sampled drift check of the
+        # Laravel read models (the oa_runtime_read_model_drift gauge; repairs nothing).
+        tg.create_task(parts.projector.run(), name="projector"),
+        tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift"),
+    ]
+
+
+async def _shut_down(
+    settings: Settings,
+    parts: _Components,
+    readiness: Readiness,
+    server: grpc.aio.Server,
+    background: list[asyncio.Task[None]],
+) -> None:
+    """The shutdown sequence (module docstring): not serving, stop claiming, hand off the
+    runs, end open streams, stop the gRPC server, drain the writer, stop the loops."""
+    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+    await readiness.mark_shutting_down()
+    parts.coordinator.stop()
+    handed_off = await parts.executor.handoff(settings.shutdown_grace_s)
+    parts.broker.close()
+    parts.workers.hub.close()
+    await server.stop(settings.shutdown_grace_s)
+    parts.writer.close()
+    for task in background:
+        task.cancel()
+    log.info("handed off", extra={"runs": handed_off})
 
 
 async def _listening(

@@ -51,6 +51,25 @@ async def test_a_new_run_is_claimed_once_with_token_1(store: EventStore) -> None
         assert await claim(store, "a", run_id, reclaim=(run_id,)) == Lease(run_id, 2, 1)
 
 
+async def test_a_claim_returns_the_run_record_and_its_folded_state(store: EventStore) -> None:
+    """A resume reads nothing more of the run row: the claim returns it (issue 17 goal 6)."""
+    async with alive(store, "a", "b"):
+        run_id = await new_run(store)
+        first = await claim(store, "a", run_id, ttl_s=0.2)
+        assert first is not None and first.record is not None and first.state is not None
+        assert first.record == await store.get_run(run_id)
+        await append(store, AppendRequest(run_id, [ev.run_started("a", 1)], fence=first.token))
+        await asyncio.sleep(0.4)  # expired: b takes it over
+        taken = await claim(store, "b", run_id)
+        assert taken is not None and taken.record is not None
+        assert taken.state == await store.run_state(run_id)
+        assert (
+            taken.state is not None
+            and taken.state.attempt == 1
+            and taken.record.last_seq == taken.state.last_seq
+        )
+
+
 async def test_appends_with_a_stale_token_are_fenced_off(store: EventStore) -> None:
     async with alive(store, "a", "b"):
         run_id = await new_run(store)

@@ -47,43 +47,64 @@ async def read_sse(
         assert time.monotonic() < deadline, f"{run_id}: no [DONE] within {within_s} s"
         replica = replicas[turn % len(replicas)]
         turn += 1
-        metadata = replica.md(run_id=run_id)
-        if last_id is not None:
-            metadata += (("last-event-id", str(last_id)),)
-        pending: list[bytes] = []
-        buffer = b""
+        connection = _Connection(read, last_id)
         try:
-            call = replica.stub.StreamRunSse(
-                run_service_pb2.StreamRunSseRequest(run_id=run_id), metadata=metadata, timeout=within_s
-            )
-            read.connections += 1
-            async for message in call:
-                blocks, buffer = _blocks(buffer + message.body.data)
-                for block in blocks:
-                    lines = block.split(b"\n")
-                    if all(line.startswith(b":") for line in lines if line):
-                        continue  # comments: ok, keep-alive, reconnect
-                    if read.first_frame_at is None:
-                        read.first_frame_at = time.monotonic()
-                    if block == b"data: [DONE]":
-                        read.frames += pending
-                        pending = []
-                        read.done = True
-                        break
-                    pending.append(block)
-                    ids = [line for line in lines if line.startswith(b"id: ")]
-                    if ids:
-                        last_id = int(ids[-1][4:])
-                        read.frames += pending
-                        pending = []
-                if read.done:
-                    break
+            await _read_connection(replica, run_id, connection, within_s)
         except grpc.aio.AioRpcError as err:
             if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
                 raise
+        last_id = connection.last_id
         if not read.done:
             await asyncio.sleep(0.2)
     return read
+
+
+@dataclass
+class _Connection:
+    """One connection's reading: frames wait in `pending` until an `id:` (or `[DONE]`)
+    confirms them, then join `read.frames`."""
+
+    read: SseRead
+    last_id: int | None
+    pending: list[bytes] = field(default_factory=list)
+
+    def take(self, block: bytes) -> None:
+        lines = block.split(b"\n")
+        if all(line.startswith(b":") for line in lines if line):
+            return  # comments: ok, keep-alive, reconnect
+        if self.read.first_frame_at is None:
+            self.read.first_frame_at = time.monotonic()
+        if block == b"data: [DONE]":
+            self._confirm()
+            self.read.done = True
+            return
+        self.pending.append(block)
+        ids = [line for line in lines if line.startswith(b"id: ")]
+        if ids:
+            self.last_id = int(ids[-1][4:])
+            self._confirm()
+
+    def _confirm(self) -> None:
+        self.read.frames += self.pending
+        self.pending = []
+
+
+async def _read_connection(replica: Replica, run_id: str, connection: _Connection, within_s: float) -> None:
+    """Reads one connection (resuming after `connection.last_id`) until `[DONE]` or its end."""
+    metadata = replica.md(run_id=run_id)
+    if connection.last_id is not None:
+        metadata += (("last-event-id", str(connection.last_id)),)
+    call = replica.stub.StreamRunSse(
+        run_service_pb2.StreamRunSseRequest(run_id=run_id), metadata=metadata, timeout=within_s
+    )
+    connection.read.connections += 1
+    buffer = b""
+    async for message in call:
+        blocks, buffer = _blocks(buffer + message.body.data)
+        for block in blocks:
+            connection.take(block)
+            if connection.read.done:
+                return
 
 
 async def full_sse(replica: Replica, run_id: str) -> list[bytes]:

@@ -21,8 +21,10 @@ from tests.support.replica import Replica
 
 pytestmark = pytest.mark.slow
 
-# Two tool steps around a paced token stream: long enough to be cut mid-message.
-PROMPT = '/tool echo {"n": 1}\n/tokens 250 100\n/tool echo {"n": 2}\n/say done'
+# Two tool steps around a paced token stream: long enough to be cut mid-message. 5 s of
+# tokens: `_streaming` polls 32 runs one by one, which on a loaded 2-core machine took longer
+# than the 2.5 s this step used to last, so a run could finish before the kill.
+PROMPT = '/tool echo {"n": 1}\n/tokens 300 60\n/tool echo {"n": 2}\n/say done'
 STEPS = 3
 FAST_LEASES = {
     "RUNTIME_LEASE_TTL_S": "2",

@@ -6,9 +6,12 @@ with no data) against the real stack on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from tests.e2e_envoy.conftest import parse_sse, start_gateway
 from tests.php.test_laravel_interop import SECRET, error, ok, php_or_skip, run_flow
+
+Report = dict[str, Any]
 
 
 async def test_the_laravel_client_drives_a_codex_worker(database_url_for_php: str) -> None:
@@ -18,7 +21,12 @@ async def test_the_laravel_client_drives_a_codex_worker(database_url_for_php: st
     worker_id = f"codexw_php_{suffix}"
     async with start_gateway(database_url_for_php, env) as gw:
         report = await run_flow(php, gw.base_url, "codex_workers_flow.php", suffix)
+    _check_create_and_requests(report, worker_id)
+    _check_reads_and_stop(report, worker_id)
+    _check_streams_and_reattach(report)
 
+
+def _check_create_and_requests(report: Report, worker_id: str) -> None:
     created = ok(report, "create")
     assert created["status"] == 202
     assert created["body"]["workerId"] == worker_id and created["body"]["idempotentReplay"] is False
@@ -40,6 +48,8 @@ async def test_the_laravel_client_drives_a_codex_worker(database_url_for_php: st
     assert replay["body"]["seq"] == request["body"]["seq"] == "4"
     assert ok(report, "requestEmptyParams")["status"] == 202
 
+
+def _check_reads_and_stop(report: Report, worker_id: str) -> None:
     listed = ok(report, "index")["body"]["workers"]
     assert [w["workerId"] for w in listed] == [worker_id]
     snapshot = ok(report, "show")["body"]["worker"]
@@ -55,6 +65,8 @@ async def test_the_laravel_client_drives_a_codex_worker(database_url_for_php: st
     assert "create or reattach to resume" in conflict["message"]
     error(report, "requestWhenStopped", 409, 10, "WORKER_STATE_CONFLICT")
 
+
+def _check_streams_and_reattach(report: Report) -> None:
     streamed = [e for e in parse_sse(ok(report, "stream").encode()) if e.comment is None]
     assert [e.id for e in streamed] == [3, 4, 5, 6, 7]
     assert [e.chunk["type"] for e in streamed if e.chunk] == [

@@ -146,6 +146,28 @@ def _stream_error(message: str) -> bytes:
     return b"data: " + encode_chunk({"type": "error", "errorText": message}) + b"\n\n" + SSE_DONE
 
 
+async def _open_stream(
+    store: EventStore, request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext
+) -> tuple[str, int, int, FrameMapper]:
+    """Checks the run and the cursor before anything is sent; answers the run id, the
+    cursor, the seq to read after, and the frame mapper placed there."""
+    run_id = require_id("run_id", request.run_id)
+    cursor = resume_cursor(request, context)
+    record = await store.get_run(run_id)
+    if record is None:
+        raise RunNotFound(run_id)
+    if cursor > record.last_seq and record.status.is_terminal:
+        beyond = f"cursor {cursor} is beyond the run's last event {record.last_seq}"
+        raise InvalidCursor(beyond, cursor=cursor)
+    oldest = await store.oldest_retained_seq(run_id)
+    if cursor < oldest - 1:
+        raise StaleCursor(cursor, oldest)
+    # A cursor past the head of a live run: read from the head (the mapper sees every
+    # event) and send the frames of events after the cursor once they exist.
+    base = min(cursor, record.last_seq)
+    return run_id, cursor, base, await mapper_at(store, run_id, base)
+
+
 async def stream_sse(
     store: EventStore,
     broker: Broker,
@@ -154,22 +176,7 @@ async def stream_sse(
     context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[run_service_pb2.StreamRunSseResponse]:
     try:
-        run_id = require_id("run_id", request.run_id)
-        cursor = resume_cursor(request, context)
-        record = await store.get_run(run_id)
-        if record is None:
-            raise RunNotFound(run_id)
-        if cursor > record.last_seq and record.status.is_terminal:
-            raise InvalidCursor(
-                f"cursor {cursor} is beyond the run's last event {record.last_seq}", cursor=cursor
-            )
-        oldest = await store.oldest_retained_seq(run_id)
-        if cursor < oldest - 1:
-            raise StaleCursor(cursor, oldest)
-        # A cursor past the head of a live run: read from the head (the mapper sees every
-        # event) and send the frames of events after the cursor once they exist.
-        base = min(cursor, record.last_seq)
-        mapper = await mapper_at(store, run_id, base)
+        run_id, cursor, base, mapper = await _open_stream(store, request, context)
     except DomainError as err:
         await abort(context, err)
         return

@@ -17,38 +17,24 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..core.errors import DependencyUnavailable
-from ..core.projections import Projection, ProjectionStep
 from ..core.read_models import (
     DRIFT_REASONS,
     LARAVEL_READ_MODELS,
     PROJECTION_VERSION_CHANGED,
     WATERMARK_BEHIND,
     Drift,
-    RunModel,
-    Snapshot,
     check,
 )
 from ..observability import metrics
+from ..ports import ProjectionStore, ReadModels
 
 log = logging.getLogger(__name__)
 
 CHUNK_RUNS = 500  # runs per snapshot read (a thread's runs stay in one chunk)
 
 
-class ReprojectStore(Protocol):
-    async def read_model_scope(
-        self, *, run_id: str | None, thread_id: str | None
-    ) -> list[tuple[str, str]]: ...
-
-    async def read_model_sample(self, size: int) -> list[tuple[str, str]]: ...
-
-    async def read_model_snapshot(self, run_ids: Sequence[str], *, threads: bool) -> Snapshot: ...
-
-    async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> bool: ...
-
-    async def reset_projection(self, name: str) -> None: ...
-
-    async def project(self, projection: Projection[Any], limit: int = 500) -> ProjectionStep | None: ...
+class ReprojectStore(ReadModels, ProjectionStore, Protocol):
+    """What reproject and the drift sampler need of the store."""
 
 
 @dataclass

@@ -14,10 +14,13 @@ made progress (a completed step). Past the budget the run ends
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
 
-from .run_state import RunStatus
+from .run_state import RunState, RunStatus
+
+if TYPE_CHECKING:
+    from .records import RunRecord  # records.py imports this module
 
 RECOVERY_EXHAUSTED: Final = "executor_recovery_exhausted"
 
@@ -34,6 +37,9 @@ class Lease:
     run_id: str
     token: int
     recovery_attempts: int = 0  # unreleased takeovers since the run last made progress
+    # The run row as claimed (from the claim's RETURNING): a resume needs no other read of it.
+    record: RunRecord | None = field(default=None, compare=False)
+    state: RunState | None = field(default=None, compare=False)
 
     def exhausted(self, budget: int) -> bool:
         """True when this claim is one recovery more than the budget allows."""

@@ -232,52 +232,44 @@ class ReceiptFolder:
             self._feed_task_event(event)
 
     def _feed_task_event(self, event: ev.Event) -> None:
+        call_id = self._call_id_of(event)
+        r = self.receipts.get(call_id)
+        if r is None or (r.state.is_terminal and event.type != ev.TOOL_RESULT):
+            return
+        if event.type in (ev.TOOL_TASK, ev.TOOL_PROGRESS, ev.TOOL_RESULT):
+            self.receipts[call_id] = _task_update(r, event)
+        else:
+            self.receipts[call_id] = self._interaction_update(r, event, call_id)
+
+    def _call_id_of(self, event: ev.Event) -> str:
+        """The tool call an event is about: decisions and answers name their approval or
+        question, which was asked for a call."""
+        p = event.payload
+        call_id = str(p.get("tool_call_id", ""))
+        if event.type == ev.APPROVAL_DECIDED:
+            return self.approvals.get(str(p.get("approval_id", "")), call_id)
+        if event.type == ev.QUESTION_ANSWERED:
+            return self.questions.get(str(p.get("question_id", "")), call_id)
+        return call_id
+
+    def _interaction_update(self, r: Receipt, event: ev.Event, call_id: str) -> Receipt:
+        """An approval or a question of the call (asked, decided, answered)."""
         p = event.payload
         t = event.type
-        call_id = str(p.get("tool_call_id", ""))
-        if t == ev.APPROVAL_DECIDED:
-            call_id = self.approvals.get(str(p.get("approval_id", "")), call_id)
-        elif t == ev.QUESTION_ANSWERED:
-            call_id = self.questions.get(str(p.get("question_id", "")), call_id)
-        r = self.receipts.get(call_id)
-        if r is None or (r.state.is_terminal and t != ev.TOOL_RESULT):
-            return
-        if t == ev.TOOL_TASK:
-            state = TaskState(p.get("state", "queued"))
-            if state == TaskState.QUEUED:
-                r = replace(
-                    r,
-                    state=state,
-                    tool_version=str(p.get("tool_version", "")),
-                    params_sha256=str(p.get("params_sha256") or r.params_sha256),
-                )
-            else:
-                r = replace(
-                    r,
-                    state=state,
-                    attempts=max(r.attempts, int(p.get("attempt", 1))),
-                    started_at=r.started_at or event.occurred_at,
-                )
-        elif t == ev.TOOL_PROGRESS:
-            r = replace(r, state=TaskState.STREAMING_OUTPUT, progress_events=r.progress_events + 1)
-        elif t == ev.TOOL_RESULT:
-            if r.state.is_terminal:  # one task per call id: a repeat keeps the first result
-                return
-            r = _finish(r, event)
-        elif t == ev.APPROVAL_REQUESTED:
+        if t == ev.APPROVAL_REQUESTED:
             approval_id = str(p.get("approval_id", ""))
             self.approvals[approval_id] = call_id
-            r = replace(r, approval_id=approval_id, approval="requested")
-        elif t == ev.APPROVAL_DECIDED:
+            return replace(r, approval_id=approval_id, approval="requested")
+        if t == ev.APPROVAL_DECIDED:
             decision = "timed_out" if p.get("timed_out") else ("approved" if p.get("approved") else "denied")
-            r = replace(r, approval=decision, approval_reason=str(p.get("reason", "")))
-        elif t == ev.QUESTION_ASKED:
+            return replace(r, approval=decision, approval_reason=str(p.get("reason", "")))
+        if t == ev.QUESTION_ASKED:
             question_id = str(p.get("question_id", ""))
             self.questions[question_id] = call_id
-            r = replace(r, question_id=question_id, question=str(p.get("text", "")))
-        elif t == ev.QUESTION_ANSWERED:
-            r = replace(r, answer=str(p.get("answer", "")))
-        self.receipts[call_id] = r
+            return replace(r, question_id=question_id, question=str(p.get("text", "")))
+        if t == ev.QUESTION_ANSWERED:
+            return replace(r, answer=str(p.get("answer", "")))
+        return r
 
     def _close_open(self, event: ev.Event) -> None:
         """A run that ended with calls still open ended them too: a canceled run's calls
@@ -298,6 +290,30 @@ class ReceiptFolder:
     def ordered(self) -> list[Receipt]:
         """Receipts in the order the calls were requested."""
         return sorted(self.receipts.values(), key=lambda r: r.request_seq)
+
+
+def _task_update(r: Receipt, event: ev.Event) -> Receipt:
+    """The task's own life: queued/running (`tool.task`), output streaming, the result."""
+    p = event.payload
+    if event.type == ev.TOOL_PROGRESS:
+        return replace(r, state=TaskState.STREAMING_OUTPUT, progress_events=r.progress_events + 1)
+    if event.type == ev.TOOL_RESULT:
+        # One task per call id: a repeat keeps the first result.
+        return r if r.state.is_terminal else _finish(r, event)
+    state = TaskState(p.get("state", "queued"))
+    if state == TaskState.QUEUED:
+        return replace(
+            r,
+            state=state,
+            tool_version=str(p.get("tool_version", "")),
+            params_sha256=str(p.get("params_sha256") or r.params_sha256),
+        )
+    return replace(
+        r,
+        state=state,
+        attempts=max(r.attempts, int(p.get("attempt", 1))),
+        started_at=r.started_at or event.occurred_at,
+    )
 
 
 def _finish(r: Receipt, event: ev.Event) -> Receipt:

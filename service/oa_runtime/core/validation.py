@@ -79,6 +79,15 @@ def fingerprint(request: StartRequest) -> str:
 
 
 def validate_start(request: StartRequest) -> StartRequest:
+    """The request unchanged, or InvalidArgument naming the first bad field (in this order:
+    ids, the input, the tool policy and model)."""
+    _validate_ids(request)
+    _validate_input(request)
+    _validate_policy_and_model(request)
+    return request
+
+
+def _validate_ids(request: StartRequest) -> None:
     require_id("run_id", request.run_id)
     require_id("thread_id", request.thread_id)
     if request.user_id:
@@ -88,6 +97,10 @@ def validate_start(request: StartRequest) -> StartRequest:
             raise InvalidArgument("user_id", str(err)) from None
     if len(request.autopilot_id) > 256:
         raise InvalidArgument("autopilot_id", "must be at most 256 characters")
+
+
+def _validate_input(request: StartRequest) -> None:
+    """The prompt, messages and context frames: bounded in size and depth, and something to answer."""
     if len(request.prompt.encode("utf-8")) > MAX_PROMPT_BYTES:
         raise InvalidArgument("prompt", f"must be at most {MAX_PROMPT_BYTES} bytes")
     if len(request.messages) > MAX_MESSAGES:
@@ -104,6 +117,9 @@ def validate_start(request: StartRequest) -> StartRequest:
         raise InvalidArgument(
             "messages", f"messages and context_frames must be at most {MAX_JSON_BYTES} bytes"
         )
+
+
+def _validate_policy_and_model(request: StartRequest) -> None:
     for field, names in (
         ("tool_policy.allow", request.tool_policy.allow),
         ("tool_policy.deny", request.tool_policy.deny),
@@ -113,7 +129,6 @@ def validate_start(request: StartRequest) -> StartRequest:
                 raise InvalidArgument(field, f"{name!r} is not a valid tool name")
     if len(request.model) > 200:
         raise InvalidArgument("model", "must be at most 200 characters")
-    return request
 
 
 def validate_append(kinds_and_data: Sequence[tuple[str, Mapping[str, Any]]], idempotency_key: str) -> None:

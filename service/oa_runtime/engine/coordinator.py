@@ -3,7 +3,10 @@
 Three loops, all in the server's TaskGroup:
 - the claimer takes runs nobody executes (new, released, expired, or held by a
   dead replica) every `claim_interval_s`, and at once when woken (a peer
-  released leases, the database came back, the listener reconnected);
+  released leases, the database came back, the listener reconnected, or on
+  PostgreSQL a peer's liveness connection disappeared: the store's peer watch
+  calls `on_runnable` within ~50 ms of a kill, so a takeover does not wait for
+  the next round; see store/postgres_leases.py);
 - the keeper renews this replica's leases every third of their TTL; a lease it
   no longer holds stops its run task quietly, and a run the database says is
   `canceling` is cancelled here (the fallback when a cancel notification from
@@ -93,7 +96,7 @@ class Coordinator:
             for lease in leases:
                 # A lease with recovery attempts was taken from an owner that never released it.
                 metrics.LEASE_CLAIMS.labels("takeover" if lease.recovery_attempts else "new").inc()
-                if not self._executor.start(lease.run_id, lease):
+                if not self._executor.start(lease.run_id, lease, lease.record):
                     # Already running here (raced with a local start) or closing:
                     # give it back rather than hold a lease nobody uses.
                     await self._store.release_leases(self._executor.policy.owner, [lease])

@@ -69,7 +69,9 @@ def run_workloads(deps: RunDeps, models: ModelRegistry) -> WorkloadFactory:
         record = record or await deps.store.get_run(run_id)
         if record is None:
             return None
-        return RunLoop(deps, record, models.resolve(record.request.model), fence=lease.token)
+        loop = RunLoop(deps, record, models.resolve(record.request.model), fence=lease.token)
+        loop.claimed_state = lease.state
+        return loop
 
     return load
 
@@ -193,28 +195,11 @@ class RunExecutor:
         return len(leases)
 
     async def _execute(self, run_id: str, handle: _Handle) -> None:
-        workload: Workload | None = None
+        """The run's task: runs it, and records how it ended when that was not the run's doing."""
         try:
-            if handle.lease is None:
-                claimed = await self._store.claim_runs(
-                    self.policy.owner, self.policy.ttl_s, run_ids=[run_id], exclude=(), limit=1
-                )
-                if not claimed:
-                    return  # another replica executes it (or it has ended)
-                handle.lease = claimed[0]
-            lease = handle.lease
-            workload = handle.workload = await self._workloads(run_id, lease, handle.record)
-            if workload is None:
-                return
-            if lease.exhausted(self.policy.recovery_budget):
-                log.warning("run recovery budget exhausted", extra={"run_id": run_id})
-                await workload.finish_recovery_exhausted(lease.recovery_attempts)
-            else:
-                await workload.run()
-            if not workload.finished:
-                # The run waits (for example for an approval): nobody needs to hold it.
-                await self._store.release_leases(self.policy.owner, [lease])
+            await self._claim_and_run(run_id, handle)
         except asyncio.CancelledError:
+            workload = handle.workload
             if handle.lost or not handle.cancel_requested or workload is None:
                 raise
             task = asyncio.current_task()
@@ -231,10 +216,33 @@ class RunExecutor:
                 self._orphaned.add(run_id)
         except Exception as exc:
             log.exception("run failed unexpectedly", extra={"run_id": run_id})
-            if workload is not None:
-                await _quietly(workload.fail(exc), "could not record the end of a run", run_id)
+            if handle.workload is not None:
+                await _quietly(handle.workload.fail(exc), "could not record the end of a run", run_id)
         finally:
             self._handles.pop(run_id, None)
+
+    async def _claim_and_run(self, run_id: str, handle: _Handle) -> None:
+        """Claims the run's lease (unless it came with one), builds its workload and runs it,
+        or records its end when its executors kept dying; releases a lease nobody needs."""
+        if handle.lease is None:
+            claimed = await self._store.claim_runs(
+                self.policy.owner, self.policy.ttl_s, run_ids=[run_id], exclude=(), limit=1
+            )
+            if not claimed:
+                return  # another replica executes it (or it has ended)
+            handle.lease = claimed[0]
+        lease = handle.lease
+        workload = handle.workload = await self._workloads(run_id, lease, handle.record)
+        if workload is None:
+            return
+        if lease.exhausted(self.policy.recovery_budget):
+            log.warning("run recovery budget exhausted", extra={"run_id": run_id})
+            await workload.finish_recovery_exhausted(lease.recovery_attempts)
+        else:
+            await workload.run()
+        if not workload.finished:
+            # The run waits (for example for an approval): nobody needs to hold it.
+            await self._store.release_leases(self.policy.owner, [lease])
 
 
 async def _quietly(coro: Awaitable[None], message: str, run_id: str = "") -> None:

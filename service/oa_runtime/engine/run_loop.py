@@ -11,10 +11,7 @@ FencedOff and this loop writes nothing more.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,26 +23,22 @@ from ..core.leases import RECOVERY_EXHAUSTED
 from ..core.messages import ChatMessage, ToolCall
 from ..core.records import RunRecord
 from ..core.run_state import RunState, apply, fold
-from ..observability import log_context, metrics, tracing
+from ..observability import log_context, tracing
 from ..ports import (
     AppendRequest,
     EventStore,
-    FinishChunk,
-    ModelChunk,
     ModelError,
     ModelProvider,
     ModelRequest,
-    TextChunk,
-    ToolCallChunk,
 )
 from ..tools.registry import ToolRegistry
+from .model_step import ModelStep
 from .thread_history import thread_history
 from .tool_records import record_canceled
 from .tool_tasks import ToolTaskRunner
 from .writer import EventWriter
 
 log = logging.getLogger(__name__)
-_END = object()
 
 
 class CancelSeen(Exception):
@@ -69,6 +62,7 @@ class RunLoop:
         self.provider = provider
         self.fence = fence
         self.state = RunState()
+        self.claimed_state: RunState | None = None  # the run row as the claim returned it
         self.history: list[ChatMessage] = []
         self.steps_trace = tracing.StepTrace()
         self._provider_name = type(provider).__name__  # a bounded metric label
@@ -107,10 +101,17 @@ class RunLoop:
                 return
 
     async def load(self) -> None:
-        checkpoint = await self.deps.store.latest_checkpoint(self.record.run_id)
-        if checkpoint is not None:
-            self.state = RunState.from_json(checkpoint.state)
-        await self.refresh()
+        # The run row holds the state folded up to its last seq (written in every append's
+        # transaction): the claim returns it (`claimed_state`), else one read, instead of the
+        # checkpoint plus the events after it, which was most of a resume's cost (issue 17
+        # goal 6). A stale copy cannot do harm: the first append would meet a SeqConflict
+        # and refresh from the log.
+        state, self.claimed_state = self.claimed_state, None
+        state = state or await self.deps.store.run_state(self.record.run_id)
+        if state is not None:
+            self.state = state
+        else:
+            await self.refresh()
         self.history = await thread_history(self.deps.store, self.record.thread_id, self.record.run_id)
 
     # ----- the loop -----
@@ -175,94 +176,8 @@ class RunLoop:
             messages=model_context(self.record.request, self.history, self.state.transcript),
             tools=self.deps.tools.specs(self.record.request.tool_policy),
         )
-        part_id = f"txt-s{step}"
-        text: list[str] = []
-        buffered: list[str] = []
-        calls: list[ToolCall] = []
-        finish = ev.STEP_STOP
-        window = self.deps.settings.flush_window_ms / 1000
-        last_flush = 0.0
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4096)
-
-        async def pump() -> None:
-            began = time.perf_counter()
-            first_token = True
-            try:
-                with tracing.model_call_span(self._provider_name, request.model, step):
-                    # Closing the stream (also on cancel) releases the provider's HTTP request at once.
-                    async with contextlib.aclosing(self.provider.stream(request)) as stream:
-                        async for chunk in stream:
-                            if first_token and isinstance(chunk, TextChunk):
-                                first_token = False
-                                metrics.observe_first_token(self._provider_name, time.perf_counter() - began)
-                            await queue.put(chunk)
-                metrics.observe_model_call(self._provider_name, time.perf_counter() - began)
-                await queue.put(_END)
-            except ModelError as exc:
-                metrics.MODEL_ERRORS.labels(self._provider_name).inc()
-                await queue.put(exc)
-
-        async def flush() -> None:
-            nonlocal last_flush
-            if buffered:
-                delta = "".join(buffered)
-                buffered.clear()
-                last_flush = time.monotonic()
-                await self.append(ev.message_delta(part_id, delta))
-
-        # The body's own errors are kept out of the TaskGroup (which would wrap
-        # them in an ExceptionGroup) and raised once the pump is stopped.
-        failure: Exception | None = None
-        async with asyncio.TaskGroup() as step_tasks:
-            pump_task = step_tasks.create_task(pump())
-            try:
-                while True:
-                    try:
-                        item = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        timeout = None if not buffered else max(0.0, last_flush + window - time.monotonic())
-                        try:
-                            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns
-                            # the result and drops a cancel that lands as the get completes,
-                            # and a run task must stop when it is cancelled.
-                            async with asyncio.timeout(timeout):
-                                item = await queue.get()
-                        except TimeoutError:
-                            await flush()
-                            continue
-                    if item is _END:
-                        break
-                    if isinstance(item, ModelError):
-                        await flush()
-                        raise item
-                    chunk: ModelChunk = item  # type: ignore[assignment]
-                    if isinstance(chunk, TextChunk):
-                        text.append(chunk.text)
-                        buffered.append(chunk.text)
-                        # The first delta of a message goes out at once (time to first token).
-                        if len(text) == 1 or time.monotonic() - last_flush >= window:
-                            await flush()
-                    elif isinstance(chunk, ToolCallChunk):
-                        calls.append(chunk.call)
-                    elif isinstance(chunk, FinishChunk):
-                        finish = chunk.reason
-            except Exception as exc:
-                failure = exc
-            finally:
-                pump_task.cancel()
-        if failure is not None:
-            raise failure
-        await flush()
-        events: list[ev.NewEvent] = []
-        if text:
-            events.append(ev.message_completed(part_id, "".join(text)))
-        for call in calls:
-            events.append(ev.tool_call_requested(call.id, call.name, call.input_json))
-        if calls:
-            finish = ev.STEP_TOOL_CALLS
-        events.append(ev.step_finished(step, finish))
-        await self.append(*events)
-        return finish
+        window_s = self.deps.settings.flush_window_ms / 1000
+        return await ModelStep(self, self.provider, self._provider_name, request, window_s).run()
 
     async def _run_tools(self, calls: Sequence[ToolCall]) -> bool:
         """Runs the calls as tool tasks (engine/tool_tasks.py). True when all have results;

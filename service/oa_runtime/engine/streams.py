@@ -20,12 +20,13 @@ below the cursor.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 from ..core.errors import InvalidArgument, NotReady, RunNotFound, StaleCursor
 from ..core.events import Event
 from ..ports import EventStore
-from .broker import Broker
+from .broker import Broker, Subscription
 
 # One backlog page, what a stream holds in memory at most (plus the message being sent):
 # this many events, and no more than fit in PAGE_CHARS characters of payload JSON (a
@@ -62,55 +63,103 @@ async def stream_batches(
     if after_seq < 0:
         raise InvalidArgument("after_seq", "must not be negative")
     with broker.subscribe(run_id) as sub:
-        run = await store.get_run(run_id)
-        if run is None:
-            raise RunNotFound(run_id)
-        oldest = await store.oldest_retained_seq(run_id)
-        if after_seq < oldest - 1:
-            raise StaleCursor(after_seq, oldest)
-        if run.status.is_terminal and after_seq >= run.last_seq:
+        if not await _open_cursor(store, sub, run_id, after_seq):
             return
-        # `last` is how far the log has been read; events up to `after_seq` are read
-        # (a cursor past the head waits for them) but not yielded.
-        last = sub.position = min(after_seq, run.last_seq)
-        # Backlog, then live; `catch_up` re-reads the store whenever live delivery
-        # cannot be trusted to be contiguous.
-        catch_up = True
+        reader = _Reader(store, sub, run_id, after_seq, page_events, page_chars)
         while True:
-            if catch_up:
-                catch_up = False
-                sub.lagging = False
-                sub.drain()  # anything buffered is also in the store
-                while True:
-                    # Until an empty page: a short page may have ended at its size budget.
-                    page = await store.read_events(run_id, last, page_events, max_chars=page_chars)
-                    if not page:
-                        break
-                    last = sub.position = page[-1].seq
-                    ended = page[-1].is_terminal  # nothing follows run.finished
-                    batch = page if page[0].seq > after_seq else [e for e in page if e.seq > after_seq]
-                    del page  # one page at a time: the batch is the only reference kept
+            if reader.catch_up:
+                reader.begin_catch_up()
+                while (batch := await reader.next_page()) is not None:
                     if batch:
                         yield batch
-                    if ended:
-                        return
-            got = await sub.wait(idle_timeout)
-            if sub.closed:
-                raise NotReady(f"this replica is shutting down; resume after seq {last}", last_seq=last)
-            if not got:
-                yield None
-                continue
-            if sub.lagging:
-                catch_up = True
-                continue
-            for event in sub.drain():
-                if event.seq <= last:
-                    continue
-                if event.seq != last + 1:
-                    catch_up = True
-                    break
-                last = sub.position = event.seq
-                if event.seq > after_seq:
-                    yield [event]
-                if event.is_terminal:
+                if reader.ended:
                     return
+            if not await reader.wait(idle_timeout):
+                yield None
+            elif not reader.catch_up:
+                for event in reader.live_events():
+                    yield [event]
+                if reader.ended:
+                    return
+
+
+async def _open_cursor(store: EventStore, sub: Subscription, run_id: str, after_seq: int) -> bool:
+    """Checks the run and the cursor and places the subscriber at the first seq to read;
+    False when there is nothing to stream (the run ended at or before the cursor)."""
+    run = await store.get_run(run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    oldest = await store.oldest_retained_seq(run_id)
+    if after_seq < oldest - 1:
+        raise StaleCursor(after_seq, oldest)
+    if run.status.is_terminal and after_seq >= run.last_seq:
+        return False
+    # `sub.position` is how far the log has been read; events up to `after_seq` are
+    # read (a cursor past the head waits for them) but not yielded.
+    sub.position = min(after_seq, run.last_seq)
+    return True
+
+
+@dataclass
+class _Reader:
+    """One stream's reading state: backlog pages from the store, then live events from
+    the subscriber. `catch_up` says live delivery cannot be trusted to be contiguous and
+    the store must be re-read; `ended` that the run's terminal event was read."""
+
+    store: EventStore
+    sub: Subscription
+    run_id: str
+    after_seq: int
+    page_events: int
+    page_chars: int
+    catch_up: bool = True  # the backlog comes first
+    ended: bool = False
+
+    def begin_catch_up(self) -> None:
+        self.catch_up = False
+        self.sub.lagging = False
+        self.sub.drain()  # anything buffered is also in the store
+
+    async def wait(self, idle_timeout: float | None) -> bool:
+        """Waits for live events; False when `idle_timeout` passed without any. Sets
+        `catch_up` when the subscriber lagged; raises NotReady when the broker closed."""
+        got = await self.sub.wait(idle_timeout)
+        if self.sub.closed:
+            last = self.sub.position
+            raise NotReady(f"this replica is shutting down; resume after seq {last}", last_seq=last)
+        if got and self.sub.lagging:
+            self.catch_up = True
+        return got
+
+    async def next_page(self) -> list[Event] | None:
+        """The next backlog page's events after the cursor (maybe none); None once the
+        store has no more or the terminal event was read. Until an empty page: a short
+        page may have ended at its size budget."""
+        if self.ended:
+            return None
+        page = await self.store.read_events(
+            self.run_id, self.sub.position, self.page_events, max_chars=self.page_chars
+        )
+        if not page:
+            return None
+        self.sub.position = page[-1].seq
+        self.ended = page[-1].is_terminal  # nothing follows run.finished
+        if page[0].seq > self.after_seq:
+            return page  # one page at a time: the caller's batch is the only reference kept
+        return [e for e in page if e.seq > self.after_seq]
+
+    def live_events(self) -> Iterator[Event]:
+        """The subscriber's buffered events that follow the last one read, in order; on a
+        gap, stops and sets `catch_up`."""
+        for event in self.sub.drain():
+            if event.seq <= self.sub.position:
+                continue
+            if event.seq != self.sub.position + 1:
+                self.catch_up = True
+                return
+            self.sub.position = event.seq
+            self.ended = event.is_terminal
+            if event.seq > self.after_seq:
+                yield event
+            if self.ended:
+                return

@@ -34,6 +34,9 @@ RUN_COLUMNS = (
     "request, fingerprint, status, created_at, updated_at, last_seq, step_count, finish_reason,"
     " error_message, wake_at"
 )
+# What a claim returns: the lease, then the run row (so a resume reads nothing more of it;
+# flows.claimed_lease decodes it).
+CLAIM_RETURNING = f"run_id, lease_token, recovery_attempts, {RUN_COLUMNS}, state"
 # What event reads select, in the order `event_from_values` takes them.
 EVENT_COLUMNS = "stream_id, seq, event_id, type, occurred_at, payload, position"
 

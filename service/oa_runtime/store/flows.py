@@ -58,6 +58,12 @@ def record(d: Dialect, row: Sequence[Any]) -> RunRecord:
     return record_from_values(values)
 
 
+def claimed_lease(d: Dialect, row: Sequence[Any]) -> Lease:
+    """A Lease from a CLAIM_RETURNING row, with the run's record and folded state."""
+    state = RunState.from_json(d.from_json(row[-1]))
+    return Lease(row[0], int(row[1]), int(row[2]), record=record(d, row[3:-1]), state=state)
+
+
 def event(d: Dialect, row: Sequence[Any], kind: str = ev.STREAM_RUN) -> ev.Event:
     stream_id, seq, event_id, type_, occurred_at, payload, position = row
     return ev.Event(

@@ -57,10 +57,12 @@ class PostgresEventStore(SqlStore):
         pool_timeout_s: float = 5.0,
         connect_timeout_s: int = 5,
         owner_lock_wait_s: float = 10.0,
+        peer_watch_s: float = 0.05,  # how often a replica looks for peers gone (0: only claim rounds)
     ) -> None:
         super().__init__()
         self.url = url
         self._owner_lock_wait_s = owner_lock_wait_s
+        self._peer_watch_s = peer_watch_s
         self.applied_migrations: list[int] = []
         self._pool_timeout_s = pool_timeout_s
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -144,9 +146,10 @@ class PostgresEventStore(SqlStore):
         reclaim: Sequence[str] = (),
     ) -> list[Lease]:
         async with self._tx() as conn:
-            return await leases.claim(
+            rows = await leases.claim(
                 conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit, reclaim=reclaim
             )
+        return [flows.claimed_lease(self.dialect, row) for row in rows]
 
     async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:
         if not held:
@@ -160,7 +163,15 @@ class PostgresEventStore(SqlStore):
                 await leases.release(conn, owner, held)
 
     async def listen(self, owner: str, handler: ChangeHandler, ready: Callable[[], None]) -> None:
-        await leases.listen(self.url, self.sender, owner, handler, ready, lock_wait_s=self._owner_lock_wait_s)
+        await leases.listen(
+            self.url,
+            self.sender,
+            owner,
+            handler,
+            ready,
+            lock_wait_s=self._owner_lock_wait_s,
+            peer_watch_s=self._peer_watch_s,
+        )
 
     # ----- plumbing -----
 

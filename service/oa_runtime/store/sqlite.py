@@ -124,11 +124,12 @@ class SqliteEventStore(SqlStore):
         limit: int,
         reclaim: Sequence[str] = (),
     ) -> list[Lease]:
-        return await self._submit_write(
+        rows = await self._submit_write(
             lambda conn: leases.claim(
                 conn, owner, ttl_s, run_ids=run_ids, exclude=exclude, limit=limit, reclaim=reclaim
             )
         )
+        return [flows.claimed_lease(self.dialect, row) for row in rows]
 
     async def renew_leases(self, owner: str, held: Sequence[Lease], ttl_s: float) -> dict[str, str]:
         if not held:

@@ -9,8 +9,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease
+from .common import CLAIM_RETURNING
 
 _CLAIMABLE = (
     f"(status IN ({', '.join(repr(s) for s in CLAIMABLE_STATUSES)})"
@@ -31,7 +33,7 @@ def claim(
     exclude: Sequence[str],
     limit: int,
     reclaim: Sequence[str] = (),
-) -> list[Lease]:
+) -> list[tuple[Any, ...]]:
     now = time.time()
     params: dict[str, object] = {"owner": owner, "now": now, "expires": now + ttl_s, "limit": limit}
     only = ""
@@ -48,10 +50,10 @@ def claim(
         "   AND (lease_owner IS NULL OR lease_expires_at <= :now"
         "        OR (lease_owner = :owner AND run_id IN (SELECT value FROM json_each(:reclaim))))"
         "  ORDER BY created_at, run_id LIMIT :limit)"
-        " RETURNING run_id, lease_token, recovery_attempts",
+        f" RETURNING {CLAIM_RETURNING}",
         params,
     ).fetchall()
-    return [Lease(row[0], int(row[1]), int(row[2])) for row in rows]
+    return rows  # the store decodes them (flows.claimed_lease)
 
 
 def renew(conn: sqlite3.Connection, owner: str, leases: Sequence[Lease], ttl_s: float) -> dict[str, str]:
