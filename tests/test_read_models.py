@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from oa_runtime.app.reproject import chunks
+from oa_runtime.config import Settings
 from oa_runtime.core import events as ev
+from oa_runtime.core.projections import THREAD_MESSAGES
 from oa_runtime.core.read_models import (
     EVENT_COUNT_MISMATCH,
     LARAVEL_READ_MODELS,
@@ -27,6 +29,7 @@ from oa_runtime.core.read_models import (
     laravel_user_id,
     summary_hash,
 )
+from oa_runtime.server import async_projections
 
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
 
@@ -145,3 +148,8 @@ def test_chunks_never_split_a_thread() -> None:
     assert chunks(scope, size=3) == [["a1", "a2", "b1"], ["c1", "c2", "c3"]]
     assert chunks(scope, size=2) == [["a1", "a2"], ["b1"], ["c1", "c2", "c3"]]
     assert chunks([], size=2) == []
+
+
+def test_the_read_models_projection_is_on_by_default_and_can_be_turned_off() -> None:
+    assert async_projections(Settings.from_env({})) == [THREAD_MESSAGES, LARAVEL_READ_MODELS]
+    assert async_projections(Settings.from_env({"RUNTIME_READ_MODELS": "0"})) == [THREAD_MESSAGES]

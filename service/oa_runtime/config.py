@@ -71,6 +71,11 @@ class Settings:
     service_name: str = "openagents-runtime"
     # ----- Codex workers -----
     worker_heartbeat_stale_after_ms: int = 120_000  # a worker silent this long is "stale"
+    # ----- projections -----
+    # Keep Laravel's read-model tables (and their sampled drift check). They double the rows
+    # written per event in the background: a deployment whose Laravel does not read them
+    # turns them off (measured in README "Read models for Laravel").
+    read_models: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,4 +117,5 @@ class Settings:
             worker_heartbeat_stale_after_ms=_int(
                 e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
             ),
+            read_models=_flag(e, "RUNTIME_READ_MODELS", defaults.read_models),
         )

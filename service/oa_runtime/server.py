@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
@@ -38,7 +39,7 @@ from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
-from .core.projections import THREAD_MESSAGES
+from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
@@ -95,7 +96,7 @@ async def serve(
             phases.mark("grpc_start")
             resumed = await parts.coordinator.claim_once()
             phases.mark("claim")
-            background += _start_background_loops(tg, parts)
+            background += _start_background_loops(tg, parts, settings)
             log.info(
                 "serving",
                 extra={
@@ -182,7 +183,7 @@ def _build_components(
             poll_streams=not store.single_node,
         ),
     )
-    projector = Projector(store, [THREAD_MESSAGES, LARAVEL_READ_MODELS])
+    projector = Projector(store, async_projections(settings))
     runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
     workers = Workers(
         open_worker_store(store),
@@ -239,7 +240,15 @@ def _grpc_server(
     return server
 
 
-def _start_background_loops(tg: asyncio.TaskGroup, parts: _Components) -> list[asyncio.Task[None]]:
+def async_projections(settings: Settings) -> list[Projection[Any]]:
+    """The projections this replica's projector keeps: the thread messages always (thread
+    history reads them), Laravel's read models unless turned off (RUNTIME_READ_MODELS=0)."""
+    return [THREAD_MESSAGES, *([LARAVEL_READ_MODELS] if settings.read_models else [])]
+
+
+def _start_background_loops(
+    tg: asyncio.TaskGroup, parts: _Components, settings: Settings
+) -> list[asyncio.Task[None]]:
     """Claiming, lease keeping, stream polling and the async projections; after the first
     claim, so runs this replica held are resumed before it takes new ones."""
     coordinator = parts.coordinator
@@ -250,7 +259,11 @@ def _start_background_loops(tg: asyncio.TaskGroup, parts: _Components) -> list[a
         # Async projections (lag: projector.lag()), and the sampled drift check of the
         # Laravel read models (the oa_runtime_read_model_drift gauge; repairs nothing).
         tg.create_task(parts.projector.run(), name="projector"),
-        tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift"),
+        *(
+            [tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift")]
+            if settings.read_models
+            else []
+        ),
     ]
 
 
