@@ -9,6 +9,7 @@ started on this replica (a no-op if it runs here already).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core import events as ev
@@ -60,22 +61,19 @@ async def decide_approval(
         raise InvalidArgument("reason", f"must be at most {MAX_REASON_CHARS} characters")
     record = await get_run(rt, run_id)
     wanted = "approved" if approved else "denied"
-    folder = ReceiptFolder(record.run_id)
-    for _ in range(_APPEND_TRIES):
-        await catch_up(rt.store, folder)
+
+    def reply(folder: ReceiptFolder) -> tuple[Receipt, ev.NewEvent | None]:
         call_id = folder.approvals.get(approval_id)
         if call_id is None:
             raise ApprovalNotFound(record.run_id, approval_id)
         receipt = folder.receipts[call_id]
         if receipt.approval == wanted:  # the same decision again: nothing new to record
-            return await _outcome(rt, record.run_id, receipt, recorded=False)
+            return receipt, None
         if receipt.approval != "requested":
             raise AlreadyDecided("approval", approval_id, receipt.approval)
-        _check_open(folder, receipt, record)
-        event = ev.approval_decided(approval_id, call_id, approved=approved, reason=reason)
-        if await _append_at(rt, folder, event):
-            return await _outcome(rt, record.run_id, receipt, recorded=True)
-    raise SeqConflict(record.run_id, folder.last_seq, folder.last_seq)
+        return receipt, ev.approval_decided(approval_id, call_id, approved=approved, reason=reason)
+
+    return await _record_reply(rt, record, reply)
 
 
 async def answer_question(rt: Runtime, run_id: str, question_id: str, answer: str) -> WaitOutcome:
@@ -85,21 +83,42 @@ async def answer_question(rt: Runtime, run_id: str, question_id: str, answer: st
     if len(answer.encode("utf-8")) > MAX_ANSWER_BYTES:
         raise InvalidArgument("answer", f"must be at most {MAX_ANSWER_BYTES} bytes")
     record = await get_run(rt, run_id)
-    folder = ReceiptFolder(record.run_id)
-    for _ in range(_APPEND_TRIES):
-        await catch_up(rt.store, folder)
+
+    def reply(folder: ReceiptFolder) -> tuple[Receipt, ev.NewEvent | None]:
         call_id = folder.questions.get(question_id)
         if call_id is None:
             raise QuestionNotFound(record.run_id, question_id)
         receipt = folder.receipts[call_id]
         if receipt.answer:
-            if receipt.answer == answer:
-                return await _outcome(rt, record.run_id, receipt, recorded=False)
+            if receipt.answer == answer:  # the same answer again: nothing new to record
+                return receipt, None
             raise AlreadyDecided("question", question_id, "answered")
         if receipt.state.is_terminal:
             raise AlreadyDecided("question", question_id, receipt.state.value)
+        return receipt, ev.question_answered(question_id, call_id, answer)
+
+    return await _record_reply(rt, record, reply)
+
+
+async def _record_reply(
+    rt: Runtime,
+    record: RunRecord,
+    reply: Callable[[ReceiptFolder], tuple[Receipt, ev.NewEvent | None]],
+) -> WaitOutcome:
+    """Records a reply to a waiting tool call right after the log it was decided on.
+
+    `reply` reads the folded receipts and answers the receipt it concerns and the event to
+    append (None: this reply is recorded already), or raises why it cannot be recorded.
+    When another writer appended first, the receipts are caught up and `reply` asked again.
+    """
+    folder = ReceiptFolder(record.run_id)
+    for _ in range(_APPEND_TRIES):
+        await catch_up(rt.store, folder)
+        receipt, event = reply(folder)
+        if event is None:
+            return await _outcome(rt, record.run_id, receipt, recorded=False)
         _check_open(folder, receipt, record)
-        if await _append_at(rt, folder, ev.question_answered(question_id, call_id, answer)):
+        if await _append_at(rt, folder, event):
             return await _outcome(rt, record.run_id, receipt, recorded=True)
     raise SeqConflict(record.run_id, folder.last_seq, folder.last_seq)
 
