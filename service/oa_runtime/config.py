@@ -37,6 +37,13 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw not in ("0", "false", "no", "off")
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     grpc_host: str = "127.0.0.1"
@@ -76,6 +83,11 @@ class Settings:
     # written per event in the background: a deployment whose Laravel does not read them
     # turns them off (measured in README "Read models for Laravel").
     read_models: bool = True
+    # ----- admission control (engine/admission.py, README "Admission and overload") -----
+    max_running_runs: int = 64  # runs one replica executes at once; 0 = no limit
+    max_open_streams: int = 512  # run event streams (gRPC + SSE) one replica serves; 0 = no limit
+    overload_policy: str = "queue"  # past max_running_runs: "queue" (wait QUEUED) or "reject" (429)
+    retry_after_s: int = 1  # the retry-after a refusal (429) asks for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,4 +130,10 @@ class Settings:
                 e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
             ),
             read_models=_flag(e, "RUNTIME_READ_MODELS", defaults.read_models),
+            max_running_runs=_int(e, "RUNTIME_MAX_RUNNING_RUNS", defaults.max_running_runs),
+            max_open_streams=_int(e, "RUNTIME_MAX_OPEN_STREAMS", defaults.max_open_streams),
+            overload_policy=_choice(
+                e, "RUNTIME_OVERLOAD_POLICY", defaults.overload_policy, ("queue", "reject")
+            ),
+            retry_after_s=_int(e, "RUNTIME_RETRY_AFTER_S", defaults.retry_after_s),
         )

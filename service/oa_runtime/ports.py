@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .core.admission import PlanStart
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
@@ -84,11 +85,18 @@ class EventLog(Protocol):
         *,
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
+        plan_start: PlanStart | None = None,
     ) -> CreateResult:
         """Creates the thread (if new), the run and its seq-1 `accepted` event in one transaction.
         With `lease_owner`, a run created here is leased to it in the same transaction
         (token 1), so the replica that accepted a run executes it and no peer's claimer
         takes it in between.
+
+        With `plan_start` (core/admission.py), the thread's latest unfinished run is read in
+        the same transaction and the plan decides: start now (the lease as above), wait
+        behind that run (no lease; claims skip the run until that run has ended), wait for
+        an executor slot (no lease), each with a `run.queued` event after `accepted`; or
+        refuse (the plan raises, nothing is written). The plan is in the result.
 
         A run id that exists with the same fingerprint returns it with created=False;
         with a different fingerprint, RunAlreadyExists. A cancel recorded earlier for
@@ -150,6 +158,17 @@ class RunQueries(Protocol):
     async def run_state(self, run_id: str) -> RunState | None:
         """The run's folded state as of its last event (the run row's copy, written in the
         transaction of every append); None for an unknown run."""
+
+
+class AdmissionQueue(Protocol):
+    """Where queued runs stand (store/admission.py)."""
+
+    async def queue_place(self, run_id: str) -> tuple[int, str]:
+        """(1-based position among the runs waiting for an executor slot, or 0; the earlier
+        unfinished run of its thread that the run waits for, or "")."""
+
+    async def queue_length(self) -> int:
+        """How many runs wait for an executor slot, across replicas."""
 
 
 class Checkpoints(Protocol):
@@ -234,9 +253,7 @@ class ReadModels(Protocol):
     """Laravel's read-model tables (core/read_models.py), kept by their async projection;
     read and rewritten by `reproject` and the drift sampler (app/reproject.py)."""
 
-    async def read_model_scope(
-        self, *, run_id: str | None, thread_id: str | None
-    ) -> list[tuple[str, str]]:
+    async def read_model_scope(self, *, run_id: str | None, thread_id: str | None) -> list[tuple[str, str]]:
         """(run_id, thread_id) of the runs a reproject covers (both None: every run)."""
 
     async def read_model_sample(self, size: int) -> list[tuple[str, str]]:
@@ -252,7 +269,16 @@ class ReadModels(Protocol):
 
 
 class EventStore(
-    EventLog, RunQueries, Checkpoints, Nonces, Leases, ChangeFeed, ProjectionStore, ReadModels, Protocol
+    EventLog,
+    RunQueries,
+    AdmissionQueue,
+    Checkpoints,
+    Nonces,
+    Leases,
+    ChangeFeed,
+    ProjectionStore,
+    ReadModels,
+    Protocol,
 ):
     """One database (SQLite or PostgreSQL) serving every store port."""
 

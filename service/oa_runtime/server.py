@@ -39,8 +39,10 @@ from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
+from .core.admission import OverloadPolicy
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
+from .engine.admission import Admission, AdmissionSettings
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
@@ -173,6 +175,15 @@ def _build_components(
         ),
         run_workloads(RunDeps(store, writer, settings, tools), models),
     )
+    admission = Admission(
+        AdmissionSettings(
+            settings.max_running_runs,
+            settings.max_open_streams,
+            OverloadPolicy(settings.overload_policy),
+            settings.retry_after_s,
+        ),
+        executor.executing,
+    )
     coordinator = Coordinator(
         store,
         broker,
@@ -182,9 +193,10 @@ def _build_components(
             stream_poll_s=settings.stream_poll_s,
             poll_streams=not store.single_node,
         ),
+        admission,
     )
     projector = Projector(store, async_projections(settings))
-    runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s)
+    runtime = Runtime(store, broker, writer, executor, models, settings.sse_heartbeat_s, admission)
     workers = Workers(
         open_worker_store(store),
         stale_after_ms=settings.worker_heartbeat_stale_after_ms,

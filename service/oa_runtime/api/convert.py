@@ -10,6 +10,8 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from openagents.runtime.v1 import run_event_pb2, run_pb2, run_service_pb2, tool_task_pb2
 
 from ..core import events as ev
+from ..core.admission import OverloadPolicy, ThreadInputPolicy
+from ..core.errors import InvalidArgument
 from ..core.records import RunRecord, StartRequest, ToolPolicy
 from ..core.run_state import RunStatus
 from ..core.tool_tasks import Receipt, TaskState
@@ -55,7 +57,34 @@ _PAYLOAD_FIELD = {
     ev.TOOL_TASK: "tool_task",
     ev.APPROVAL_REQUESTED: "approval_requested",
     ev.APPROVAL_DECIDED: "approval_decided",
+    ev.RUN_QUEUED: "run_queued",
 }
+_THREAD_POLICY = {
+    run_service_pb2.THREAD_INPUT_POLICY_UNSPECIFIED: ThreadInputPolicy.ENQUEUE,
+    run_service_pb2.THREAD_INPUT_POLICY_ENQUEUE: ThreadInputPolicy.ENQUEUE,
+    run_service_pb2.THREAD_INPUT_POLICY_INTERRUPT: ThreadInputPolicy.INTERRUPT,
+    run_service_pb2.THREAD_INPUT_POLICY_REJECT: ThreadInputPolicy.REJECT,
+    run_service_pb2.THREAD_INPUT_POLICY_ROLLBACK: ThreadInputPolicy.ROLLBACK,
+}
+_OVERLOAD_POLICY = {
+    run_service_pb2.OVERLOAD_POLICY_UNSPECIFIED: None,
+    run_service_pb2.OVERLOAD_POLICY_QUEUE: OverloadPolicy.QUEUE,
+    run_service_pb2.OVERLOAD_POLICY_REJECT: OverloadPolicy.REJECT,
+}
+
+
+def thread_policy_from_proto(value: int) -> ThreadInputPolicy:
+    if value not in _THREAD_POLICY:
+        raise InvalidArgument("thread_input_policy", "is not a known policy")
+    return _THREAD_POLICY[value]
+
+
+def overload_policy_from_proto(value: int) -> OverloadPolicy | None:
+    if value not in _OVERLOAD_POLICY:
+        raise InvalidArgument("overload_policy", "is not a known policy")
+    return _OVERLOAD_POLICY[value]
+
+
 _TASK_STATE = {
     TaskState.REQUESTED: tool_task_pb2.TOOL_TASK_STATE_REQUESTED,
     TaskState.QUEUED: tool_task_pb2.TOOL_TASK_STATE_QUEUED,

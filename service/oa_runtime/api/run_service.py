@@ -17,6 +17,7 @@ from .. import app
 from ..app import Runtime
 from ..core.errors import InvalidArgument, ThreadNotFound
 from ..core.records import RunRecord
+from ..core.run_state import RunStatus
 from ..core.validation import require_id, sha256_hex, validate_cursor
 from ..engine.streams import stream_batches
 from ..engine.thread_history import thread_conversation
@@ -36,7 +37,12 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     async def StartRun(
         self, request: run_service_pb2.StartRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.StartRunResponse:
-        result = await app.start_run(self.rt, convert.start_request_from_proto(request))
+        result = await app.start_run(
+            self.rt,
+            convert.start_request_from_proto(request),
+            convert.thread_policy_from_proto(request.thread_input_policy),
+            convert.overload_policy_from_proto(request.overload_policy),
+        )
         return run_service_pb2.StartRunResponse(
             run_id=result.record.run_id,
             status="accepted",
@@ -47,9 +53,11 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     async def GetRun(
         self, request: run_service_pb2.GetRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.GetRunResponse:
-        return run_service_pb2.GetRunResponse(
-            run=convert.run_to_proto(await app.get_run(self.rt, request.run_id))
-        )
+        record = await app.get_run(self.rt, request.run_id)
+        run = convert.run_to_proto(record)
+        if record.status is RunStatus.QUEUED:  # where it stands: one more read, queued runs only
+            run.queue_position, run.waiting_for_run_id = await self.rt.store.queue_place(record.run_id)
+        return run_service_pb2.GetRunResponse(run=run)
 
     async def ListRuns(
         self, request: run_service_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
@@ -86,23 +94,25 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[run_service_pb2.StreamRunEventsResponse]:
         run_id = require_id("run_id", request.run_id)
         after = validate_cursor("after_seq", request.after_seq)
-        async for batch in stream_batches(self.rt.store, self.rt.broker, run_id, after):
-            if batch is None:
-                continue
-            if request.batched:
-                # A backlog page per message: one message's cost spread over many events.
-                yield run_service_pb2.StreamRunEventsResponse(events=convert.events_to_proto(batch))
-            else:
-                for event in batch:
-                    yield run_service_pb2.StreamRunEventsResponse(event=convert.event_to_proto(event))
+        with self.rt.admission.stream_slot():  # RESOURCE_EXHAUSTED past the replica's limit
+            async for batch in stream_batches(self.rt.store, self.rt.broker, run_id, after):
+                if batch is None:
+                    continue
+                if request.batched:
+                    # A backlog page per message: one message's cost spread over many events.
+                    yield run_service_pb2.StreamRunEventsResponse(events=convert.events_to_proto(batch))
+                else:
+                    for event in batch:
+                        yield run_service_pb2.StreamRunEventsResponse(event=convert.event_to_proto(event))
 
     async def StreamRunSse(
         self, request: run_service_pb2.StreamRunSseRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[run_service_pb2.StreamRunSseResponse]:
-        async for message in stream_sse(
-            self.rt.store, self.rt.broker, self.rt.sse_heartbeat_s, request, context
-        ):
-            yield message
+        with self.rt.admission.stream_slot():  # HTTP 429 past the replica's limit
+            async for message in stream_sse(
+                self.rt.store, self.rt.broker, self.rt.sse_heartbeat_s, request, context
+            ):
+                yield message
 
     async def AppendRunEvents(
         self, request: run_service_pb2.AppendRunEventsRequest, context: grpc.aio.ServicerContext

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ..core import events as ev
+from ..core.admission import OverloadPolicy, ThreadInputPolicy, plan_start
 from ..core.errors import InvalidArgument, RunNotFound
 from ..core.records import AppendResult, CreateResult, RunRecord, StartRequest
 from ..core.validation import (
@@ -18,6 +20,7 @@ from ..core.validation import (
     validate_start,
 )
 from ..ports import AppendRequest
+from .admission import after_create
 from .runtime import Runtime
 
 MAX_CANCEL_REASON_CHARS = 1000
@@ -30,24 +33,39 @@ async def get_run(rt: Runtime, run_id: str) -> RunRecord:
     return record
 
 
-async def start_run(rt: Runtime, start: StartRequest) -> CreateResult:
-    """Creates the run (idempotent by run id) and starts executing it here."""
+async def start_run(
+    rt: Runtime,
+    start: StartRequest,
+    thread_policy: ThreadInputPolicy = ThreadInputPolicy.ENQUEUE,
+    overload_policy: OverloadPolicy | None = None,
+) -> CreateResult:
+    """Creates the run (idempotent by run id) and starts executing it here, or queues it
+    behind its thread's unfinished run or for an executor slot (README "Admission and
+    overload"); refuses it by the thread or overload policy."""
     start = validate_start(start)
     rt.models.resolve(start.model)  # UnknownModel before anything is written
     # The run records the model that serves it, so GetRun says which one did.
     start = replace(start, model=start.model or rt.models.default_model)
     executor = rt.executor
-    result = await rt.store.create_run(
-        start,
-        fingerprint(start),
-        ev.run_accepted(start.thread_id, start.model, f"msg-{start.run_id}"),
-        # A replica that is shutting down accepts the run but leaves it to its peers.
-        lease_owner=None if executor.closing else executor.policy.owner,
-        lease_ttl_s=executor.policy.ttl_s,
-    )
-    rt.broker.publish(result.events)
-    if not result.record.status.is_terminal:
-        executor.start(start.run_id, result.lease, result.record)
+    has_slot = rt.admission.reserve(overload_policy)  # in memory: no database round trip
+    try:
+        result = await rt.store.create_run(
+            start,
+            fingerprint(start),
+            ev.run_accepted(start.thread_id, start.model, f"msg-{start.run_id}"),
+            # A replica that is shutting down accepts the run but leaves it to its peers.
+            lease_owner=None if executor.closing or not has_slot else executor.policy.owner,
+            lease_ttl_s=executor.policy.ttl_s,
+            plan_start=partial(plan_start, start.thread_id, policy=thread_policy, has_slot=has_slot),
+        )
+        rt.broker.publish(result.events)
+        if not result.record.status.is_terminal and (result.lease is not None or not result.created):
+            # A repeated StartRun of a run nobody executes resumes it here.
+            executor.start(start.run_id, result.lease, result.record)
+    finally:
+        if has_slot:
+            rt.admission.unreserve()
+    await after_create(rt, result, cancel_with)
     return result
 
 
@@ -62,7 +80,12 @@ async def cancel_run(rt: Runtime, run_id: str, reason: str) -> CancelOutcome:
     run_id = require_id("run_id", run_id)
     if len(reason) > MAX_CANCEL_REASON_CHARS:
         raise InvalidArgument("reason", f"must be at most {MAX_CANCEL_REASON_CHARS} characters")
-    result = await rt.store.request_cancel(run_id, ev.cancel_requested(reason))
+    return await cancel_with(rt, run_id, ev.cancel_requested(reason))
+
+
+async def cancel_with(rt: Runtime, run_id: str, cancel: ev.NewEvent) -> CancelOutcome:
+    """Records `cancel` (a run.cancel_requested event) and stops the run."""
+    result = await rt.store.request_cancel(run_id, cancel)
     if result.event is not None:
         rt.broker.publish([result.event])
     canceled_here = rt.executor.cancel(run_id)

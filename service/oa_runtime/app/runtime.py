@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..engine.admission import Admission, AdmissionSettings
 from ..engine.broker import Broker
 from ..engine.executor import RunExecutor
 from ..engine.writer import EventWriter
@@ -19,3 +20,5 @@ class Runtime:
     executor: RunExecutor
     models: ModelRegistry
     sse_heartbeat_s: float = 15.0
+    # Unlimited unless the server configures it (RUNTIME_MAX_RUNNING_RUNS, ...).
+    admission: Admission = field(default_factory=lambda: Admission(AdmissionSettings(0, 0), lambda: 0))

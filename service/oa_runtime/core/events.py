@@ -32,6 +32,7 @@ EXTERNAL: Final = "external"
 TOOL_TASK: Final = "tool.task"
 APPROVAL_REQUESTED: Final = "approval.requested"
 APPROVAL_DECIDED: Final = "approval.decided"
+RUN_QUEUED: Final = "run.queued"
 
 EVENT_TYPES: Final = frozenset(
     {
@@ -53,6 +54,7 @@ EVENT_TYPES: Final = frozenset(
         TOOL_TASK,
         APPROVAL_REQUESTED,
         APPROVAL_DECIDED,
+        RUN_QUEUED,
     }
 )
 
@@ -169,8 +171,40 @@ def tool_result(
     )
 
 
-def cancel_requested(reason: str) -> NewEvent:
-    return NewEvent(CANCEL_REQUESTED, {"reason": reason})
+def cancel_requested(reason: str, *, by_run_id: str = "", rollback: bool = False) -> NewEvent:
+    """`by_run_id`: a later run of the thread asked (its thread input policy); `rollback`:
+    that policy was rollback, so this run leaves the thread's history."""
+    payload: dict[str, Any] = {"reason": reason}
+    if by_run_id:
+        payload["by_run_id"] = by_run_id
+    if rollback:
+        payload["rollback"] = True
+    return NewEvent(CANCEL_REQUESTED, payload)
+
+
+# The finish reason of a run canceled by a later run's rollback policy.
+FINISH_ROLLED_BACK: Final = "rolled_back"
+QUEUED_FOR_CAPACITY: Final = "capacity"
+QUEUED_FOR_THREAD: Final = "thread"
+
+
+def run_queued(
+    reason: str,
+    *,
+    position: int = 0,
+    thread_policy: str = "",
+    waiting_for_run_id: str = "",
+) -> NewEvent:
+    """The run waits before an executor takes it: for a free slot (`capacity`) or for an
+    earlier run of its thread (`thread`); written with run.accepted."""
+    payload: dict[str, Any] = {"reason": reason}
+    if position:
+        payload["position"] = position
+    if thread_policy:
+        payload["thread_policy"] = thread_policy
+    if waiting_for_run_id:
+        payload["waiting_for_run_id"] = waiting_for_run_id
+    return NewEvent(RUN_QUEUED, payload)
 
 
 def run_finished(outcome: str, reason: str, error_message: str = "") -> NewEvent:

@@ -95,6 +95,7 @@ class FrameMapper:
             ev.QUESTION_ASKED: self._on_question_asked,
             ev.RUN_FINISHED: self._on_run_finished,
             ev.CANCEL_REQUESTED: self._on_cancel_requested,
+            ev.RUN_QUEUED: self._on_run_queued,
         }
 
     def feed(self, event: ev.Event) -> list[Frame]:
@@ -284,6 +285,17 @@ class FrameMapper:
             return
         data = {"questionId": question_id, "toolCallId": call_id, "text": _text(p, "text")}
         self._emit({"type": "data-question", "id": question_id, "data": data})
+
+    def _on_run_queued(self, p: Mapping[str, Any]) -> None:
+        # Why the answer has not begun (admission or the thread's earlier run): transient,
+        # so the UI can show it without it becoming part of the message.
+        data = {
+            "reason": _text(p, "reason"),
+            "position": int(p.get("position") or 0),
+            "threadPolicy": _text(p, "thread_policy"),
+            "waitingForRunId": _text(p, "waiting_for_run_id"),
+        }
+        self._emit({"type": "data-run-queued", "data": data, "transient": True})
 
     def _on_cancel_requested(self, p: Mapping[str, Any]) -> None:
         self._cancel_requested = True

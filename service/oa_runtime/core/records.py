@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .admission import StartPlan
 from .events import Event
 from .leases import Lease
 from .run_state import RunStatus
@@ -131,6 +132,7 @@ class CreateResult:
     created: bool
     events: tuple[Event, ...] = ()
     lease: Lease | None = None
+    plan: StartPlan | None = None  # how a run created with a start plan starts (core/admission.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,9 @@ class RunState:
     # `data-interrupted` for each (core/frames.py).
     cut_text_ids: tuple[str, ...] = field(default=())
     cancel_requested: bool = False
+    # A later run of the thread canceled this one with the rollback policy: the run ends
+    # `canceled{rolled_back}` and leaves the thread's history.
+    rolled_back: bool = False
     finish_reason: str = ""
     error_message: str = ""
     # This run's own contribution to the conversation: completed assistant
@@ -157,6 +160,8 @@ class RunState:
             "open_text_id": self.open_text_id,
             "cut_text_ids": list(self.cut_text_ids),
             "cancel_requested": self.cancel_requested,
+            # Only when set: states saved before rollbacks existed stay byte-identical.
+            **({"rolled_back": True} if self.rolled_back else {}),
             "finish_reason": self.finish_reason,
             "error_message": self.error_message,
             "transcript": [_message_to_json(m) for m in self.transcript],
@@ -180,6 +185,7 @@ class RunState:
             open_text_id=data["open_text_id"],
             cut_text_ids=tuple(data.get("cut_text_ids", ())),
             cancel_requested=bool(data["cancel_requested"]),
+            rolled_back=bool(data.get("rolled_back")),
             finish_reason=data["finish_reason"],
             error_message=data["error_message"],
             transcript=tuple(_message_from_json(m) for m in data["transcript"]),
@@ -218,7 +224,10 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
             new_status = RunStatus.WAITING  # a start finds the run still waiting for a human
         return replace(s, status=new_status, attempt=int(p["attempt"]))
     if t == ev.CANCEL_REQUESTED:
-        return replace(s, status=RunStatus.CANCELING, cancel_requested=True)
+        rolled_back = s.rolled_back or bool(p.get("rollback"))
+        return replace(s, status=RunStatus.CANCELING, cancel_requested=True, rolled_back=rolled_back)
+    if t == ev.RUN_QUEUED:
+        return _still_queued(s)
     if t == ev.RUN_FINISHED:
         return replace(
             _cut_open_text(s),
@@ -231,6 +240,13 @@ def apply(state: RunState, event: ev.Event | ev.NewEvent, seq: int | None = None
     if t not in _WORK_EVENTS:
         raise IllegalTransition(f"unknown event type {t!r}")
     return _settle(_apply_work(s, t, p))
+
+
+def _still_queued(s: RunState) -> RunState:
+    """run.queued is written with run.accepted, before anything else happened to the run."""
+    if s.status != RunStatus.QUEUED:
+        raise IllegalTransition(f"run.queued in state {s.status}")
+    return s
 
 
 def _settle(s: RunState) -> RunState:

@@ -29,6 +29,7 @@ from ..core.errors import DependencyUnavailable
 from ..core.run_state import RunStatus
 from ..observability import metrics
 from ..ports import EventStore
+from .admission import Admission, AdmissionSettings
 from .broker import Broker
 from .executor import RunExecutor
 
@@ -45,12 +46,20 @@ class CoordinationSettings:
 
 class Coordinator:
     def __init__(
-        self, store: EventStore, broker: Broker, executor: RunExecutor, settings: CoordinationSettings
+        self,
+        store: EventStore,
+        broker: Broker,
+        executor: RunExecutor,
+        settings: CoordinationSettings,
+        admission: Admission | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
         self._executor = executor
         self._settings = settings
+        self._admission = admission or Admission(AdmissionSettings(0, 0), executor.executing)
+        self._admission.wake_claimer = self.wake
+        executor.on_run_ended = self._admission.run_ended
         self._claim_now = asyncio.Event()
         self._poll_now = asyncio.Event()
         self._stopping = False
@@ -59,6 +68,7 @@ class Coordinator:
 
     def on_appended(self, run_id: str, seq: int) -> None:
         self._broker.poke(run_id, seq)
+        self._admission.peer_appended(run_id)
 
     def on_cancel(self, run_id: str) -> None:
         self._executor.cancel(run_id)
@@ -85,14 +95,20 @@ class Coordinator:
         """Claims what is claimable now (in batches) and starts it; returns the count."""
         total = 0
         while not self._stopping and not self._executor.closing:
+            # Admission control: never more runs than the replica has free slots for.
+            limit = min(self._settings.claim_batch, self._admission.free_slots())
+            if limit <= 0:
+                self._admission.claimed(0, 0, await self._store.queue_length())
+                break
             leases = await self._store.claim_runs(
                 self._executor.policy.owner,
                 self._executor.policy.ttl_s,
                 run_ids=None,
                 exclude=self._executor.running(),
-                limit=self._settings.claim_batch,
+                limit=limit,
                 reclaim=self._executor.orphaned(),
             )
+            self._admission.claimed(len(leases), limit, None)
             for lease in leases:
                 # A lease with recovery attempts was taken from an owner that never released it.
                 metrics.LEASE_CLAIMS.labels("takeover" if lease.recovery_attempts else "new").inc()
@@ -101,7 +117,7 @@ class Coordinator:
                     # give it back rather than hold a lease nobody uses.
                     await self._store.release_leases(self._executor.policy.owner, [lease])
             total += len(leases)
-            if len(leases) < self._settings.claim_batch:
+            if len(leases) < limit:
                 break
         return total
 

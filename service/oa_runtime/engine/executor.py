@@ -114,6 +114,8 @@ class RunExecutor:
         # Runs whose task stopped while the database was away: their lease is still
         # ours on paper, and the claimer takes it back (EventStore.claim_runs `reclaim`).
         self._orphaned: set[str] = set()
+        # Told when a run task ends (engine/admission.py: a slot is free, a run may wait for it).
+        self.on_run_ended: Callable[[str], None] = lambda run_id: None
 
     @property
     def closing(self) -> bool:
@@ -121,6 +123,10 @@ class RunExecutor:
 
     def running(self) -> list[str]:
         return list(self._handles)
+
+    def executing(self) -> int:
+        """How many run tasks this replica has (admission control counts them)."""
+        return len(self._handles)
 
     def leases(self) -> list[Lease]:
         return [h.lease for h in self._handles.values() if h.lease is not None]
@@ -220,6 +226,7 @@ class RunExecutor:
                 await _quietly(handle.workload.fail(exc), "could not record the end of a run", run_id)
         finally:
             self._handles.pop(run_id, None)
+            self.on_run_ended(run_id)
 
     async def _claim_and_run(self, run_id: str, handle: _Handle) -> None:
         """Claims the run's lease (unless it came with one), builds its workload and runs it,

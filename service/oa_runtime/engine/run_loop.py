@@ -204,7 +204,8 @@ class RunLoop:
             return
         await self._cancel_tool_tasks()
         await self._close_step(ev.STEP_INTERRUPTED, stop_on_cancel=False)
-        await self.append(ev.run_finished(ev.OUTCOME_CANCELED, "canceled"), stop_on_cancel=False)
+        reason = ev.FINISH_ROLLED_BACK if self.state.rolled_back else "canceled"
+        await self.append(ev.run_finished(ev.OUTCOME_CANCELED, reason), stop_on_cancel=False)
 
     async def fail(self, exc: Exception) -> None:
         """Ends the run failed{internal_error} after an unexpected exception."""

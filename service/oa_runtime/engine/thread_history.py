@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..core import events as ev
 from ..core.context import prompt_message
 from ..core.messages import ChatMessage
 from ..core.records import RunRecord
+from ..core.run_state import RunStatus
 from ..ports import ProjectionStore, RunQueries
 
 
@@ -28,7 +30,9 @@ async def thread_conversation(
     if not runs:
         return [], []
     messages = await store.thread_messages(thread_id)
-    return runs, [(r, [*prompt_message(r.request), *messages.get(r.run_id, ())]) for r in runs]
+    return runs, [
+        (r, [*prompt_message(r.request), *messages.get(r.run_id, ())]) for r in runs if not _rolled_back(r)
+    ]
 
 
 async def thread_history(store: ThreadReader, thread_id: str, before_run_id: str) -> list[ChatMessage]:
@@ -37,7 +41,8 @@ async def thread_history(store: ThreadReader, thread_id: str, before_run_id: str
     for record in await store.thread_runs(thread_id):
         if record.run_id == before_run_id:
             break
-        earlier.append(record)
+        if not _rolled_back(record):
+            earlier.append(record)
     if not earlier:
         return []  # a new thread: nothing more to read
     messages = await store.thread_messages(thread_id)
@@ -45,3 +50,9 @@ async def thread_history(store: ThreadReader, thread_id: str, before_run_id: str
     for record in earlier:
         history += [*prompt_message(record.request), *messages.get(record.run_id, ())]
     return history
+
+
+def _rolled_back(record: RunRecord) -> bool:
+    """A later run of the thread canceled this one with the rollback policy: it is left out
+    of the thread's conversation, prompt and output (core/admission.py)."""
+    return record.status is RunStatus.CANCELED and record.finish_reason == ev.FINISH_ROLLED_BACK

@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..core import events as ev
+from ..core.admission import PlanStart
 from ..core.messages import ChatMessage
 from ..core.projections import Projection, ProjectionStep
 from ..core.read_models import RunModel, Snapshot
 from ..core.records import CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
-from . import flows, read_models
+from . import admission, flows, read_models
 from .dialect import Dialect
 from .sql import Done, Flow, done
 
@@ -75,10 +76,11 @@ class SqlStore(ABC):
         *,
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
+        plan_start: PlanStart | None = None,
     ) -> CreateResult:
         d = self.dialect
         return await self._write(
-            lambda: flows.create_run(d, request, fingerprint, accepted, lease_owner, lease_ttl_s),
+            lambda: flows.create_run(d, request, fingerprint, accepted, lease_owner, lease_ttl_s, plan_start),
             pipeline=True,
         )
 
@@ -110,6 +112,12 @@ class SqlStore(ABC):
         return await self._read(
             flows.list_runs(self.dialect, thread_id=thread_id, status=status, limit=limit, before=before)
         )
+
+    async def queue_place(self, run_id: str) -> tuple[int, str]:
+        return await self._read(admission.queue_place(self.dialect, run_id))
+
+    async def queue_length(self) -> int:
+        return await self._read(admission.queue_length(self.dialect))
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         return await self._read(flows.thread_runs(self.dialect, thread_id))

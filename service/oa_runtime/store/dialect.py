@@ -179,9 +179,9 @@ class Dialect:
         yield command(
             "INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at, updated_at,"
             " last_seq, step_count, finish_reason, error_message, state, lease_owner, lease_token,"
-            " lease_expires_at)"
+            " lease_expires_at, after_run_id)"
             " VALUES (:run_id, :thread_id, :request, :fingerprint, :status, :now, :now, :last_seq, :steps,"
-            " :reason, :error, :state, :owner, :token, :expires)",
+            " :reason, :error, :state, :owner, :token, :expires, :after_run_id)",
             values,
         )
         return (yield from self.insert_events("run", [(values["run_id"], r) for r in rows], now))
@@ -349,12 +349,12 @@ class PostgresDialect(Dialect):
             "WITH pending AS (DELETE FROM pending_cancels WHERE run_id = %(run_id)s),"
             " run AS (INSERT INTO runs (run_id, thread_id, request, fingerprint, status, created_at,"
             "   updated_at, last_seq, step_count, finish_reason, error_message, state,"
-            "   lease_owner, lease_token, lease_expires_at)"
+            "   lease_owner, lease_token, lease_expires_at, after_run_id)"
             "   VALUES (%(run_id)s, %(thread_id)s, %(request)s, %(fingerprint)s, %(status)s, %(now)s,"
             "   %(now)s, %(last_seq)s, %(steps)s, %(reason)s, %(error)s, %(state)s,"
             # The accepting replica's first lease (token 1), on the database clock.
             "   %(owner)s, %(token)s, CASE WHEN %(owner)s::text IS NULL THEN NULL"
-            "     ELSE clock_timestamp() + make_interval(secs => %(ttl)s) END)),"
+            "     ELSE clock_timestamp() + make_interval(secs => %(ttl)s) END, %(after_run_id)s)),"
             " head AS (UPDATE log_head SET position = position + %(n)s WHERE id = 1"
             "   RETURNING position - %(n)s AS base),"
             f" inserted AS (INSERT INTO events ({INSERT_EVENT_COLUMNS})"

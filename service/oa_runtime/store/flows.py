@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core import events as ev
+from ..core.admission import PlanStart
 from ..core.errors import DomainError, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.messages import ChatMessage
@@ -22,7 +23,7 @@ from ..core.projections import THREAD_MESSAGES, Projection, ProjectionStep, Thre
 from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
 from ..ports import AppendRequest
-from . import read_models
+from . import admission, read_models
 from .common import (
     EVENT_COLUMNS,
     MAX_SEQ,
@@ -88,7 +89,10 @@ def create_run(
     accepted: ev.NewEvent,
     lease_owner: str | None,
     lease_ttl_s: float,
+    plan_start: PlanStart | None = None,
 ) -> Flow[Done[CreateResult]]:
+    """`plan_start` (core/admission.py) decides from the thread's latest unfinished run,
+    read in the same statement, whether the new run starts now, waits, or is refused."""
     run_id = request.run_id
     now = utc_now()
     # The run id's lock, then the thread row, both before the log_head lock: the thread
@@ -97,22 +101,31 @@ def create_run(
     yield from d.lock_run_id_and_add_thread(run_id, request.thread_id, now)
     [row] = yield query(
         d.sql(
-            f"SELECT {RUN_COLUMNS}, pending_cancels.event FROM (SELECT 1) AS one"
+            f"SELECT {RUN_COLUMNS}, pending_cancels.event, {admission.LATEST_UNFINISHED_ON_THREAD}"
+            " FROM (SELECT 1) AS one"
             " LEFT JOIN runs ON runs.run_id = :run_id"
             " LEFT JOIN pending_cancels ON pending_cancels.run_id = :run_id"
         ),
-        {"run_id": run_id},
+        {"run_id": run_id, "thread_id": request.thread_id},
     )
     if row[0] is not None:
-        existing = record(d, row[:-1])
+        existing = record(d, row[:-2])
         if existing.fingerprint != fingerprint:
             raise RunAlreadyExists(run_id)
         return done(CreateResult(existing, created=False))
     new_events = [accepted]
-    if row[-1] is not None:
-        new_events.append(pending_cancel_event(d.from_json(row[-1])))
-    plan = plan_events(RunState(), new_events)
-    status, last_seq, steps, reason, error = summary_values(plan.state)
+    plan = None if plan_start is None else plan_start(row[-1])
+    if plan is not None:
+        if not plan.executes:
+            lease_owner = None
+        position = (yield from admission.queue_length(d)) + 1 if plan.queued_for_capacity else 0
+        queued = plan.queued_event(position)
+        if queued is not None:
+            new_events.append(queued)
+    if row[-2] is not None:
+        new_events.append(pending_cancel_event(d.from_json(row[-2])))
+    planned = plan_events(RunState(), new_events)
+    status, last_seq, steps, reason, error = summary_values(planned.state)
     values = {
         "run_id": run_id,
         "thread_id": request.thread_id,
@@ -124,18 +137,23 @@ def create_run(
         "steps": steps,
         "reason": reason,
         "error": error,
-        "state": d.json(plan.state.to_json()),
+        "state": d.json(planned.state.to_json()),
+        "after_run_id": (plan.waiting_for_run_id or None) if plan is not None else None,
         # The accepting replica's first lease (token 1), in the same transaction.
         "owner": lease_owner,
         "token": 0 if lease_owner is None else 1,
         "ttl": lease_ttl_s,
         "expires": None if lease_owner is None else time.time() + lease_ttl_s,
     }
-    positions = yield from d.create_run_rows(values, plan.rows, now)
+    positions = yield from d.create_run_rows(values, planned.rows, now)
     lease = None if lease_owner is None else Lease(run_id, token=1)
-    created = new_run_record(request, fingerprint, plan.state, now)
+    created = new_run_record(request, fingerprint, planned.state, now)
     return lambda: CreateResult(
-        created, created=True, events=plan.durable_events(run_id, now, positions.first()), lease=lease
+        created,
+        created=True,
+        events=planned.durable_events(run_id, now, positions.first()),
+        lease=lease,
+        plan=plan,
     )
 
 

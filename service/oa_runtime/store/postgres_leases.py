@@ -39,6 +39,7 @@ from psycopg.rows import TupleRow
 
 from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, parse_notify_payload
 from ..ports import ChangeHandler
+from .admission import PREDECESSOR_ENDED
 from .common import CLAIM_RETURNING
 
 Conn = AsyncConnection[TupleRow]
@@ -115,7 +116,7 @@ async def claim(
         " lease_expires_at = clock_timestamp() + make_interval(secs => %(ttl)s),"
         " recovery_attempts = recovery_attempts + CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END"
         " WHERE run_id IN (SELECT run_id FROM runs"
-        f"  WHERE {_CLAIMABLE}{only} AND run_id <> ALL(%(exclude)s)"
+        f"  WHERE {_CLAIMABLE}{only} AND {PREDECESSOR_ENDED} AND run_id <> ALL(%(exclude)s)"
         "   AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp()"
         "        OR lease_owner = ANY(%(dead)s)"
         "        OR (lease_owner = %(owner)s AND run_id = ANY(%(reclaim)s)))"

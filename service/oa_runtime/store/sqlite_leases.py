@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease
+from .admission import PREDECESSOR_ENDED
 from .common import CLAIM_RETURNING
 
 _CLAIMABLE = (
@@ -46,7 +47,8 @@ def claim(
         "UPDATE runs SET lease_owner = :owner, lease_token = lease_token + 1, lease_expires_at = :expires,"
         " recovery_attempts = recovery_attempts + CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END"
         " WHERE run_id IN (SELECT run_id FROM runs"
-        f"  WHERE {_CLAIMABLE}{only} AND run_id NOT IN (SELECT value FROM json_each(:exclude))"
+        f"  WHERE {_CLAIMABLE}{only} AND {PREDECESSOR_ENDED}"
+        "   AND run_id NOT IN (SELECT value FROM json_each(:exclude))"
         "   AND (lease_owner IS NULL OR lease_expires_at <= :now"
         "        OR (lease_owner = :owner AND run_id IN (SELECT value FROM json_each(:reclaim))))"
         "  ORDER BY created_at, run_id LIMIT :limit)"

@@ -27,53 +27,55 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from openagents.runtime.v1 import tool_task_pb2 as openagents_dot_runtime_dot_v1_dot_tool__task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%openagents/runtime/v1/run_event.proto\x12\x15openagents.runtime.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%openagents/runtime/v1/tool_task.proto\"\xc2\x0c\n\x08RunEvent\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x19\n\x08\x65vent_id\x18\x03 \x01(\tR\x07\x65ventId\x12\x12\n\x04type\x18\x04 \x01(\tR\x04type\x12;\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x44\n\x0brun_started\x18\n \x01(\x0b\x32!.openagents.runtime.v1.RunStartedH\x00R\nrunStarted\x12G\n\x0cstep_started\x18\x0b \x01(\x0b\x32\".openagents.runtime.v1.StepStartedH\x00R\x0bstepStarted\x12J\n\rstep_finished\x18\x0c \x01(\x0b\x32#.openagents.runtime.v1.StepFinishedH\x00R\x0cstepFinished\x12J\n\rmessage_delta\x18\r \x01(\x0b\x32#.openagents.runtime.v1.MessageDeltaH\x00R\x0cmessageDelta\x12V\n\x11message_completed\x18\x0e \x01(\x0b\x32\'.openagents.runtime.v1.MessageCompletedH\x00R\x10messageCompleted\x12Z\n\x13tool_call_requested\x18\x0f \x01(\x0b\x32(.openagents.runtime.v1.ToolCallRequestedH\x00R\x11toolCallRequested\x12W\n\x12tool_call_progress\x18\x10 \x01(\x0b\x32\'.openagents.runtime.v1.ToolCallProgressH\x00R\x10toolCallProgress\x12Q\n\x10tool_call_result\x18\x11 \x01(\x0b\x32%.openagents.runtime.v1.ToolCallResultH\x00R\x0etoolCallResult\x12M\n\x0equestion_asked\x18\x12 \x01(\x0b\x32$.openagents.runtime.v1.QuestionAskedH\x00R\rquestionAsked\x12V\n\x11question_answered\x18\x13 \x01(\x0b\x32\'.openagents.runtime.v1.QuestionAnsweredH\x00R\x10questionAnswered\x12S\n\x10\x63\x61ncel_requested\x18\x14 \x01(\x0b\x32&.openagents.runtime.v1.CancelRequestedH\x00R\x0f\x63\x61ncelRequested\x12G\n\x0crun_finished\x18\x15 \x01(\x0b\x32\".openagents.runtime.v1.RunFinishedH\x00R\x0brunFinished\x12\x43\n\ncheckpoint\x18\x16 \x01(\x0b\x32!.openagents.runtime.v1.CheckpointH\x00R\ncheckpoint\x12\x42\n\x08\x65xternal\x18\x17 \x01(\x0b\x32$.openagents.runtime.v1.ExternalEventH\x00R\x08\x65xternal\x12G\n\x0crun_accepted\x18\x18 \x01(\x0b\x32\".openagents.runtime.v1.RunAcceptedH\x00R\x0brunAccepted\x12H\n\ttool_task\x18\x19 \x01(\x0b\x32).openagents.runtime.v1.ToolTaskTransitionH\x00R\x08toolTask\x12Y\n\x12\x61pproval_requested\x18\x1a \x01(\x0b\x32(.openagents.runtime.v1.ApprovalRequestedH\x00R\x11\x61pprovalRequested\x12S\n\x10\x61pproval_decided\x18\x1b \x01(\x0b\x32&.openagents.runtime.v1.ApprovalDecidedH\x00R\x0f\x61pprovalDecidedB\t\n\x07payload\"_\n\x0bRunAccepted\x12\x1b\n\tthread_id\x18\x01 \x01(\tR\x08threadId\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12\x1d\n\nmessage_id\x18\x03 \x01(\tR\tmessageId\"G\n\nRunStarted\x12\x1f\n\x0b\x65xecutor_id\x18\x01 \x01(\tR\nexecutorId\x12\x18\n\x07\x61ttempt\x18\x02 \x01(\x05R\x07\x61ttempt\"!\n\x0bStepStarted\x12\x12\n\x04step\x18\x01 \x01(\x05R\x04step\"c\n\x0cStepFinished\x12\x12\n\x04step\x18\x01 \x01(\x05R\x04step\x12?\n\x06reason\x18\x02 \x01(\x0e\x32\'.openagents.runtime.v1.StepFinishReasonR\x06reason\"C\n\x0cMessageDelta\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x14\n\x05\x64\x65lta\x18\x02 \x01(\tR\x05\x64\x65lta\"Y\n\x10MessageCompleted\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\"q\n\x11ToolCallRequested\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12\x1d\n\ninput_json\x18\x03 \x01(\tR\tinputJson\"U\n\x10ToolCallProgress\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1f\n\x0boutput_json\x18\x02 \x01(\tR\noutputJson\"\xaa\x03\n\x0eToolCallResult\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12\x1f\n\x0boutput_json\x18\x03 \x01(\tR\noutputJson\x12\x1d\n\nerror_text\x18\x04 \x01(\tR\terrorText\x12\x19\n\x08is_error\x18\x05 \x01(\x08R\x07isError\x12:\n\x05state\x18\x06 \x01(\x0e\x32$.openagents.runtime.v1.ToolTaskStateR\x05state\x12\x1f\n\x0b\x65rror_class\x18\x07 \x01(\tR\nerrorClass\x12\x18\n\x07\x61ttempt\x18\x08 \x01(\x05R\x07\x61ttempt\x12!\n\x0ctool_version\x18\t \x01(\tR\x0btoolVersion\x12#\n\rparams_sha256\x18\n \x01(\tR\x0cparamsSha256\x12#\n\routput_sha256\x18\x0b \x01(\tR\x0coutputSha256\x12\x1a\n\x08replayed\x18\x0c \x01(\x08R\x08replayed\"\xf1\x01\n\x12ToolTaskTransition\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12:\n\x05state\x18\x03 \x01(\x0e\x32$.openagents.runtime.v1.ToolTaskStateR\x05state\x12\x18\n\x07\x61ttempt\x18\x04 \x01(\x05R\x07\x61ttempt\x12!\n\x0ctool_version\x18\x05 \x01(\tR\x0btoolVersion\x12#\n\rparams_sha256\x18\x06 \x01(\tR\x0cparamsSha256\"\xcf\x01\n\x11\x41pprovalRequested\x12\x1f\n\x0b\x61pproval_id\x18\x01 \x01(\tR\napprovalId\x12 \n\x0ctool_call_id\x18\x02 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x03 \x01(\tR\x08toolName\x12\x1d\n\ninput_json\x18\x04 \x01(\tR\tinputJson\x12;\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"\xa5\x01\n\x0f\x41pprovalDecided\x12\x1f\n\x0b\x61pproval_id\x18\x01 \x01(\tR\napprovalId\x12 \n\x0ctool_call_id\x18\x02 \x01(\tR\ntoolCallId\x12\x1a\n\x08\x61pproved\x18\x03 \x01(\x08R\x08\x61pproved\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1b\n\ttimed_out\x18\x05 \x01(\x08R\x08timedOut\"\xa3\x01\n\rQuestionAsked\x12\x1f\n\x0bquestion_id\x18\x01 \x01(\tR\nquestionId\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12 \n\x0ctool_call_id\x18\x03 \x01(\tR\ntoolCallId\x12;\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"m\n\x10QuestionAnswered\x12\x1f\n\x0bquestion_id\x18\x01 \x01(\tR\nquestionId\x12\x16\n\x06\x61nswer\x18\x02 \x01(\tR\x06\x61nswer\x12 \n\x0ctool_call_id\x18\x03 \x01(\tR\ntoolCallId\")\n\x0f\x43\x61ncelRequested\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\"\x87\x01\n\x0bRunFinished\x12;\n\x07outcome\x18\x01 \x01(\x0e\x32!.openagents.runtime.v1.RunOutcomeR\x07outcome\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12#\n\rerror_message\x18\x03 \x01(\tR\x0c\x65rrorMessage\"+\n\nCheckpoint\x12\x1d\n\ncovers_seq\x18\x01 \x01(\x03R\tcoversSeq\"P\n\rExternalEvent\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12+\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x64\x61ta*\xd7\x01\n\x10StepFinishReason\x12\"\n\x1eSTEP_FINISH_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17STEP_FINISH_REASON_STOP\x10\x01\x12!\n\x1dSTEP_FINISH_REASON_TOOL_CALLS\x10\x02\x12\x1d\n\x19STEP_FINISH_REASON_LENGTH\x10\x03\x12\x1c\n\x18STEP_FINISH_REASON_ERROR\x10\x04\x12\"\n\x1eSTEP_FINISH_REASON_INTERRUPTED\x10\x05*v\n\nRunOutcome\x12\x1b\n\x17RUN_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15RUN_OUTCOME_SUCCEEDED\x10\x01\x12\x16\n\x12RUN_OUTCOME_FAILED\x10\x02\x12\x18\n\x14RUN_OUTCOME_CANCELED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%openagents/runtime/v1/run_event.proto\x12\x15openagents.runtime.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%openagents/runtime/v1/tool_task.proto\"\x85\r\n\x08RunEvent\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x19\n\x08\x65vent_id\x18\x03 \x01(\tR\x07\x65ventId\x12\x12\n\x04type\x18\x04 \x01(\tR\x04type\x12;\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x44\n\x0brun_started\x18\n \x01(\x0b\x32!.openagents.runtime.v1.RunStartedH\x00R\nrunStarted\x12G\n\x0cstep_started\x18\x0b \x01(\x0b\x32\".openagents.runtime.v1.StepStartedH\x00R\x0bstepStarted\x12J\n\rstep_finished\x18\x0c \x01(\x0b\x32#.openagents.runtime.v1.StepFinishedH\x00R\x0cstepFinished\x12J\n\rmessage_delta\x18\r \x01(\x0b\x32#.openagents.runtime.v1.MessageDeltaH\x00R\x0cmessageDelta\x12V\n\x11message_completed\x18\x0e \x01(\x0b\x32\'.openagents.runtime.v1.MessageCompletedH\x00R\x10messageCompleted\x12Z\n\x13tool_call_requested\x18\x0f \x01(\x0b\x32(.openagents.runtime.v1.ToolCallRequestedH\x00R\x11toolCallRequested\x12W\n\x12tool_call_progress\x18\x10 \x01(\x0b\x32\'.openagents.runtime.v1.ToolCallProgressH\x00R\x10toolCallProgress\x12Q\n\x10tool_call_result\x18\x11 \x01(\x0b\x32%.openagents.runtime.v1.ToolCallResultH\x00R\x0etoolCallResult\x12M\n\x0equestion_asked\x18\x12 \x01(\x0b\x32$.openagents.runtime.v1.QuestionAskedH\x00R\rquestionAsked\x12V\n\x11question_answered\x18\x13 \x01(\x0b\x32\'.openagents.runtime.v1.QuestionAnsweredH\x00R\x10questionAnswered\x12S\n\x10\x63\x61ncel_requested\x18\x14 \x01(\x0b\x32&.openagents.runtime.v1.CancelRequestedH\x00R\x0f\x63\x61ncelRequested\x12G\n\x0crun_finished\x18\x15 \x01(\x0b\x32\".openagents.runtime.v1.RunFinishedH\x00R\x0brunFinished\x12\x43\n\ncheckpoint\x18\x16 \x01(\x0b\x32!.openagents.runtime.v1.CheckpointH\x00R\ncheckpoint\x12\x42\n\x08\x65xternal\x18\x17 \x01(\x0b\x32$.openagents.runtime.v1.ExternalEventH\x00R\x08\x65xternal\x12G\n\x0crun_accepted\x18\x18 \x01(\x0b\x32\".openagents.runtime.v1.RunAcceptedH\x00R\x0brunAccepted\x12H\n\ttool_task\x18\x19 \x01(\x0b\x32).openagents.runtime.v1.ToolTaskTransitionH\x00R\x08toolTask\x12Y\n\x12\x61pproval_requested\x18\x1a \x01(\x0b\x32(.openagents.runtime.v1.ApprovalRequestedH\x00R\x11\x61pprovalRequested\x12S\n\x10\x61pproval_decided\x18\x1b \x01(\x0b\x32&.openagents.runtime.v1.ApprovalDecidedH\x00R\x0f\x61pprovalDecided\x12\x41\n\nrun_queued\x18\x1c \x01(\x0b\x32 .openagents.runtime.v1.RunQueuedH\x00R\trunQueuedB\t\n\x07payload\"_\n\x0bRunAccepted\x12\x1b\n\tthread_id\x18\x01 \x01(\tR\x08threadId\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12\x1d\n\nmessage_id\x18\x03 \x01(\tR\tmessageId\"\x91\x01\n\tRunQueued\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1a\n\x08position\x18\x02 \x01(\x05R\x08position\x12#\n\rthread_policy\x18\x03 \x01(\tR\x0cthreadPolicy\x12+\n\x12waiting_for_run_id\x18\x04 \x01(\tR\x0fwaitingForRunId\"G\n\nRunStarted\x12\x1f\n\x0b\x65xecutor_id\x18\x01 \x01(\tR\nexecutorId\x12\x18\n\x07\x61ttempt\x18\x02 \x01(\x05R\x07\x61ttempt\"!\n\x0bStepStarted\x12\x12\n\x04step\x18\x01 \x01(\x05R\x04step\"c\n\x0cStepFinished\x12\x12\n\x04step\x18\x01 \x01(\x05R\x04step\x12?\n\x06reason\x18\x02 \x01(\x0e\x32\'.openagents.runtime.v1.StepFinishReasonR\x06reason\"C\n\x0cMessageDelta\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x14\n\x05\x64\x65lta\x18\x02 \x01(\tR\x05\x64\x65lta\"Y\n\x10MessageCompleted\x12\x1d\n\nmessage_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\"q\n\x11ToolCallRequested\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12\x1d\n\ninput_json\x18\x03 \x01(\tR\tinputJson\"U\n\x10ToolCallProgress\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1f\n\x0boutput_json\x18\x02 \x01(\tR\noutputJson\"\xaa\x03\n\x0eToolCallResult\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12\x1f\n\x0boutput_json\x18\x03 \x01(\tR\noutputJson\x12\x1d\n\nerror_text\x18\x04 \x01(\tR\terrorText\x12\x19\n\x08is_error\x18\x05 \x01(\x08R\x07isError\x12:\n\x05state\x18\x06 \x01(\x0e\x32$.openagents.runtime.v1.ToolTaskStateR\x05state\x12\x1f\n\x0b\x65rror_class\x18\x07 \x01(\tR\nerrorClass\x12\x18\n\x07\x61ttempt\x18\x08 \x01(\x05R\x07\x61ttempt\x12!\n\x0ctool_version\x18\t \x01(\tR\x0btoolVersion\x12#\n\rparams_sha256\x18\n \x01(\tR\x0cparamsSha256\x12#\n\routput_sha256\x18\x0b \x01(\tR\x0coutputSha256\x12\x1a\n\x08replayed\x18\x0c \x01(\x08R\x08replayed\"\xf1\x01\n\x12ToolTaskTransition\x12 \n\x0ctool_call_id\x18\x01 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12:\n\x05state\x18\x03 \x01(\x0e\x32$.openagents.runtime.v1.ToolTaskStateR\x05state\x12\x18\n\x07\x61ttempt\x18\x04 \x01(\x05R\x07\x61ttempt\x12!\n\x0ctool_version\x18\x05 \x01(\tR\x0btoolVersion\x12#\n\rparams_sha256\x18\x06 \x01(\tR\x0cparamsSha256\"\xcf\x01\n\x11\x41pprovalRequested\x12\x1f\n\x0b\x61pproval_id\x18\x01 \x01(\tR\napprovalId\x12 \n\x0ctool_call_id\x18\x02 \x01(\tR\ntoolCallId\x12\x1b\n\ttool_name\x18\x03 \x01(\tR\x08toolName\x12\x1d\n\ninput_json\x18\x04 \x01(\tR\tinputJson\x12;\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"\xa5\x01\n\x0f\x41pprovalDecided\x12\x1f\n\x0b\x61pproval_id\x18\x01 \x01(\tR\napprovalId\x12 \n\x0ctool_call_id\x18\x02 \x01(\tR\ntoolCallId\x12\x1a\n\x08\x61pproved\x18\x03 \x01(\x08R\x08\x61pproved\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1b\n\ttimed_out\x18\x05 \x01(\x08R\x08timedOut\"\xa3\x01\n\rQuestionAsked\x12\x1f\n\x0bquestion_id\x18\x01 \x01(\tR\nquestionId\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12 \n\x0ctool_call_id\x18\x03 \x01(\tR\ntoolCallId\x12;\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"m\n\x10QuestionAnswered\x12\x1f\n\x0bquestion_id\x18\x01 \x01(\tR\nquestionId\x12\x16\n\x06\x61nswer\x18\x02 \x01(\tR\x06\x61nswer\x12 \n\x0ctool_call_id\x18\x03 \x01(\tR\ntoolCallId\"a\n\x0f\x43\x61ncelRequested\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1a\n\tby_run_id\x18\x02 \x01(\tR\x07\x62yRunId\x12\x1a\n\x08rollback\x18\x03 \x01(\x08R\x08rollback\"\x87\x01\n\x0bRunFinished\x12;\n\x07outcome\x18\x01 \x01(\x0e\x32!.openagents.runtime.v1.RunOutcomeR\x07outcome\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12#\n\rerror_message\x18\x03 \x01(\tR\x0c\x65rrorMessage\"+\n\nCheckpoint\x12\x1d\n\ncovers_seq\x18\x01 \x01(\x03R\tcoversSeq\"P\n\rExternalEvent\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12+\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x64\x61ta*\xd7\x01\n\x10StepFinishReason\x12\"\n\x1eSTEP_FINISH_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17STEP_FINISH_REASON_STOP\x10\x01\x12!\n\x1dSTEP_FINISH_REASON_TOOL_CALLS\x10\x02\x12\x1d\n\x19STEP_FINISH_REASON_LENGTH\x10\x03\x12\x1c\n\x18STEP_FINISH_REASON_ERROR\x10\x04\x12\"\n\x1eSTEP_FINISH_REASON_INTERRUPTED\x10\x05*v\n\nRunOutcome\x12\x1b\n\x17RUN_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15RUN_OUTCOME_SUCCEEDED\x10\x01\x12\x16\n\x12RUN_OUTCOME_FAILED\x10\x02\x12\x18\n\x14RUN_OUTCOME_CANCELED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'openagents.runtime.v1.run_event_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STEPFINISHREASON']._serialized_start=4076
-  _globals['_STEPFINISHREASON']._serialized_end=4291
-  _globals['_RUNOUTCOME']._serialized_start=4293
-  _globals['_RUNOUTCOME']._serialized_end=4411
+  _globals['_STEPFINISHREASON']._serialized_start=4347
+  _globals['_STEPFINISHREASON']._serialized_end=4562
+  _globals['_RUNOUTCOME']._serialized_start=4564
+  _globals['_RUNOUTCOME']._serialized_end=4682
   _globals['_RUNEVENT']._serialized_start=167
-  _globals['_RUNEVENT']._serialized_end=1769
-  _globals['_RUNACCEPTED']._serialized_start=1771
-  _globals['_RUNACCEPTED']._serialized_end=1866
-  _globals['_RUNSTARTED']._serialized_start=1868
-  _globals['_RUNSTARTED']._serialized_end=1939
-  _globals['_STEPSTARTED']._serialized_start=1941
-  _globals['_STEPSTARTED']._serialized_end=1974
-  _globals['_STEPFINISHED']._serialized_start=1976
-  _globals['_STEPFINISHED']._serialized_end=2075
-  _globals['_MESSAGEDELTA']._serialized_start=2077
-  _globals['_MESSAGEDELTA']._serialized_end=2144
-  _globals['_MESSAGECOMPLETED']._serialized_start=2146
-  _globals['_MESSAGECOMPLETED']._serialized_end=2235
-  _globals['_TOOLCALLREQUESTED']._serialized_start=2237
-  _globals['_TOOLCALLREQUESTED']._serialized_end=2350
-  _globals['_TOOLCALLPROGRESS']._serialized_start=2352
-  _globals['_TOOLCALLPROGRESS']._serialized_end=2437
-  _globals['_TOOLCALLRESULT']._serialized_start=2440
-  _globals['_TOOLCALLRESULT']._serialized_end=2866
-  _globals['_TOOLTASKTRANSITION']._serialized_start=2869
-  _globals['_TOOLTASKTRANSITION']._serialized_end=3110
-  _globals['_APPROVALREQUESTED']._serialized_start=3113
-  _globals['_APPROVALREQUESTED']._serialized_end=3320
-  _globals['_APPROVALDECIDED']._serialized_start=3323
-  _globals['_APPROVALDECIDED']._serialized_end=3488
-  _globals['_QUESTIONASKED']._serialized_start=3491
-  _globals['_QUESTIONASKED']._serialized_end=3654
-  _globals['_QUESTIONANSWERED']._serialized_start=3656
-  _globals['_QUESTIONANSWERED']._serialized_end=3765
-  _globals['_CANCELREQUESTED']._serialized_start=3767
-  _globals['_CANCELREQUESTED']._serialized_end=3808
-  _globals['_RUNFINISHED']._serialized_start=3811
-  _globals['_RUNFINISHED']._serialized_end=3946
-  _globals['_CHECKPOINT']._serialized_start=3948
-  _globals['_CHECKPOINT']._serialized_end=3991
-  _globals['_EXTERNALEVENT']._serialized_start=3993
-  _globals['_EXTERNALEVENT']._serialized_end=4073
+  _globals['_RUNEVENT']._serialized_end=1836
+  _globals['_RUNACCEPTED']._serialized_start=1838
+  _globals['_RUNACCEPTED']._serialized_end=1933
+  _globals['_RUNQUEUED']._serialized_start=1936
+  _globals['_RUNQUEUED']._serialized_end=2081
+  _globals['_RUNSTARTED']._serialized_start=2083
+  _globals['_RUNSTARTED']._serialized_end=2154
+  _globals['_STEPSTARTED']._serialized_start=2156
+  _globals['_STEPSTARTED']._serialized_end=2189
+  _globals['_STEPFINISHED']._serialized_start=2191
+  _globals['_STEPFINISHED']._serialized_end=2290
+  _globals['_MESSAGEDELTA']._serialized_start=2292
+  _globals['_MESSAGEDELTA']._serialized_end=2359
+  _globals['_MESSAGECOMPLETED']._serialized_start=2361
+  _globals['_MESSAGECOMPLETED']._serialized_end=2450
+  _globals['_TOOLCALLREQUESTED']._serialized_start=2452
+  _globals['_TOOLCALLREQUESTED']._serialized_end=2565
+  _globals['_TOOLCALLPROGRESS']._serialized_start=2567
+  _globals['_TOOLCALLPROGRESS']._serialized_end=2652
+  _globals['_TOOLCALLRESULT']._serialized_start=2655
+  _globals['_TOOLCALLRESULT']._serialized_end=3081
+  _globals['_TOOLTASKTRANSITION']._serialized_start=3084
+  _globals['_TOOLTASKTRANSITION']._serialized_end=3325
+  _globals['_APPROVALREQUESTED']._serialized_start=3328
+  _globals['_APPROVALREQUESTED']._serialized_end=3535
+  _globals['_APPROVALDECIDED']._serialized_start=3538
+  _globals['_APPROVALDECIDED']._serialized_end=3703
+  _globals['_QUESTIONASKED']._serialized_start=3706
+  _globals['_QUESTIONASKED']._serialized_end=3869
+  _globals['_QUESTIONANSWERED']._serialized_start=3871
+  _globals['_QUESTIONANSWERED']._serialized_end=3980
+  _globals['_CANCELREQUESTED']._serialized_start=3982
+  _globals['_CANCELREQUESTED']._serialized_end=4079
+  _globals['_RUNFINISHED']._serialized_start=4082
+  _globals['_RUNFINISHED']._serialized_end=4217
+  _globals['_CHECKPOINT']._serialized_start=4219
+  _globals['_CHECKPOINT']._serialized_end=4262
+  _globals['_EXTERNALEVENT']._serialized_start=4264
+  _globals['_EXTERNALEVENT']._serialized_end=4344
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,7 @@ RUN_OUTCOME_FAILED: RunOutcome
 RUN_OUTCOME_CANCELED: RunOutcome
 
 class RunEvent(_message.Message):
-    __slots__ = ("run_id", "seq", "event_id", "type", "occurred_at", "run_started", "step_started", "step_finished", "message_delta", "message_completed", "tool_call_requested", "tool_call_progress", "tool_call_result", "question_asked", "question_answered", "cancel_requested", "run_finished", "checkpoint", "external", "run_accepted", "tool_task", "approval_requested", "approval_decided")
+    __slots__ = ("run_id", "seq", "event_id", "type", "occurred_at", "run_started", "step_started", "step_finished", "message_delta", "message_completed", "tool_call_requested", "tool_call_progress", "tool_call_result", "question_asked", "question_answered", "cancel_requested", "run_finished", "checkpoint", "external", "run_accepted", "tool_task", "approval_requested", "approval_decided", "run_queued")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class RunEvent(_message.Message):
     TOOL_TASK_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_DECIDED_FIELD_NUMBER: _ClassVar[int]
+    RUN_QUEUED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     seq: int
     event_id: str
@@ -85,7 +86,8 @@ class RunEvent(_message.Message):
     tool_task: ToolTaskTransition
     approval_requested: ApprovalRequested
     approval_decided: ApprovalDecided
-    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., step_started: _Optional[_Union[StepStarted, _Mapping]] = ..., step_finished: _Optional[_Union[StepFinished, _Mapping]] = ..., message_delta: _Optional[_Union[MessageDelta, _Mapping]] = ..., message_completed: _Optional[_Union[MessageCompleted, _Mapping]] = ..., tool_call_requested: _Optional[_Union[ToolCallRequested, _Mapping]] = ..., tool_call_progress: _Optional[_Union[ToolCallProgress, _Mapping]] = ..., tool_call_result: _Optional[_Union[ToolCallResult, _Mapping]] = ..., question_asked: _Optional[_Union[QuestionAsked, _Mapping]] = ..., question_answered: _Optional[_Union[QuestionAnswered, _Mapping]] = ..., cancel_requested: _Optional[_Union[CancelRequested, _Mapping]] = ..., run_finished: _Optional[_Union[RunFinished, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., external: _Optional[_Union[ExternalEvent, _Mapping]] = ..., run_accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., tool_task: _Optional[_Union[ToolTaskTransition, _Mapping]] = ..., approval_requested: _Optional[_Union[ApprovalRequested, _Mapping]] = ..., approval_decided: _Optional[_Union[ApprovalDecided, _Mapping]] = ...) -> None: ...
+    run_queued: RunQueued
+    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_started: _Optional[_Union[RunStarted, _Mapping]] = ..., step_started: _Optional[_Union[StepStarted, _Mapping]] = ..., step_finished: _Optional[_Union[StepFinished, _Mapping]] = ..., message_delta: _Optional[_Union[MessageDelta, _Mapping]] = ..., message_completed: _Optional[_Union[MessageCompleted, _Mapping]] = ..., tool_call_requested: _Optional[_Union[ToolCallRequested, _Mapping]] = ..., tool_call_progress: _Optional[_Union[ToolCallProgress, _Mapping]] = ..., tool_call_result: _Optional[_Union[ToolCallResult, _Mapping]] = ..., question_asked: _Optional[_Union[QuestionAsked, _Mapping]] = ..., question_answered: _Optional[_Union[QuestionAnswered, _Mapping]] = ..., cancel_requested: _Optional[_Union[CancelRequested, _Mapping]] = ..., run_finished: _Optional[_Union[RunFinished, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., external: _Optional[_Union[ExternalEvent, _Mapping]] = ..., run_accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., tool_task: _Optional[_Union[ToolTaskTransition, _Mapping]] = ..., approval_requested: _Optional[_Union[ApprovalRequested, _Mapping]] = ..., approval_decided: _Optional[_Union[ApprovalDecided, _Mapping]] = ..., run_queued: _Optional[_Union[RunQueued, _Mapping]] = ...) -> None: ...
 
 class RunAccepted(_message.Message):
     __slots__ = ("thread_id", "model", "message_id")
@@ -96,6 +98,18 @@ class RunAccepted(_message.Message):
     model: str
     message_id: str
     def __init__(self, thread_id: _Optional[str] = ..., model: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+
+class RunQueued(_message.Message):
+    __slots__ = ("reason", "position", "thread_policy", "waiting_for_run_id")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    THREAD_POLICY_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    position: int
+    thread_policy: str
+    waiting_for_run_id: str
+    def __init__(self, reason: _Optional[str] = ..., position: _Optional[int] = ..., thread_policy: _Optional[str] = ..., waiting_for_run_id: _Optional[str] = ...) -> None: ...
 
 class RunStarted(_message.Message):
     __slots__ = ("executor_id", "attempt")
@@ -250,10 +264,14 @@ class QuestionAnswered(_message.Message):
     def __init__(self, question_id: _Optional[str] = ..., answer: _Optional[str] = ..., tool_call_id: _Optional[str] = ...) -> None: ...
 
 class CancelRequested(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "by_run_id", "rollback")
     REASON_FIELD_NUMBER: _ClassVar[int]
+    BY_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    by_run_id: str
+    rollback: bool
+    def __init__(self, reason: _Optional[str] = ..., by_run_id: _Optional[str] = ..., rollback: _Optional[bool] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("outcome", "reason", "error_message")

@@ -32,7 +32,7 @@ RUN_STATE_CANCELED: RunState
 RUN_STATE_WAITING: RunState
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "thread_id", "user_id", "autopilot_id", "state", "model", "create_time", "update_time", "last_seq", "step_count", "finish_reason", "error_message", "tool_policy", "authenticated_session", "wake_time")
+    __slots__ = ("run_id", "thread_id", "user_id", "autopilot_id", "state", "model", "create_time", "update_time", "last_seq", "step_count", "finish_reason", "error_message", "tool_policy", "authenticated_session", "wake_time", "queue_position", "waiting_for_run_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,8 @@ class Run(_message.Message):
     TOOL_POLICY_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATED_SESSION_FIELD_NUMBER: _ClassVar[int]
     WAKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     thread_id: str
     user_id: int
@@ -63,7 +65,9 @@ class Run(_message.Message):
     tool_policy: ToolPolicy
     authenticated_session: bool
     wake_time: _timestamp_pb2.Timestamp
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., autopilot_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., step_count: _Optional[int] = ..., finish_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., tool_policy: _Optional[_Union[ToolPolicy, _Mapping]] = ..., authenticated_session: _Optional[bool] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    queue_position: int
+    waiting_for_run_id: str
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., autopilot_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., step_count: _Optional[int] = ..., finish_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., tool_policy: _Optional[_Union[ToolPolicy, _Mapping]] = ..., authenticated_session: _Optional[bool] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., waiting_for_run_id: _Optional[str] = ...) -> None: ...
 
 class ToolPolicy(_message.Message):
     __slots__ = ("allow", "deny", "guest_mode")

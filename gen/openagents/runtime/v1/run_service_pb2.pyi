@@ -6,6 +6,7 @@ from openagents.runtime.v1 import run_pb2 as _run_pb2
 from openagents.runtime.v1 import run_event_pb2 as _run_event_pb2
 from openagents.runtime.v1 import tool_task_pb2 as _tool_task_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -13,8 +14,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ThreadInputPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    THREAD_INPUT_POLICY_UNSPECIFIED: _ClassVar[ThreadInputPolicy]
+    THREAD_INPUT_POLICY_ENQUEUE: _ClassVar[ThreadInputPolicy]
+    THREAD_INPUT_POLICY_INTERRUPT: _ClassVar[ThreadInputPolicy]
+    THREAD_INPUT_POLICY_REJECT: _ClassVar[ThreadInputPolicy]
+    THREAD_INPUT_POLICY_ROLLBACK: _ClassVar[ThreadInputPolicy]
+
+class OverloadPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OVERLOAD_POLICY_UNSPECIFIED: _ClassVar[OverloadPolicy]
+    OVERLOAD_POLICY_QUEUE: _ClassVar[OverloadPolicy]
+    OVERLOAD_POLICY_REJECT: _ClassVar[OverloadPolicy]
+THREAD_INPUT_POLICY_UNSPECIFIED: ThreadInputPolicy
+THREAD_INPUT_POLICY_ENQUEUE: ThreadInputPolicy
+THREAD_INPUT_POLICY_INTERRUPT: ThreadInputPolicy
+THREAD_INPUT_POLICY_REJECT: ThreadInputPolicy
+THREAD_INPUT_POLICY_ROLLBACK: ThreadInputPolicy
+OVERLOAD_POLICY_UNSPECIFIED: OverloadPolicy
+OVERLOAD_POLICY_QUEUE: OverloadPolicy
+OVERLOAD_POLICY_REJECT: OverloadPolicy
+
 class StartRunRequest(_message.Message):
-    __slots__ = ("run_id", "thread_id", "user_id", "autopilot_id", "authenticated_session", "prompt", "messages", "context_frames", "tool_policy", "model")
+    __slots__ = ("run_id", "thread_id", "user_id", "autopilot_id", "authenticated_session", "prompt", "messages", "context_frames", "tool_policy", "model", "thread_input_policy", "overload_policy")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +48,8 @@ class StartRunRequest(_message.Message):
     CONTEXT_FRAMES_FIELD_NUMBER: _ClassVar[int]
     TOOL_POLICY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    THREAD_INPUT_POLICY_FIELD_NUMBER: _ClassVar[int]
+    OVERLOAD_POLICY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     thread_id: str
     user_id: int
@@ -35,7 +60,9 @@ class StartRunRequest(_message.Message):
     context_frames: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     tool_policy: _run_pb2.ToolPolicy
     model: str
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., autopilot_id: _Optional[str] = ..., authenticated_session: _Optional[bool] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_run_pb2.Message, _Mapping]]] = ..., context_frames: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
+    thread_input_policy: ThreadInputPolicy
+    overload_policy: OverloadPolicy
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., autopilot_id: _Optional[str] = ..., authenticated_session: _Optional[bool] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_run_pb2.Message, _Mapping]]] = ..., context_frames: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., model: _Optional[str] = ..., thread_input_policy: _Optional[_Union[ThreadInputPolicy, str]] = ..., overload_policy: _Optional[_Union[OverloadPolicy, str]] = ...) -> None: ...
 
 class StartRunResponse(_message.Message):
     __slots__ = ("run_id", "status", "run", "created")
