@@ -32,13 +32,20 @@ from tests.support.runtime import running_runtime
 
 from . import scenarios, trend
 from .clients import Target
+from .overload import overload
 from .recovery import recovery
 from .report import Result, peak_rss_mb, print_table, write_results
 
 RESULTS_PATH = Path("var/bench/results.json")
 COMPARISON_PATH = Path("var/bench/comparison.json")
 # The service logs each request at INFO; at thousands of requests that is the bench's cost, not the service's.
-SERVICE_ENV = {"RUNTIME_LOG_LEVEL": "WARNING"}
+# No admission limit: these scenarios measure what one process can carry (overload.py
+# measures the limit itself).
+SERVICE_ENV = {
+    "RUNTIME_LOG_LEVEL": "WARNING",
+    "RUNTIME_MAX_RUNNING_RUNS": "0",
+    "RUNTIME_MAX_OPEN_STREAMS": "0",
+}
 
 
 def _start_envoy(grpc_port: int, work_dir: Path) -> tuple[EnvoyProcess, str]:
@@ -68,7 +75,7 @@ async def running_target(backend: str, database_url: str, work_dir: Path) -> Asy
             await asyncio.to_thread(envoy.stop)
 
 
-SCENARIOS = ("append", "ttff", "single_stream", "concurrent", "replay", "start_rate", "recovery")
+SCENARIOS = ("append", "ttff", "single_stream", "concurrent", "replay", "start_rate", "recovery", "overload")
 
 
 async def bench_backend(
@@ -103,6 +110,10 @@ async def bench_backend(
                     results += await scenario()
     if step("recovery"):
         results += await recovery(backend, database_url, work_dir, sizes.recovery_runs, sizes.recovery_rounds)
+    if step("overload"):
+        results += await overload(
+            backend, database_url, work_dir, sizes.overload_capacity, sizes.concurrent_seconds
+        )
     return results
 
 

@@ -36,11 +36,12 @@ class Sizes:
     start_calls: int
     recovery_runs: int = 100
     recovery_rounds: int = 5  # restarts (and takeovers) per backend; figures are medians
+    overload_capacity: int = 64  # RUNTIME_MAX_RUNNING_RUNS of the overload scenario (2x offered)
 
     @classmethod
     def pick(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(30, 20_000, (20, 100), 4.0, 64, 40, 20_000, 160, 40, 3)
+            return cls(30, 20_000, (20, 100), 4.0, 64, 40, 20_000, 160, 40, 3, overload_capacity=32)
         return cls(200, 100_000, (50, 500), 10.0, 64, 200, 100_000, 1000, 100, 5)
 
 

@@ -5,6 +5,8 @@ a restart; each thread input policy (enqueue, interrupt, reject, rollback)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import grpc
@@ -225,3 +227,18 @@ async def test_rollback_cancels_and_leaves_the_run_out_of_the_thread(database_ur
         assert [m.content for m in state.messages if m.role == "assistant"] == ["after"]
 
     assert await _history_before(database_url, "b", "t1") == []
+
+
+async def test_concurrent_starts_on_one_thread_run_one_at_a_time(runtime: RuntimeHandle) -> None:
+    ids = [f"c{i}" for i in range(5)]
+    await asyncio.gather(*(start(runtime, run_id, "/say x\n/sleep 50") for run_id in ids))
+    spans = []
+    for run_id in ids:
+        evs = await events(runtime, run_id)
+        assert evs[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
+        began = next(e for e in evs if e.type == "run.started").occurred_at.ToNanoseconds()
+        spans.append((began, evs[-1].occurred_at.ToNanoseconds()))
+    spans.sort()
+    assert all(end <= next_began for (_, end), (next_began, _) in itertools.pairwise(spans))
+    second_events = [types(await events(runtime, run_id))[1] for run_id in ids]
+    assert second_events.count("run.queued") == 4  # all but the first waited for the thread

@@ -244,11 +244,14 @@ class PostgresDialect(Dialect):
         yield command("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
 
     def lock_run_id_and_add_thread(self, run_id: str, thread_id: str, now: datetime) -> Flow[None]:
-        # One statement; the insert reads the lock's row, so the lock is taken first.
+        # One statement; the insert reads the lock's row, so the locks are taken first. The
+        # thread's lock (seed 2) serializes creates on one thread, so each sees the other's
+        # run when it reads the thread's unfinished runs (thread input, core/admission.py).
         yield command(
-            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)))"
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)) AS run_lock,"
+            "  pg_advisory_xact_lock(hashtextextended(%s, 2)) AS thread_lock)"
             " INSERT INTO threads (thread_id, created_at) SELECT %s, %s FROM locked ON CONFLICT DO NOTHING",
-            (run_id, thread_id, now),
+            (run_id, thread_id, thread_id, now),
         )
 
     def lock_migrations(self) -> Flow[None]:
