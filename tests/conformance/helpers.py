@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 
+import psycopg
 from oa_runtime.core import events as ev
 from oa_runtime.core.canonical import canonical_json
 from oa_runtime.core.records import AppendResult, StartRequest
@@ -90,3 +91,14 @@ async def until(predicate: object, recorder: Recorder, within_s: float = 5.0) ->
         while not predicate():  # type: ignore[operator]
             recorder.changed.clear()
             await recorder.changed.wait()
+
+
+async def until_owner_gone(postgres_url: str, owner: str, within_s: float = 10.0) -> None:
+    """Returns once the replica `owner`'s liveness lock is free (its listener's backend has
+    exited): blocks on the lock itself, so it wakes when the lock goes, not on a poll."""
+    key = f"oa-executor:{owner}"  # as store/postgres_leases.py names it (_owner_key)
+    async with asyncio.timeout(within_s):
+        conn = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+        async with conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))

@@ -20,7 +20,7 @@ from oa_runtime.core.leases import Lease
 from oa_runtime.ports import AppendRequest, EventStore
 
 from .conftest import make_store
-from .helpers import Recorder, append, finish, listening, new_run
+from .helpers import Recorder, append, finish, listening, new_run, until_owner_gone
 
 TTL = 30.0
 
@@ -173,14 +173,17 @@ async def test_concurrent_claimers_never_share_a_run(store_url: str) -> None:
 
 
 async def test_a_dead_owners_leases_are_taken_at_once_a_live_owners_are_not(
-    store: EventStore, peer: EventStore
+    store: EventStore, peer: EventStore, store_url: str
 ) -> None:
     run_id = await new_run(store)
     async with listening(store, "replica-a", Recorder()):
         lease = await claim(store, "replica-a", run_id)
         assert lease is not None
         assert await claim(peer, "replica-b", run_id) is None  # alive: its lease stands
-    # replica-a's listener connection is gone, and with it its liveness lock.
+    # replica-a's listener connection is closed; its backend drops the liveness lock when it
+    # exits, which a loaded machine may take a moment to get to (this was the flake): wait for
+    # that event, then the claim must take the lease at once (TTL is 30 s).
+    await until_owner_gone(store_url, "replica-a")
     taken = await claim(peer, "replica-b", run_id)
     assert taken is not None and taken.token == lease.token + 1 and taken.recovery_attempts == 1
 
