@@ -106,6 +106,18 @@ async def _record_step_boundary_tail(gateway: Gateway) -> bytes:
     return tail.body
 
 
+async def _record_queued(gateway: Gateway) -> bytes:
+    """A run that waited for its thread's earlier run (a `data-run-queued` part first)."""
+    thread, first, second = new_id("rec-thread"), new_id("rec-first"), new_id("rec-queued")
+    await gateway.start(first, "/tokens 100000 100", thread_id=thread)
+    await gateway.start(second, "/say after the wait", thread_id=thread)
+    cancel = await gateway.http.post(f"/internal/v1/runs/{first}/cancel", json={}, headers=gateway.auth())
+    assert cancel.status_code == 200, cancel.text
+    stream = await gateway.stream(second)
+    assert stream.status == 200
+    return stream.body
+
+
 @pytest.fixture(scope="module")
 async def node_reports(
     gateway: Gateway, tmp_path_factory: pytest.TempPathFactory
@@ -129,6 +141,7 @@ async def node_reports(
     recordings.append(Recording("resumed", resumed))
     recordings.append(Recording("resumed-full", full))
     recordings.append(Recording("step-boundary-tail", await _record_step_boundary_tail(gateway)))
+    recordings.append(Recording("queued", await _record_queued(gateway)))
 
     out_dir = tmp_path_factory.mktemp("recorded-sse")
     argv = [node, str(SCRIPT)]
@@ -212,3 +225,11 @@ def test_a_resumed_stream_is_the_full_stream(
 
     _, tail = node_reports["step-boundary-tail"]
     assert (tail["text"], tail["parts"]) == ("after the tool", ["step-start", "text:done"])
+
+
+def test_a_queued_runs_note_is_transient(node_reports: dict[str, tuple[Recording, dict[str, Any]]]) -> None:
+    rec, report = node_reports["queued"]
+    [note] = [c for c in rec.chunks() if c["type"] == "data-run-queued"]
+    assert note["transient"] and note["data"]["reason"] == "thread"
+    assert (report["text"], report["finishReason"]) == ("after the wait", "stop")
+    assert not any(part.startswith("data-run-queued") for part in report["parts"])
