@@ -59,8 +59,11 @@ async def start_run(
             plan_start=partial(plan_start, start.thread_id, policy=thread_policy, has_slot=has_slot),
         )
         rt.broker.publish(result.events)
-        if not result.record.status.is_terminal and (result.lease is not None or not result.created):
-            # A repeated StartRun of a run nobody executes resumes it here.
+        if not result.record.status.is_terminal and (
+            result.lease is not None or (not result.created and has_slot)
+        ):
+            # A repeated StartRun of a run nobody executes resumes it here, if there is room
+            # (a queued run does not jump its queue by being sent again).
             executor.start(start.run_id, result.lease, result.record)
     finally:
         if has_slot:

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from ..core.admission import LIMIT_RUNS, LIMIT_STREAMS, Overloaded, OverloadPolicy
 from ..observability import admission_metrics as m
 
+# The claim round (every RUNTIME_CLAIM_INTERVAL_S) starts a follower whose wake-up was lost.
+MAX_AWAITED = 10_000
+
 
 @dataclass(frozen=True)
 class AdmissionSettings:
@@ -39,7 +42,9 @@ class Admission:
         self._streams = 0
         self.wake_claimer: Callable[[], None] = lambda: None  # the coordinator's, once wired
         self.queue_hint = False  # queued runs may exist: claim when a slot frees
-        self._awaited: set[str] = set()  # runs a queued run of their thread waits for
+        # Runs a run queued here waits for (its thread's), oldest first. An entry for a run
+        # that ends on a peer is not removed by its end: the oldest go past MAX_AWAITED.
+        self._awaited: dict[str, None] = {}
 
     # ----- runs -----
 
@@ -74,7 +79,9 @@ class Admission:
 
     def await_run(self, run_id: str) -> None:
         """A run queued here waits for `run_id` (of its thread) to end."""
-        self._awaited.add(run_id)
+        self._awaited[run_id] = None
+        if len(self._awaited) > MAX_AWAITED:
+            del self._awaited[next(iter(self._awaited))]
 
     def claimed(self, count: int, limit: int, queue_depth: int | None) -> None:
         """A claim round took `count` runs of at most `limit`; `queue_depth` when it read one."""
@@ -85,7 +92,8 @@ class Admission:
     def run_ended(self, run_id: str) -> None:
         """A run task here ended: its slot is free, and a run may wait for it."""
         awaited = run_id in self._awaited
-        self._awaited.discard(run_id)
+        self._awaited.pop(run_id, None)
+        m.RUNS_EXECUTING.set(self._executing())
         if awaited or self.queue_hint:
             self.wake_claimer()
 
