@@ -1,0 +1,103 @@
+"""The pure parts of admission and thread input: the start plan, the fold of run.queued and
+of a rollback cancel, and the settings."""
+
+from __future__ import annotations
+
+import pytest
+from oa_runtime.config import Settings
+from oa_runtime.core import events as ev
+from oa_runtime.core.admission import (
+    Overloaded,
+    OverloadPolicy,
+    StartPlan,
+    ThreadBusy,
+    ThreadInputPolicy,
+    plan_start,
+)
+from oa_runtime.core.errors import IllegalTransition
+from oa_runtime.core.run_state import RunState, RunStatus, apply
+from oa_runtime.engine.admission import Admission, AdmissionSettings
+
+
+def test_an_idle_thread_starts_now_or_queues_for_a_slot() -> None:
+    assert plan_start("t", None, ThreadInputPolicy.REJECT, has_slot=True) == StartPlan(executes=True)
+    queued = plan_start("t", None, ThreadInputPolicy.ENQUEUE, has_slot=False)
+    assert not queued.executes and queued.queued_for_capacity
+    event = queued.queued_event(3)
+    assert event is not None and (event.type, event.payload) == (
+        ev.RUN_QUEUED,
+        {"reason": "capacity", "position": 3},
+    )
+
+
+@pytest.mark.parametrize(
+    "policy", [ThreadInputPolicy.ENQUEUE, ThreadInputPolicy.INTERRUPT, ThreadInputPolicy.ROLLBACK]
+)
+def test_a_busy_thread_waits_for_its_run_whatever_the_slots(policy: ThreadInputPolicy) -> None:
+    plan = plan_start("t", "a", policy, has_slot=True)
+    assert not plan.executes and plan.waiting_for_run_id == "a"
+    assert plan.cancels == (policy is not ThreadInputPolicy.ENQUEUE)
+    event = plan.queued_event(0)
+    assert event is not None and event.payload == {
+        "reason": "thread",
+        "thread_policy": policy.value,
+        "waiting_for_run_id": "a",
+    }
+
+
+def test_reject_names_the_running_run() -> None:
+    with pytest.raises(ThreadBusy) as caught:
+        plan_start("t", "a", ThreadInputPolicy.REJECT, has_slot=True)
+    assert caught.value.metadata == {"thread_id": "t", "run_id": "a"}
+    assert (caught.value.code, caught.value.reason) == ("ABORTED", "THREAD_BUSY")
+
+
+def test_run_queued_is_legal_only_while_queued_and_changes_nothing() -> None:
+    accepted = apply(RunState(), ev.run_accepted("t", "m", "msg"))
+    queued = apply(accepted, ev.run_queued(ev.QUEUED_FOR_CAPACITY, position=1))
+    assert (queued.status, queued.last_seq) == (RunStatus.QUEUED, 2)
+    running = apply(queued, ev.run_started("x", 1))
+    with pytest.raises(IllegalTransition):
+        apply(running, ev.run_queued(ev.QUEUED_FOR_CAPACITY, position=1))
+
+
+def test_a_rollback_cancel_is_kept_in_the_state_and_its_json() -> None:
+    state = apply(RunState(), ev.run_accepted("t", "m", "msg"))
+    plain = apply(state, ev.cancel_requested("stop"))
+    assert not plain.rolled_back and "rolled_back" not in plain.to_json()
+    rolled = apply(state, ev.cancel_requested("x", by_run_id="b", rollback=True))
+    assert rolled.rolled_back and RunState.from_json(rolled.to_json()) == rolled
+
+
+def test_settings_read_the_admission_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "RUNTIME_MAX_RUNNING_RUNS": "8",
+            "RUNTIME_MAX_OPEN_STREAMS": "0",
+            "RUNTIME_OVERLOAD_POLICY": "REJECT",
+        }
+    )
+    assert (settings.max_running_runs, settings.max_open_streams, settings.overload_policy) == (
+        8,
+        0,
+        "reject",
+    )
+    with pytest.raises(ValueError, match="RUNTIME_OVERLOAD_POLICY"):
+        Settings.from_env({"RUNTIME_OVERLOAD_POLICY": "drop"})
+
+
+def test_slots_are_reserved_in_memory_and_refused_by_policy() -> None:
+    executing = [0]
+    admission = Admission(AdmissionSettings(1, 1, OverloadPolicy.QUEUE, 2), lambda: executing[0])
+    assert admission.reserve(None)
+    assert not admission.reserve(None)  # the reservation counts: queue
+    with pytest.raises(Overloaded) as caught:
+        admission.reserve(OverloadPolicy.REJECT)
+    assert caught.value.retry_after_s == 2 and caught.value.metadata["limit"] == "max_running_runs"
+    admission.unreserve()
+    executing[0] = 1  # the reservation became the run's task
+    assert admission.free_slots() == 0
+    with admission.stream_slot(), pytest.raises(Overloaded), admission.stream_slot():
+        pass
+    with admission.stream_slot():  # the slot came back
+        pass
