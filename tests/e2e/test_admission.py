@@ -188,44 +188,46 @@ async def test_reject_refuses_with_the_running_run_id(runtime: RuntimeHandle) ->
     assert accepted.created
 
 
+async def _replace_running_run(
+    runtime: RuntimeHandle, policy: run_service_pb2.ThreadInputPolicy.ValueType
+) -> tuple[run_event_pb2.CancelRequested, run_event_pb2.RunFinished, list[run_event_pb2.RunEvent]]:
+    """Run "a" streams on t1; "b" arrives with `policy`: (a's cancel, a's end, b's events)."""
+    await start(runtime, "a", "/say first words\n" + LONG)
+    await _until(runtime, "a", "message.delta")
+    await start(runtime, "b", "/say after", thread_input_policy=policy)
+    a_events = await events(runtime, "a")
+    [cancel] = [e.cancel_requested for e in a_events if e.type == "run.cancel_requested"]
+    assert cancel.by_run_id == "b"
+    assert a_events[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_CANCELED
+    b_events = await events(runtime, "b")
+    assert b_events[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
+    return cancel, a_events[-1].run_finished, b_events
+
+
 async def test_interrupt_cancels_the_running_run_then_starts(database_url: str) -> None:
     async with running_runtime(database_url) as runtime:
-        await start(runtime, "a", "/say kept words\n" + LONG)
-        await _until(runtime, "a", "message.delta")
-        await start(
-            runtime, "b", "/say after", thread_input_policy=run_service_pb2.THREAD_INPUT_POLICY_INTERRUPT
+        cancel, a_end, b_events = await _replace_running_run(
+            runtime, run_service_pb2.THREAD_INPUT_POLICY_INTERRUPT
         )
-        a_events = await events(runtime, "a")
-        cancel = next(e for e in a_events if e.type == "run.cancel_requested")
-        assert cancel.cancel_requested.by_run_id == "b" and not cancel.cancel_requested.rollback
-        assert a_events[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_CANCELED
-        assert a_events[-1].run_finished.reason == "canceled"
-        b_events = await events(runtime, "b")
+        assert not cancel.rollback and a_end.reason == "canceled"
         assert b_events[1].run_queued.thread_policy == "interrupt"
-        assert b_events[-1].run_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
     # Interrupted, not rolled back: the run's prompt stays in the thread (its cut-off text never
     # enters a history).
-    assert await _history_before(database_url, "b", "t1") == ["/say kept words\n" + LONG]
+    assert await _history_before(database_url, "b", "t1") == ["/say first words\n" + LONG]
 
 
 async def test_rollback_cancels_and_leaves_the_run_out_of_the_thread(database_url: str) -> None:
     async with running_runtime(database_url) as runtime:
-        await start(runtime, "a", "/say discarded words\n" + LONG)
-        await _until(runtime, "a", "message.delta")
-        await start(
-            runtime, "b", "/say after", thread_input_policy=run_service_pb2.THREAD_INPUT_POLICY_ROLLBACK
+        cancel, a_end, b_events = await _replace_running_run(
+            runtime, run_service_pb2.THREAD_INPUT_POLICY_ROLLBACK
         )
-        a_events = await events(runtime, "a")
-        cancel = next(e for e in a_events if e.type == "run.cancel_requested")
-        assert cancel.cancel_requested.rollback and cancel.cancel_requested.by_run_id == "b"
-        assert a_events[-1].run_finished.reason == "rolled_back"
-        assert types(await events(runtime, "b"))[-1] == "run.finished"
+        assert cancel.rollback and a_end.reason == "rolled_back"
+        assert b_events[1].run_queued.thread_policy == "rollback"
         state = await runtime.stub.GetThreadState(
             run_service_pb2.GetThreadStateRequest(thread_id="t1"), metadata=runtime.md(thread_id="t1")
         )
-        assert all("discarded" not in m.content for m in state.messages)
+        assert all("first words" not in m.content for m in state.messages)
         assert [m.content for m in state.messages if m.role == "assistant"] == ["after"]
-
     assert await _history_before(database_url, "b", "t1") == []
 
 

@@ -3,7 +3,6 @@ limit is started by a peer that has a free slot (the queue is in the database)."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from openagents.runtime.v1 import run_pb2, run_service_pb2
 
 from tests.e2e.chaos_helpers import run_events, start_run
 from tests.support.postgres import PostgresServer
-from tests.support.replica import Replica
+from tests.support.replica import Replica, replica_pair
 
 pytestmark = pytest.mark.slow
 
@@ -21,17 +20,10 @@ ONE_SLOT = {"RUNTIME_MAX_RUNNING_RUNS": "1", "RUNTIME_CLAIM_INTERVAL_S": "0.2"}
 
 @pytest.fixture
 async def replicas(postgres_server: PostgresServer, tmp_path: Path) -> AsyncIterator[tuple[Replica, Replica]]:
-    url = postgres_server.create_database("admission_replicas")
-    a = Replica("replica-a", url, tmp_path, env=ONE_SLOT)
-    b = Replica("replica-b", url, tmp_path, env=ONE_SLOT, secret=a.secret)
-    try:
-        a.start()
-        b.start()
-        await asyncio.gather(a.ready(), b.ready())
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
+    async with replica_pair(
+        postgres_server.create_database("admission_replicas"), tmp_path, ONE_SLOT
+    ) as pair:
+        yield pair
 
 
 async def test_a_peer_with_a_free_slot_takes_a_queued_run(replicas: tuple[Replica, Replica]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.chaos_helpers import check_log, run_events, start_run
 from tests.e2e.helpers import events_so_far
 from tests.support.postgres import PostgresServer
-from tests.support.replica import Replica
+from tests.support.replica import Replica, replica_pair
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +26,8 @@ CLAIM_INTERVAL_S = 30.0
 
 @pytest.fixture
 async def replicas(postgres_server: PostgresServer, tmp_path: Path) -> AsyncIterator[tuple[Replica, Replica]]:
-    url = postgres_server.create_database("fast_takeover")
-    a = Replica("replica-a", url, tmp_path, env=SLOW_CLAIMS)
-    b = Replica("replica-b", url, tmp_path, env=SLOW_CLAIMS, secret=a.secret)
-    try:
-        a.start()
-        b.start()
-        await asyncio.gather(a.ready(), b.ready())
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
+    async with replica_pair(postgres_server.create_database("fast_takeover"), tmp_path, SLOW_CLAIMS) as pair:
+        yield pair
 
 
 async def _executor_of_last_start(replica: Replica, run_id: str) -> str:

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -121,3 +123,20 @@ class Replica:
             self.process.kill()
             self.process.wait(10)
         await self.channel.close()
+
+
+@asynccontextmanager
+async def replica_pair(
+    database_url: str, log_dir: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Replica, Replica]]:
+    """Two ready replicas (`replica-a`, `replica-b`, one signing secret) on one database."""
+    a = Replica("replica-a", database_url, log_dir, env=env)
+    b = Replica("replica-b", database_url, log_dir, env=env, secret=a.secret)
+    try:
+        a.start()
+        b.start()
+        await asyncio.gather(a.ready(), b.ready())
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
