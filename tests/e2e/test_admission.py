@@ -227,6 +227,7 @@ async def test_rollback_cancels_and_leaves_the_run_out_of_the_thread(database_ur
             run_service_pb2.GetThreadStateRequest(thread_id="t1"), metadata=runtime.md(thread_id="t1")
         )
         assert all("first words" not in m.content for m in state.messages)
+        assert [(r.run_id, r.finish_reason) for r in state.runs] == [("a", "rolled_back"), ("b", "stop")]
         assert [m.content for m in state.messages if m.role == "assistant"] == ["after"]
     assert await _history_before(database_url, "b", "t1") == []
 

@@ -25,13 +25,15 @@ class ThreadReader(RunQueries, ProjectionStore, Protocol):
 async def thread_conversation(
     store: ThreadReader, thread_id: str
 ) -> tuple[list[RunRecord], list[tuple[RunRecord, list[ChatMessage]]]]:
-    """The thread's runs (oldest first) and, for each, its prompt then its messages."""
+    """The thread's runs (oldest first) and, for each, its prompt then its messages (none
+    for a rolled-back run: it is listed, but left out of the conversation)."""
     runs = await store.thread_runs(thread_id)
     if not runs:
         return [], []
     messages = await store.thread_messages(thread_id)
     return runs, [
-        (r, [*prompt_message(r.request), *messages.get(r.run_id, ())]) for r in runs if not _rolled_back(r)
+        (r, [] if _rolled_back(r) else [*prompt_message(r.request), *messages.get(r.run_id, ())])
+        for r in runs
     ]
 
 
