@@ -13,6 +13,7 @@ import grpc
 import grpc.aio
 import pytest
 from oa_runtime.engine.thread_history import thread_history
+from oa_runtime.observability.metrics import REGISTRY
 from oa_runtime.store import open_store
 from openagents.runtime.v1 import run_event_pb2, run_pb2, run_service_pb2
 
@@ -57,7 +58,9 @@ async def _cancel(rt: RuntimeHandle, run_id: str) -> None:
 async def test_runs_past_the_limit_wait_queued_in_order_with_their_position(limited: RuntimeHandle) -> None:
     for i in (1, 2):
         await start(limited, f"r{i}", LONG, thread_id=f"t{i}")
+    before = _decisions("run", "queued")
     queued = [await start(limited, f"q{i}", "/say hi", thread_id=f"tq{i}") for i in (1, 2, 3)]
+    assert _decisions("run", "queued") - before == 3
     assert all(r.run.state == run_pb2.RUN_STATE_QUEUED for r in queued)
     assert [(await _get(limited, f"q{i}")).queue_position for i in (1, 2, 3)] == [1, 2, 3]
     first = await _until(limited, "q1", "run.queued")
@@ -75,7 +78,14 @@ async def test_runs_past_the_limit_wait_queued_in_order_with_their_position(limi
     await _cancel(limited, "r2")
 
 
+def _decisions(kind: str, outcome: str) -> float:
+    """oa_admission_decisions_total of this process (the runtime under test runs in it)."""
+    labels = {"kind": kind, "outcome": outcome}
+    return REGISTRY.get_sample_value("oa_admission_decisions_total", labels) or 0.0
+
+
 async def test_overload_reject_refuses_with_retry_after_and_records_nothing(limited: RuntimeHandle) -> None:
+    admitted, refused = _decisions("run", "admitted"), _decisions("run", "refused")
     for i in (1, 2):
         await start(limited, f"r{i}", LONG, thread_id=f"t{i}")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -90,6 +100,7 @@ async def test_overload_reject_refuses_with_retry_after_and_records_nothing(limi
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await _get(limited, "r3")
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (_decisions("run", "admitted") - admitted, _decisions("run", "refused") - refused) == (2, 1)
     for i in (1, 2):
         await _cancel(limited, f"r{i}")
 
