@@ -76,6 +76,12 @@ class Settings:
     # written per event in the background: a deployment whose Laravel does not read them
     # turns them off (measured in README "Read models for Laravel").
     read_models: bool = True
+    # ----- sync documents (core/sync.py) -----
+    sync_documents: bool = True  # RUNTIME_SYNC_DOCUMENTS: project them (Subscribe, the sink)
+    sync_sink_url: str = ""  # RUNTIME_SYNC_SINK_URL: push them to this HTTP sink; empty: off
+    sync_sink_auth_header: str = "Authorization"  # RUNTIME_SYNC_SINK_AUTH_HEADER
+    sync_sink_auth: str = field(default="", repr=False)  # RUNTIME_SYNC_SINK_AUTH: a secret, never logged
+    sync_sink_lease_ttl_s: float = 10.0  # RUNTIME_SYNC_SINK_LEASE_TTL_S: one pushing replica at a time
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,4 +124,9 @@ class Settings:
                 e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
             ),
             read_models=_flag(e, "RUNTIME_READ_MODELS", defaults.read_models),
+            sync_documents=_flag(e, "RUNTIME_SYNC_DOCUMENTS", defaults.sync_documents),
+            sync_sink_url=e.get("RUNTIME_SYNC_SINK_URL", defaults.sync_sink_url).strip(),
+            sync_sink_auth_header=e.get("RUNTIME_SYNC_SINK_AUTH_HEADER") or defaults.sync_sink_auth_header,
+            sync_sink_auth=e.get("RUNTIME_SYNC_SINK_AUTH", defaults.sync_sink_auth),
+            sync_sink_lease_ttl_s=_float(e, "RUNTIME_SYNC_SINK_LEASE_TTL_S", defaults.sync_sink_lease_ttl_s),
         )

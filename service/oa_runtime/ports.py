@@ -27,6 +27,7 @@ from .core.records import (
     StartRequest,
 )
 from .core.run_state import RunState, RunStatus
+from .core.sync import Serving, SinkBatch, SyncDocument, SyncStep
 from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
 
 
@@ -377,3 +378,39 @@ class WorkerStore(Protocol):
         self, worker_id: str, after_seq: int, limit: int = 1000
     ) -> list[WorkerEvent]:
         """Events with seq > after_seq, in order, at most `limit`."""
+
+
+# ----- Sync documents (core/sync.py) -----
+
+
+class SyncStore(Protocol):
+    """The sync documents, the sink pusher's lease and checkpoint (store/sync.py; tables 0008)."""
+
+    async def project_sync(self, version: int, limit: int = 500) -> SyncStep | None:
+        """One projection step of `version` (documents and checkpoint in one transaction; the
+        switch to `version` when it caught up). None when another replica projects right now
+        or a newer version serves."""
+
+    async def sync_serving(self) -> Serving | None: ...
+
+    async def sync_changes(
+        self, version: int, kind: str, ids: Sequence[str], after: int, limit: int
+    ) -> list[SyncDocument]:
+        """Documents of `kind` (of `ids` when given) changed after `after`, in position order."""
+
+    async def sync_position(self, version: int) -> int: ...
+
+    async def claim_sink(self, sink: str, owner: str, ttl_s: float) -> int | None:
+        """The sink's lease if free or expired: its new fencing token."""
+
+    async def renew_sink(self, sink: str, token: int, ttl_s: float) -> bool: ...
+
+    async def release_sink(self, sink: str, token: int) -> None: ...
+
+    async def sink_batch(self, sink: str, token: int, limit: int) -> SinkBatch | None:
+        """Raises SinkLeaseLost when `token` is not the sink's current one."""
+
+    async def ack_sink(self, sink: str, token: int, batch: SinkBatch) -> bool:
+        """Records `batch` as acknowledged and moves the checkpoint; False: the lease was lost."""
+
+    async def sink_pending_since(self, sink: str) -> dict[str, float]: ...

@@ -28,10 +28,12 @@ from openagents.runtime.v1 import (
     health_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
+    sync_service_pb2_grpc,
 )
 
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
+from .api.sync import SyncService
 from .api.workers import CodexWorkerService
 from .app.reproject import DriftSampler
 from .app.workers import Workers
@@ -46,6 +48,8 @@ from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
 from .engine.projector import Projector
 from .engine.run_loop import RunDeps
+from .engine.sync_projector import SyncFeed, SyncProjector
+from .engine.sync_sink import HttpDocumentSink, SinkConfig, SinkPusher
 from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
 from .observability import tracing
@@ -53,6 +57,7 @@ from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
+from .store.sync import open_sync_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -150,6 +155,8 @@ class _Components:
     projector: Projector
     runtime: Runtime
     workers: Workers
+    sync: SyncProjector
+    sink: SinkPusher | None
 
 
 def _build_components(
@@ -191,7 +198,24 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
+    sync = SyncProjector(open_sync_store(store), store, SyncFeed())
+    return _Components(
+        broker, writer, executor, coordinator, projector, runtime, workers, sync, _sink_pusher(settings, sync)
+    )
+
+
+def _sink_pusher(settings: Settings, sync: SyncProjector) -> SinkPusher | None:
+    """The sync sink's pusher when RUNTIME_SYNC_SINK_URL is set (and the documents are kept)."""
+    if not settings.sync_sink_url or not settings.sync_documents:
+        return None
+    config = SinkConfig(
+        settings.sync_sink_url,
+        auth_header=settings.sync_sink_auth_header,
+        auth_value=settings.sync_sink_auth,
+        lease_ttl_s=settings.sync_sink_lease_ttl_s,
+    )
+    owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
+    return SinkPusher(sync.store, HttpDocumentSink(config), sync.feed, config, owner)
 
 
 def _grpc_server(
@@ -225,6 +249,9 @@ def _grpc_server(
     codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
         CodexWorkerService(parts.workers), server
     )
+    sync_service_pb2_grpc.add_SyncServiceServicer_to_server(
+        SyncService(parts.sync.store, parts.sync.feed, poll_s=settings.stream_poll_s), server
+    )
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -232,6 +259,7 @@ def _grpc_server(
             run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
             "openagents.runtime.v1.HealthService",
             "openagents.runtime.v1.CodexWorkerService",
+            "openagents.runtime.v1.SyncService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -264,6 +292,9 @@ def _start_background_loops(
             if settings.read_models
             else []
         ),
+        # The sync documents (Subscribe) and, when a sink is configured, their pusher.
+        *([tg.create_task(parts.sync.run(), name="sync-projector")] if settings.sync_documents else []),
+        *([tg.create_task(parts.sink.run(), name="sync-sink")] if parts.sink is not None else []),
     ]
 
 
