@@ -315,6 +315,8 @@ async def _shut_down(
     parts.workers.hub.close()
     await server.stop(settings.shutdown_grace_s)
     parts.writer.close()
+    if parts.sink is not None:
+        await parts.sink.stop(settings.shutdown_grace_s)
     for task in background:
         task.cancel()
     log.info("handed off", extra={"runs": handed_off})

@@ -95,14 +95,26 @@ class SinkPusher:
         self._lag_at = 0.0
         self.pushed = 0  # documents acknowledged, for tests and the benchmark
         self.skipped = 0
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def stop(self, timeout_s: float) -> None:
+        """Finishes the batch in flight (a batch the sink acknowledged is recorded, so a restart
+        does not push it again), gives the lease up, and returns (at most `timeout_s`)."""
+        self._stopping.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._stopped.wait()
+        except TimeoutError:
+            log.warning("sync sink pusher did not stop in time")
 
     async def run(self) -> None:
-        """Until cancelled: takes the lease when free, pushes while holding it."""
+        """Until stopped or cancelled: takes the lease when free, pushes while holding it."""
         try:
-            while True:
+            while not self._stopping.is_set():
                 token = await self._claim()
                 if token is None:
-                    await asyncio.sleep(self._config.lease_ttl_s / 3)
+                    await self._pause(self._config.lease_ttl_s / 3)
                     continue
                 try:
                     await self._push_while_held(token)
@@ -112,7 +124,16 @@ class SinkPusher:
                 finally:
                     await self._release(token)
         finally:
+            self._stopped.set()
             await self._sink.aclose()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleeps `seconds`, or less when asked to stop."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
 
     async def _claim(self) -> int | None:
         try:
@@ -136,15 +157,15 @@ class SinkPusher:
         self._renew_at = time.monotonic() + self._config.lease_ttl_s / 3
 
     async def _push_while_held(self, token: int) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self._renew(token)
             batch = await self._store.sink_batch(SINK_NAME, token, self._config.batch)
             if batch is None or batch.end == batch.start:
                 await self._measure_lag()
                 await self._feed.wait(self._config.idle_s)
                 continue
-            if batch.documents:
-                await self._deliver(batch, token)
+            if batch.documents and not await self._deliver(batch, token):
+                return  # stopping: the batch is pushed again (at least once) by the next holder
             if not await self._store.ack_sink(SINK_NAME, token, batch):
                 raise SinkLeaseLost(SINK_NAME)
             self.pushed += len(batch.documents)
@@ -153,13 +174,14 @@ class SinkPusher:
             metrics.SYNC_SINK_DOCUMENTS.labels("skipped").inc(batch.skipped)
             await self._measure_lag()
 
-    async def _deliver(self, batch: SinkBatch, token: int) -> None:
-        """POSTs until the sink acknowledges, backing off between attempts (the lease is kept)."""
+    async def _deliver(self, batch: SinkBatch, token: int) -> bool:
+        """POSTs until the sink acknowledges, backing off between attempts (the lease is kept);
+        False when asked to stop before it did."""
         attempt = 0
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._sink.push(batch)
-                return
+                return True
             except SinkRefused as refused:
                 attempt += 1
                 metrics.SYNC_SINK_FAILURES.labels(refused.cause).inc()
@@ -172,9 +194,10 @@ class SinkPusher:
             await self._measure_lag(force=True)
             delay = backoff_s(attempt, base_s=self._config.backoff_base_s, cap_s=self._config.backoff_cap_s)
             deadline = time.monotonic() + delay
-            while (left := deadline - time.monotonic()) > 0:
-                await asyncio.sleep(min(left, self._config.lease_ttl_s / 3))
+            while (left := deadline - time.monotonic()) > 0 and not self._stopping.is_set():
+                await self._pause(min(left, self._config.lease_ttl_s / 3))
                 await self._renew(token)
+        return False
 
     async def _measure_lag(self, *, force: bool = False) -> None:
         """The lag gauge per document kind, at most every second."""
