@@ -89,8 +89,8 @@ class SyncSink:
         self.headers_seen.append(headers)
         status, answer = self._answer(method, path, headers, body)
         payload = json.dumps(answer).encode()
-        head = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}"
-        writer.write(head.encode() + b"\r\n\r\n" + payload)
+        top = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}"
+        writer.write(top.encode() + b"\r\n\r\n" + payload)
         await writer.drain()
         self.statuses.append(status)
         self.changed.set()
