@@ -36,6 +36,7 @@ from openagents.runtime.v1 import (
     run_pb2,
     run_service_pb2,
     run_service_pb2_grpc,
+    sync_service_pb2,
 )
 
 SECRET = b"interceptor-test-secret"
@@ -422,6 +423,7 @@ def test_every_run_service_method_has_an_access_rule() -> None:
     services = [
         run_service_pb2.DESCRIPTOR.services_by_name["RunService"],
         codex_worker_service_pb2.DESCRIPTOR.services_by_name["CodexWorkerService"],
+        sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"],
     ]
     methods = {f"/{service.full_name}/{method.name}" for service in services for method in service.methods}
     assert methods == set(RESOURCES)

@@ -188,7 +188,7 @@ async def _subscription(store: ResourceReader, request: Any) -> Target:
     topics = list(request.topics)
     if len(topics) != 1 or len(topics[0].ids) != 1:
         return EVERY_RUN
-    topic, only = topics[0].topic, topics[0].ids[0]
+    topic, only = topics[0].topic, require_id("topics[0].ids", topics[0].ids[0])
     if topic == _RUN_SUMMARIES:
         return await _run(store, _RunId(only))
     if topic == _WORKER_SUMMARIES:
