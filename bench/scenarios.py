@@ -36,12 +36,14 @@ class Sizes:
     start_calls: int
     recovery_runs: int = 100
     recovery_rounds: int = 5  # restarts (and takeovers) per backend; figures are medians
+    rebuild_events: int = 100_000  # bench/sync.py
+    sink_documents: int = 10_000
 
     @classmethod
     def pick(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(30, 20_000, (20, 100), 4.0, 64, 40, 20_000, 160, 40, 3)
-        return cls(200, 100_000, (50, 500), 10.0, 64, 200, 100_000, 1000, 100, 5)
+            return cls(30, 20_000, (20, 100), 4.0, 64, 40, 20_000, 160, 40, 3, 20_000, 2_000)
+        return cls(200, 100_000, (50, 500), 10.0, 64, 200, 100_000, 1000, 100, 5, 100_000, 10_000)
 
 
 PATHS = ("grpc", "envoy_sse")

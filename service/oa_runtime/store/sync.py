@@ -78,6 +78,11 @@ class SqlSyncStore:
     async def sink_pending_since(self, sink: str) -> dict[str, float]:
         return await self._events._read(pending_since(self._d, sink))
 
+    async def reset_sync(self) -> None:
+        """Drops every document and checkpoint: the projection rebuilds them from position 0
+        (the sink's acknowledgements stay, so what it has is not pushed again)."""
+        await self._events._write(lambda: reset(self._d))
+
 
 def open_sync_store(events: EventStore) -> SqlSyncStore:
     if not isinstance(events, SqlStore):
@@ -206,6 +211,12 @@ def upsert_documents(d: Dialect, documents: Sequence[SyncDocument]) -> Flow[None
         ],
         many=True,
     )
+
+
+def reset(d: Dialect) -> Flow[Done[None]]:
+    yield command("DELETE FROM sync_documents")
+    yield command("DELETE FROM sync_projection")
+    return done(None)
 
 
 # ----- reads for Subscribe -----
