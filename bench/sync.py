@@ -17,6 +17,7 @@ read models and the sync documents, and documents/s pushed to the test sync sink
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -54,7 +55,9 @@ _FIRST_PAST = "SELECT occurred_at FROM events WHERE position > {p} ORDER BY posi
 def _lag_sampler(database_url: str) -> Callable[[], dict[str, float]]:
     """A function that returns each projection's lag in seconds, read on its own connection."""
     if database_url.startswith("sqlite"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn = sqlite3.connect(
+            database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+        )
 
         def rows(sql: str) -> list[tuple[object, ...]]:
             return conn.execute(sql).fetchall()
@@ -93,11 +96,16 @@ async def projection_lag(t: Target, runs: int, seconds: float) -> list[Result]:
         await _read(t, "grpc", run_id)
 
     load = asyncio.gather(*(one() for _ in range(runs)))
-    while not load.done():
-        for name, lag in (await asyncio.to_thread(sample)).items():
-            samples[name].append(lag)
-        await asyncio.sleep(SAMPLE_EVERY_S)
-    await load
+    try:
+        while not load.done():
+            for name, lag in (await asyncio.to_thread(sample)).items():
+                samples[name].append(lag)
+            await asyncio.sleep(SAMPLE_EVERY_S)
+    finally:
+        if not load.done():
+            load.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await load
     figures: dict[str, float] = {"runs": runs, "samples": len(samples[LARAVEL_READ_MODELS.name])}
     for name, values in samples.items():
         figures[f"{name}_p50_ms"] = percentile(values, 50) * 1e3
