@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .http11 import read_request
+
 
 def _version(doc: dict[str, Any]) -> tuple[int, int]:
     major, _, minor = str(doc["version"]).partition(".")
@@ -74,20 +76,11 @@ class SyncSink:
             writer.close()
 
     async def _serve_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
+        request = await read_request(reader)
+        if request is None:
             return False
-        request_line, *lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = request_line.split(" ", 2)
-        headers = {}
-        for line in lines:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.headers_seen.append(headers)
-        status, answer = self._answer(method, path, headers, body)
+        self.headers_seen.append(request.headers)
+        status, answer = self._answer(request.method, request.path, request.headers, request.body)
         payload = json.dumps(answer).encode()
         top = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}"
         writer.write(top.encode() + b"\r\n\r\n" + payload)
