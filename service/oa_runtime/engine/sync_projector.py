@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from ..core.errors import DependencyUnavailable
 from ..core.sync import SYNC_PROJECTION_VERSION
@@ -51,8 +52,9 @@ class SyncProjector:
         *,
         version: int = SYNC_PROJECTION_VERSION,
         batch: int = 500,
-        idle_s: float = 0.1,
+        idle_s: float = 0.25,
         retry_s: float = 1.0,
+        lag_every_s: float = 1.0,
     ) -> None:
         self.store = store
         self._log = log_store
@@ -61,6 +63,8 @@ class SyncProjector:
         self._batch = batch
         self._idle_s = idle_s
         self._retry_s = retry_s
+        self._lag_every_s = lag_every_s
+        self._lag_measured = 0.0
 
     async def step(self) -> bool:
         """One step; True when it read a full batch (more is waiting)."""
@@ -80,13 +84,21 @@ class SyncProjector:
             if not await self.step():
                 await asyncio.sleep(0.01)
 
+    async def _measure_lag(self) -> None:
+        """The lag gauge (events behind the log head), at most every `lag_every_s`."""
+        now = time.monotonic()
+        if now - self._lag_measured < self._lag_every_s:
+            return
+        self._lag_measured = now
+        position = await self.store.sync_position(self.version)
+        metrics.PROJECTION_LAG.labels(LAG_NAME).set(max(0, await self._log.log_head() - position))
+
     async def run(self) -> None:
         """Until cancelled."""
         while True:
             try:
                 busy = await self.step()
-                position = await self.store.sync_position(self.version)
-                metrics.PROJECTION_LAG.labels(LAG_NAME).set(max(0, await self._log.log_head() - position))
+                await self._measure_lag()
             except DependencyUnavailable as exc:
                 log.warning("sync projection paused: database unavailable", extra={"error": str(exc)})
                 await asyncio.sleep(self._retry_s)

@@ -128,10 +128,11 @@ def project(d: Dialect, version: int, limit: int) -> Flow[Done[SyncStep | None]]
         yield from upsert_documents(d, changed)
     end = events[-1].position if len(events) == limit else head
     caught_up = end >= head
-    yield command(
-        d.sql("UPDATE sync_projection SET position = ?, updated_at = ? WHERE projection_version = ?"),
-        (end, _epoch(now), version),
-    )
+    if end != start:
+        yield command(
+            d.sql("UPDATE sync_projection SET position = ?, updated_at = ? WHERE projection_version = ?"),
+            (end, _epoch(now), version),
+        )
     switched = caught_up and serving_version != version
     if switched:
         yield command(
