@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from openagents.runtime.v1 import sync_service_pb2 as pb
 from openagents.runtime.v1 import sync_service_pb2_grpc as pb_grpc
 
@@ -167,3 +168,12 @@ async def test_a_bound_token_watches_only_its_own_run(runtime: RuntimeHandle) ->
             await until_replayed(subscribe(runtime, refused, metadata=runtime.md(run_id="sub-own")))
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert error_info(caught.value).reason == "CLAIM_MISMATCH"
+
+
+async def test_reflection_lists_the_sync_service(runtime: RuntimeHandle) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(runtime.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    names: list[str] = []
+    async for answer in stub.ServerReflectionInfo(iter([request]), metadata=runtime.md()):
+        names += [s.name for s in answer.list_services_response.service]
+    assert "openagents.runtime.v1.SyncService" in names
