@@ -88,7 +88,7 @@ def document_to_proto(doc: SyncDocument) -> pb.SyncDocument:
     return pb.SyncDocument(
         id=doc.doc_id,
         kind=doc.kind,
-        version=f"{doc.projection_version}.{doc.seq_to}",
+        version=doc.version_text,
         envelope=pb.SyncEnvelope(
             source_ids=dict(doc.source_ids),
             seq_from=doc.seq_from,

@@ -93,6 +93,11 @@ class SyncDocument:
     def version(self) -> tuple[int, int]:
         return (self.projection_version, self.seq_to)
 
+    @property
+    def version_text(self) -> str:
+        """The version as the sink and Subscribe see it: `<projection_version>.<seq_to>`."""
+        return f"{self.projection_version}.{self.seq_to}"
+
     def same_content(self, projection_version: int, seq_to: int, payload_hash: str) -> bool:
         return (self.projection_version, self.seq_to, self.payload_hash) == (
             projection_version,
@@ -115,7 +120,7 @@ class SyncDocument:
         return {
             "id": self.doc_id,
             "kind": self.kind,
-            "version": f"{self.projection_version}.{self.seq_to}",
+            "version": self.version_text,
             "envelope": self.envelope(),
             "payload": dict(self.payload),
             "changed_at": _iso(self.changed_at),
