@@ -120,9 +120,7 @@ async def bench_backend(
                 ("concurrent", partial(scenarios.concurrent, target, sizes)),
                 (
                     "projection_lag",
-                    partial(
-                        sync.projection_lag, target, max(sizes.concurrent_runs), sizes.concurrent_seconds
-                    ),
+                    partial(sync.projection_lags, target, sizes.concurrent_runs, sizes.concurrent_seconds),
                 ),
                 ("replay", partial(scenarios.replay, target, replay_run)),
                 ("start_rate", partial(scenarios.start_rate, target, sizes)),

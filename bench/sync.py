@@ -1,8 +1,9 @@
 """Issue 15's figures: projection lag under the concurrent-runs load, rebuild events/s of the
 read models and the sync documents, and documents/s pushed to the test sync sink.
 
-- `projection_lag@R`: R runs at 50 tokens/s streamed over gRPC (the `concurrent` load) while a
-  sampler reads, every 50 ms, each async projection's checkpoint and the commit time
+- `projection_lag@R`: at each `concurrent` level R, R runs at 50 tokens/s streamed over gRPC
+  (the `concurrent` load) while a sampler reads, every 50 ms, each async projection's
+  checkpoint and the commit time
   (`occurred_at`) of the first event past it, on its own connection (sqlite3 / psycopg, like
   Laravel). Lag = sample time minus that commit time (0 when caught up); p50/p99 per projection.
   Goal: p99 <= 1 s (the baseline: the ratio is p99 / 1000 ms).
@@ -116,6 +117,11 @@ async def projection_lag(t: Target, runs: int, seconds: float) -> list[Result]:
             "goal_p99_ms", LAG_GOAL_MS
         )
     ]
+
+
+async def projection_lags(t: Target, levels: tuple[int, ...], seconds: float) -> list[Result]:
+    """`projection_lag` at each of the `concurrent` scenario's levels."""
+    return [result for runs in levels for result in await projection_lag(t, runs, seconds)]
 
 
 async def rebuild(backend: str, database_url: str, events: int) -> list[Result]:
