@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
@@ -234,9 +235,7 @@ class ReadModels(Protocol):
     """Laravel's read-model tables (core/read_models.py), kept by their async projection;
     read and rewritten by `reproject` and the drift sampler (app/reproject.py)."""
 
-    async def read_model_scope(
-        self, *, run_id: str | None, thread_id: str | None
-    ) -> list[tuple[str, str]]:
+    async def read_model_scope(self, *, run_id: str | None, thread_id: str | None) -> list[tuple[str, str]]:
         """(run_id, thread_id) of the runs a reproject covers (both None: every run)."""
 
     async def read_model_sample(self, size: int) -> list[tuple[str, str]]:
@@ -377,3 +376,33 @@ class WorkerStore(Protocol):
         self, worker_id: str, after_seq: int, limit: int = 1000
     ) -> list[WorkerEvent]:
         """Events with seq > after_seq, in order, at most `limit`."""
+
+
+# ----- artifacts (core/artifacts.py) -----
+
+
+class ArtifactStore(Protocol):
+    """Blobs stored once per SHA-256 in the database (every replica reads them), and the index
+    of where each appeared. One conformance suite (tests/conformance/test_artifact_store.py)."""
+
+    async def put_content(self, data: bytes) -> str:
+        """Stores `data` (once: a digest already stored is not written again); its hex SHA-256."""
+
+    async def read_content(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        """Bytes [offset, offset+length) of a stored blob (fewer at its end; all the rest when
+        `length` is None); None when no blob has this digest. Reads only the chunks needed."""
+
+    async def index_artifacts(self, artifacts: Sequence[Artifact]) -> None:
+        """Records artifacts their producer indexes itself (an agent's own, e.g. memory
+        summaries); a run's are indexed from its `tool.result` events (the artifact_index
+        projection). Idempotent by (owner, seq, sha256). The content must be stored first."""
+
+    async def list_artifacts(
+        self, scope: ArtifactScope, *, limit: int, after: PageKey | None = None
+    ) -> list[Artifact]:
+        """A run's artifacts in (seq, sha256) order; a thread's or agent's by (created_at,
+        owner_id, seq, sha256). `after` is `page_key` of the previous page's last artifact.
+        Includes a run's `tool.result` references the projection has not indexed yet."""
+
+    async def find_artifact(self, scope: ArtifactScope, sha256: str) -> Artifact | None:
+        """The scope's first artifact with this digest (by the list order), or None."""
