@@ -76,6 +76,13 @@ class Settings:
     # written per event in the background: a deployment whose Laravel does not read them
     # turns them off (measured in README "Read models for Laravel").
     read_models: bool = True
+    # ----- artifacts and retention (core/artifacts.py, core/retention_runs.py) -----
+    # A tool output over this many bytes (its JSON, UTF-8) is stored as an artifact: the event
+    # and the model get a reference and a preview instead (README "Artifacts and retention").
+    artifact_inline_max_bytes: int = 64 * 1024
+    retention_class: str = "durable"  # hot | durable | compact_only | archive (core/memory/retention.py)
+    retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
+    retention_batch: int = 100  # streams trimmed per pass and transaction
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,4 +125,10 @@ class Settings:
                 e, "RUNTIME_WORKER_HEARTBEAT_STALE_AFTER_MS", defaults.worker_heartbeat_stale_after_ms
             ),
             read_models=_flag(e, "RUNTIME_READ_MODELS", defaults.read_models),
+            artifact_inline_max_bytes=_int(
+                e, "RUNTIME_ARTIFACT_INLINE_MAX_BYTES", defaults.artifact_inline_max_bytes
+            ),
+            retention_class=e.get("RUNTIME_RETENTION_CLASS") or defaults.retention_class,
+            retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
+            retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
         )

@@ -39,6 +39,7 @@ from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
+from .core.artifacts import ARTIFACT_INDEX
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.broker import Broker
@@ -53,6 +54,7 @@ from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
+from .store.artifacts import open_artifact_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -171,7 +173,7 @@ def _build_components(
             settings.lease_ttl_s,
             settings.recovery_budget,
         ),
-        run_workloads(RunDeps(store, writer, settings, tools), models),
+        run_workloads(RunDeps(store, writer, settings, tools, open_artifact_store(store)), models),
     )
     coordinator = Coordinator(
         store,
@@ -241,9 +243,10 @@ def _grpc_server(
 
 
 def async_projections(settings: Settings) -> list[Projection[Any]]:
-    """The projections this replica's projector keeps: the thread messages always (thread
-    history reads them), Laravel's read models unless turned off (RUNTIME_READ_MODELS=0)."""
-    return [THREAD_MESSAGES, *([LARAVEL_READ_MODELS] if settings.read_models else [])]
+    """The projections this replica's projector keeps: the thread messages and the artifact
+    index always (thread history and ListArtifacts read them), Laravel's read models unless
+    turned off (RUNTIME_READ_MODELS=0)."""
+    return [THREAD_MESSAGES, ARTIFACT_INDEX, *([LARAVEL_READ_MODELS] if settings.read_models else [])]
 
 
 def _start_background_loops(
