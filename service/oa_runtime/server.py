@@ -24,12 +24,14 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from openagents.runtime.v1 import (
+    artifact_service_pb2_grpc,
     codex_worker_service_pb2_grpc,
     health_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
 )
 
+from .api.artifacts import ArtifactService
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
@@ -52,7 +54,7 @@ from .models.registry import ModelRegistry
 from .observability import tracing
 from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
-from .ports import EventStore
+from .ports import ArtifactStore, EventStore
 from .store import open_store
 from .store.artifacts import open_artifact_store
 from .store.workers import open_worker_store
@@ -152,6 +154,7 @@ class _Components:
     projector: Projector
     runtime: Runtime
     workers: Workers
+    artifacts: ArtifactStore
 
 
 def _build_components(
@@ -163,6 +166,7 @@ def _build_components(
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
     tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
+    artifacts = open_artifact_store(store)
     executor = RunExecutor(
         store,
         tg,
@@ -173,7 +177,7 @@ def _build_components(
             settings.lease_ttl_s,
             settings.recovery_budget,
         ),
-        run_workloads(RunDeps(store, writer, settings, tools, open_artifact_store(store)), models),
+        run_workloads(RunDeps(store, writer, settings, tools, artifacts), models),
     )
     coordinator = Coordinator(
         store,
@@ -193,7 +197,7 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
+    return _Components(broker, writer, executor, coordinator, projector, runtime, workers, artifacts)
 
 
 def _grpc_server(
@@ -227,6 +231,7 @@ def _grpc_server(
     codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
         CodexWorkerService(parts.workers), server
     )
+    artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(parts.artifacts), server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -234,6 +239,7 @@ def _grpc_server(
             run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
             "openagents.runtime.v1.HealthService",
             "openagents.runtime.v1.CodexWorkerService",
+            "openagents.runtime.v1.ArtifactService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),

@@ -1,4 +1,5 @@
-"""Which resource each RunService and CodexWorkerService method touches, read from the store.
+"""Which resource each RunService, CodexWorkerService and ArtifactService method touches, read
+from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -18,6 +19,7 @@ from .access import EVERY_RUN, Target
 
 SERVICE = "/openagents.runtime.v1.RunService/"
 WORKER_SERVICE = "/openagents.runtime.v1.CodexWorkerService/"
+ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
 
 
 class ResourceReader(Protocol):
@@ -178,6 +180,21 @@ async def _users_workers(store: ResourceReader, request: Any) -> Target:
     return _new_worker_target(None, _request_user(request))
 
 
+async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
+    """A run's artifacts are the run's (a token for the run reads them), a thread's are the
+    thread's. An agent's: no agent store answers here yet, so no run, thread or user claim
+    matches one and only an accepted service token reads them (fail closed)."""
+    named = [n for n in ("run_id", "thread_id", "agent_id") if getattr(request, n)]
+    if len(named) != 1:
+        raise InvalidArgument("run_id", "name exactly one of run_id, thread_id and agent_id")
+    if named[0] == "run_id":
+        return await _run(store, request)
+    if named[0] == "thread_id":
+        return await _thread(store, request)
+    require_id("agent_id", request.agent_id)
+    return Target(owner=None)
+
+
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
 
 RESOURCES: dict[str, Resolve] = {
@@ -201,6 +218,8 @@ RESOURCES: dict[str, Resolve] = {
     WORKER_SERVICE + "IngestCodexWorkerEvent": _worker,
     WORKER_SERVICE + "StreamCodexWorkerSse": _worker,
     WORKER_SERVICE + "StreamCodexWorkerEvents": _worker,
+    ARTIFACT_SERVICE + "ListArtifacts": _artifact_scope,
+    ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
 }
 
 
