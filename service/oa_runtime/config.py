@@ -81,6 +81,7 @@ class Settings:
     # and the model get a reference and a preview instead (README "Artifacts and retention").
     artifact_inline_max_bytes: int = 64 * 1024
     retention_class: str = "durable"  # hot | durable | compact_only | archive (core/memory/retention.py)
+    retention_raw_age_s: float | None = None  # overrides the class's raw age (RUNTIME_RETENTION_RAW_AGE_S)
     retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
     retention_batch: int = 100  # streams trimmed per pass and transaction
 
@@ -129,6 +130,11 @@ class Settings:
                 e, "RUNTIME_ARTIFACT_INLINE_MAX_BYTES", defaults.artifact_inline_max_bytes
             ),
             retention_class=e.get("RUNTIME_RETENTION_CLASS") or defaults.retention_class,
+            retention_raw_age_s=(
+                _float(e, "RUNTIME_RETENTION_RAW_AGE_S", 0.0)
+                if e.get("RUNTIME_RETENTION_RAW_AGE_S")
+                else None
+            ),
             retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
             retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from .core.artifacts import Artifact, ArtifactScope, PageKey
@@ -27,6 +28,7 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
+from .core.run_retention import RetentionCandidate
 from .core.run_state import RunState, RunStatus
 from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
 
@@ -406,3 +408,22 @@ class ArtifactStore(Protocol):
 
     async def find_artifact(self, scope: ArtifactScope, sha256: str) -> Artifact | None:
         """The scope's first artifact with this digest (by the list order), or None."""
+
+
+# ----- retention (core/run_retention.py) -----
+
+
+class RetentionStore(Protocol):
+    """Finished runs whose logs may be trimmed, and the trim. One conformance suite
+    (tests/conformance/test_retention_store.py) for all adapters."""
+
+    async def retention_candidates(
+        self, finished_before: datetime, *, limit: int, after_run_id: str = ""
+    ) -> list[RetentionCandidate]:
+        """Finished runs that finished before the instant and have a checkpoint at or past
+        their floor, by run id after `after_run_id`; with what covers their log."""
+
+    async def trim_run(self, run_id: str, floor: int) -> int | None:
+        """In one transaction: removes the run's events below `floor`, the checkpoints below
+        `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
+        removed; None (nothing done) when an async projection has not applied them yet."""

@@ -36,6 +36,7 @@ from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
 from .app.reproject import DriftSampler
+from .app.retention import policy_of, retention_loop
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
@@ -54,9 +55,10 @@ from .models.registry import ModelRegistry
 from .observability import tracing
 from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
-from .ports import ArtifactStore, EventStore
+from .ports import ArtifactStore, EventStore, RetentionStore
 from .store import open_store
 from .store.artifacts import open_artifact_store
+from .store.retention import open_retention_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -155,6 +157,7 @@ class _Components:
     runtime: Runtime
     workers: Workers
     artifacts: ArtifactStore
+    retention: RetentionStore
 
 
 def _build_components(
@@ -197,7 +200,11 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    return _Components(broker, writer, executor, coordinator, projector, runtime, workers, artifacts)
+    policy_of(settings)  # a bad RUNTIME_RETENTION_CLASS fails the start, not a later pass
+    retention = open_retention_store(store)
+    return _Components(
+        broker, writer, executor, coordinator, projector, runtime, workers, artifacts, retention
+    )
 
 
 def _grpc_server(
@@ -271,6 +278,12 @@ def _start_background_loops(
         *(
             [tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift")]
             if settings.read_models
+            else []
+        ),
+        # Trims finished runs' logs below their retention floor (app/retention.py), when asked to.
+        *(
+            [tg.create_task(retention_loop(parts.retention, settings), name="retention")]
+            if settings.retention_interval_s > 0
             else []
         ),
     ]
