@@ -11,15 +11,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from oa_runtime.api.sse import mapper_at
 from oa_runtime.app.retention import retention_pass
 from oa_runtime.cli import main as cli_main
 from oa_runtime.core import events as ev
+from oa_runtime.core.frames import replay_state
 from oa_runtime.core.memory.retention import CursorBelowFloor, RetentionClass, RetentionPolicy
 from oa_runtime.core.projections import THREAD_MESSAGES
 from oa_runtime.engine.broker import Broker
 from oa_runtime.engine.projector import Projector
 from oa_runtime.engine.streams import stream_batches
 from oa_runtime.ports import AppendRequest, EventStore, RetentionStore
+from oa_runtime.store.base import SqlStore
 from oa_runtime.store.retention import open_retention_store
 
 from .conftest import make_store
@@ -168,3 +171,24 @@ async def test_the_cli_dry_run_removes_nothing(
     done = await asyncio.to_thread(run)
     assert done[-1] == {"dry_run": False, "runs": 1, "events_removed": covers, "deferred": 0}
     assert cli_main(["retention", "--class", "nope"]) == 2
+
+
+async def test_a_resume_at_the_floor_needs_nothing_below_it(
+    store: EventStore, retention: RetentionStore
+) -> None:
+    """Bounded replay after retention: the SSE mapper at `floor - 1` starts from the checkpoint
+    the floor rests on and reads only the retained events, frame for frame what a fold of the
+    whole log (taken before the trim) gives."""
+    run_id, covers = await finished_run(store, steps=5)
+    log = await store.read_events(run_id, 0)
+    reference = replay_state(log, up_to_seq=covers)
+    await retention.trim_run(run_id, covers + 1)
+    assert isinstance(store, SqlStore)
+    before = store.rows_read
+    mapper = await mapper_at(store, run_id, covers)
+    assert store.rows_read - before == 1  # the checkpoint row: no event is folded
+    before = store.rows_read
+    await mapper_at(store, run_id, covers + 1)  # run.finished, the last event
+    assert store.rows_read - before == 2  # the checkpoint and the one event after it
+    rest = log[covers:]
+    assert [f for e in rest for f in mapper.feed(e)] == [f for e in rest for f in reference.feed(e)]
