@@ -19,20 +19,15 @@ import pytest
 from tests.e2e.tool_helpers import TOOL_ENV
 from tests.e2e_envoy.conftest import Gateway, assert_error_shape, new_id, start_gateway
 from tests.e2e_envoy.test_recorded_streams_aisdk import SCRIPT, _require_node
-from tests.support.postgres import PostgresServer
 
 BIG_BYTES = 5 * 1024 * 1024  # over Envoy's max_response_body_size (4 MiB): only a stream passes
 ENV = {**TOOL_ENV, "RUNTIME_ARTIFACT_INLINE_MAX_BYTES": "4096"}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def gw(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[Gateway]:
-    if request.param == "sqlite":
-        url = sqlite_url
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        url = server.create_database(new_id("artifacts").replace("-", "_"))
-    async with start_gateway(url, ENV) as gateway:
+@pytest.fixture
+async def gw(database_url: str) -> AsyncIterator[Gateway]:
+    """A fresh database of each backend behind its own runtime and Envoy."""
+    async with start_gateway(database_url, ENV) as gateway:
         yield gateway
 
 

@@ -16,20 +16,15 @@ from openagents.runtime.v1 import run_service_pb2
 
 from tests.e2e.helpers import error_info
 from tests.e2e_envoy.conftest import Gateway, SseEvent, assert_error_shape, new_id, start_gateway
-from tests.support.postgres import PostgresServer
 
 RAW_AGE_S = 1.0
 ENV = {"RUNTIME_RETENTION_RAW_AGE_S": str(RAW_AGE_S), "RUNTIME_RETENTION_INTERVAL_S": "0.1"}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def gw(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[Gateway]:
-    if request.param == "sqlite":
-        url = sqlite_url
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        url = server.create_database(new_id("retention").replace("-", "_"))
-    async with start_gateway(url, ENV) as gateway:
+@pytest.fixture
+async def gw(database_url: str) -> AsyncIterator[Gateway]:
+    """A fresh database of each backend behind its own runtime and Envoy."""
+    async with start_gateway(database_url, ENV) as gateway:
         yield gateway
 
 
