@@ -270,6 +270,7 @@ class ToolTaskRunner:
                 "params_sha256": first.params_sha256,
                 "output_sha256": first.output_sha256,
                 "replayed": True,
+                **({"artifact": first.artifact.to_json()} if first.artifact else {}),
             },
         )
 
