@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
+from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
@@ -26,6 +28,7 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
+from .core.run_retention import RetentionCandidate
 from .core.run_state import RunState, RunStatus
 from .core.sync import Serving, SinkBatch, SyncDocument, SyncStep
 from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
@@ -235,9 +238,7 @@ class ReadModels(Protocol):
     """Laravel's read-model tables (core/read_models.py), kept by their async projection;
     read and rewritten by `reproject` and the drift sampler (app/reproject.py)."""
 
-    async def read_model_scope(
-        self, *, run_id: str | None, thread_id: str | None
-    ) -> list[tuple[str, str]]:
+    async def read_model_scope(self, *, run_id: str | None, thread_id: str | None) -> list[tuple[str, str]]:
         """(run_id, thread_id) of the runs a reproject covers (both None: every run)."""
 
     async def read_model_sample(self, size: int) -> list[tuple[str, str]]:
@@ -414,3 +415,50 @@ class SyncStore(Protocol):
         """Records `batch` as acknowledged and moves the checkpoint; False: the lease was lost."""
 
     async def sink_pending_since(self, sink: str) -> dict[str, float]: ...
+# ----- artifacts (core/artifacts.py) -----
+
+
+class ArtifactStore(Protocol):
+    """Blobs stored once per SHA-256 in the database (every replica reads them), and the index
+    of where each appeared. One conformance suite (tests/conformance/test_artifact_store.py)."""
+
+    async def put_content(self, data: bytes) -> str:
+        """Stores `data` (once: a digest already stored is not written again); its hex SHA-256."""
+
+    async def read_content(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        """Bytes [offset, offset+length) of a stored blob (fewer at its end; all the rest when
+        `length` is None); None when no blob has this digest. Reads only the chunks needed."""
+
+    async def index_artifacts(self, artifacts: Sequence[Artifact]) -> None:
+        """Records artifacts their producer indexes itself (an agent's own, e.g. memory
+        summaries); a run's are indexed from its `tool.result` events (the artifact_index
+        projection). Idempotent by (owner, seq, sha256). The content must be stored first."""
+
+    async def list_artifacts(
+        self, scope: ArtifactScope, *, limit: int, after: PageKey | None = None
+    ) -> list[Artifact]:
+        """A run's artifacts in (seq, sha256) order; a thread's or agent's by (created_at,
+        owner_id, seq, sha256). `after` is `page_key` of the previous page's last artifact.
+        Includes a run's `tool.result` references the projection has not indexed yet."""
+
+    async def find_artifact(self, scope: ArtifactScope, sha256: str) -> Artifact | None:
+        """The scope's first artifact with this digest (by the list order), or None."""
+
+
+# ----- retention (core/run_retention.py) -----
+
+
+class RetentionStore(Protocol):
+    """Finished runs whose logs may be trimmed, and the trim. One conformance suite
+    (tests/conformance/test_retention_store.py) for all adapters."""
+
+    async def retention_candidates(
+        self, finished_before: datetime, *, limit: int, after_run_id: str = ""
+    ) -> list[RetentionCandidate]:
+        """Finished runs that finished before the instant and have a checkpoint at or past
+        their floor, by run id after `after_run_id`; with what covers their log."""
+
+    async def trim_run(self, run_id: str, floor: int) -> int | None:
+        """In one transaction: removes the run's events below `floor`, the checkpoints below
+        `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
+        removed; None (nothing done) when an async projection has not applied them yet."""

@@ -36,9 +36,8 @@ async def test_migrations_apply_once(store_url: str) -> None:
     await first.close()
     assert isinstance(first, SqliteEventStore | PostgresEventStore)
     packaged = [version for version, _ in migrations(first.backend)]
-    # Ascending and unique; numbers are reserved per workstream (0005-0010), so a branch may
-    # have gaps until the others are merged.
-    assert packaged == sorted(set(packaged)) and packaged[:4] == [1, 2, 3, 4]
+    # Increasing and unique; numbers are reserved per feature, so a branch may have gaps.
+    assert packaged == sorted(set(packaged)) and packaged[0] == 1
     assert first.applied_migrations == packaged
 
     assert await migrate(store_url) == []

@@ -1,4 +1,5 @@
-"""Which resource each RunService, CodexWorkerService and SyncService method touches, read from the store.
+"""Which resource each RunService, CodexWorkerService, SyncService and ArtifactService method
+touches, read from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -21,6 +22,7 @@ WORKER_SERVICE = "/openagents.runtime.v1.CodexWorkerService/"
 SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
 # SyncTopic numbers (sync_service.proto): the auth floor sees no wire types, only their values.
 _RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
+ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
 
 
 class ResourceReader(Protocol):
@@ -204,6 +206,19 @@ class _RunId:
 class _WorkerId:
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
+async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
+    """A run's artifacts are the run's (a token for the run reads them), a thread's are the
+    thread's. An agent's: no agent store answers here yet, so no run, thread or user claim
+    matches one and only an accepted service token reads them (fail closed)."""
+    named = [n for n in ("run_id", "thread_id", "agent_id") if getattr(request, n)]
+    if len(named) != 1:
+        raise InvalidArgument("run_id", "name exactly one of run_id, thread_id and agent_id")
+    if named[0] == "run_id":
+        return await _run(store, request)
+    if named[0] == "thread_id":
+        return await _thread(store, request)
+    require_id("agent_id", request.agent_id)
+    return Target(owner=None)
 
 
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
@@ -230,6 +245,8 @@ RESOURCES: dict[str, Resolve] = {
     WORKER_SERVICE + "StreamCodexWorkerSse": _worker,
     WORKER_SERVICE + "StreamCodexWorkerEvents": _worker,
     SYNC_SERVICE + "Subscribe": _subscription,
+    ARTIFACT_SERVICE + "ListArtifacts": _artifact_scope,
+    ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
 }
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ..core.artifacts import ARTIFACT_INDEX
 from ..core.projections import THREAD_MESSAGES, ThreadMessage
 from ..core.read_models import LARAVEL_READ_MODELS
+from .artifacts import ArtifactIndexSink
 from .dialect import Dialect
 from .read_models import LaravelReadModelsSink
 from .sql import Flow, Stmt, command
@@ -56,4 +58,5 @@ class ThreadMessagesSink:
 SINKS: dict[str, Sink] = {
     THREAD_MESSAGES.name: ThreadMessagesSink(),
     LARAVEL_READ_MODELS.name: LaravelReadModelsSink(),
+    ARTIFACT_INDEX.name: ArtifactIndexSink(),
 }
