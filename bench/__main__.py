@@ -22,15 +22,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 from oa_gateway.config import GatewayConfig, build_descriptor_set, render_config
 from oa_gateway.launcher import EnvoyProcess, find_envoy, start_envoy
 
 from tests.support.postgres import PostgresServer
 from tests.support.runtime import running_runtime
 
-from . import scenarios, trend
+from . import scenarios, sync, trend
 from .clients import Target
 from .overload import overload
 from .recovery import recovery
@@ -75,7 +77,22 @@ async def running_target(backend: str, database_url: str, work_dir: Path) -> Asy
             await asyncio.to_thread(envoy.stop)
 
 
-SCENARIOS = ("append", "ttff", "single_stream", "concurrent", "replay", "start_rate", "recovery", "overload")
+SCENARIOS = (
+    "append",
+    "rebuild",
+    "sink",
+    "ttff",
+    "single_stream",
+    "concurrent",
+    "projection_lag",
+    "replay",
+    "start_rate",
+    "recovery",
+    "overload",
+)
+SERVICE_SCENARIOS = frozenset(
+    {"ttff", "single_stream", "concurrent", "projection_lag", "replay", "start_rate"}
+)
 
 
 async def bench_backend(
@@ -92,16 +109,27 @@ async def bench_backend(
     # Store-level work first, with nothing else running.
     if step("append"):
         results += await scenarios.append(backend, database_url, sizes)
+    # Issue 15's store-level figures, each on a database of its own (bench/sync.py).
+    if step("rebuild"):
+        scratch = _scratch(backend, database_url, work_dir, "rebuild")
+        results += await sync.rebuild(backend, scratch, sizes.rebuild_events)
+    if step("sink"):
+        scratch = _scratch(backend, database_url, work_dir, "sink")
+        results += await sync.sink_throughput(backend, scratch, sizes.sink_documents)
     replay_run = ""
     if "replay" in only:
         print(f"[{backend}] preparing the replay run ...", flush=True)
         replay_run = await scenarios.prepare_replay_run(database_url, sizes.replay_events)
-    if only & {"ttff", "single_stream", "concurrent", "replay", "start_rate"}:
+    if only & SERVICE_SCENARIOS:
         async with running_target(backend, database_url, work_dir) as target:
             scenario_calls: tuple[tuple[str, Callable[[], Awaitable[list[Result]]]], ...] = (
                 ("ttff", partial(scenarios.ttff, target, sizes)),
                 ("single_stream", partial(scenarios.single_stream, target, sizes)),
                 ("concurrent", partial(scenarios.concurrent, target, sizes)),
+                (
+                    "projection_lag",
+                    partial(sync.projection_lags, target, sizes.concurrent_runs, sizes.concurrent_seconds),
+                ),
                 ("replay", partial(scenarios.replay, target, replay_run)),
                 ("start_rate", partial(scenarios.start_rate, target, sizes)),
             )
@@ -115,6 +143,16 @@ async def bench_backend(
             backend, database_url, work_dir, sizes.overload_capacity, sizes.concurrent_seconds
         )
     return results
+
+
+def _scratch(backend: str, database_url: str, work_dir: Path, name: str) -> str:
+    """A fresh database next to the benchmark's (same PostgreSQL server), for a store-level scenario."""
+    if backend == "sqlite":
+        return f"sqlite:///{work_dir / f'{name}.db'}"
+    dbname = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"'.encode())
+    return urlsplit(database_url)._replace(path=f"/{dbname}").geturl()
 
 
 def current_commit() -> str:

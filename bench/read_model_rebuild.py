@@ -3,7 +3,8 @@ fast the Laravel read models rebuild by replay (issue 15's goal: >= 20,000 event
 
 Writes N events over runs of 50 events each (a step with deltas and a message, then
 the next), then resets the projection and times the catch-up from position 0, the
-way a version bump rebuilds. Prints one JSON line per backend.
+way a version bump rebuilds; then the same for the sync documents. Prints one JSON
+line per backend (`python -m bench --only rebuild` records the same figures).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pathlib import Path
 from oa_runtime.app.reproject import catch_up, reproject
 from oa_runtime.core import events as ev
 from oa_runtime.core.read_models import LARAVEL_READ_MODELS
+from oa_runtime.engine.sync_projector import SyncFeed, SyncProjector
 from oa_runtime.ports import AppendRequest
 from oa_runtime.store import open_store
 from oa_runtime.store.base import SqlStore
+from oa_runtime.store.sync import open_sync_store
 
 from tests.conformance.helpers import new_run
 from tests.support.postgres import PostgresServer
@@ -61,6 +64,11 @@ async def measure(url: str, events: int, batch: int) -> dict[str, object]:
         await catch_up(store, batch=batch)
         seconds = time.perf_counter() - began
         drift = (await reproject(store)).found
+        sync = open_sync_store(store)
+        await sync.reset_sync()
+        began = time.perf_counter()
+        await SyncProjector(sync, store, SyncFeed(), batch=batch).catch_up()
+        sync_seconds = time.perf_counter() - began
     finally:
         await store.close()
     return {
@@ -71,6 +79,8 @@ async def measure(url: str, events: int, batch: int) -> dict[str, object]:
         "rebuild_s": round(seconds, 3),
         "events_per_s": round(head / seconds),
         "drift_after": len(drift),
+        "sync_rebuild_s": round(sync_seconds, 3),
+        "sync_events_per_s": round(head / sync_seconds),
     }
 
 

@@ -37,12 +37,41 @@ class Sizes:
     recovery_runs: int = 100
     recovery_rounds: int = 5  # restarts (and takeovers) per backend; figures are medians
     overload_capacity: int = 64  # RUNTIME_MAX_RUNNING_RUNS of the overload scenario (2x offered)
+    rebuild_events: int = 100_000  # bench/sync.py
+    sink_documents: int = 10_000
 
     @classmethod
     def pick(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(30, 20_000, (20, 100), 4.0, 64, 40, 20_000, 160, 40, 3, overload_capacity=32)
-        return cls(200, 100_000, (50, 500), 10.0, 64, 200, 100_000, 1000, 100, 5)
+            return cls(
+                30,
+                20_000,
+                (20, 100),
+                4.0,
+                64,
+                40,
+                20_000,
+                160,
+                40,
+                3,
+                rebuild_events=20_000,
+                sink_documents=2_000,
+                overload_capacity=32,
+            )
+        return cls(
+            200,
+            100_000,
+            (50, 500),
+            10.0,
+            64,
+            200,
+            100_000,
+            1000,
+            100,
+            5,
+            rebuild_events=100_000,
+            sink_documents=10_000,
+        )
 
 
 PATHS = ("grpc", "envoy_sse")

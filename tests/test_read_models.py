@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from oa_runtime.app.reproject import chunks
 from oa_runtime.config import Settings
 from oa_runtime.core import events as ev
+from oa_runtime.core.artifacts import ARTIFACT_INDEX
 from oa_runtime.core.projections import THREAD_MESSAGES
 from oa_runtime.core.read_models import (
     EVENT_COUNT_MISMATCH,
@@ -151,5 +152,8 @@ def test_chunks_never_split_a_thread() -> None:
 
 
 def test_the_read_models_projection_is_on_by_default_and_can_be_turned_off() -> None:
-    assert async_projections(Settings.from_env({})) == [THREAD_MESSAGES, LARAVEL_READ_MODELS]
-    assert async_projections(Settings.from_env({"RUNTIME_READ_MODELS": "0"})) == [THREAD_MESSAGES]
+    assert async_projections(Settings.from_env({})) == [THREAD_MESSAGES, ARTIFACT_INDEX, LARAVEL_READ_MODELS]
+    assert async_projections(Settings.from_env({"RUNTIME_READ_MODELS": "0"})) == [
+        THREAD_MESSAGES,
+        ARTIFACT_INDEX,
+    ]

@@ -247,7 +247,7 @@ def test_policy_deny_wins_and_guests_get_only_guest_safe_tools() -> None:
     assert denial(ToolPolicy(guest_mode=True), "echo", echo) is None
     assert denial(ToolPolicy(guest_mode=True), "sleep", sleep) is not None
     offered = {s.name for s in BUILTIN_TOOLS.specs(ToolPolicy(deny=("fail",), guest_mode=True))}
-    assert offered == {"echo", "clock", "math", "ask_user"}
+    assert offered == {"echo", "clock", "math", "ask_user", "artifact_read"}
 
 
 def test_the_loader_applies_config_and_defaults() -> None:

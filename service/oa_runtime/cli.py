@@ -1,5 +1,6 @@
 """`oa-runtime`: serve, up (service + Envoy, for `make run`), gateway (the Envoy sidecar),
-migrate, token, smoke, and `runs list|show|tail|cancel|start` (operator client, any replica)."""
+migrate, retention, token, smoke, and `runs list|show|tail|cancel|start` (operator client, any
+replica)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -197,6 +199,44 @@ def _cmd_reproject(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _cmd_retention(args: argparse.Namespace) -> int:
+    """One retention pass over finished runs (README "Artifacts and retention"): one JSON line
+    per run whose floor moves (or would, with --dry-run), then a summary."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from .app.retention import policy_of, retention_pass
+    from .store import open_store
+    from .store.retention import open_retention_store
+
+    settings = Settings.from_env()
+    if args.retention_class:
+        settings = replace(settings, retention_class=args.retention_class)
+    if args.raw_age_s is not None:
+        settings = replace(settings, retention_raw_age_s=args.raw_age_s)
+    policy = policy_of(settings)
+
+    async def main() -> int:
+        store = open_store(settings.database_url)
+        await store.open()
+        try:
+            report = await retention_pass(
+                open_retention_store(store),
+                policy,
+                datetime.now(UTC),
+                dry_run=args.dry_run,
+                batch=settings.retention_batch,
+            )
+        finally:
+            await store.close()
+        for trim in report.trims:
+            print(json.dumps(trim.to_json()), flush=True)
+        print(json.dumps(report.summary()), flush=True)
+        return 0
+
+    return asyncio.run(main())
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     env = dev_secret_env(dict(os.environ))
     keyring = Keyring.from_env(env)
@@ -283,6 +323,29 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
     os.execv(envoy, [envoy, "-c", str(path), "--log-level", env.get("RUNTIME_ENVOY_LOG_LEVEL", "warn")])
 
 
+def _add_token_parser(sub: Any) -> None:
+    token = sub.add_parser("token", help="print a valid X-OA-RUNTIME-SIGNATURE value")
+    token.add_argument("--run-id")
+    token.add_argument("--thread-id")
+    token.add_argument("--user-id")
+    token.add_argument("--guest-scope")
+    token.add_argument("--worker-id", help="bind the token to one Codex worker")
+    token.add_argument(
+        "--service", action="store_true", help='scope "service" (needs RUNTIME_ALLOW_SERVICE_TOKENS=1)'
+    )
+    token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
+    token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
+    token.set_defaults(fn=_cmd_token)
+
+
+def _add_retention_parser(sub: Any) -> None:
+    retention = sub.add_parser("retention", help="trim finished runs' logs below their retention floor")
+    retention.add_argument("--dry-run", action="store_true", help="report the plan, remove nothing")
+    retention.add_argument("--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS")
+    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long after a run ends")
+    retention.set_defaults(fn=_cmd_retention)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oa-runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -304,18 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", help="report only (the default)")
     mode.add_argument("--reconcile", action="store_true", help="repair the drift by replay")
     reproject.set_defaults(fn=_cmd_reproject)
-    token = sub.add_parser("token", help="print a valid X-OA-RUNTIME-SIGNATURE value")
-    token.add_argument("--run-id")
-    token.add_argument("--thread-id")
-    token.add_argument("--user-id")
-    token.add_argument("--guest-scope")
-    token.add_argument("--worker-id", help="bind the token to one Codex worker")
-    token.add_argument(
-        "--service", action="store_true", help='scope "service" (needs RUNTIME_ALLOW_SERVICE_TOKENS=1)'
+    retention = sub.add_parser("retention", help="trim finished runs' logs below their retention floor")
+    retention.add_argument("--dry-run", action="store_true", help="report the plan, remove nothing")
+    retention.add_argument(
+        "--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS (durable)"
     )
-    token.add_argument("--ttl", type=int, help="seconds (default RUNTIME_TOKEN_TTL_S, 60)")
-    token.add_argument("--key-id", help="sign with this key of RUNTIME_SIGNING_KEYS")
-    token.set_defaults(fn=_cmd_token)
+    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long after a run ends")
+    retention.set_defaults(fn=_cmd_retention)
+    _add_token_parser(sub)
     smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
     smoke.add_argument(
         "--base-url", help="Envoy's URL (default RUNTIME_BASE_URL, else http://127.0.0.1:8080)"

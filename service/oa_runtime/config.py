@@ -88,6 +88,20 @@ class Settings:
     max_open_streams: int = 512  # run event streams (gRPC + SSE) one replica serves; 0 = no limit
     overload_policy: str = "queue"  # past max_running_runs: "queue" (wait QUEUED) or "reject" (429)
     retry_after_s: int = 1  # the retry-after a refusal (429) asks for
+    # ----- sync documents (core/sync.py) -----
+    sync_documents: bool = True  # RUNTIME_SYNC_DOCUMENTS: project them (Subscribe, the sink)
+    sync_sink_url: str = ""  # RUNTIME_SYNC_SINK_URL: push them to this HTTP sink; empty: off
+    sync_sink_auth_header: str = "Authorization"  # RUNTIME_SYNC_SINK_AUTH_HEADER
+    sync_sink_auth: str = field(default="", repr=False)  # RUNTIME_SYNC_SINK_AUTH: a secret, never logged
+    sync_sink_lease_ttl_s: float = 10.0  # RUNTIME_SYNC_SINK_LEASE_TTL_S: one pushing replica at a time
+    # ----- artifacts and retention (core/artifacts.py, core/retention_runs.py) -----
+    # A tool output over this many bytes (its JSON, UTF-8) is stored as an artifact: the event
+    # and the model get a reference and a preview instead (README "Artifacts and retention").
+    artifact_inline_max_bytes: int = 64 * 1024
+    retention_class: str = "durable"  # hot | durable | compact_only | archive (core/memory/retention.py)
+    retention_raw_age_s: float | None = None  # overrides the class's raw age (RUNTIME_RETENTION_RAW_AGE_S)
+    retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
+    retention_batch: int = 100  # streams trimmed per pass and transaction
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,4 +150,20 @@ class Settings:
                 e, "RUNTIME_OVERLOAD_POLICY", defaults.overload_policy, ("queue", "reject")
             ),
             retry_after_s=_int(e, "RUNTIME_RETRY_AFTER_S", defaults.retry_after_s),
+            sync_documents=_flag(e, "RUNTIME_SYNC_DOCUMENTS", defaults.sync_documents),
+            sync_sink_url=e.get("RUNTIME_SYNC_SINK_URL", defaults.sync_sink_url).strip(),
+            sync_sink_auth_header=e.get("RUNTIME_SYNC_SINK_AUTH_HEADER") or defaults.sync_sink_auth_header,
+            sync_sink_auth=e.get("RUNTIME_SYNC_SINK_AUTH", defaults.sync_sink_auth),
+            sync_sink_lease_ttl_s=_float(e, "RUNTIME_SYNC_SINK_LEASE_TTL_S", defaults.sync_sink_lease_ttl_s),
+            artifact_inline_max_bytes=_int(
+                e, "RUNTIME_ARTIFACT_INLINE_MAX_BYTES", defaults.artifact_inline_max_bytes
+            ),
+            retention_class=e.get("RUNTIME_RETENTION_CLASS") or defaults.retention_class,
+            retention_raw_age_s=(
+                _float(e, "RUNTIME_RETENTION_RAW_AGE_S", 0.0)
+                if e.get("RUNTIME_RETENTION_RAW_AGE_S")
+                else None
+            ),
+            retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
+            retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
         )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from .core.admission import PlanStart
+from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
@@ -27,7 +29,9 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
+from .core.run_retention import RetentionCandidate
 from .core.run_state import RunState, RunStatus
+from .core.sync import Serving, SinkBatch, SyncDocument, SyncStep
 from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
 
 
@@ -403,3 +407,88 @@ class WorkerStore(Protocol):
         self, worker_id: str, after_seq: int, limit: int = 1000
     ) -> list[WorkerEvent]:
         """Events with seq > after_seq, in order, at most `limit`."""
+
+
+# ----- Sync documents (core/sync.py) -----
+
+
+class SyncStore(Protocol):
+    """The sync documents, the sink pusher's lease and checkpoint (store/sync.py; tables 0008)."""
+
+    async def project_sync(self, version: int, limit: int = 500) -> SyncStep | None:
+        """One projection step of `version` (documents and checkpoint in one transaction; the
+        switch to `version` when it caught up). None when another replica projects right now
+        or a newer version serves."""
+
+    async def sync_serving(self) -> Serving | None: ...
+
+    async def sync_changes(
+        self, version: int, kind: str, ids: Sequence[str], after: int, limit: int
+    ) -> list[SyncDocument]:
+        """Documents of `kind` (of `ids` when given) changed after `after`, in position order."""
+
+    async def sync_position(self, version: int) -> int: ...
+
+    async def claim_sink(self, sink: str, owner: str, ttl_s: float) -> int | None:
+        """The sink's lease if free or expired: its new fencing token."""
+
+    async def renew_sink(self, sink: str, token: int, ttl_s: float) -> bool: ...
+
+    async def release_sink(self, sink: str, token: int) -> None: ...
+
+    async def sink_batch(self, sink: str, token: int, limit: int) -> SinkBatch | None:
+        """Raises SinkLeaseLost when `token` is not the sink's current one."""
+
+    async def ack_sink(self, sink: str, token: int, batch: SinkBatch) -> bool:
+        """Records `batch` as acknowledged and moves the checkpoint; False: the lease was lost."""
+
+    async def sink_pending_since(self, sink: str) -> dict[str, float]: ...
+
+
+# ----- artifacts (core/artifacts.py) -----
+
+
+class ArtifactStore(Protocol):
+    """Blobs stored once per SHA-256 in the database (every replica reads them), and the index
+    of where each appeared. One conformance suite (tests/conformance/test_artifact_store.py)."""
+
+    async def put_content(self, data: bytes) -> str:
+        """Stores `data` (once: a digest already stored is not written again); its hex SHA-256."""
+
+    async def read_content(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes | None:
+        """Bytes [offset, offset+length) of a stored blob (fewer at its end; all the rest when
+        `length` is None); None when no blob has this digest. Reads only the chunks needed."""
+
+    async def index_artifacts(self, artifacts: Sequence[Artifact]) -> None:
+        """Records artifacts their producer indexes itself (an agent's own, e.g. memory
+        summaries); a run's are indexed from its `tool.result` events (the artifact_index
+        projection). Idempotent by (owner, seq, sha256). The content must be stored first."""
+
+    async def list_artifacts(
+        self, scope: ArtifactScope, *, limit: int, after: PageKey | None = None
+    ) -> list[Artifact]:
+        """A run's artifacts in (seq, sha256) order; a thread's or agent's by (created_at,
+        owner_id, seq, sha256). `after` is `page_key` of the previous page's last artifact.
+        Includes a run's `tool.result` references the projection has not indexed yet."""
+
+    async def find_artifact(self, scope: ArtifactScope, sha256: str) -> Artifact | None:
+        """The scope's first artifact with this digest (by the list order), or None."""
+
+
+# ----- retention (core/run_retention.py) -----
+
+
+class RetentionStore(Protocol):
+    """Finished runs whose logs may be trimmed, and the trim. One conformance suite
+    (tests/conformance/test_retention_store.py) for all adapters."""
+
+    async def retention_candidates(
+        self, finished_before: datetime, *, limit: int, after_run_id: str = ""
+    ) -> list[RetentionCandidate]:
+        """Finished runs that finished before the instant and have a checkpoint at or past
+        their floor, by run id after `after_run_id`; with what covers their log."""
+
+    async def trim_run(self, run_id: str, floor: int) -> int | None:
+        """In one transaction: removes the run's events below `floor`, the checkpoints below
+        `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
+        removed; None (nothing done) when an async projection has not applied them yet."""

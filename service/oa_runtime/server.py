@@ -24,22 +24,28 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from openagents.runtime.v1 import (
+    artifact_service_pb2_grpc,
     codex_worker_service_pb2_grpc,
     health_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
+    sync_service_pb2_grpc,
 )
 
+from .api.artifacts import ArtifactService
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
+from .api.sync import SyncService
 from .api.workers import CodexWorkerService
 from .app.reproject import DriftSampler
+from .app.retention import policy_of, retention_loop
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .core.admission import OverloadPolicy
+from .core.artifacts import ARTIFACT_INDEX
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.admission import Admission, AdmissionSettings
@@ -48,13 +54,18 @@ from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
 from .engine.projector import Projector
 from .engine.run_loop import RunDeps
+from .engine.sync_projector import SyncFeed, SyncProjector
+from .engine.sync_sink import HttpDocumentSink, SinkConfig, SinkPusher
 from .engine.writer import EventWriter
 from .models.registry import ModelRegistry
 from .observability import tracing
 from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
-from .ports import EventStore
+from .ports import ArtifactStore, EventStore, RetentionStore
 from .store import open_store
+from .store.artifacts import open_artifact_store
+from .store.retention import open_retention_store
+from .store.sync import open_sync_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -152,6 +163,10 @@ class _Components:
     projector: Projector
     runtime: Runtime
     workers: Workers
+    sync: SyncProjector
+    sink: SinkPusher | None
+    artifacts: ArtifactStore
+    retention: RetentionStore
 
 
 def _build_components(
@@ -163,6 +178,7 @@ def _build_components(
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
     tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
+    artifacts = open_artifact_store(store)
     executor = RunExecutor(
         store,
         tg,
@@ -173,7 +189,7 @@ def _build_components(
             settings.lease_ttl_s,
             settings.recovery_budget,
         ),
-        run_workloads(RunDeps(store, writer, settings, tools), models),
+        run_workloads(RunDeps(store, writer, settings, tools, artifacts), models),
     )
     admission = Admission(
         AdmissionSettings(
@@ -203,7 +219,36 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
+    sync = SyncProjector(open_sync_store(store), store, SyncFeed())
+    policy_of(settings)  # a bad RUNTIME_RETENTION_CLASS fails the start, not a later pass
+    retention = open_retention_store(store)
+    return _Components(
+        broker,
+        writer,
+        executor,
+        coordinator,
+        projector,
+        runtime,
+        workers,
+        sync,
+        _sink_pusher(settings, sync),
+        artifacts,
+        retention,
+    )
+
+
+def _sink_pusher(settings: Settings, sync: SyncProjector) -> SinkPusher | None:
+    """The sync sink's pusher when RUNTIME_SYNC_SINK_URL is set (and the documents are kept)."""
+    if not settings.sync_sink_url or not settings.sync_documents:
+        return None
+    config = SinkConfig(
+        settings.sync_sink_url,
+        auth_header=settings.sync_sink_auth_header,
+        auth_value=settings.sync_sink_auth,
+        lease_ttl_s=settings.sync_sink_lease_ttl_s,
+    )
+    owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
+    return SinkPusher(sync.store, HttpDocumentSink(config), sync.feed, config, owner)
 
 
 def _grpc_server(
@@ -237,6 +282,10 @@ def _grpc_server(
     codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
         CodexWorkerService(parts.workers), server
     )
+    sync_service_pb2_grpc.add_SyncServiceServicer_to_server(
+        SyncService(parts.sync.store, parts.sync.feed, poll_s=settings.stream_poll_s), server
+    )
+    artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(parts.artifacts), server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -244,6 +293,8 @@ def _grpc_server(
             run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
             "openagents.runtime.v1.HealthService",
             "openagents.runtime.v1.CodexWorkerService",
+            "openagents.runtime.v1.SyncService",
+            "openagents.runtime.v1.ArtifactService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -253,9 +304,10 @@ def _grpc_server(
 
 
 def async_projections(settings: Settings) -> list[Projection[Any]]:
-    """The projections this replica's projector keeps: the thread messages always (thread
-    history reads them), Laravel's read models unless turned off (RUNTIME_READ_MODELS=0)."""
-    return [THREAD_MESSAGES, *([LARAVEL_READ_MODELS] if settings.read_models else [])]
+    """The projections this replica's projector keeps: the thread messages and the artifact
+    index always (thread history and ListArtifacts read them), Laravel's read models unless
+    turned off (RUNTIME_READ_MODELS=0)."""
+    return [THREAD_MESSAGES, ARTIFACT_INDEX, *([LARAVEL_READ_MODELS] if settings.read_models else [])]
 
 
 def _start_background_loops(
@@ -274,6 +326,15 @@ def _start_background_loops(
         *(
             [tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift")]
             if settings.read_models
+            else []
+        ),
+        # The sync documents (Subscribe) and, when a sink is configured, their pusher.
+        *([tg.create_task(parts.sync.run(), name="sync-projector")] if settings.sync_documents else []),
+        *([tg.create_task(parts.sink.run(), name="sync-sink")] if parts.sink is not None else []),
+        # Trims finished runs' logs below their retention floor (app/retention.py), when asked to.
+        *(
+            [tg.create_task(retention_loop(parts.retention, settings), name="retention")]
+            if settings.retention_interval_s > 0
             else []
         ),
     ]
@@ -296,6 +357,8 @@ async def _shut_down(
     parts.workers.hub.close()
     await server.stop(settings.shutdown_grace_s)
     parts.writer.close()
+    if parts.sink is not None:
+        await parts.sink.stop(settings.shutdown_grace_s)
     for task in background:
         task.cancel()
     log.info("handed off", extra={"runs": handed_off})

@@ -22,6 +22,7 @@ from oa_runtime.core.read_models import (
     PROJECTION_VERSION_CHANGED,
     SUMMARY_HASH_MISMATCH,
     WATERMARK_BEHIND,
+    LaravelReadModels,
     expected_threads,
 )
 from oa_runtime.observability.metrics import REGISTRY
@@ -29,7 +30,7 @@ from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store.base import SqlStore
 from oa_runtime.store.dialect import Dialect
 from oa_runtime.store.read_models import LaravelReadModelsSink, table
-from oa_runtime.store.sql import Done, Flow, command, done
+from oa_runtime.store.sql import Done, Flow, command, done, query
 
 from .helpers import append, new_run
 
@@ -238,6 +239,54 @@ async def test_a_version_bump_is_found_and_rebuilds(store: EventStore) -> None:
     assert [(x.scope, x.reason) for x in report.found] == [("projection", PROJECTION_VERSION_CHANGED)]
     assert (await reproject(s, reconcile=True)).ok
     await assert_equal_to_fold(store, run_ids)
+
+
+class NextReadModels(LaravelReadModels):
+    """The same projection under a bumped version (what a release that changes apply ships)."""
+
+    version = LARAVEL_READ_MODELS.version + 1
+
+
+async def read_model_counts(store: EventStore) -> tuple[int, int, int, int]:
+    s = sql_store(store)
+    d = s.dialect
+
+    def flow() -> Flow[tuple[int, int, int, int]]:
+        counts = []
+        for name in ("threads", "runs", "messages", "run_events"):
+            [(n,)] = yield query(f"SELECT count(*) FROM {table(d, name)}")
+            counts.append(int(n))
+        return (counts[0], counts[1], counts[2], counts[3])
+
+    return await s._read(flow())
+
+
+async def test_a_version_bump_rebuilds_aside_while_the_old_rows_serve(store: EventStore) -> None:
+    run_ids = await start_runs(store, 4, "thread-aside")
+    await catch_up(sql_store(store))
+    serving = await read_model_counts(store)
+    bumped = NextReadModels()
+
+    first = await store.project(bumped, 5)
+    assert first is not None and first.to_position < await store.log_head()
+    assert await read_model_counts(store) == serving  # the old rows serve, whole, during the build
+    snapshot = await sql_store(store).read_model_snapshot(run_ids, threads=True)
+    assert snapshot.checkpoint.version == LARAVEL_READ_MODELS.version
+    late = await start_runs(store, 1, "thread-aside")  # appended while the build runs
+
+    steps = 1
+    while (
+        await sql_store(store).read_model_snapshot(run_ids, threads=False)
+    ).checkpoint.version != bumped.version:
+        assert await read_model_counts(store) == serving
+        assert await store.project(bumped, 5) is not None
+        steps += 1
+    assert steps > 2
+    await assert_equal_to_fold(store, run_ids + late)  # swapped in: the new version's rows, complete
+    more = await start_runs(store, 1, "thread-aside")
+    while (step := await store.project(bumped, 5)) is not None and step.applied:
+        pass  # and it goes on incrementally from its checkpoint, in the serving tables
+    await assert_equal_to_fold(store, run_ids + late + more)
 
 
 async def test_the_periodic_sample_sets_the_drift_gauge(store: EventStore) -> None:

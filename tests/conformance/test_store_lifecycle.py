@@ -36,8 +36,8 @@ async def test_migrations_apply_once(store_url: str) -> None:
     await first.close()
     assert isinstance(first, SqliteEventStore | PostgresEventStore)
     packaged = [version for version, _ in migrations(first.backend)]
-    # Numbers are reserved per feature (0005-0010), so a branch may skip some; never repeat.
-    assert packaged[:4] == [1, 2, 3, 4] and packaged == sorted(set(packaged))
+    # Increasing and unique; numbers are reserved per feature, so a branch may have gaps.
+    assert packaged == sorted(set(packaged)) and packaged[0] == 1
     assert first.applied_migrations == packaged
 
     assert await migrate(store_url) == []

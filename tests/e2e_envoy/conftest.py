@@ -208,6 +208,7 @@ GRPC_CODES_OF_STATUS = {
     404: {5},
     405: {12},
     409: {6, 10},  # ALREADY_EXISTS, ABORTED
+    410: {9},  # FAILED_PRECONDITION STALE_CURSOR: a cursor below the retention floor
     413: {8},
     429: {8},
     431: {8},

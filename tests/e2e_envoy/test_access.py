@@ -176,6 +176,8 @@ async def resource(any_gateway: Gateway) -> Resource:
     """User 42's run, still running (it sleeps), on its own thread."""
     run_id, thread_id = new_id("acl"), new_id("acl-thread")
     await any_gateway.start(run_id, "/sleep 60000", thread_id=thread_id, userId=OWNER)
+    # Claimed before the tests look at it: under load an executor may take a moment.
+    await any_gateway.wait_run(run_id, lambda run: run.get("state") == "RUN_STATE_RUNNING")
     return Resource(run_id, thread_id)
 
 

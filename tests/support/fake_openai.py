@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .http11 import read_request
+
 Choice = dict[str, Any]  # one `choices[0]` of a chunk: {"index", "delta", "finish_reason"}
 
 
@@ -128,19 +130,11 @@ class FakeOpenAI:
 
     async def _serve_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answers one request; False when the connection is done."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
+        request = await read_request(reader)
+        if request is None:
             return False
-        request_line, *header_lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = request_line.split(" ", 2)
-        headers = {}
-        for line in header_lines:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        raw_body = await reader.readexactly(int(headers.get("content-length", "0")))
-        body = json.loads(raw_body) if raw_body else {}
+        method, path, headers = request.method, request.path, request.headers
+        body = json.loads(request.body) if request.body else {}
         self.requests.append(ReceivedRequest(method, path, headers, body))
 
         if (method, path) != ("POST", "/v1/chat/completions"):

@@ -58,6 +58,12 @@ async def _broken_output(args: dict[str, Any], ctx: ToolContext) -> Any:
     return {"not json": object()}
 
 
+async def _big_output(args: dict[str, Any], ctx: ToolContext) -> Any:
+    """About `bytes` bytes of numbered lines (an output stored as an artifact)."""
+    lines = (f"line {i:07d}\n" for i in range(int(args["bytes"]) // 13 + 1))
+    return {"text": "".join(lines)}
+
+
 def _spec(name: str, properties: dict[str, Any] | None = None) -> ToolSpec:
     return ToolSpec(name, f"test tool {name}", {"type": "object", "properties": properties or {}})
 
@@ -71,4 +77,5 @@ TOOLS = [
     Tool(_spec("flaky"), _flaky("flaky"), idempotent=True, max_attempts=3),
     Tool(_spec("flaky_once"), _flaky("flaky_once")),  # the same failure, not idempotent: no retry
     Tool(_spec("broken_output"), _broken_output),
+    Tool(_spec("big_output", {"bytes": {"type": "integer"}}), _big_output, idempotent=True),
 ]

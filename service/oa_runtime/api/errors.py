@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import grpc.aio
 
-from ..auth.rpc_status import to_rpc_status
+from ..auth.rpc_status import abort_with
 from ..core.errors import DomainError
 
 
 async def abort(context: grpc.aio.ServicerContext, err: DomainError) -> None:
-    await context.abort_with_status(to_rpc_status(err))
+    await abort_with(context, err)

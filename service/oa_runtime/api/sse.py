@@ -20,7 +20,7 @@ from google.api import httpbody_pb2
 from openagents.runtime.v1 import run_service_pb2
 
 from ..core import events as ev
-from ..core.errors import DomainError, InvalidArgument, InvalidCursor, NotReady, RunNotFound, StaleCursor
+from ..core.errors import DomainError, InvalidArgument, InvalidCursor, NotReady, RunNotFound
 from ..core.frames import (
     SSE_DONE,
     FrameMapper,
@@ -29,6 +29,7 @@ from ..core.frames import (
     mapper_from_run_state,
     sse_comment,
 )
+from ..core.memory.retention import check_cursor
 from ..core.run_state import RunState
 from ..core.validation import parse_cursor, require_id, validate_cursor
 from ..engine.broker import Broker
@@ -159,9 +160,8 @@ async def _open_stream(
     if cursor > record.last_seq and record.status.is_terminal:
         beyond = f"cursor {cursor} is beyond the run's last event {record.last_seq}"
         raise InvalidCursor(beyond, cursor=cursor)
-    oldest = await store.oldest_retained_seq(run_id)
-    if cursor < oldest - 1:
-        raise StaleCursor(cursor, oldest)
+    # Below the retention floor: STALE_CURSOR (HTTP 410), never a silent partial replay.
+    check_cursor(cursor, await store.oldest_retained_seq(run_id), record.last_seq)
     # A cursor past the head of a live run: read from the head (the mapper sees every
     # event) and send the frames of events after the cursor once they exist.
     base = min(cursor, record.last_seq)

@@ -21,6 +21,7 @@ from openagents.runtime.v1 import codex_worker_service_pb2_grpc as pb_grpc
 from ..app import workers as app
 from ..app.workers import ControlRequest, WorkerOutcome, Workers, WorkerView
 from ..auth.interceptor import USER_ID_HEADER, current_claims
+from ..auth.rpc_status import HTTP_STATUS_HEADER
 from ..core.errors import DomainError, InvalidArgument, NotReady
 from ..core.frames import encode_chunk, sse_comment
 from ..core.validation import canonical_user_id, require_id, validate_cursor
@@ -31,7 +32,6 @@ from .errors import abort
 from .sse import CONTENT_TYPE, resume_cursor
 
 log = logging.getLogger(__name__)
-HTTP_STATUS_HEADER = "x-oa-http-status"
 MAX_TAIL_MS = 3_600_000
 
 

@@ -41,7 +41,7 @@ from ..core.errors import (
 )
 from .access import Caller, authorize, require_binding
 from .resources import ResourceReader, resolve_target
-from .rpc_status import to_rpc_status
+from .rpc_status import abort_with
 from .token import Claims, Keyring, TokenPolicy, verify_token
 
 SIGNATURE_HEADER = "x-oa-runtime-signature"
@@ -201,13 +201,14 @@ def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
     return parse
 
 
-def _status_of(method: str, err: Exception) -> grpc.Status:
+async def _abort(context: grpc.aio.ServicerContext, method: str, err: Exception) -> None:
     """The one mapping from an exception to the status the client gets."""
     if isinstance(err, DomainError):
-        return to_rpc_status(err)
+        await abort_with(context, err)
+        return
     request_id = uuid.uuid4().hex[:16]
     logger.error("unexpected error", exc_info=err, extra={"method": method, "request_id": request_id})
-    return to_rpc_status(InternalError("internal error", request_id=request_id))
+    await abort_with(context, InternalError("internal error", request_id=request_id))
 
 
 def _wrap_handler(handler: Any, admit: Admit, method: str, exempt: bool) -> Any:
@@ -246,7 +247,7 @@ def _wrap_unary(
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
         except Exception as err:
-            await context.abort_with_status(_status_of(method, err))
+            await _abort(context, method, err)
 
     return call
 
@@ -266,7 +267,7 @@ def _wrap_streaming(
             except (grpc.aio.AbortError, grpc.RpcError):
                 raise
             except Exception as err:
-                await context.abort_with_status(_status_of(method, err))
+                await _abort(context, method, err)
 
         return write
 
@@ -290,6 +291,6 @@ def _wrap_streaming(
         except (grpc.aio.AbortError, grpc.RpcError, GeneratorExit):
             raise
         except Exception as err:
-            await context.abort_with_status(_status_of(method, err))
+            await _abort(context, method, err)
 
     return iterate

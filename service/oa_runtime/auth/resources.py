@@ -1,4 +1,5 @@
-"""Which resource each RunService and CodexWorkerService method touches, read from the store.
+"""Which resource each RunService, CodexWorkerService, SyncService and ArtifactService method
+touches, read from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -18,6 +19,10 @@ from .access import EVERY_RUN, Target
 
 SERVICE = "/openagents.runtime.v1.RunService/"
 WORKER_SERVICE = "/openagents.runtime.v1.CodexWorkerService/"
+SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
+# SyncTopic numbers (sync_service.proto): the auth floor sees no wire types, only their values.
+_RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
+ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
 
 
 class ResourceReader(Protocol):
@@ -178,6 +183,44 @@ async def _users_workers(store: ResourceReader, request: Any) -> Target:
     return _new_worker_target(None, _request_user(request))
 
 
+async def _subscription(store: ResourceReader, request: Any) -> Target:
+    """Subscribe: one topic filtered to one id touches that run or worker (a token bound to
+    it, its thread or its owner may subscribe); anything wider touches every run and worker,
+    which only a service token may (a bound token's claims never match an empty target)."""
+    topics = list(request.topics)
+    if len(topics) != 1 or len(topics[0].ids) != 1:
+        return EVERY_RUN
+    topic, only = topics[0].topic, require_id("topics[0].ids", topics[0].ids[0])
+    if topic == _RUN_SUMMARIES:
+        return await _run(store, _RunId(only))
+    if topic == _WORKER_SUMMARIES:
+        return await _worker(store, _WorkerId(only))
+    return EVERY_RUN
+
+
+class _RunId:
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+
+class _WorkerId:
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
+    """A run's artifacts are the run's (a token for the run reads them), a thread's are the
+    thread's. An agent's: no agent store answers here yet, so no run, thread or user claim
+    matches one and only an accepted service token reads them (fail closed)."""
+    named = [n for n in ("run_id", "thread_id", "agent_id") if getattr(request, n)]
+    if len(named) != 1:
+        raise InvalidArgument("run_id", "name exactly one of run_id, thread_id and agent_id")
+    if named[0] == "run_id":
+        return await _run(store, request)
+    if named[0] == "thread_id":
+        return await _thread(store, request)
+    require_id("agent_id", request.agent_id)
+    return Target(owner=None)
+
+
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
 
 RESOURCES: dict[str, Resolve] = {
@@ -201,6 +244,9 @@ RESOURCES: dict[str, Resolve] = {
     WORKER_SERVICE + "IngestCodexWorkerEvent": _worker,
     WORKER_SERVICE + "StreamCodexWorkerSse": _worker,
     WORKER_SERVICE + "StreamCodexWorkerEvents": _worker,
+    SYNC_SERVICE + "Subscribe": _subscription,
+    ARTIFACT_SERVICE + "ListArtifacts": _artifact_scope,
+    ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
 }
 
 

@@ -16,6 +16,9 @@ class DomainError(Exception):
 
     code = "INTERNAL"
     reason = "INTERNAL"
+    # The HTTP status the gateway answers instead of the transcoder's mapping of `code`
+    # (auth/rpc_status.py `abort_with`); None: the mapping's.
+    http_status: str | None = None
 
     def __init__(self, message: str, **metadata: object) -> None:
         super().__init__(message)
@@ -91,6 +94,7 @@ class IdempotencyKeyReused(DomainError):
 class StaleCursor(DomainError):
     code = "FAILED_PRECONDITION"
     reason = "STALE_CURSOR"
+    http_status = "410"  # Gone: what the product's Laravel side expects for a cursor below the floor
 
     def __init__(self, cursor: int, oldest_seq: int) -> None:
         super().__init__(

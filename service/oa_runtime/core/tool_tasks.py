@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from . import canonical
 from . import events as ev
+from .artifacts import ArtifactRef, ref_of
 from .errors import IllegalTransition
 
 
@@ -171,6 +172,7 @@ class Receipt:
     question: str = ""
     answer: str = ""
     replayed: bool = False  # a repeated call id answered with the first task's result
+    artifact: ArtifactRef | None = None  # the stored output, when it was over the inline limit
 
     @property
     def latency_ms(self) -> int | None:
@@ -333,6 +335,7 @@ def _finish(r: Receipt, event: ev.Event) -> Receipt:
         finished_at=event.occurred_at,
         finish_seq=event.seq,
         replayed=bool(p.get("replayed")),
+        artifact=ref_of(p),
     )
 
 

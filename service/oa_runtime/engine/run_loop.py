@@ -26,6 +26,7 @@ from ..core.run_state import RunState, apply, fold
 from ..observability import log_context, tracing
 from ..ports import (
     AppendRequest,
+    ArtifactStore,
     EventStore,
     ModelError,
     ModelProvider,
@@ -51,6 +52,7 @@ class RunDeps:
     writer: EventWriter
     settings: Settings
     tools: ToolRegistry
+    artifacts: ArtifactStore  # large tool outputs go here (core/artifacts.py)
 
 
 class RunLoop:
@@ -182,7 +184,9 @@ class RunLoop:
     async def _run_tools(self, calls: Sequence[ToolCall]) -> bool:
         """Runs the calls as tool tasks (engine/tool_tasks.py). True when all have results;
         False when the run must wait for an approval or an answer."""
-        done = await ToolTaskRunner(self, self.deps.tools, self.deps.settings, self.deps.store).run(calls)
+        done = await ToolTaskRunner(
+            self, self.deps.tools, self.deps.settings, self.deps.store, self.deps.artifacts
+        ).run(calls)
         if not done and self.state.cancel_requested:
             raise CancelSeen()
         return done

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from ..core.errors import InvalidArgument, NotReady, RunNotFound, StaleCursor
+from ..core.errors import InvalidArgument, NotReady, RunNotFound
 from ..core.events import Event
+from ..core.memory.retention import CursorBelowFloor, check_cursor
 from ..ports import EventStore
 from .broker import Broker, Subscription
 
@@ -89,9 +90,7 @@ async def _open_cursor(store: EventStore, sub: Subscription, run_id: str, after_
     run = await store.get_run(run_id)
     if run is None:
         raise RunNotFound(run_id)
-    oldest = await store.oldest_retained_seq(run_id)
-    if after_seq < oldest - 1:
-        raise StaleCursor(after_seq, oldest)
+    check_cursor(after_seq, await store.oldest_retained_seq(run_id), run.last_seq)
     if run.status.is_terminal and after_seq >= run.last_seq:
         return False
     # `sub.position` is how far the log has been read; events up to `after_seq` are
@@ -142,6 +141,11 @@ class _Reader:
         )
         if not page:
             return None
+        if page[0].seq != self.sub.position + 1:
+            # Retention removed events this stream had not read yet (it moved the floor while
+            # a slow reader paged): STALE_CURSOR, in-band once the stream has started.
+            floor = await self.store.oldest_retained_seq(self.run_id)
+            raise CursorBelowFloor(floor, self.sub.position, page[-1].seq)
         self.sub.position = page[-1].seq
         self.ended = page[-1].is_terminal  # nothing follows run.finished
         if page[0].seq > self.after_seq:

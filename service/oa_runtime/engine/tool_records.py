@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from ..core import events as ev
 from ..core import tool_tasks as tt
+from ..core.artifacts import ArtifactRef
 from ..core.messages import ToolCall
 from ..core.records import RunRecord
 from ..core.run_state import RunState
@@ -95,7 +96,10 @@ def result_event(
     output: str = "",
     error: tuple[str, str] | None = None,
     attempt: int = 0,
+    artifact: ArtifactRef | None = None,
 ) -> ev.NewEvent:
+    """The call's `tool.result`. With `artifact`, `output` is the stand-in the model sees and
+    the receipt names the stored output (its digest is the output's SHA-256)."""
     error_text, error_class = error or ("", "")
     receipt: dict[str, Any] = {
         "state": state.value,
@@ -105,4 +109,7 @@ def result_event(
         "params_sha256": tt.params_sha256(call.input_json),
         "output_sha256": tt.sha256_text(output) if output else "",
     }
+    if artifact is not None:
+        receipt["artifact"] = artifact.to_json()
+        receipt["output_sha256"] = artifact.sha256
     return ev.tool_result(call.id, call.name, output_json=output, error_text=error_text, receipt=receipt)

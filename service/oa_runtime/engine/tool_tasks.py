@@ -32,9 +32,10 @@ from typing import Any
 from ..config import Settings
 from ..core import events as ev
 from ..core import tool_tasks as tt
+from ..core.artifacts import offload
 from ..core.messages import ToolCall
 from ..observability import metrics, tracing
-from ..ports import EventStore
+from ..ports import ArtifactStore, EventStore
 from ..tools.policy import denial
 from ..tools.registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
 from .tool_records import Recorder, expiry, parse_args, record_canceled, result_event
@@ -64,8 +65,16 @@ class _Message:
 
 
 class ToolTaskRunner:
-    def __init__(self, loop: Recorder, tools: ToolRegistry, settings: Settings, store: EventStore) -> None:
+    def __init__(
+        self,
+        loop: Recorder,
+        tools: ToolRegistry,
+        settings: Settings,
+        store: EventStore,
+        artifacts: ArtifactStore,
+    ) -> None:
         self.loop = loop
+        self.artifacts = artifacts
         self.tools = tools
         self.settings = settings
         self.store = store
@@ -261,6 +270,7 @@ class ToolTaskRunner:
                 "params_sha256": first.params_sha256,
                 "output_sha256": first.output_sha256,
                 "replayed": True,
+                **({"artifact": first.artifact.to_json()} if first.artifact else {}),
             },
         )
 
@@ -348,7 +358,7 @@ class ToolTaskRunner:
                 return
             queue.put_nowait(_Message(call.id, ev.tool_progress(call.id, tt.canonical_json(value))))
 
-        ctx = ToolContext(self.run_id, self.loop.record.thread_id, call.id, attempt, progress)
+        ctx = ToolContext(self.run_id, self.loop.record.thread_id, call.id, attempt, progress, self.artifacts)
         timeout_s = tool.timeout_s or self.settings.tool_timeout_s
         try:
             async with asyncio.timeout(timeout_s) as deadline:
@@ -377,7 +387,19 @@ class ToolTaskRunner:
             return result_event(
                 call, tool, tt.TaskState.FAILED, error=(text, tt.ERR_BAD_OUTPUT), attempt=attempt
             )
-        return result_event(call, tool, tt.TaskState.SUCCEEDED, output=output_json, attempt=attempt)
+        offloaded = offload(tool.name, call.id, output_json, self.settings.artifact_inline_max_bytes)
+        if offloaded is None:
+            return result_event(call, tool, tt.TaskState.SUCCEEDED, output=output_json, attempt=attempt)
+        # The bytes are durable before the event that references them.
+        await self.artifacts.put_content(offloaded.data)
+        return result_event(
+            call,
+            tool,
+            tt.TaskState.SUCCEEDED,
+            output=offloaded.output_json,
+            attempt=attempt,
+            artifact=offloaded.ref,
+        )
 
 
 def _coalesce(batch: list[_Message]) -> list[_Message]:

@@ -113,6 +113,27 @@ READ_MODEL_DRIFT: Final = Gauge(
     registry=REGISTRY,
 )
 
+SYNC_SINK_LAG: Final = Gauge(
+    "oa_runtime_sync_sink_lag_seconds",
+    "Age of the oldest document change the sync sink has not acknowledged, by document kind"
+    " (0: caught up; measured by the replica holding the sink's lease).",
+    ["kind"],
+    registry=REGISTRY,
+)
+SYNC_SINK_DOCUMENTS: Final = Counter(
+    "oa_runtime_sync_sink_documents_total",
+    "Sync documents the sink acknowledged (pushed) or that were not sent because the sink already"
+    " had their seq, version and hash (skipped).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SYNC_SINK_FAILURES: Final = Counter(
+    "oa_runtime_sync_sink_failures_total",
+    "Sync sink pushes that failed and will be retried with backoff, by cause (status class or error).",
+    ["cause"],
+    registry=REGISTRY,
+)
+
 # ----- streams -----
 STREAMS_OPENED: Final = Counter(
     "oa_runtime_streams_opened_total", "Run event streams opened.", ["transport"], registry=REGISTRY

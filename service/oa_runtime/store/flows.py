@@ -46,7 +46,7 @@ from .common import (
     utc_now,
 )
 from .dialect import Dialect
-from .projections import SINKS
+from .projections import SINKS, AsideSink
 from .sql import Deferred, Done, Flow, command, done, query
 
 _NO_POSITIONS = Deferred([(0,)])
@@ -472,6 +472,8 @@ def project(d: Dialect, projection: Projection[Any], limit: int) -> Flow[Done[Pr
     )
     current = bool(rows) and int(rows[0][0]) == projection.version
     start = int(rows[0][1]) if current else 0
+    if rows and not current and isinstance(sink, AsideSink):
+        return (yield from project_aside(d, projection, sink, limit))
     if rows and not current:
         yield from sink.clear(d)  # another version: rebuild from zero
     # The head first: every event up to it is committed and visible (dialect.py), so
@@ -491,6 +493,41 @@ def project(d: Dialect, projection: Projection[Any], limit: int) -> Flow[Done[Pr
             ),
             (projection.name, projection.version, end, d.time(utc_now())),
         )
+    return done(ProjectionStep(len(events), start, end))
+
+
+def project_aside(
+    d: Dialect, projection: Projection[Any], sink: AsideSink, limit: int
+) -> Flow[Done[ProjectionStep | None]]:
+    """A step of a new version of a projection whose rows are read while it rebuilds: it
+    replays the log into tables aside (checkpoint `<name>@next`) while the old version's rows
+    keep serving, and the step that reaches the log head swaps them in and moves the
+    projection's checkpoint to the new version, in one transaction."""
+    aside = f"{projection.name}@next"
+    rows = yield query(d.sql("SELECT version, position FROM projection_checkpoints WHERE name = ?"), (aside,))
+    if rows and int(rows[0][0]) == projection.version:
+        start = int(rows[0][1])
+    else:
+        yield from sink.prepare_aside(d)  # a build of another version (or none) restarts empty
+        start = 0
+    head = yield from log_head(d)
+    events = yield from read_log(d, start, limit, up_to=head, types=projection.event_types)
+    changes = [change for e in events for change in projection.apply(e)]
+    if changes:
+        yield from sink.write_aside(d, changes)
+    end = events[-1].position if len(events) == limit else head
+    caught_up = end >= head
+    if caught_up:
+        yield from sink.swap_aside(d)
+        yield command(d.sql("DELETE FROM projection_checkpoints WHERE name = ?"), (aside,))
+    yield command(
+        d.sql(
+            "INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position,"
+            " updated_at = excluded.updated_at"
+        ),
+        (projection.name if caught_up else aside, projection.version, end, d.time(utc_now())),
+    )
     return done(ProjectionStep(len(events), start, end))
 
 

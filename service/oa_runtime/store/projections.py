@@ -9,10 +9,12 @@ and clears its rows for a rebuild. The projection itself stays pure
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from ..core.artifacts import ARTIFACT_INDEX
 from ..core.projections import THREAD_MESSAGES, ThreadMessage
 from ..core.read_models import LARAVEL_READ_MODELS
+from .artifacts import ArtifactIndexSink
 from .dialect import Dialect
 from .read_models import LaravelReadModelsSink
 from .sql import Flow, Stmt, command
@@ -22,6 +24,18 @@ class Sink(Protocol):
     def write(self, d: Dialect, changes: Sequence[Any]) -> Flow[None]: ...
 
     def clear(self, d: Dialect) -> Flow[None]: ...
+
+
+@runtime_checkable
+class AsideSink(Protocol):
+    """A sink whose rows others read while a new version rebuilds: the new version's rows
+    are built in tables aside and swapped in when caught up (flows.project_aside)."""
+
+    def write_aside(self, d: Dialect, changes: Sequence[Any]) -> Flow[None]: ...
+
+    def prepare_aside(self, d: Dialect) -> Flow[None]: ...
+
+    def swap_aside(self, d: Dialect) -> Flow[None]: ...
 
 
 class ThreadMessagesSink:
@@ -44,4 +58,5 @@ class ThreadMessagesSink:
 SINKS: dict[str, Sink] = {
     THREAD_MESSAGES.name: ThreadMessagesSink(),
     LARAVEL_READ_MODELS.name: LaravelReadModelsSink(),
+    ARTIFACT_INDEX.name: ArtifactIndexSink(),
 }

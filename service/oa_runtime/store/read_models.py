@@ -58,19 +58,68 @@ def schema() -> str:
     return name
 
 
-def table(d: Dialect, name: str) -> str:
-    return f'"{schema()}".{name}' if d.name == "postgres" else f"{schema()}_{name}"
+def table(d: Dialect, name: str, space: str | None = None) -> str:
+    """A read-model table's name; `space` another schema (prefix) than the configured one
+    (the tables a new projection version is built in, `aside_space`)."""
+    space = space or schema()
+    return f'"{space}".{name}' if d.name == "postgres" else f"{space}_{name}"
+
+
+def aside_space() -> str:
+    """Where a new projection version's tables are built while the old ones serve."""
+    return f"{schema()}__next"
+
+
+def _ddl(d: Dialect, space: str) -> str:
+    text = resources.files("oa_runtime.store").joinpath("migrations", d.name, "read_models.sql").read_text()
+    prefix = table(d, "", space)
+    text = text.replace("{schema}", f'"{space}"').replace("{rm}", prefix)
+    return text.replace("{ix}", "" if d.name == "postgres" else prefix)
 
 
 def ensure_tables(d: Dialect) -> Stmt:
     """The read models' DDL for the configured schema (idempotent; after the migrations)."""
-    text = resources.files("oa_runtime.store").joinpath("migrations", d.name, "read_models.sql").read_text()
-    prefix = table(d, "")
-    text = text.replace("{schema}", f'"{schema()}"').replace("{rm}", prefix)
-    text = text.replace("{ix}", "" if d.name == "postgres" else prefix)
+    text = _ddl(d, schema())
     if d.name == "sqlite":
         text = f"BEGIN IMMEDIATE;\n{text}\nCOMMIT;"  # executescript commits on its own
     return Stmt(text, script=True)
+
+
+def _statements(text: str) -> list[str]:
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [stmt.strip() for stmt in code.split(";") if stmt.strip()]
+
+
+TABLES = ("threads", "runs", "messages", "run_events")
+
+
+def prepare_aside(d: Dialect) -> Flow[None]:
+    """Empty tables in `aside_space` for a rebuild (inside the projector's transaction)."""
+    for name in TABLES:
+        yield command(f"DROP TABLE IF EXISTS {table(d, name, aside_space())}")
+    for stmt in _statements(_ddl(d, aside_space())):
+        yield command(stmt)
+
+
+def swap_aside(d: Dialect) -> Flow[None]:
+    """Replaces the serving tables with the ones built aside, in the caller's transaction:
+    a Laravel reader sees the old rows or the new ones, never a mix or none."""
+    live, aside = schema(), aside_space()
+    for name in TABLES:
+        yield command(f"DROP TABLE {table(d, name, live)}")
+        if d.name == "postgres":
+            yield command(f'ALTER TABLE {table(d, name, aside)} SET SCHEMA "{live}"')
+        else:
+            yield command(f"ALTER TABLE {table(d, name, aside)} RENAME TO {table(d, name, live)}")
+    if d.name == "sqlite":  # index names carry the prefix: give them the serving one
+        rows = yield query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE ? ESCAPE '!'",
+            (aside.replace("_", "!_") + "!_%",),
+        )
+        for (index,) in rows:
+            yield command(f"DROP INDEX {index}")
+        for stmt in _statements(_ddl(d, live)):
+            yield command(stmt)
 
 
 def _time(d: Dialect, moment: datetime | None) -> Any:
@@ -85,7 +134,13 @@ def _from_time(d: Dialect, value: Any) -> datetime | None:
 
 
 class LaravelReadModelsSink:
-    def write(self, d: Dialect, changes: Sequence[RunEventRow | MessageRow]) -> Flow[None]:
+    # A version bump builds the new version's tables aside while the old ones serve
+    # (flows.project_aside), instead of emptying the tables Laravel reads.
+    builds_aside = True
+
+    def write(
+        self, d: Dialect, changes: Sequence[RunEventRow | MessageRow], space: str | None = None
+    ) -> Flow[None]:
         events = [c for c in changes if isinstance(c, RunEventRow)]
         if not events:
             return
@@ -93,8 +148,8 @@ class LaravelReadModelsSink:
         facts = yield from run_facts(d, run_ids)
         threads = {run_id: f.thread_id for run_id, f in facts.items()}
         messages = [m for m in changes if isinstance(m, MessageRow)]
-        yield from write_rows(d, events, [_with_thread(m, threads[m.run_id]) for m in messages])
-        counts = yield from row_counts(d, run_ids)
+        yield from write_rows(d, events, [_with_thread(m, threads[m.run_id]) for m in messages], space)
+        counts = yield from row_counts(d, run_ids, space)
         last: dict[str, RunEventRow] = {}
         finished: dict[str, datetime] = {}
         for e in events:
@@ -112,8 +167,17 @@ class LaravelReadModelsSink:
             )
             for r in run_ids
         ]
-        yield from upsert_runs(d, rows, keep_newer=True)
-        yield from refresh_threads(d, {row.thread_id for row in rows})
+        yield from upsert_runs(d, rows, keep_newer=True, space=space)
+        yield from refresh_threads(d, {row.thread_id for row in rows}, space)
+
+    def write_aside(self, d: Dialect, changes: Sequence[RunEventRow | MessageRow]) -> Flow[None]:
+        yield from self.write(d, changes, aside_space())
+
+    def prepare_aside(self, d: Dialect) -> Flow[None]:
+        yield from prepare_aside(d)
+
+    def swap_aside(self, d: Dialect) -> Flow[None]:
+        yield from swap_aside(d)
 
     def clear(self, d: Dialect) -> Flow[None]:
         for name in ("run_events", "messages", "runs", "threads"):
@@ -124,7 +188,9 @@ def _with_thread(m: MessageRow, thread_id: str) -> MessageRow:
     return MessageRow(m.run_id, m.seq, m.position, thread_id, m.message_id, m.role, m.content, m.created_at)
 
 
-def write_rows(d: Dialect, events: Sequence[RunEventRow], messages: Sequence[MessageRow]) -> Flow[None]:
+def write_rows(
+    d: Dialect, events: Sequence[RunEventRow], messages: Sequence[MessageRow], space: str | None = None
+) -> Flow[None]:
     """Upserts run_events and messages rows by (run_id, seq) (the last of a key wins)."""
     event_rows = {
         (e.run_id, e.seq): (
@@ -152,9 +218,9 @@ def write_rows(d: Dialect, events: Sequence[RunEventRow], messages: Sequence[Mes
         for m in messages
     }
     if event_rows:
-        yield upsert(d, "run_events", EVENT_ROW_COLUMNS, _EVENT_TYPES, list(event_rows.values()))
+        yield upsert(d, "run_events", EVENT_ROW_COLUMNS, _EVENT_TYPES, list(event_rows.values()), space)
     if message_rows:
-        yield upsert(d, "messages", MESSAGE_COLUMNS, _MESSAGE_TYPES, list(message_rows.values()))
+        yield upsert(d, "messages", MESSAGE_COLUMNS, _MESSAGE_TYPES, list(message_rows.values()), space)
 
 
 _EVENT_TYPES = ("text", "bigint", "bigint", "text", "text", "jsonb", "timestamptz")
@@ -162,7 +228,12 @@ _MESSAGE_TYPES = ("text", "bigint", "bigint", "text", "text", "text", "text", "t
 
 
 def upsert(
-    d: Dialect, name: str, columns: str, pg_types: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    d: Dialect,
+    name: str,
+    columns: str,
+    pg_types: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    space: str | None = None,
 ) -> Stmt:
     """An upsert keyed (run_id, seq) of every other column. PostgreSQL gets the rows as
     one array per column (`unnest`: one statement whatever the count), SQLite as
@@ -172,22 +243,23 @@ def upsert(
     conflict = f" ON CONFLICT (run_id, seq) DO UPDATE SET {update}"
     if d.name != "postgres":
         marks = ", ".join("?" for _ in names)
-        return Stmt(
-            f"INSERT INTO {table(d, name)} ({columns}) VALUES ({marks}){conflict}", list(rows), many=True
-        )
+        target = table(d, name, space)
+        return Stmt(f"INSERT INTO {target} ({columns}) VALUES ({marks}){conflict}", list(rows), many=True)
     # Binary arrays (`%b`): text ones would be escaped element by element. JSON travels as text.
     arrays = ", ".join(f"%b::{'text' if t == 'jsonb' else t}[]" for t in pg_types)
     select = ", ".join(
         f"u.{c}::jsonb" if t == "jsonb" else f"u.{c}" for c, t in zip(names, pg_types, strict=True)
     )
     return Stmt(
-        f"INSERT INTO {table(d, name)} ({columns}) SELECT {select} FROM unnest({arrays}) AS u({columns})"
-        + conflict,
+        f"INSERT INTO {table(d, name, space)} ({columns})"
+        f" SELECT {select} FROM unnest({arrays}) AS u({columns})" + conflict,
         [list(column) for column in zip(*rows, strict=True)],
     )
 
 
-def upsert_runs(d: Dialect, rows: Sequence[RunRow], *, keep_newer: bool) -> Flow[None]:
+def upsert_runs(
+    d: Dialect, rows: Sequence[RunRow], *, keep_newer: bool, space: str | None = None
+) -> Flow[None]:
     """`keep_newer`: a row already past the new one's last seq keeps its progress
     columns (an older step replayed); its counts and summary are refreshed."""
     progress = "updated_at = excluded.updated_at, last_position = excluded.last_position"
@@ -203,7 +275,7 @@ def upsert_runs(d: Dialect, rows: Sequence[RunRow], *, keep_newer: bool) -> Flow
         progress += ", last_seq = excluded.last_seq"
     yield Stmt(
         d.sql(
-            f"INSERT INTO {table(d, 'runs')} AS cur ({RUN_COLUMNS})"
+            f"INSERT INTO {table(d, 'runs', space)} AS cur ({RUN_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET"
             " thread_id = excluded.thread_id, user_id = excluded.user_id, status = excluded.status,"
             " model = excluded.model, event_count = excluded.event_count,"
@@ -236,12 +308,12 @@ def upsert_runs(d: Dialect, rows: Sequence[RunRow], *, keep_newer: bool) -> Flow
     )
 
 
-def refresh_threads(d: Dialect, thread_ids: Iterable[str]) -> Flow[None]:
+def refresh_threads(d: Dialect, thread_ids: Iterable[str], space: str | None = None) -> Flow[None]:
     """Recomputes the threads' rows from their run rows (core `thread_row`)."""
     wanted = sorted(thread_ids)
     if not wanted:
         return
-    runs = yield from stored_runs(d, "thread_id", wanted)
+    runs = yield from stored_runs(d, "thread_id", wanted, space)
     by_thread: dict[str, list[RunRow]] = {}
     for r in runs:
         by_thread.setdefault(r.thread_id, []).append(r)
@@ -249,11 +321,11 @@ def refresh_threads(d: Dialect, thread_ids: Iterable[str]) -> Flow[None]:
     gone = [tid for tid in wanted if tid not in by_thread]
     if gone:
         match, param = d.in_list("thread_id", gone)
-        yield command(d.sql(f"DELETE FROM {table(d, 'threads')} WHERE {match}"), (param,))
+        yield command(d.sql(f"DELETE FROM {table(d, 'threads', space)} WHERE {match}"), (param,))
     if rows:
         yield Stmt(
             d.sql(
-                f"INSERT INTO {table(d, 'threads')} ({THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO {table(d, 'threads', space)} ({THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (thread_id) DO UPDATE SET user_id = excluded.user_id,"
                 " run_count = excluded.run_count, last_run_id = excluded.last_run_id,"
                 " last_status = excluded.last_status, created_at = excluded.created_at,"
@@ -305,22 +377,27 @@ def run_facts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, RunFacts]]:
     return out
 
 
-def row_counts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, tuple[int, int]]]:
+def row_counts(
+    d: Dialect, run_ids: Sequence[str], space: str | None = None
+) -> Flow[dict[str, tuple[int, int]]]:
     """run id -> (run_events rows, messages rows)."""
     counts = {r: [0, 0] for r in run_ids}
     for i, name in enumerate(("run_events", "messages")):
         match, param = d.in_list("run_id", run_ids)
         rows = yield query(
-            d.sql(f"SELECT run_id, count(*) FROM {table(d, name)} WHERE {match} GROUP BY run_id"), (param,)
+            d.sql(f"SELECT run_id, count(*) FROM {table(d, name, space)} WHERE {match} GROUP BY run_id"),
+            (param,),
         )
         for run_id, n in rows:
             counts[run_id][i] = int(n)
     return {r: (c[0], c[1]) for r, c in counts.items()}
 
 
-def stored_runs(d: Dialect, column: str, values: Sequence[str]) -> Flow[list[RunRow]]:
+def stored_runs(
+    d: Dialect, column: str, values: Sequence[str], space: str | None = None
+) -> Flow[list[RunRow]]:
     match, param = d.in_list(column, values)
-    rows = yield query(d.sql(f"SELECT {RUN_COLUMNS} FROM {table(d, 'runs')} WHERE {match}"), (param,))
+    rows = yield query(d.sql(f"SELECT {RUN_COLUMNS} FROM {table(d, 'runs', space)} WHERE {match}"), (param,))
     return [
         RunRow(
             r[0],

@@ -1,4 +1,5 @@
-"""Built-in tools for tests and demos: echo, clock, sleep, math, fail, ask_user."""
+"""Built-in tools: echo, clock, sleep, math, fail, ask_user (tests and demos) and artifact_read
+(the model reads a large tool output stored as an artifact, a slice at a time)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core.artifacts import READ_TOOL, ArtifactScope
 from ..ports import ToolSpec
 from .registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
 
@@ -85,6 +87,46 @@ async def _math(args: dict[str, Any], ctx: ToolContext) -> Any:
         raise ToolFailed(f"cannot evaluate: {exc}") from exc
 
 
+ARTIFACT_READ_MAX = 32 * 1024
+ARTIFACT_READ_DEFAULT = 16 * 1024
+
+
+async def _artifact_read(args: dict[str, Any], ctx: ToolContext) -> Any:
+    """Bytes [offset, offset+length) of an artifact of this run, as text. A slice never ends
+    inside a UTF-8 character: `next_offset` is where the next read starts (null at the end)."""
+    sha256 = str(args["sha256"])
+    if ctx.artifacts is None:
+        raise ToolFailed("artifacts are not available here")
+    if await ctx.artifacts.find_artifact(ArtifactScope(run_id=ctx.run_id), sha256) is None:
+        raise ToolFailed(f"this run has no artifact {sha256}", error_class="artifact_not_found")
+    offset = int(args.get("offset", 0))
+    length = int(args.get("length", ARTIFACT_READ_DEFAULT))
+    data = await ctx.artifacts.read_content(sha256, offset, length)
+    if data is None:
+        raise ToolFailed(f"the bytes of artifact {sha256} are gone", error_class="artifact_not_found")
+    text, used = _utf8_prefix(data)
+    size = offset + len(data) if len(data) < length else None
+    end = offset + used
+    return {
+        "sha256": sha256,
+        "offset": offset,
+        "length": used,
+        "text": text,
+        "next_offset": None if size is not None and end >= size else end,
+    }
+
+
+def _utf8_prefix(data: bytes) -> tuple[str, int]:
+    """The text of `data` up to its last whole UTF-8 character, and how many bytes that is
+    (bytes that are not UTF-8 at all become U+FFFD)."""
+    for cut in range(len(data), max(len(data) - 4, -1), -1):
+        try:
+            return data[:cut].decode("utf-8"), cut
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", errors="replace"), len(data)
+
+
 def _spec(name: str, description: str, properties: dict[str, Any], required: list[str]) -> ToolSpec:
     schema = {"type": "object", "properties": properties, "required": required}
     return ToolSpec(name, description, schema)
@@ -129,6 +171,22 @@ BUILTIN_TOOLS = ToolRegistry(
             ),
             guest_safe=True,
             kind=KIND_QUESTION,
+        ),
+        Tool(
+            _spec(
+                READ_TOOL,
+                "Reads part of a large tool output stored as an artifact (its sha256 is in the"
+                " output's `artifact` reference). Returns the text from offset and next_offset.",
+                {
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "offset": {"type": "integer", "minimum": 0},
+                    "length": {"type": "integer", "minimum": 1, "maximum": ARTIFACT_READ_MAX},
+                },
+                ["sha256"],
+            ),
+            _artifact_read,
+            idempotent=True,
+            guest_safe=True,
         ),
     ]
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.records import ToolPolicy
-from ..ports import ToolSpec
+from ..ports import ArtifactStore, ToolSpec
 from .policy import denial
 from .schema import InputSchema, SchemaError
 
@@ -49,6 +49,8 @@ class ToolContext:
     attempt: int
     # Reports preliminary output (JSON-able); recorded as `tool.progress`, coalesced when frequent.
     progress: Callable[[Any], None] = field(repr=False)
+    # The run's artifacts (large outputs stored by reference), for tools that read them back.
+    artifacts: ArtifactStore | None = field(default=None, repr=False)
 
 
 ToolFn = Callable[[dict[str, Any], ToolContext], Awaitable[Any]]

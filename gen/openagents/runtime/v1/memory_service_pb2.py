@@ -24,11 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
-from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*openagents/runtime/v1/memory_service.proto\x12\x15openagents.runtime.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x08SeqRange\x12\x1b\n\tfirst_seq\x18\x01 \x01(\x03R\x08\x66irstSeq\x12\x19\n\x08last_seq\x18\x02 \x01(\x03R\x07lastSeq\"\xeb\x06\n\x0bMemoryChunk\x12\x1f\n\x08\x63hunk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x07\x63hunkId\x12%\n\x0bstream_kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\nstreamKind\x12!\n\tstream_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x08streamId\x12>\n\x05level\x18\x04 \x01(\x0e\x32\".openagents.runtime.v1.MemoryLevelB\x04\xe2\x41\x01\x03R\x05level\x12L\n\x11window_start_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0fwindowStartTime\x12H\n\x0fwindow_end_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\rwindowEndTime\x12\x42\n\tseq_range\x18\x07 \x01(\x0b\x32\x1f.openagents.runtime.v1.SeqRangeB\x04\xe2\x41\x01\x03R\x08seqRange\x12,\n\x0finput_chunk_ids\x18\x08 \x03(\tB\x04\xe2\x41\x01\x03R\rinputChunkIds\x12\x1e\n\x07summary\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\x07summary\x12+\n\x0esummary_sha256\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\rsummarySha256\x12+\n\x0esummary_tokens\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03R\rsummaryTokens\x12)\n\rtoken_counter\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x0ctokenCounter\x12\x1a\n\x05model\x18\r \x01(\tB\x04\xe2\x41\x01\x03R\x05model\x12 \n\x08provider\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03R\x08provider\x12)\n\rprompt_tokens\x18\x0f \x01(\x05\x42\x04\xe2\x41\x01\x03R\x0cpromptTokens\x12\x31\n\x11\x63ompletion_tokens\x18\x10 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x10\x63ompletionTokens\x12#\n\nlatency_ms\x18\x11 \x01(\x05\x42\x04\xe2\x41\x01\x03R\tlatencyMs\x12\x41\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xd3\x02\n\x17ListMemoryChunksRequest\x12\x19\n\x08\x61gent_id\x18\x01 \x01(\tR\x07\x61gentId\x12\x1b\n\tthread_id\x18\x02 \x01(\tR\x08threadId\x12\x38\n\x05level\x18\x03 \x01(\x0e\x32\".openagents.runtime.v1.MemoryLevelR\x05level\x12\x46\n\x11window_start_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fwindowStartTime\x12\x42\n\x0fwindow_end_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rwindowEndTime\x12\x1b\n\tpage_size\x18\x06 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x07 \x01(\tR\tpageToken\"~\n\x18ListMemoryChunksResponse\x12:\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\".openagents.runtime.v1.MemoryChunkR\x06\x63hunks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n\x15GetMemoryChunkRequest\x12\x1f\n\x08\x63hunk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63hunkId\"R\n\x16GetMemoryChunkResponse\x12\x38\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryChunkR\x05\x63hunk\"\x88\x01\n\x18\x45xpandMemoryChunkRequest\x12\x1f\n\x08\x63hunk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63hunkId\x12 \n\tmax_depth\x18\x02 \x01(\x05H\x00R\x08maxDepth\x88\x01\x01\x12\x1b\n\tmax_items\x18\x03 \x01(\x05R\x08maxItemsB\x0c\n\n_max_depth\"\x87\x01\n\rExpandedChunk\x12\x38\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryChunkR\x05\x63hunk\x12\x14\n\x05\x64\x65pth\x18\x02 \x01(\x05R\x05\x64\x65pth\x12&\n\x0fparent_chunk_id\x18\x03 \x01(\tR\rparentChunkId\"\xe3\x01\n\x19\x45xpandMemoryChunkResponse\x12<\n\x06\x63hunks\x18\x01 \x03(\x0b\x32$.openagents.runtime.v1.ExpandedChunkR\x06\x63hunks\x12>\n\nraw_ranges\x18\x02 \x03(\x0b\x32\x1f.openagents.runtime.v1.SeqRangeR\trawRanges\x12*\n\x11missing_chunk_ids\x18\x03 \x03(\tR\x0fmissingChunkIds\x12\x1c\n\ttruncated\x18\x04 \x01(\x08R\ttruncated\"Q\n\x17\x43ompactMemoryNowRequest\x12\x19\n\x08\x61gent_id\x18\x01 \x01(\tR\x07\x61gentId\x12\x1b\n\tthread_id\x18\x02 \x01(\tR\x08threadId\"\xb0\x02\n\x0cPlannedChunk\x12\x19\n\x08\x63hunk_id\x18\x01 \x01(\tR\x07\x63hunkId\x12\x38\n\x05level\x18\x02 \x01(\x0e\x32\".openagents.runtime.v1.MemoryLevelR\x05level\x12\x46\n\x11window_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fwindowStartTime\x12\x42\n\x0fwindow_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rwindowEndTime\x12?\n\x06reason\x18\x05 \x01(\x0e\x32\'.openagents.runtime.v1.CompactionReasonR\x06reason\"Y\n\x18\x43ompactMemoryNowResponse\x12=\n\x07planned\x18\x01 \x03(\x0b\x32#.openagents.runtime.v1.PlannedChunkR\x07planned\"\xcf\x02\n\x17StartMemoryQueryRequest\x12\x1f\n\x08query_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07queryId\x12\x19\n\x08\x61gent_id\x18\x02 \x01(\tR\x07\x61gentId\x12\x1b\n\tthread_id\x18\x03 \x01(\tR\x08threadId\x12 \n\x08question\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\x08question\x12L\n\x11window_start_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02R\x0fwindowStartTime\x12H\n\x0fwindow_end_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02R\rwindowEndTime\x12!\n\x0cmax_parallel\x18\x07 \x01(\x05R\x0bmaxParallel\"\xe8\x03\n\x0bMemoryQuery\x12\x1f\n\x08query_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x07queryId\x12 \n\x08question\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x08question\x12L\n\x11window_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0fwindowStartTime\x12H\n\x0fwindow_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\rwindowEndTime\x12\x43\n\x05state\x18\x05 \x01(\x0e\x32\'.openagents.runtime.v1.MemoryQueryStateB\x04\xe2\x41\x01\x03R\x05state\x12!\n\tmap_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x08mapCount\x12!\n\tmaps_done\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x08mapsDone\x12\x1c\n\x06\x61nswer\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\x06\x61nswer\x12*\n\x0eused_chunk_ids\x18\t \x03(\tB\x04\xe2\x41\x01\x03R\x0cusedChunkIds\x12)\n\rerror_message\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x0c\x65rrorMessage\"n\n\x18StartMemoryQueryResponse\x12\x38\n\x05query\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryQueryR\x05query\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\"8\n\x15GetMemoryQueryRequest\x12\x1f\n\x08query_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07queryId\"R\n\x16GetMemoryQueryResponse\x12\x38\n\x05query\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryQueryR\x05query\"\xe7\x02\n\x08\x41rtifact\x12\x1c\n\x06sha256\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x06sha256\x12\x18\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12#\n\nmedia_type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\tmediaType\x12#\n\nsize_bytes\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03R\tsizeBytes\x12 \n\x08producer\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03R\x08producer\x12\x16\n\x03seq\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03R\x03seq\x12\x1b\n\x06run_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03R\x05runId\x12\x1f\n\x08\x61gent_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\x07\x61gentId\x12\x1e\n\x07preview\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\x07preview\x12\x41\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\x84\x01\n\x14ListArtifactsRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x19\n\x08\x61gent_id\x18\x02 \x01(\tR\x07\x61gentId\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"~\n\x15ListArtifactsResponse\x12=\n\tartifacts\x18\x01 \x03(\x0b\x32\x1f.openagents.runtime.v1.ArtifactR\tartifacts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"f\n\x14\x46\x65tchArtifactRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x19\n\x08\x61gent_id\x18\x02 \x01(\tR\x07\x61gentId\x12\x1c\n\x06sha256\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x06sha256\"A\n\x15\x46\x65tchArtifactResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody*j\n\x0bMemoryLevel\x12\x1c\n\x18MEMORY_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fMEMORY_LEVEL_L1\x10\x01\x12\x13\n\x0fMEMORY_LEVEL_L2\x10\x02\x12\x13\n\x0fMEMORY_LEVEL_L3\x10\x03*\x9b\x01\n\x10\x43ompactionReason\x12!\n\x1d\x43OMPACTION_REASON_UNSPECIFIED\x10\x00\x12#\n\x1f\x43OMPACTION_REASON_WINDOW_CLOSED\x10\x01\x12!\n\x1d\x43OMPACTION_REASON_OVER_BUDGET\x10\x02\x12\x1c\n\x18\x43OMPACTION_REASON_FORCED\x10\x03*\xd3\x01\n\x10MemoryQueryState\x12\"\n\x1eMEMORY_QUERY_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMEMORY_QUERY_STATE_PENDING\x10\x01\x12\x1e\n\x1aMEMORY_QUERY_STATE_MAPPING\x10\x02\x12\x1f\n\x1bMEMORY_QUERY_STATE_REDUCING\x10\x03\x12\x1b\n\x17MEMORY_QUERY_STATE_DONE\x10\x04\x12\x1d\n\x19MEMORY_QUERY_STATE_FAILED\x10\x05\x32\xd3\x0c\n\rMemoryService\x12\xdb\x01\n\x10ListMemoryChunks\x12..openagents.runtime.v1.ListMemoryChunksRequest\x1a/.openagents.runtime.v1.ListMemoryChunksResponse\"f\x82\xd3\xe4\x93\x02`\x12,/internal/v1/agents/{agent_id}/memory/chunksZ0\x12./internal/v1/threads/{thread_id}/memory/chunks\x12\x9c\x01\n\x0eGetMemoryChunk\x12,.openagents.runtime.v1.GetMemoryChunkRequest\x1a-.openagents.runtime.v1.GetMemoryChunkResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/internal/v1/memory/chunks/{chunk_id}\x12\xac\x01\n\x11\x45xpandMemoryChunk\x12/.openagents.runtime.v1.ExpandMemoryChunkRequest\x1a\x30.openagents.runtime.v1.ExpandMemoryChunkResponse\"4\x82\xd3\xe4\x93\x02.\x12,/internal/v1/memory/chunks/{chunk_id}/expand\x12\xe3\x01\n\x10\x43ompactMemoryNow\x12..openagents.runtime.v1.CompactMemoryNowRequest\x1a/.openagents.runtime.v1.CompactMemoryNowResponse\"n\x82\xd3\xe4\x93\x02h\"-/internal/v1/agents/{agent_id}/memory/compact:\x01*Z4\"//internal/v1/threads/{thread_id}/memory/compact:\x01*\x12\xe3\x01\n\x10StartMemoryQuery\x12..openagents.runtime.v1.StartMemoryQueryRequest\x1a/.openagents.runtime.v1.StartMemoryQueryResponse\"n\x82\xd3\xe4\x93\x02h\"-/internal/v1/agents/{agent_id}/memory/queries:\x01*Z4\"//internal/v1/threads/{thread_id}/memory/queries:\x01*\x12\x9d\x01\n\x0eGetMemoryQuery\x12,.openagents.runtime.v1.GetMemoryQueryRequest\x1a-.openagents.runtime.v1.GetMemoryQueryResponse\".\x82\xd3\xe4\x93\x02(\x12&/internal/v1/memory/queries/{query_id}\x12\xc4\x01\n\rListArtifacts\x12+.openagents.runtime.v1.ListArtifactsRequest\x1a,.openagents.runtime.v1.ListArtifactsResponse\"X\x82\xd3\xe4\x93\x02R\x12$/internal/v1/runs/{run_id}/artifactsZ*\x12(/internal/v1/agents/{agent_id}/artifacts\x12\xe2\x01\n\rFetchArtifact\x12+.openagents.runtime.v1.FetchArtifactRequest\x1a,.openagents.runtime.v1.FetchArtifactResponse\"v\x82\xd3\xe4\x93\x02p\x12-/internal/v1/runs/{run_id}/artifacts/{sha256}Z9\x12\x31/internal/v1/agents/{agent_id}/artifacts/{sha256}b\x04\x62odyb\x04\x62odyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*openagents/runtime/v1/memory_service.proto\x12\x15openagents.runtime.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n\x08SeqRange\x12\x1b\n\tfirst_seq\x18\x01 \x01(\x03R\x08\x66irstSeq\x12\x19\n\x08last_seq\x18\x02 \x01(\x03R\x07lastSeq\"\xeb\x06\n\x0bMemoryChunk\x12\x1f\n\x08\x63hunk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x07\x63hunkId\x12%\n\x0bstream_kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\nstreamKind\x12!\n\tstream_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x08streamId\x12>\n\x05level\x18\x04 \x01(\x0e\x32\".openagents.runtime.v1.MemoryLevelB\x04\xe2\x41\x01\x03R\x05level\x12L\n\x11window_start_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0fwindowStartTime\x12H\n\x0fwindow_end_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\rwindowEndTime\x12\x42\n\tseq_range\x18\x07 \x01(\x0b\x32\x1f.openagents.runtime.v1.SeqRangeB\x04\xe2\x41\x01\x03R\x08seqRange\x12,\n\x0finput_chunk_ids\x18\x08 \x03(\tB\x04\xe2\x41\x01\x03R\rinputChunkIds\x12\x1e\n\x07summary\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\x07summary\x12+\n\x0esummary_sha256\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\rsummarySha256\x12+\n\x0esummary_tokens\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03R\rsummaryTokens\x12)\n\rtoken_counter\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x0ctokenCounter\x12\x1a\n\x05model\x18\r \x01(\tB\x04\xe2\x41\x01\x03R\x05model\x12 \n\x08provider\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03R\x08provider\x12)\n\rprompt_tokens\x18\x0f \x01(\x05\x42\x04\xe2\x41\x01\x03R\x0cpromptTokens\x12\x31\n\x11\x63ompletion_tokens\x18\x10 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x10\x63ompletionTokens\x12#\n\nlatency_ms\x18\x11 \x01(\x05\x42\x04\xe2\x41\x01\x03R\tlatencyMs\x12\x41\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xd3\x02\n\x17ListMemoryChunksRequest\x12\x19\n\x08\x61gent_id\x18\x01 \x01(\tR\x07\x61gentId\x12\x1b\n\tthread_id\x18\x02 \x01(\tR\x08threadId\x12\x38\n\x05level\x18\x03 \x01(\x0e\x32\".openagents.runtime.v1.MemoryLevelR\x05level\x12\x46\n\x11window_start_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fwindowStartTime\x12\x42\n\x0fwindow_end_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rwindowEndTime\x12\x1b\n\tpage_size\x18\x06 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x07 \x01(\tR\tpageToken\"~\n\x18ListMemoryChunksResponse\x12:\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\".openagents.runtime.v1.MemoryChunkR\x06\x63hunks\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n\x15GetMemoryChunkRequest\x12\x1f\n\x08\x63hunk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63hunkId\"R\n\x16GetMemoryChunkResponse\x12\x38\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryChunkR\x05\x63hunk\"\x88\x01\n\x18\x45xpandMemoryChunkRequest\x12\x1f\n\x08\x63hunk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63hunkId\x12 \n\tmax_depth\x18\x02 \x01(\x05H\x00R\x08maxDepth\x88\x01\x01\x12\x1b\n\tmax_items\x18\x03 \x01(\x05R\x08maxItemsB\x0c\n\n_max_depth\"\x87\x01\n\rExpandedChunk\x12\x38\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryChunkR\x05\x63hunk\x12\x14\n\x05\x64\x65pth\x18\x02 \x01(\x05R\x05\x64\x65pth\x12&\n\x0fparent_chunk_id\x18\x03 \x01(\tR\rparentChunkId\"\xe3\x01\n\x19\x45xpandMemoryChunkResponse\x12<\n\x06\x63hunks\x18\x01 \x03(\x0b\x32$.openagents.runtime.v1.ExpandedChunkR\x06\x63hunks\x12>\n\nraw_ranges\x18\x02 \x03(\x0b\x32\x1f.openagents.runtime.v1.SeqRangeR\trawRanges\x12*\n\x11missing_chunk_ids\x18\x03 \x03(\tR\x0fmissingChunkIds\x12\x1c\n\ttruncated\x18\x04 \x01(\x08R\ttruncated\"Q\n\x17\x43ompactMemoryNowRequest\x12\x19\n\x08\x61gent_id\x18\x01 \x01(\tR\x07\x61gentId\x12\x1b\n\tthread_id\x18\x02 \x01(\tR\x08threadId\"\xb0\x02\n\x0cPlannedChunk\x12\x19\n\x08\x63hunk_id\x18\x01 \x01(\tR\x07\x63hunkId\x12\x38\n\x05level\x18\x02 \x01(\x0e\x32\".openagents.runtime.v1.MemoryLevelR\x05level\x12\x46\n\x11window_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fwindowStartTime\x12\x42\n\x0fwindow_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rwindowEndTime\x12?\n\x06reason\x18\x05 \x01(\x0e\x32\'.openagents.runtime.v1.CompactionReasonR\x06reason\"Y\n\x18\x43ompactMemoryNowResponse\x12=\n\x07planned\x18\x01 \x03(\x0b\x32#.openagents.runtime.v1.PlannedChunkR\x07planned\"\xcf\x02\n\x17StartMemoryQueryRequest\x12\x1f\n\x08query_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07queryId\x12\x19\n\x08\x61gent_id\x18\x02 \x01(\tR\x07\x61gentId\x12\x1b\n\tthread_id\x18\x03 \x01(\tR\x08threadId\x12 \n\x08question\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\x08question\x12L\n\x11window_start_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02R\x0fwindowStartTime\x12H\n\x0fwindow_end_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02R\rwindowEndTime\x12!\n\x0cmax_parallel\x18\x07 \x01(\x05R\x0bmaxParallel\"\xe8\x03\n\x0bMemoryQuery\x12\x1f\n\x08query_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x07queryId\x12 \n\x08question\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x08question\x12L\n\x11window_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0fwindowStartTime\x12H\n\x0fwindow_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\rwindowEndTime\x12\x43\n\x05state\x18\x05 \x01(\x0e\x32\'.openagents.runtime.v1.MemoryQueryStateB\x04\xe2\x41\x01\x03R\x05state\x12!\n\tmap_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x08mapCount\x12!\n\tmaps_done\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x08mapsDone\x12\x1c\n\x06\x61nswer\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\x06\x61nswer\x12*\n\x0eused_chunk_ids\x18\t \x03(\tB\x04\xe2\x41\x01\x03R\x0cusedChunkIds\x12)\n\rerror_message\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x0c\x65rrorMessage\"n\n\x18StartMemoryQueryResponse\x12\x38\n\x05query\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryQueryR\x05query\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\"8\n\x15GetMemoryQueryRequest\x12\x1f\n\x08query_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07queryId\"R\n\x16GetMemoryQueryResponse\x12\x38\n\x05query\x18\x01 \x01(\x0b\x32\".openagents.runtime.v1.MemoryQueryR\x05query*j\n\x0bMemoryLevel\x12\x1c\n\x18MEMORY_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fMEMORY_LEVEL_L1\x10\x01\x12\x13\n\x0fMEMORY_LEVEL_L2\x10\x02\x12\x13\n\x0fMEMORY_LEVEL_L3\x10\x03*\x9b\x01\n\x10\x43ompactionReason\x12!\n\x1d\x43OMPACTION_REASON_UNSPECIFIED\x10\x00\x12#\n\x1f\x43OMPACTION_REASON_WINDOW_CLOSED\x10\x01\x12!\n\x1d\x43OMPACTION_REASON_OVER_BUDGET\x10\x02\x12\x1c\n\x18\x43OMPACTION_REASON_FORCED\x10\x03*\xd3\x01\n\x10MemoryQueryState\x12\"\n\x1eMEMORY_QUERY_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMEMORY_QUERY_STATE_PENDING\x10\x01\x12\x1e\n\x1aMEMORY_QUERY_STATE_MAPPING\x10\x02\x12\x1f\n\x1bMEMORY_QUERY_STATE_REDUCING\x10\x03\x12\x1b\n\x17MEMORY_QUERY_STATE_DONE\x10\x04\x12\x1d\n\x19MEMORY_QUERY_STATE_FAILED\x10\x05\x32\xa7\t\n\rMemoryService\x12\xdb\x01\n\x10ListMemoryChunks\x12..openagents.runtime.v1.ListMemoryChunksRequest\x1a/.openagents.runtime.v1.ListMemoryChunksResponse\"f\x82\xd3\xe4\x93\x02`\x12,/internal/v1/agents/{agent_id}/memory/chunksZ0\x12./internal/v1/threads/{thread_id}/memory/chunks\x12\x9c\x01\n\x0eGetMemoryChunk\x12,.openagents.runtime.v1.GetMemoryChunkRequest\x1a-.openagents.runtime.v1.GetMemoryChunkResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/internal/v1/memory/chunks/{chunk_id}\x12\xac\x01\n\x11\x45xpandMemoryChunk\x12/.openagents.runtime.v1.ExpandMemoryChunkRequest\x1a\x30.openagents.runtime.v1.ExpandMemoryChunkResponse\"4\x82\xd3\xe4\x93\x02.\x12,/internal/v1/memory/chunks/{chunk_id}/expand\x12\xe3\x01\n\x10\x43ompactMemoryNow\x12..openagents.runtime.v1.CompactMemoryNowRequest\x1a/.openagents.runtime.v1.CompactMemoryNowResponse\"n\x82\xd3\xe4\x93\x02h\"-/internal/v1/agents/{agent_id}/memory/compact:\x01*Z4\"//internal/v1/threads/{thread_id}/memory/compact:\x01*\x12\xe3\x01\n\x10StartMemoryQuery\x12..openagents.runtime.v1.StartMemoryQueryRequest\x1a/.openagents.runtime.v1.StartMemoryQueryResponse\"n\x82\xd3\xe4\x93\x02h\"-/internal/v1/agents/{agent_id}/memory/queries:\x01*Z4\"//internal/v1/threads/{thread_id}/memory/queries:\x01*\x12\x9d\x01\n\x0eGetMemoryQuery\x12,.openagents.runtime.v1.GetMemoryQueryRequest\x1a-.openagents.runtime.v1.GetMemoryQueryResponse\".\x82\xd3\xe4\x93\x02(\x12&/internal/v1/memory/queries/{query_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -105,28 +104,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMORYQUERY'].fields_by_name['error_message']._serialized_options = b'\342A\001\003'
   _globals['_GETMEMORYQUERYREQUEST'].fields_by_name['query_id']._loaded_options = None
   _globals['_GETMEMORYQUERYREQUEST'].fields_by_name['query_id']._serialized_options = b'\342A\001\002'
-  _globals['_ARTIFACT'].fields_by_name['sha256']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['sha256']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['name']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['name']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['media_type']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['media_type']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['size_bytes']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['size_bytes']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['producer']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['producer']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['seq']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['seq']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['run_id']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['run_id']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['agent_id']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['agent_id']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['preview']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['preview']._serialized_options = b'\342A\001\003'
-  _globals['_ARTIFACT'].fields_by_name['create_time']._loaded_options = None
-  _globals['_ARTIFACT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
-  _globals['_FETCHARTIFACTREQUEST'].fields_by_name['sha256']._loaded_options = None
-  _globals['_FETCHARTIFACTREQUEST'].fields_by_name['sha256']._serialized_options = b'\342A\001\002'
   _globals['_MEMORYSERVICE'].methods_by_name['ListMemoryChunks']._loaded_options = None
   _globals['_MEMORYSERVICE'].methods_by_name['ListMemoryChunks']._serialized_options = b'\202\323\344\223\002`\022,/internal/v1/agents/{agent_id}/memory/chunksZ0\022./internal/v1/threads/{thread_id}/memory/chunks'
   _globals['_MEMORYSERVICE'].methods_by_name['GetMemoryChunk']._loaded_options = None
@@ -139,60 +116,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMORYSERVICE'].methods_by_name['StartMemoryQuery']._serialized_options = b'\202\323\344\223\002h\"-/internal/v1/agents/{agent_id}/memory/queries:\001*Z4\"//internal/v1/threads/{thread_id}/memory/queries:\001*'
   _globals['_MEMORYSERVICE'].methods_by_name['GetMemoryQuery']._loaded_options = None
   _globals['_MEMORYSERVICE'].methods_by_name['GetMemoryQuery']._serialized_options = b'\202\323\344\223\002(\022&/internal/v1/memory/queries/{query_id}'
-  _globals['_MEMORYSERVICE'].methods_by_name['ListArtifacts']._loaded_options = None
-  _globals['_MEMORYSERVICE'].methods_by_name['ListArtifacts']._serialized_options = b'\202\323\344\223\002R\022$/internal/v1/runs/{run_id}/artifactsZ*\022(/internal/v1/agents/{agent_id}/artifacts'
-  _globals['_MEMORYSERVICE'].methods_by_name['FetchArtifact']._loaded_options = None
-  _globals['_MEMORYSERVICE'].methods_by_name['FetchArtifact']._serialized_options = b'\202\323\344\223\002p\022-/internal/v1/runs/{run_id}/artifacts/{sha256}Z9\0221/internal/v1/agents/{agent_id}/artifacts/{sha256}b\004bodyb\004body'
-  _globals['_MEMORYLEVEL']._serialized_start=4617
-  _globals['_MEMORYLEVEL']._serialized_end=4723
-  _globals['_COMPACTIONREASON']._serialized_start=4726
-  _globals['_COMPACTIONREASON']._serialized_end=4881
-  _globals['_MEMORYQUERYSTATE']._serialized_start=4884
-  _globals['_MEMORYQUERYSTATE']._serialized_end=5095
-  _globals['_SEQRANGE']._serialized_start=192
-  _globals['_SEQRANGE']._serialized_end=258
-  _globals['_MEMORYCHUNK']._serialized_start=261
-  _globals['_MEMORYCHUNK']._serialized_end=1136
-  _globals['_LISTMEMORYCHUNKSREQUEST']._serialized_start=1139
-  _globals['_LISTMEMORYCHUNKSREQUEST']._serialized_end=1478
-  _globals['_LISTMEMORYCHUNKSRESPONSE']._serialized_start=1480
-  _globals['_LISTMEMORYCHUNKSRESPONSE']._serialized_end=1606
-  _globals['_GETMEMORYCHUNKREQUEST']._serialized_start=1608
-  _globals['_GETMEMORYCHUNKREQUEST']._serialized_end=1664
-  _globals['_GETMEMORYCHUNKRESPONSE']._serialized_start=1666
-  _globals['_GETMEMORYCHUNKRESPONSE']._serialized_end=1748
-  _globals['_EXPANDMEMORYCHUNKREQUEST']._serialized_start=1751
-  _globals['_EXPANDMEMORYCHUNKREQUEST']._serialized_end=1887
-  _globals['_EXPANDEDCHUNK']._serialized_start=1890
-  _globals['_EXPANDEDCHUNK']._serialized_end=2025
-  _globals['_EXPANDMEMORYCHUNKRESPONSE']._serialized_start=2028
-  _globals['_EXPANDMEMORYCHUNKRESPONSE']._serialized_end=2255
-  _globals['_COMPACTMEMORYNOWREQUEST']._serialized_start=2257
-  _globals['_COMPACTMEMORYNOWREQUEST']._serialized_end=2338
-  _globals['_PLANNEDCHUNK']._serialized_start=2341
-  _globals['_PLANNEDCHUNK']._serialized_end=2645
-  _globals['_COMPACTMEMORYNOWRESPONSE']._serialized_start=2647
-  _globals['_COMPACTMEMORYNOWRESPONSE']._serialized_end=2736
-  _globals['_STARTMEMORYQUERYREQUEST']._serialized_start=2739
-  _globals['_STARTMEMORYQUERYREQUEST']._serialized_end=3074
-  _globals['_MEMORYQUERY']._serialized_start=3077
-  _globals['_MEMORYQUERY']._serialized_end=3565
-  _globals['_STARTMEMORYQUERYRESPONSE']._serialized_start=3567
-  _globals['_STARTMEMORYQUERYRESPONSE']._serialized_end=3677
-  _globals['_GETMEMORYQUERYREQUEST']._serialized_start=3679
-  _globals['_GETMEMORYQUERYREQUEST']._serialized_end=3735
-  _globals['_GETMEMORYQUERYRESPONSE']._serialized_start=3737
-  _globals['_GETMEMORYQUERYRESPONSE']._serialized_end=3819
-  _globals['_ARTIFACT']._serialized_start=3822
-  _globals['_ARTIFACT']._serialized_end=4181
-  _globals['_LISTARTIFACTSREQUEST']._serialized_start=4184
-  _globals['_LISTARTIFACTSREQUEST']._serialized_end=4316
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=4318
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=4444
-  _globals['_FETCHARTIFACTREQUEST']._serialized_start=4446
-  _globals['_FETCHARTIFACTREQUEST']._serialized_end=4548
-  _globals['_FETCHARTIFACTRESPONSE']._serialized_start=4550
-  _globals['_FETCHARTIFACTRESPONSE']._serialized_end=4615
-  _globals['_MEMORYSERVICE']._serialized_start=5098
-  _globals['_MEMORYSERVICE']._serialized_end=6717
+  _globals['_MEMORYLEVEL']._serialized_start=3794
+  _globals['_MEMORYLEVEL']._serialized_end=3900
+  _globals['_COMPACTIONREASON']._serialized_start=3903
+  _globals['_COMPACTIONREASON']._serialized_end=4058
+  _globals['_MEMORYQUERYSTATE']._serialized_start=4061
+  _globals['_MEMORYQUERYSTATE']._serialized_end=4272
+  _globals['_SEQRANGE']._serialized_start=165
+  _globals['_SEQRANGE']._serialized_end=231
+  _globals['_MEMORYCHUNK']._serialized_start=234
+  _globals['_MEMORYCHUNK']._serialized_end=1109
+  _globals['_LISTMEMORYCHUNKSREQUEST']._serialized_start=1112
+  _globals['_LISTMEMORYCHUNKSREQUEST']._serialized_end=1451
+  _globals['_LISTMEMORYCHUNKSRESPONSE']._serialized_start=1453
+  _globals['_LISTMEMORYCHUNKSRESPONSE']._serialized_end=1579
+  _globals['_GETMEMORYCHUNKREQUEST']._serialized_start=1581
+  _globals['_GETMEMORYCHUNKREQUEST']._serialized_end=1637
+  _globals['_GETMEMORYCHUNKRESPONSE']._serialized_start=1639
+  _globals['_GETMEMORYCHUNKRESPONSE']._serialized_end=1721
+  _globals['_EXPANDMEMORYCHUNKREQUEST']._serialized_start=1724
+  _globals['_EXPANDMEMORYCHUNKREQUEST']._serialized_end=1860
+  _globals['_EXPANDEDCHUNK']._serialized_start=1863
+  _globals['_EXPANDEDCHUNK']._serialized_end=1998
+  _globals['_EXPANDMEMORYCHUNKRESPONSE']._serialized_start=2001
+  _globals['_EXPANDMEMORYCHUNKRESPONSE']._serialized_end=2228
+  _globals['_COMPACTMEMORYNOWREQUEST']._serialized_start=2230
+  _globals['_COMPACTMEMORYNOWREQUEST']._serialized_end=2311
+  _globals['_PLANNEDCHUNK']._serialized_start=2314
+  _globals['_PLANNEDCHUNK']._serialized_end=2618
+  _globals['_COMPACTMEMORYNOWRESPONSE']._serialized_start=2620
+  _globals['_COMPACTMEMORYNOWRESPONSE']._serialized_end=2709
+  _globals['_STARTMEMORYQUERYREQUEST']._serialized_start=2712
+  _globals['_STARTMEMORYQUERYREQUEST']._serialized_end=3047
+  _globals['_MEMORYQUERY']._serialized_start=3050
+  _globals['_MEMORYQUERY']._serialized_end=3538
+  _globals['_STARTMEMORYQUERYRESPONSE']._serialized_start=3540
+  _globals['_STARTMEMORYQUERYRESPONSE']._serialized_end=3650
+  _globals['_GETMEMORYQUERYREQUEST']._serialized_start=3652
+  _globals['_GETMEMORYQUERYREQUEST']._serialized_end=3708
+  _globals['_GETMEMORYQUERYRESPONSE']._serialized_start=3710
+  _globals['_GETMEMORYQUERYRESPONSE']._serialized_end=3792
+  _globals['_MEMORYSERVICE']._serialized_start=4275
+  _globals['_MEMORYSERVICE']._serialized_end=5466
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class MemoryServiceStub:
-    """Tiered memory and artifacts of agents and threads (issue 14). Memory is a
+    """Tiered memory of agents and threads (issue 14; artifacts: artifact_service.proto). Memory is a
     projection over the event log: L1 chunks summarise the raw events of a
     10-minute UTC window, L2 chunks the L1 chunks of an hour, L3 chunks the L2
     chunks of a day; every chunk leads back down to the events it stands for.
@@ -72,20 +72,10 @@ class MemoryServiceStub:
                 request_serializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.GetMemoryQueryRequest.SerializeToString,
                 response_deserializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.GetMemoryQueryResponse.FromString,
                 _registered_method=True)
-        self.ListArtifacts = channel.unary_unary(
-                '/openagents.runtime.v1.MemoryService/ListArtifacts',
-                request_serializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.ListArtifactsRequest.SerializeToString,
-                response_deserializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.ListArtifactsResponse.FromString,
-                _registered_method=True)
-        self.FetchArtifact = channel.unary_unary(
-                '/openagents.runtime.v1.MemoryService/FetchArtifact',
-                request_serializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.FetchArtifactRequest.SerializeToString,
-                response_deserializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.FetchArtifactResponse.FromString,
-                _registered_method=True)
 
 
 class MemoryServiceServicer:
-    """Tiered memory and artifacts of agents and threads (issue 14). Memory is a
+    """Tiered memory of agents and threads (issue 14; artifacts: artifact_service.proto). Memory is a
     projection over the event log: L1 chunks summarise the raw events of a
     10-minute UTC window, L2 chunks the L1 chunks of an hour, L3 chunks the L2
     chunks of a day; every chunk leads back down to the events it stands for.
@@ -147,22 +137,6 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListArtifacts(self, request, context):
-        """Lists the artifacts of a run or an agent, in seq order, paginated.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def FetchArtifact(self, request, context):
-        """Returns the bytes of one artifact of a run or an agent, with its media
-        type as the HTTP content type. NOT_FOUND `ARTIFACT_NOT_FOUND` when the
-        run or agent has no artifact with this digest.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,16 +170,6 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     request_deserializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.GetMemoryQueryRequest.FromString,
                     response_serializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.GetMemoryQueryResponse.SerializeToString,
             ),
-            'ListArtifacts': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListArtifacts,
-                    request_deserializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.ListArtifactsRequest.FromString,
-                    response_serializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.ListArtifactsResponse.SerializeToString,
-            ),
-            'FetchArtifact': grpc.unary_unary_rpc_method_handler(
-                    servicer.FetchArtifact,
-                    request_deserializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.FetchArtifactRequest.FromString,
-                    response_serializer=openagents_dot_runtime_dot_v1_dot_memory__service__pb2.FetchArtifactResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'openagents.runtime.v1.MemoryService', rpc_method_handlers)
@@ -215,7 +179,7 @@ def add_MemoryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MemoryService:
-    """Tiered memory and artifacts of agents and threads (issue 14). Memory is a
+    """Tiered memory of agents and threads (issue 14; artifacts: artifact_service.proto). Memory is a
     projection over the event log: L1 chunks summarise the raw events of a
     10-minute UTC window, L2 chunks the L1 chunks of an hour, L3 chunks the L2
     chunks of a day; every chunk leads back down to the events it stands for.
@@ -377,60 +341,6 @@ class MemoryService:
             '/openagents.runtime.v1.MemoryService/GetMemoryQuery',
             openagents_dot_runtime_dot_v1_dot_memory__service__pb2.GetMemoryQueryRequest.SerializeToString,
             openagents_dot_runtime_dot_v1_dot_memory__service__pb2.GetMemoryQueryResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListArtifacts(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/openagents.runtime.v1.MemoryService/ListArtifacts',
-            openagents_dot_runtime_dot_v1_dot_memory__service__pb2.ListArtifactsRequest.SerializeToString,
-            openagents_dot_runtime_dot_v1_dot_memory__service__pb2.ListArtifactsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def FetchArtifact(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/openagents.runtime.v1.MemoryService/FetchArtifact',
-            openagents_dot_runtime_dot_v1_dot_memory__service__pb2.FetchArtifactRequest.SerializeToString,
-            openagents_dot_runtime_dot_v1_dot_memory__service__pb2.FetchArtifactResponse.FromString,
             options,
             channel_credentials,
             insecure,

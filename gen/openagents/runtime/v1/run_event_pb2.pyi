@@ -170,7 +170,7 @@ class ToolCallProgress(_message.Message):
     def __init__(self, tool_call_id: _Optional[str] = ..., output_json: _Optional[str] = ...) -> None: ...
 
 class ToolCallResult(_message.Message):
-    __slots__ = ("tool_call_id", "tool_name", "output_json", "error_text", "is_error", "state", "error_class", "attempt", "tool_version", "params_sha256", "output_sha256", "replayed")
+    __slots__ = ("tool_call_id", "tool_name", "output_json", "error_text", "is_error", "state", "error_class", "attempt", "tool_version", "params_sha256", "output_sha256", "replayed", "artifact")
     TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +183,7 @@ class ToolCallResult(_message.Message):
     PARAMS_SHA256_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SHA256_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     tool_call_id: str
     tool_name: str
     output_json: str
@@ -195,7 +196,20 @@ class ToolCallResult(_message.Message):
     params_sha256: str
     output_sha256: str
     replayed: bool
-    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., output_json: _Optional[str] = ..., error_text: _Optional[str] = ..., is_error: _Optional[bool] = ..., state: _Optional[_Union[_tool_task_pb2.ToolTaskState, str]] = ..., error_class: _Optional[str] = ..., attempt: _Optional[int] = ..., tool_version: _Optional[str] = ..., params_sha256: _Optional[str] = ..., output_sha256: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    artifact: ArtifactRef
+    def __init__(self, tool_call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., output_json: _Optional[str] = ..., error_text: _Optional[str] = ..., is_error: _Optional[bool] = ..., state: _Optional[_Union[_tool_task_pb2.ToolTaskState, str]] = ..., error_class: _Optional[str] = ..., attempt: _Optional[int] = ..., tool_version: _Optional[str] = ..., params_sha256: _Optional[str] = ..., output_sha256: _Optional[str] = ..., replayed: _Optional[bool] = ..., artifact: _Optional[_Union[ArtifactRef, _Mapping]] = ...) -> None: ...
+
+class ArtifactRef(_message.Message):
+    __slots__ = ("sha256", "size_bytes", "media_type", "name")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size_bytes: int
+    media_type: str
+    name: str
+    def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ToolTaskTransition(_message.Message):
     __slots__ = ("tool_call_id", "tool_name", "state", "attempt", "tool_version", "params_sha256")

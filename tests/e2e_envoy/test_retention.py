@@ -1,0 +1,82 @@
+"""Retention end to end on SQLite and PostgreSQL, the server's own retention workload trimming
+finished runs (RUNTIME_RETENTION_INTERVAL_S): a cursor below the floor gets STALE_CURSOR with
+floor, requested cursor and head, over gRPC as FAILED_PRECONDITION and through Envoy as HTTP 410
+in the one JSON error shape; a resume at the floor still yields exactly the frames a full replay
+had after that cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from openagents.runtime.v1 import run_service_pb2
+
+from tests.e2e.helpers import error_info
+from tests.e2e_envoy.conftest import Gateway, SseEvent, assert_error_shape, new_id, start_gateway
+
+RAW_AGE_S = 1.0
+ENV = {"RUNTIME_RETENTION_RAW_AGE_S": str(RAW_AGE_S), "RUNTIME_RETENTION_INTERVAL_S": "0.1"}
+
+
+@pytest.fixture
+async def gw(database_url: str) -> AsyncIterator[Gateway]:
+    """A fresh database of each backend behind its own runtime and Envoy."""
+    async with start_gateway(database_url, ENV) as gateway:
+        yield gateway
+
+
+async def stale(gw: Gateway, run_id: str) -> grpc.aio.AioRpcError | None:
+    """The STALE_CURSOR a full replay over gRPC gets, or None while the log is whole."""
+    rt = gw.runtime
+    call = rt.stub.StreamRunEvents(
+        run_service_pb2.StreamRunEventsRequest(run_id=run_id, after_seq=0), metadata=rt.md(run_id=run_id)
+    )
+    try:
+        async for _ in call:
+            pass
+    except grpc.aio.AioRpcError as err:
+        return err
+    return None
+
+
+async def test_a_cursor_below_the_floor_is_gone(gw: Gateway) -> None:
+    run_id = new_id("ret")
+    await gw.start(run_id, "/say one\n/tool echo {}\n/say two\n/tool echo {}\n/say three")
+    full = await gw.stream(run_id)  # the whole log, before retention's age has passed
+    head = max(e.id for e in full.frames if e.id is not None)
+    deadline = time.monotonic() + 15
+    while (err := await stale(gw, run_id)) is None:
+        assert time.monotonic() < deadline, "the retention workload never trimmed the run"
+        await asyncio.sleep(0.1)
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info(err)
+    assert info.reason == "STALE_CURSOR"
+    floor = int(info.metadata["floor"])
+    assert 1 < floor <= head and info.metadata["requested"] == "0" and info.metadata["head"] == str(head)
+
+    # Through Envoy: 410 in the one shape, for no cursor and for a cursor below the floor.
+    for cursor in (None, floor - 2):
+        streamed = await gw.stream(run_id, cursor=cursor)
+        assert streamed.status == 410, (streamed.status, streamed.body[:300])
+    response = await gw.http.get(f"/internal/v1/runs/{run_id}/stream", headers=gw.auth(run_id=run_id))
+    gone = assert_error_shape(response, 410, "STALE_CURSOR")
+    assert gone["metadata"]["floor"] == str(floor) and gone["metadata"]["head"] == str(head)
+    assert "x-oa-http-status" not in response.headers
+
+    # At the floor: exactly what the full replay had after that cursor.
+    resumed = await gw.stream(run_id, last_event_id=floor - 1)
+    assert resumed.status == 200
+    after_cursor = _after(full.frames, floor - 1)
+    assert after_cursor and [e.raw for e in resumed.frames] == after_cursor
+    ok = await gw.http.get(f"/internal/v1/runs/{run_id}", headers=gw.auth())
+    assert ok.status_code == 200  # other reads of the run are unaffected
+
+
+def _after(frames: list[SseEvent], cursor: int) -> list[bytes]:
+    """The raw frames after the last frame of event `cursor` (every frame up to and including
+    the one carrying `id: cursor` belongs to events at or before it)."""
+    last = max(i for i, f in enumerate(frames) if f.id is not None and f.id <= cursor)
+    return [f.raw for f in frames[last + 1 :]]
