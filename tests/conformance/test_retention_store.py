@@ -18,12 +18,14 @@ from oa_runtime.core import events as ev
 from oa_runtime.core.frames import replay_state
 from oa_runtime.core.memory.retention import CursorBelowFloor, RetentionClass, RetentionPolicy
 from oa_runtime.core.projections import THREAD_MESSAGES
+from oa_runtime.core.sync import SYNC_PROJECTION_VERSION
 from oa_runtime.engine.broker import Broker
 from oa_runtime.engine.projector import Projector
 from oa_runtime.engine.streams import stream_batches
 from oa_runtime.ports import AppendRequest, EventStore, RetentionStore
 from oa_runtime.store.base import SqlStore
 from oa_runtime.store.retention import open_retention_store
+from oa_runtime.store.sync import open_sync_store
 
 from .conftest import make_store
 from .helpers import append, new_run
@@ -86,6 +88,20 @@ async def test_a_projection_behind_holds_the_trim_back(store: EventStore, retent
     assert await retention.trim_run(run_id, covers + 1) is None
     assert await store.oldest_retained_seq(run_id) == 1
     await Projector(store, [THREAD_MESSAGES]).catch_up()
+    assert await retention.trim_run(run_id, covers + 1) == covers
+
+
+async def test_the_sync_documents_behind_hold_the_trim_back(
+    store: EventStore, retention: RetentionStore
+) -> None:
+    sync = open_sync_store(store)
+    await sync.project_sync(SYNC_PROJECTION_VERSION)  # a sync checkpoint at the head
+    run_id, covers = await finished_run(store)  # written after it: not applied yet
+    await Projector(store, [THREAD_MESSAGES]).catch_up()  # the other projections are current
+    assert await retention.trim_run(run_id, covers + 1) is None
+    assert await store.oldest_retained_seq(run_id) == 1
+    while (step := await sync.project_sync(SYNC_PROJECTION_VERSION)) is not None and not step.caught_up:
+        pass
     assert await retention.trim_run(run_id, covers + 1) == covers
 
 

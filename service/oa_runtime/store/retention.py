@@ -3,9 +3,9 @@
 A trim removes a run's events below its new floor, moves `runs.oldest_seq` (what readers check
 cursors against) and drops the checkpoints below the one the floor rests on, in one
 transaction. It never removes an event an async projection has not applied yet (its position
-is past the slowest projection's checkpoint): such a run is skipped and trimmed by a later
-pass. Memory coverage (issue 14 item 1) is not stored here yet: `chunk_seq` is None, so the
-run's latest checkpoint alone covers (core/run_retention.py).
+is past the slowest projection's checkpoint, the sync documents' included): such a run is
+skipped and trimmed by a later pass. Memory coverage (issue 14 item 1) is not stored here
+yet: `chunk_seq` is None, so the run's latest checkpoint alone covers (core/run_retention.py).
 """
 
 from __future__ import annotations
@@ -70,7 +70,10 @@ def trim_run(d: Dialect, run_id: str, floor: int) -> Flow[Done[int | None]]:
     """Events removed (0 when the floor was already there); None when a projection has not
     reached them yet (try again later)."""
     yield command(d.sql(f"SELECT 1 FROM runs WHERE run_id = ? {d.for_update}"), (run_id,))
-    slowest = yield query("SELECT min(position) FROM projection_checkpoints")
+    slowest = yield query(
+        "SELECT min(position) FROM (SELECT position FROM projection_checkpoints"
+        " UNION ALL SELECT position FROM sync_projection) AS applied"
+    )
     guard = slowest[0][0] if slowest and slowest[0][0] is not None else None
     where = "stream_kind = ? AND stream_id = ? AND seq < ?"
     params = (ev.STREAM_RUN, run_id, floor)
