@@ -84,6 +84,9 @@ def test_settings_read_the_admission_variables() -> None:
     )
     with pytest.raises(ValueError, match="RUNTIME_OVERLOAD_POLICY"):
         Settings.from_env({"RUNTIME_OVERLOAD_POLICY": "drop"})
+    # retry-after is delay-seconds (RFC 9110: digits only): a negative one is no header value.
+    with pytest.raises(ValueError, match="RUNTIME_RETRY_AFTER_S"):
+        Settings.from_env({"RUNTIME_RETRY_AFTER_S": "-1"})
 
 
 def test_slots_are_reserved_in_memory_and_refused_by_policy() -> None:

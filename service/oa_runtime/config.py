@@ -37,6 +37,12 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw not in ("0", "false", "no", "off")
 
 
+def _not_negative(value: int, name: str) -> int:
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().lower() or default
     if raw not in allowed:
@@ -149,7 +155,9 @@ class Settings:
             overload_policy=_choice(
                 e, "RUNTIME_OVERLOAD_POLICY", defaults.overload_policy, ("queue", "reject")
             ),
-            retry_after_s=_int(e, "RUNTIME_RETRY_AFTER_S", defaults.retry_after_s),
+            retry_after_s=_not_negative(
+                _int(e, "RUNTIME_RETRY_AFTER_S", defaults.retry_after_s), "RUNTIME_RETRY_AFTER_S"
+            ),
             sync_documents=_flag(e, "RUNTIME_SYNC_DOCUMENTS", defaults.sync_documents),
             sync_sink_url=e.get("RUNTIME_SYNC_SINK_URL", defaults.sync_sink_url).strip(),
             sync_sink_auth_header=e.get("RUNTIME_SYNC_SINK_AUTH_HEADER") or defaults.sync_sink_auth_header,
