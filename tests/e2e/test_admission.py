@@ -105,6 +105,19 @@ async def test_overload_reject_refuses_with_retry_after_and_records_nothing(limi
         await _cancel(limited, f"r{i}")
 
 
+async def test_a_repeated_start_at_capacity_answers_the_recorded_run(limited: RuntimeHandle) -> None:
+    """StartRun is idempotent by run id: a client retrying a start whose answer it lost gets
+    its run, even when the replica is full and the retry asks to be refused rather than queued."""
+    for i in (1, 2):
+        await start(limited, f"r{i}", LONG, thread_id=f"t{i}")
+    again = await start(
+        limited, "r1", LONG, thread_id="t1", overload_policy=run_service_pb2.OVERLOAD_POLICY_REJECT
+    )
+    assert (again.run_id, again.created, again.run.run_id) == ("r1", False, "r1")
+    for i in (1, 2):
+        await _cancel(limited, f"r{i}")
+
+
 async def test_streams_past_the_limit_are_refused(database_url: str) -> None:
     async with running_runtime(database_url, {"RUNTIME_MAX_OPEN_STREAMS": "1"}) as rt:
         await start(rt, "r1", LONG)

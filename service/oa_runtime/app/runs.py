@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from ..core import events as ev
-from ..core.admission import OverloadPolicy, ThreadInputPolicy, plan_start
+from ..core.admission import Overloaded, OverloadPolicy, ThreadInputPolicy, plan_start
 from ..core.errors import InvalidArgument, RunNotFound
 from ..core.records import AppendResult, CreateResult, RunRecord, StartRequest
 from ..core.validation import (
@@ -47,7 +47,7 @@ async def start_run(
     # The run records the model that serves it, so GetRun says which one did.
     start = replace(start, model=start.model or rt.models.default_model)
     executor = rt.executor
-    has_slot = rt.admission.reserve(overload_policy)  # in memory: no database round trip
+    has_slot = await _reserve_slot(rt, start.run_id, overload_policy)
     try:
         result = await rt.store.create_run(
             start,
@@ -76,6 +76,18 @@ async def start_run(
 class CancelOutcome:
     record: RunRecord | None  # None: the run does not exist yet (the cancel waits for it)
     recorded: bool
+
+
+async def _reserve_slot(rt: Runtime, run_id: str, overload_policy: OverloadPolicy | None) -> bool:
+    """An executor slot for the run (in memory: no database round trip), or False when it is
+    to queue. A refusal (Overloaded) is for new runs only: a repeat of a recorded run is
+    answered by create_run like any repeat (idempotent by run id), without a slot."""
+    try:
+        return rt.admission.reserve(overload_policy)
+    except Overloaded:
+        if await rt.store.get_run(run_id) is None:
+            raise
+        return False
 
 
 async def cancel_run(rt: Runtime, run_id: str, reason: str) -> CancelOutcome:
