@@ -134,9 +134,9 @@ def _from_time(d: Dialect, value: Any) -> datetime | None:
 
 
 class LaravelReadModelsSink:
-    # A version bump builds the new version's tables aside while the old ones serve
-    # (flows.project_aside), instead of emptying the tables Laravel reads.
-    builds_aside = True
+    """An AsideSink (store/projections.py): a version bump builds the new version's tables
+    aside while the old ones serve (flows.project_aside), instead of emptying the tables
+    Laravel reads."""
 
     def write(
         self, d: Dialect, changes: Sequence[RunEventRow | MessageRow], space: str | None = None
