@@ -88,7 +88,10 @@ async def thread_owner(store: ResourceReader, thread_id: str) -> str | None:
 
 
 async def _run(store: ResourceReader, request: Any) -> Target:
-    run_id = require_id("run_id", request.run_id)
+    return await _run_named(store, require_id("run_id", request.run_id))
+
+
+async def _run_named(store: ResourceReader, run_id: str) -> Target:
     record = await store.get_run(run_id)
     if record is None:
         raise RunNotFound(run_id)
@@ -159,7 +162,10 @@ def _new_worker_target(worker_id: str | None, user: str) -> Target:
 
 
 async def _worker(store: ResourceReader, request: Any) -> Target:
-    worker_id = require_id("worker_id", request.worker_id)
+    return await _worker_named(store, require_id("worker_id", request.worker_id))
+
+
+async def _worker_named(store: ResourceReader, worker_id: str) -> Target:
     state = await _worker_reader(store).get_worker(worker_id)
     if state is None:
         raise WorkerNotFound(worker_id)
@@ -192,20 +198,12 @@ async def _subscription(store: ResourceReader, request: Any) -> Target:
         return EVERY_RUN
     topic, only = topics[0].topic, require_id("topics[0].ids", topics[0].ids[0])
     if topic == _RUN_SUMMARIES:
-        return await _run(store, _RunId(only))
+        return await _run_named(store, only)
     if topic == _WORKER_SUMMARIES:
-        return await _worker(store, _WorkerId(only))
+        return await _worker_named(store, only)
     return EVERY_RUN
 
 
-class _RunId:
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-
-
-class _WorkerId:
-    def __init__(self, worker_id: str) -> None:
-        self.worker_id = worker_id
 async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
     """A run's artifacts are the run's (a token for the run reads them), a thread's are the
     thread's. An agent's: no agent store answers here yet, so no run, thread or user claim
