@@ -104,3 +104,24 @@ def test_slots_are_reserved_in_memory_and_refused_by_policy() -> None:
         pass
     with admission.stream_slot():  # the slot came back
         pass
+
+
+def test_a_free_slot_goes_to_the_queued_runs_before_a_new_one() -> None:
+    executing = [1]
+    woken: list[bool] = []
+    admission = Admission(AdmissionSettings(1, 0, OverloadPolicy.QUEUE, 1), lambda: executing[0])
+    admission.wake_claimer = lambda: woken.append(True)
+    assert not admission.reserve(None)  # full: the run queues
+    admission.queued_for_slot()
+    assert woken == []  # no slot to claim into yet
+    executing[0] = 0  # the running run ended; the claimer has not taken the queued one yet
+    admission.run_ended("r1")
+    assert woken == [True]
+    assert not admission.reserve(OverloadPolicy.REJECT)  # a new run queues behind, not ahead
+    admission.queued_for_slot()
+    assert woken == [True, True]  # and the claimer is asked to fill the free slot
+    admission.claimed(1, 1, None)  # it took the oldest; more may wait
+    executing[0] = 1
+    admission.claimed(0, 0, 0)  # at capacity, nothing queued any more
+    executing[0] = 0
+    assert admission.reserve(None)  # an empty queue: a new run starts at once

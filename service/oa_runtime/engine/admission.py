@@ -56,8 +56,12 @@ class Admission:
 
     def reserve(self, requested: OverloadPolicy | None) -> bool:
         """Takes an executor slot for a new run (True), or says it must queue (False);
-        raises Overloaded when the policy is to refuse."""
+        raises Overloaded when the policy is to refuse. While queued runs may wait, a free
+        slot is theirs (the claimer takes them oldest first): a new run queues behind them
+        instead of overtaking them in the moment between a run's end and the claim."""
         if self.free_slots() > 0:
+            if self.queue_hint and self.settings.max_running_runs > 0:
+                return False
             self._reserved += 1
             return True
         if (requested or self.settings.overload_policy) is OverloadPolicy.REJECT:
@@ -73,6 +77,8 @@ class Admission:
     def queued_for_slot(self) -> None:
         m.RUN_QUEUED.inc()
         self.queue_hint = True
+        if self.free_slots() > 0:  # it queued behind others while a slot is free: claim now
+            self.wake_claimer()
 
     def admitted(self) -> None:
         m.RUN_ADMITTED.inc()
@@ -84,8 +90,9 @@ class Admission:
             del self._awaited[next(iter(self._awaited))]
 
     def claimed(self, count: int, limit: int, queue_depth: int | None) -> None:
-        """A claim round took `count` runs of at most `limit`; `queue_depth` when it read one."""
-        self.queue_hint = count >= limit
+        """A claim round took `count` runs of at most `limit`; `queue_depth` when it read one
+        (at capacity: then queued runs exist exactly when the depth says so)."""
+        self.queue_hint = count >= limit if queue_depth is None else queue_depth > 0
         m.QUEUE_DEPTH.set(queue_depth or 0)
         m.RUNS_EXECUTING.set(self._executing())
 
