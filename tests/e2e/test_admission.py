@@ -110,10 +110,12 @@ async def test_a_repeated_start_at_capacity_answers_the_recorded_run(limited: Ru
     its run, even when the replica is full and the retry asks to be refused rather than queued."""
     for i in (1, 2):
         await start(limited, f"r{i}", LONG, thread_id=f"t{i}")
+    refused = _decisions("run", "refused")
     again = await start(
         limited, "r1", LONG, thread_id="t1", overload_policy=run_service_pb2.OVERLOAD_POLICY_REJECT
     )
     assert (again.run_id, again.created, again.run.run_id) == ("r1", False, "r1")
+    assert _decisions("run", "refused") == refused  # answered, so not counted as refused
     for i in (1, 2):
         await _cancel(limited, f"r{i}")
 

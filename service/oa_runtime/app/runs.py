@@ -86,6 +86,7 @@ async def _reserve_slot(rt: Runtime, run_id: str, overload_policy: OverloadPolic
         return rt.admission.reserve(overload_policy)
     except Overloaded:
         if await rt.store.get_run(run_id) is None:
+            rt.admission.refused()
             raise
         return False
 

@@ -65,9 +65,12 @@ class Admission:
             self._reserved += 1
             return True
         if (requested or self.settings.overload_policy) is OverloadPolicy.REJECT:
-            m.RUN_REFUSED.inc()
-            raise Overloaded(LIMIT_RUNS, self.settings.retry_after_s)
+            raise Overloaded(LIMIT_RUNS, self.settings.retry_after_s)  # counted by refused()
         return False
+
+    def refused(self) -> None:
+        """StartRun answered the Overloaded of `reserve` (not a repeat of a recorded run)."""
+        m.RUN_REFUSED.inc()
 
     def unreserve(self) -> None:
         """The reserved slot became the run's task (or was not needed)."""
