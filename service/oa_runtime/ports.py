@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .core.agents.state import AgentState, AgentStatus
+from .core.agents.record import AgentRecord
+from .core.agents.state import AgentStatus
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.messages import ChatMessage, ToolCall
@@ -144,7 +145,7 @@ class RunQueries(Protocol):
         (created_at ISO string, run_id) of the last row of the previous page."""
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        """A thread's runs, oldest first."""
+        """A thread's runs, oldest first, without the agent turns a rollback discarded."""
 
     async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
         """The current last seq of each existing run among `run_ids`."""
@@ -380,17 +381,6 @@ class WorkerStore(Protocol):
 
 
 # ----- Long-lived agents (core/agents/) -----
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRecord:
-    """An agent row: its folded state (which is also its checkpoint) and what the row adds."""
-
-    state: AgentState
-    fingerprint: str  # of the definition (CreateAgent is idempotent by it)
-    created_at: datetime
-    updated_at: datetime
-    wake_at: datetime | None  # when it needs an executor; None: only a frame or WakeAgent
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,21 +18,25 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from openagents.runtime.v1 import (
+    agent_service_pb2_grpc,
     codex_worker_service_pb2_grpc,
     health_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
 )
 
+from .api.agents import AgentService
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
+from .app.agents import Agents, AgentTurns
 from .app.reproject import DriftSampler
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
@@ -41,6 +45,7 @@ from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
+from .engine.agents import AgentExecutor, AgentExecutorSettings, Clock
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
@@ -53,6 +58,7 @@ from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
+from .store.agents import open_agent_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -65,8 +71,10 @@ async def serve(
     environ: Mapping[str, str] | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    clock: Clock | None = None,
 ) -> None:
-    """Runs until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
+    """Runs until `stop` is set (or SIGTERM/SIGINT when `stop` is None). `clock` is the time
+    agents decide by (schedules, timers, deadlines); tests inject one."""
     env = os.environ if environ is None else environ
     keyring = Keyring.from_env(env)
     models = ModelRegistry.from_env(env)
@@ -83,7 +91,7 @@ async def serve(
     stop = stop or _signal_event()
     try:
         async with asyncio.TaskGroup() as tg:
-            parts = _build_components(settings, keyring, models, store, tg)
+            parts = _build_components(settings, keyring, models, store, tg, clock or _utc_now)
             background = [await _listening(tg, store, settings.executor_id, parts.coordinator)]
             phases.mark("listen")
             grpc_health = health.aio.HealthServicer()
@@ -95,6 +103,7 @@ async def serve(
             background.append(tg.create_task(readiness.monitor(), name="readiness"))
             phases.mark("grpc_start")
             resumed = await parts.coordinator.claim_once()
+            await parts.agent_executor.claim_once()
             phases.mark("claim")
             background += _start_background_loops(tg, parts, settings)
             log.info(
@@ -150,10 +159,21 @@ class _Components:
     projector: Projector
     runtime: Runtime
     workers: Workers
+    agents: Agents
+    agent_executor: AgentExecutor
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _build_components(
-    settings: Settings, keyring: Keyring, models: ModelRegistry, store: EventStore, tg: asyncio.TaskGroup
+    settings: Settings,
+    keyring: Keyring,
+    models: ModelRegistry,
+    store: EventStore,
+    tg: asyncio.TaskGroup,
+    clock: Clock,
 ) -> _Components:
     """Builds the broker, the writer (its commit loop starts at once), the executor, the
     coordinator and the projector, and the Runtime the API serves from."""
@@ -191,7 +211,39 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
+    agents, agent_executor = _build_agents(settings, store, runtime, tg, clock)
+    return _Components(
+        broker, writer, executor, coordinator, projector, runtime, workers, agents, agent_executor
+    )
+
+
+def _build_agents(
+    settings: Settings, store: EventStore, runtime: Runtime, tg: asyncio.TaskGroup, clock: Clock
+) -> tuple[Agents, AgentExecutor]:
+    """The agent use cases and the agent executor (its loops start with the others)."""
+    agent_store = open_agent_store(store)
+    agents = Agents(
+        agent_store,
+        clock,
+        poll_s=None if store.single_node else settings.stream_poll_s,
+        sse_heartbeat_s=settings.sse_heartbeat_s,
+    )
+    agents.executor = AgentExecutor(
+        agent_store,
+        store,
+        runtime.broker,
+        AgentTurns(runtime, agent_store),
+        tg,
+        AgentExecutorSettings(
+            owner=runtime.executor.policy.owner,
+            ttl_s=settings.lease_ttl_s,
+            claim_interval_s=settings.claim_interval_s,
+            poll_s=None if store.single_node else settings.agent_poll_s,
+        ),
+        clock,
+        on_change=agents.hub.publish,
+    )
+    return agents, agents.executor
 
 
 def _grpc_server(
@@ -209,7 +261,9 @@ def _grpc_server(
             MetricsInterceptor(),
             *tracing.server_interceptors(),
             ServiceTokenInterceptor(
-                keyring, AuthReads(parts.runtime.store, parts.workers.store), policy=TokenPolicy.from_env(env)
+                keyring,
+                AuthReads(parts.runtime.store, parts.workers.store, parts.agents.store),
+                policy=TokenPolicy.from_env(env),
             ),
         ],
         options=[
@@ -225,6 +279,8 @@ def _grpc_server(
     codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
         CodexWorkerService(parts.workers), server
     )
+    agent_service = AgentService(parts.agents, parts.runtime)
+    agent_service_pb2_grpc.add_AgentServiceServicer_to_server(agent_service, server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -232,6 +288,7 @@ def _grpc_server(
             run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
             "openagents.runtime.v1.HealthService",
             "openagents.runtime.v1.CodexWorkerService",
+            "openagents.runtime.v1.AgentService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -256,6 +313,9 @@ def _start_background_loops(
         tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
         tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
         tg.create_task(coordinator.poll_loop(), name="stream-poller"),
+        tg.create_task(parts.agent_executor.claim_loop(), name="agent-claimer"),
+        tg.create_task(parts.agent_executor.keep_loop(), name="agent-lease-keeper"),
+        tg.create_task(parts.agent_executor.poll_loop(), name="agent-poller"),
         # Async projections (lag: projector.lag()), and the sampled drift check of the
         # Laravel read models (the oa_runtime_read_model_drift gauge; repairs nothing).
         tg.create_task(parts.projector.run(), name="projector"),
@@ -279,6 +339,8 @@ async def _shut_down(
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     await readiness.mark_shutting_down()
     parts.coordinator.stop()
+    await parts.agent_executor.stop(settings.shutdown_grace_s)
+    parts.agents.hub.close()
     handed_off = await parts.executor.handoff(settings.shutdown_grace_s)
     parts.broker.close()
     parts.workers.hub.close()

@@ -13,11 +13,12 @@ import pytest
 from oa_runtime.core.agents import events as aev
 from oa_runtime.core.agents.errors import AgentNotFound
 from oa_runtime.core.agents.inputs import FrameIn, accept_frames
+from oa_runtime.core.agents.record import AgentRecord
 from oa_runtime.core.agents.spec import AgentSpec
 from oa_runtime.core.agents.state import AgentStatus
 from oa_runtime.core.errors import FencedOff, IllegalTransition, InvalidArgument
 from oa_runtime.core.events import NewEvent
-from oa_runtime.ports import AgentDecider, AgentRecord, AgentStore, EventStore
+from oa_runtime.ports import AgentDecider, AgentStore, EventStore
 from oa_runtime.store.agents import open_agent_store
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -35,7 +35,7 @@ class RuntimeHandle:
         (`scope: "service"`, which test runtimes accept: RUNTIME_ALLOW_SERVICE_TOKENS=1),
         so suites about other things can act on any run; the access rules have their own
         suites (tests/e2e_envoy/test_access.py)."""
-        binding = ("run_id", "thread_id", "user_id", "worker_id")
+        binding = ("run_id", "thread_id", "user_id", "worker_id", "agent_id")
         if not any(claims.get(name) is not None for name in binding):
             claims.setdefault("scope", "service")
         return mint_token(self.secret.encode(), ttl_s=60, now=time.time(), **claims)  # type: ignore[arg-type]

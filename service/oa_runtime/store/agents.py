@@ -22,11 +22,12 @@ from ..core.agents import events as aev
 from ..core.agents.checkpoint import state_from_json, state_to_json
 from ..core.agents.decide import claim_at
 from ..core.agents.errors import AgentNotFound
+from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AgentSpec
 from ..core.agents.state import AgentState, AgentStatus, apply
 from ..core.errors import DependencyUnavailable, FencedOff
 from ..core.events import Event
-from ..ports import AgentDecider, AgentLease, AgentRecord, AgentStore, AgentUpdate, EventStore
+from ..ports import AgentDecider, AgentLease, AgentStore, AgentUpdate, EventStore
 from .base import SqlStore
 from .common import EVENT_COLUMNS, EventRow, utc_now
 from .dialect import Dialect
@@ -181,13 +182,7 @@ def update_agent(
     else:
         record = AgentRecord(state, current.fingerprint, current.created_at, now, claim_at(state, now))
         yield _update_row(d, record)
-    frames = [_frame_row(agent_id, e) for e in placed if e.type in (aev.FRAME_RECEIVED, aev.TIMER_FIRED)]
-    if frames:
-        yield Stmt(
-            d.sql("INSERT INTO agent_frames (agent_id, frame_id, digest, seq) VALUES (?, ?, ?, ?)"),
-            frames,
-            many=True,
-        )
+    yield from _index_rows(d, agent_id, state.spec.thread_id, placed)
     event_rows = [(agent_id, EventRow(e.seq, e.event_id, e.type, dict(e.payload))) for e in placed]
     positions = yield from d.insert_events(STREAM_AGENT, event_rows, now)  # last: log_head's lock
 
@@ -196,6 +191,18 @@ def update_agent(
         return AgentUpdate(record, [_at(e, first + i) for i, e in enumerate(placed)])
 
     return result
+
+
+def _index_rows(d: Dialect, agent_id: str, thread_id: str, placed: Sequence[Event]) -> Flow[None]:
+    """The frame index rows of the frames recorded, and the rollbacks of turns finished."""
+    frames = [_frame_row(agent_id, e) for e in placed if e.type in (aev.FRAME_RECEIVED, aev.TIMER_FIRED)]
+    if frames:
+        insert = d.sql("INSERT INTO agent_frames (agent_id, frame_id, digest, seq) VALUES (?, ?, ?, ?)")
+        yield Stmt(insert, frames, many=True)
+    rolled_back = [(e.payload["run_id"], thread_id) for e in placed if e.payload.get("rolled_back")]
+    if rolled_back:
+        insert = d.sql("INSERT INTO agent_rollbacks (run_id, thread_id) VALUES (?, ?)")
+        yield Stmt(insert, rolled_back, many=True)
 
 
 def _frame_row(agent_id: str, event: Event) -> tuple[str, str, str, int]:

@@ -33,3 +33,10 @@ CREATE TABLE agent_frames (
     seq      BIGINT NOT NULL,
     PRIMARY KEY (agent_id, frame_id)
 );
+
+-- Turns canceled by the `rollback` input policy: their runs are dropped from the thread's
+-- history (thread_runs leaves them out), written with the agent's `turn_finished`.
+CREATE TABLE agent_rollbacks (
+    run_id    TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL
+);
