@@ -36,7 +36,7 @@ from .api.agents import AgentService
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
-from .app.agents import Agents, AgentTurns
+from .app.agents import Agents, AgentTimers, AgentTurns
 from .app.reproject import DriftSampler
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
@@ -60,7 +60,7 @@ from .ports import EventStore
 from .store import open_store
 from .store.agents import open_agent_store
 from .store.workers import open_worker_store
-from .tools.builtin import BUILTIN_TOOLS
+from .tools.builtin import BUILTIN_TOOLS, timer_tool
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,14 @@ def _build_components(
     broker = Broker(settings.subscriber_buffer)
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
-    tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
+    agents = Agents(
+        open_agent_store(store),
+        clock,
+        poll_s=None if store.single_node else settings.stream_poll_s,
+        sse_heartbeat_s=settings.sse_heartbeat_s,
+    )
+    # Built-ins (with the agents' timer tool) + entry points + config.
+    tools = BUILTIN_TOOLS.with_tools([timer_tool(AgentTimers(agents))]).configured(settings, keyring)
     executor = RunExecutor(
         store,
         tg,
@@ -211,28 +218,26 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    agents, agent_executor = _build_agents(settings, store, runtime, tg, clock)
+    agent_executor = _agent_executor(settings, store, runtime, agents, tg, clock)
     return _Components(
         broker, writer, executor, coordinator, projector, runtime, workers, agents, agent_executor
     )
 
 
-def _build_agents(
-    settings: Settings, store: EventStore, runtime: Runtime, tg: asyncio.TaskGroup, clock: Clock
-) -> tuple[Agents, AgentExecutor]:
-    """The agent use cases and the agent executor (its loops start with the others)."""
-    agent_store = open_agent_store(store)
-    agents = Agents(
-        agent_store,
-        clock,
-        poll_s=None if store.single_node else settings.stream_poll_s,
-        sse_heartbeat_s=settings.sse_heartbeat_s,
-    )
+def _agent_executor(
+    settings: Settings,
+    store: EventStore,
+    runtime: Runtime,
+    agents: Agents,
+    tg: asyncio.TaskGroup,
+    clock: Clock,
+) -> AgentExecutor:
+    """The agent executor (its loops start with the others), set on the agent use cases."""
     agents.executor = AgentExecutor(
-        agent_store,
+        agents.store,
         store,
         runtime.broker,
-        AgentTurns(runtime, agent_store),
+        AgentTurns(runtime, agents.store),
         tg,
         AgentExecutorSettings(
             owner=runtime.executor.policy.owner,
@@ -243,7 +248,7 @@ def _build_agents(
         clock,
         on_change=agents.hub.publish,
     )
-    return agents, agents.executor
+    return agents.executor
 
 
 def _grpc_server(

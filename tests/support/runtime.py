@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -47,7 +48,10 @@ class RuntimeHandle:
 
 @asynccontextmanager
 async def running_runtime(
-    database_url: str, env: Mapping[str, str] | None = None, secret: str | None = None
+    database_url: str,
+    env: Mapping[str, str] | None = None,
+    secret: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[RuntimeHandle]:
     secret = secret or secrets.token_hex(16)
     environ = {
@@ -61,7 +65,7 @@ async def running_runtime(
     stop = asyncio.Event()
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result)
+        serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result, clock=clock)
     )
     waiters: list[asyncio.Future[Any]] = [task, ready]
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -278,3 +278,18 @@ class AgentTurns:
 
     async def cancel_turn(self, run_id: str, reason: str) -> None:
         await cancel_run(self._rt, run_id, f"agent: {reason}")
+
+
+class AgentTimers:
+    """The timer tool's backend (tools/builtin.py `timer_tool`) on these agents."""
+
+    def __init__(self, agents: Agents) -> None:
+        self._agents = agents
+
+    async def set_timer(
+        self, run_id: str, timer_id: str, *, fire_at: datetime | None, after: timedelta | None, text: str
+    ) -> datetime:
+        return await set_timer(self._agents, run_id, timer_id, fire_at=fire_at, after=after, text=text)
+
+    async def cancel_timer(self, run_id: str, timer_id: str) -> bool:
+        return await cancel_timer(self._agents, run_id, timer_id)
