@@ -28,10 +28,11 @@ from datetime import datetime
 from typing import Protocol
 
 from ..core.agents.decide import Decision, Hold, Release, RunTurn, decide
+from ..core.agents.events import TURN_FAILED
 from ..core.agents.record import AgentRecord
 from ..core.agents.state import AgentState, finish_turn
 from ..core.agents.turns import turn_tool_calls
-from ..core.errors import DependencyUnavailable, FencedOff
+from ..core.errors import DependencyUnavailable, DomainError, FencedOff
 from ..core.events import RUN_FINISHED, NewEvent
 from ..core.records import RunRecord
 from ..ports import AgentLease, AgentStore, EventLog, RunQueries
@@ -282,13 +283,27 @@ class _AgentLoop:
 
     async def _turn(self, state: AgentState, effect: RunTurn) -> None:
         run_id = effect.turn.run_id
-        await self.x._turns.start_turn(state, run_id)
+        try:
+            await self.x._turns.start_turn(state, run_id)
+        except (FencedOff, DependencyUnavailable):
+            raise
+        except DomainError as err:
+            # The run cannot exist (an unknown model, a thread of another user): the turn
+            # failed, and supervision decides what follows (such failures are not restarted).
+            await self._finish(run_id, TURN_FAILED, f"start_{err.reason.lower()}", err.message, ())
+            return
         if effect.cancel_reason:
             await self.x._turns.cancel_turn(run_id, effect.cancel_reason)
         record = await self._wait_run(run_id, effect.until)
         if record is None:
             return  # the deadline, a timer, or the stream moved: decide again
         calls = turn_tool_calls(await self.x._runs.read_events(run_id, 0, limit=100_000))
+        await self._finish(run_id, record.status.value, record.finish_reason, record.error_message, calls)
+
+    async def _finish(
+        self, run_id: str, outcome: str, reason: str, error_message: str, calls: tuple[dict[str, str], ...]
+    ) -> None:
+        """Records how the turn's run ended (nothing when the turn is no longer running)."""
         now = self.x._clock()
 
         def finished(current: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
@@ -297,10 +312,10 @@ class _AgentLoop:
             return [
                 finish_turn(
                     current.state,
-                    record.status.value,
+                    outcome,
                     finished_at=now,
-                    reason=record.finish_reason,
-                    error_message=record.error_message,
+                    reason=reason,
+                    error_message=error_message,
                     tool_calls=calls,
                 )
             ]
