@@ -73,6 +73,8 @@ class _Handle:
     lease: AgentLease | None = None
     task: asyncio.Task[None] | None = None
     seen_seq: int = 0
+    releasing: bool = False  # giving the lease up: a start meanwhile claims again after
+    start_again: bool = False
 
 
 class AgentExecutor:
@@ -107,7 +109,9 @@ class AgentExecutor:
         executing here is poked instead (its stream moved)."""
         if self._stopping:
             return False
-        if agent_id in self._handles:
+        current = self._handles.get(agent_id)
+        if current is not None:
+            current.start_again = current.releasing
             self.poke(agent_id)
             return False
         handle = _Handle(lease=lease)
@@ -232,6 +236,8 @@ class AgentExecutor:
         finally:
             if self._handles.get(agent_id) is handle:
                 del self._handles[agent_id]
+                if handle.start_again:  # work arrived while the lease was being given up
+                    self.start(agent_id)
 
 
 class _AgentLoop:
