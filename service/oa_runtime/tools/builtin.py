@@ -188,4 +188,4 @@ def timer_tool(backend: TimerBackend) -> Tool:
         },
         ["action", "timer_id"],
     )
-    return Tool(spec, run, idempotent=True)
+    return Tool(spec, run, idempotent=True, agent_only=True)
