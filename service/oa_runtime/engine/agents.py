@@ -249,6 +249,9 @@ class _AgentLoop:
         self.handle = handle
         assert handle.lease is not None
         self.lease = handle.lease
+        # What this task already did for the running turn (deciding again repeats it otherwise).
+        self._started: set[str] = set()
+        self._canceled: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -290,7 +293,9 @@ class _AgentLoop:
     async def _turn(self, state: AgentState, effect: RunTurn) -> None:
         run_id = effect.turn.run_id
         try:
-            await self.x._turns.start_turn(state, run_id)
+            if run_id not in self._started:
+                await self.x._turns.start_turn(state, run_id)
+                self._started.add(run_id)
         except (FencedOff, DependencyUnavailable):
             raise
         except DomainError as err:
@@ -298,8 +303,9 @@ class _AgentLoop:
             # failed, and supervision decides what follows (such failures are not restarted).
             await self._finish(run_id, TURN_FAILED, f"start_{err.reason.lower()}", err.message, ())
             return
-        if effect.cancel_reason:
+        if effect.cancel_reason and run_id not in self._canceled:
             await self.x._turns.cancel_turn(run_id, effect.cancel_reason)
+            self._canceled.add(run_id)
         record = await self._wait_run(run_id, effect.until)
         if record is None:
             return  # the deadline, a timer, or the stream moved: decide again
