@@ -16,7 +16,7 @@ from oa_runtime.core.agents.turns import agent_of_run, frame_body, turn_prompt, 
 from oa_runtime.core.events import Event, NewEvent, tool_call_requested, tool_result
 from oa_runtime.core.records import ToolPolicy
 from oa_runtime.core.validation import fingerprint, sha256_hex
-from oa_runtime.tools.builtin import BUILTIN_TOOLS, TIMER_TOOL, timer_tool
+from oa_runtime.tools.builtin import BUILTIN_TOOLS, DELEGATE_TOOL, TIMER_TOOL, agent_tools
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -98,8 +98,14 @@ class _NoTimers:
     async def cancel_timer(self, run_id: str, timer_id: str) -> bool:
         raise AssertionError("not called")
 
+    async def delegate(
+        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+    ) -> dict[str, str]:
+        raise AssertionError("not called")
 
-def test_the_timer_tool_is_offered_to_agent_turns_only() -> None:
-    tools = BUILTIN_TOOLS.with_tools([timer_tool(_NoTimers())])
-    assert TIMER_TOOL in [s.name for s in tools.specs(ToolPolicy(), agent_turn=True)]
-    assert TIMER_TOOL not in [s.name for s in tools.specs(ToolPolicy())]
+
+def test_agent_tools_are_offered_to_agent_turns_only() -> None:
+    tools = BUILTIN_TOOLS.with_tools(agent_tools(_NoTimers()))
+    for name in (TIMER_TOOL, DELEGATE_TOOL):
+        assert name in [s.name for s in tools.specs(ToolPolicy(), agent_turn=True)]
+        assert name not in [s.name for s in tools.specs(ToolPolicy())]

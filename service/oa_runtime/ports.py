@@ -433,9 +433,11 @@ class AgentStore(Protocol):
         thread_id: str | None,
         limit: int,
         before: tuple[str, str] | None,
+        parent_agent_id: str | None = None,
     ) -> list[AgentRecord]:
         """Agents newest first by (created_at, agent_id); `before` is the keyset cursor
-        (created_at ISO string, agent_id) of the last row of the previous page."""
+        (created_at ISO string, agent_id) of the last row of the previous page;
+        `parent_agent_id`: only that agent's children."""
 
     async def read_agent_events(self, agent_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
         """The agent's events with seq > after_seq, in order (stream_kind "agent")."""

@@ -36,7 +36,7 @@ from .api.agents import AgentService
 from .api.health import HealthService, Readiness
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
-from .app.agents import Agents, AgentTimers, AgentTurns
+from .app.agents import Agents, AgentTools, AgentTurns
 from .app.reproject import DriftSampler
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
@@ -60,7 +60,7 @@ from .ports import EventStore
 from .store import open_store
 from .store.agents import open_agent_store
 from .store.workers import open_worker_store
-from .tools.builtin import BUILTIN_TOOLS, timer_tool
+from .tools.builtin import BUILTIN_TOOLS, agent_tools
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,8 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    # Built-ins (with the agents' timer tool) + entry points + config.
-    tools = BUILTIN_TOOLS.with_tools([timer_tool(AgentTimers(agents))]).configured(settings, keyring)
+    # Built-ins (with the agents' timer and delegate tools) + entry points + config.
+    tools = BUILTIN_TOOLS.with_tools([*agent_tools(AgentTools(agents))]).configured(settings, keyring)
     executor = RunExecutor(
         store,
         tg,
@@ -237,7 +237,7 @@ def _agent_executor(
         agents.store,
         store,
         runtime.broker,
-        AgentTurns(runtime, agents.store),
+        AgentTurns(runtime, agents),
         tg,
         AgentExecutorSettings(
             owner=runtime.executor.policy.owner,

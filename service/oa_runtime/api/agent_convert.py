@@ -242,6 +242,7 @@ def agent_to_proto(record: AgentRecord) -> agent_pb2.Agent:
         out.pause.at.CopyFrom(_timestamp(s.pause.at))
         if s.pause.until is not None:
             out.pause.until.CopyFrom(_timestamp(s.pause.until))
+    out.parent_agent_id = s.spec.parent_agent_id
     out.failure_reason = s.failure_reason
     out.error_message = s.error_message
     if s.status == AgentStatus.SLEEPING and record.wake_at is not None:

@@ -70,6 +70,7 @@ class AgentService(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
             page_token=request.page_token,
             status=status_from_proto(request.state),
             thread_id=request.thread_id,
+            parent_agent_id=request.parent_agent_id,
         )
         return pb.ListAgentsResponse(agents=[agent_to_proto(r) for r in records], next_page_token=token)
 

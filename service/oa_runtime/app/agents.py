@@ -9,12 +9,13 @@ executor (engine/agents.py) calls to run a turn: StartRun / CancelRun by the tur
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..core.agents import events as aev
-from ..core.agents.errors import AgentAlreadyExists, AgentNotFound, FrameConflict, NotAgentTurn
+from ..core.agents.errors import AgentAlreadyExists, AgentFailed, AgentNotFound, FrameConflict, NotAgentTurn
 from ..core.agents.inputs import (
     FrameIn,
     FramesOutcome,
@@ -29,7 +30,7 @@ from ..core.agents.spec import AGENT_ID_PATTERN, SUB_ID_PATTERN, AgentSpec, vali
 from ..core.agents.state import AgentState, AgentStatus
 from ..core.agents.turns import agent_of_run, frame_body, turn_request
 from ..core.errors import InvalidArgument
-from ..core.events import NewEvent
+from ..core.events import MESSAGE_COMPLETED, NewEvent
 from ..engine.agents import AgentExecutor, Clock
 from ..engine.worker_streams import WorkerHub
 from ..ports import AgentStore
@@ -101,16 +102,28 @@ async def get_agent(agents: Agents, agent_id: str) -> AgentRecord:
 
 
 async def list_agents(
-    agents: Agents, *, page_size: int, page_token: str, status: AgentStatus | None, thread_id: str
+    agents: Agents,
+    *,
+    page_size: int,
+    page_token: str,
+    status: AgentStatus | None,
+    thread_id: str,
+    parent_agent_id: str = "",
 ) -> tuple[list[AgentRecord], str]:
     """A page of agents, newest first, and the token of the next page ("" on the last)."""
     if page_size < 0 or page_size > MAX_PAGE:
         raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE} (0 means {DEFAULT_PAGE})")
     size = page_size or DEFAULT_PAGE
-    filters = {"status": status.value if status else "", "thread_id": thread_id}
+    if parent_agent_id:
+        require_agent_id(parent_agent_id)
+    filters = {"status": status.value if status else "", "thread_id": thread_id, "parent": parent_agent_id}
     before = decode_page_token(page_token, filters) if page_token else None
     rows = await agents.store.list_agents(
-        status=status, thread_id=thread_id or None, limit=size + 1, before=before
+        status=status,
+        thread_id=thread_id or None,
+        limit=size + 1,
+        before=before,
+        parent_agent_id=parent_agent_id or None,
     )
     page = rows[:size]
     last = page[-1] if page else None
@@ -178,8 +191,11 @@ async def wake_agent(agents: Agents, agent_id: str) -> tuple[AgentRecord, bool]:
 
 
 async def sleep_agent(agents: Agents, agent_id: str, by: str = "") -> tuple[AgentRecord, bool]:
-    """The running turn finishes, then the agent sleeps; frames arriving meanwhile wait."""
-    return await _request(agents, agent_id, lambda state, now: request_sleep(state, by))
+    """The running turn finishes, then the agent sleeps; frames arriving meanwhile wait. The
+    agent's children are put to sleep too."""
+    answer = await _request(agents, agent_id, lambda state, now: request_sleep(state, by))
+    await sleep_children(agents, agent_id)
+    return answer
 
 
 async def _request(
@@ -261,11 +277,13 @@ def _require_turn(record: AgentRecord | None, agent_id: str, run_id: str) -> Age
 
 
 class AgentTurns:
-    """The `Turns` port of the agent executor: a turn is a run on the agent's thread."""
+    """The `Turns` port of the agent executor: a turn is a run on the agent's thread; a child's
+    turn results and pauses are told to its parent."""
 
-    def __init__(self, rt: Runtime, store: AgentStore) -> None:
+    def __init__(self, rt: Runtime, agents: Agents) -> None:
         self._rt = rt
-        self._store = store
+        self._agents = agents
+        self._store = agents.store
 
     async def start_turn(self, state: AgentState, run_id: str) -> None:
         turn = state.turn
@@ -279,9 +297,33 @@ class AgentTurns:
     async def cancel_turn(self, run_id: str, reason: str) -> None:
         await cancel_run(self._rt, run_id, f"agent: {reason}")
 
+    async def turn_ended(self, state: AgentState, run_id: str, outcome: str, error_message: str) -> None:
+        if state.spec is None or not state.spec.parent_agent_id:
+            return
+        texts = [
+            str(e.payload.get("text", ""))
+            for e in await self._rt.store.read_events(run_id, 0, limit=100_000)
+            if e.type == MESSAGE_COMPLETED
+        ]
+        data = {"child_agent_id": state.agent_id, "run_id": run_id, "outcome": outcome}
+        if error_message:
+            data["error"] = error_message
+        frame_id = f"child:{run_id}"[:128]
+        text = texts[-1] if texts else ""
+        await tell_parent(self._agents, state, FrameIn(frame_id, aev.FRAME_TOOL_RESULT, text, data))
 
-class AgentTimers:
-    """The timer tool's backend (tools/builtin.py `timer_tool`) on these agents."""
+    async def agent_paused(self, state: AgentState) -> None:
+        await sleep_children(self._agents, state.agent_id)
+        if state.spec is None or not state.spec.parent_agent_id or state.pause is None:
+            return
+        p = state.pause
+        text = f"child agent {state.agent_id} paused ({p.reason}): {p.detail}"
+        frame = FrameIn(f"child:{state.agent_id}:paused:{state.last_seq}", aev.FRAME_SYSTEM, text)
+        await tell_parent(self._agents, state, frame)
+
+
+class AgentTools:
+    """The backend of the agents' built-in tools (tools/builtin.py `timer_tool`, `delegate_tool`)."""
 
     def __init__(self, agents: Agents) -> None:
         self._agents = agents
@@ -293,3 +335,62 @@ class AgentTimers:
 
     async def cancel_timer(self, run_id: str, timer_id: str) -> bool:
         return await cancel_timer(self._agents, run_id, timer_id)
+
+    async def delegate(
+        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+    ) -> dict[str, str]:
+        return await delegate(self._agents, run_id, tool_call_id, child, text, instructions)
+
+
+# ----- child agents (the delegate tool) -----
+
+
+async def delegate(
+    agents: Agents, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+) -> dict[str, str]:
+    """The delegate tool: the agent whose running turn `run_id` is starts (or reuses) its child
+    `<agent id>.<child>` on a thread of its own and gives it `text` as a user prompt (idempotent
+    per tool call). The child's turns' results come back to the parent as tool_result frames."""
+    agent_id = _running_agent(run_id)
+    parent = _require_turn(await agents.store.get_agent(agent_id), agent_id, run_id).spec
+    assert parent is not None
+    if not SUB_ID_PATTERN.match(child):
+        raise InvalidArgument("child", "must be 1-64 characters from [A-Za-z0-9._-]")
+    spec = AgentSpec(
+        agent_id=f"{agent_id}.{child}",
+        thread_id=f"{parent.thread_id}.{child}",
+        user_id=parent.user_id,
+        models=parent.models,
+        instructions=instructions or parent.instructions,
+        tool_policy=parent.tool_policy,
+        supervision=parent.supervision,
+        memory=parent.memory,
+        parent_agent_id=agent_id,
+    )
+    await create_agent(agents, spec)
+    frame_id = f"delegate:{tool_call_id}"[:128]
+    await submit_frames(agents, spec.agent_id, [FrameIn(frame_id, aev.FRAME_USER_PROMPT, text)])
+    return {"child_agent_id": spec.agent_id, "frame_id": frame_id}
+
+
+async def tell_parent(agents: Agents, child: AgentState, frame: FrameIn) -> None:
+    """Delivers `frame` to the child's parent (idempotent by its frame id); a parent that
+    failed or is gone takes nothing."""
+    assert child.spec is not None
+    with contextlib.suppress(AgentNotFound, AgentFailed):
+        await submit_frames(agents, child.spec.parent_agent_id, [frame])
+
+
+async def children(agents: Agents, agent_id: str) -> list[str]:
+    """The ids of the agent's children (at most 500)."""
+    rows = await agents.store.list_agents(
+        status=None, thread_id=None, limit=MAX_PAGE, before=None, parent_agent_id=agent_id
+    )
+    return [r.state.agent_id for r in rows]
+
+
+async def sleep_children(agents: Agents, agent_id: str) -> None:
+    """A parent put to sleep or paused: its children (and theirs) sleep after their turns."""
+    for child_id in await children(agents, agent_id):
+        with contextlib.suppress(AgentFailed):
+            await sleep_agent(agents, child_id, by=f"parent {agent_id}")

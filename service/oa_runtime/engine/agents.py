@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ..core.agents.decide import Decision, Hold, Release, RunTurn, decide
-from ..core.agents.events import TURN_FAILED
+from ..core.agents.events import PAUSED, TURN_FAILED
 from ..core.agents.record import AgentRecord
 from ..core.agents.state import AgentState, finish_turn
 from ..core.agents.turns import turn_tool_calls
@@ -51,6 +51,12 @@ class Turns(Protocol):
 
     async def cancel_turn(self, run_id: str, reason: str) -> None:
         """Records the cancel of the turn's run (idempotent) and stops it."""
+
+    async def turn_ended(self, state: AgentState, run_id: str, outcome: str, error_message: str) -> None:
+        """Before the turn's end is recorded: tells a child agent's parent (idempotent)."""
+
+    async def agent_paused(self, state: AgentState) -> None:
+        """After supervision paused the agent: its children sleep, its parent is told."""
 
 
 class RunReader(RunQueries, EventLog, Protocol):
@@ -288,6 +294,8 @@ class _AgentLoop:
         if update.record is None or not made:
             return None
         self.handle.seen_seq = update.record.state.last_seq
+        if any(e.type == PAUSED for e in made[-1].events):
+            await self.x._turns.agent_paused(made[-1].state)
         return made[-1]
 
     async def _turn(self, state: AgentState, effect: RunTurn) -> None:
@@ -310,6 +318,8 @@ class _AgentLoop:
         if record is None:
             return  # the deadline, a timer, or the stream moved: decide again
         calls = turn_tool_calls(await self.x._runs.read_events(run_id, 0, limit=100_000))
+        # Told before the end is recorded: a crash in between tells again (deduplicated by frame id).
+        await self.x._turns.turn_ended(state, run_id, record.status.value, record.error_message)
         await self._finish(run_id, record.status.value, record.finish_reason, record.error_message, calls)
 
     async def _finish(

@@ -67,8 +67,10 @@ class SqlAgentStore:
         thread_id: str | None,
         limit: int,
         before: tuple[str, str] | None,
+        parent_agent_id: str | None = None,
     ) -> list[AgentRecord]:
-        return await self._events._read(list_agents(self._d, status, thread_id, limit, before))
+        flow = list_agents(self._d, status, thread_id, parent_agent_id, limit, before)
+        return await self._events._read(flow)
 
     async def read_agent_events(self, agent_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
         return await self._events._read(read_agent_events(self._d, agent_id, after_seq, limit))
@@ -218,13 +220,14 @@ def _insert_row(d: Dialect, spec: AgentSpec, r: AgentRecord) -> Stmt:
     assert s.status is not None
     return command(
         d.sql(
-            "INSERT INTO agents (agent_id, thread_id, user_id, status, fingerprint, last_seq, created_at,"
-            " updated_at, wake_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO agents (agent_id, thread_id, user_id, parent_agent_id, status, fingerprint,"
+            " last_seq, created_at, updated_at, wake_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         (
             spec.agent_id,
             spec.thread_id,
             str(spec.user_id) if spec.user_id else "",
+            spec.parent_agent_id,
             s.status.value,
             r.fingerprint,
             s.last_seq,
@@ -279,6 +282,7 @@ def list_agents(
     d: Dialect,
     status: AgentStatus | None,
     thread_id: str | None,
+    parent_agent_id: str | None,
     limit: int,
     before: tuple[str, str] | None,
 ) -> Flow[list[AgentRecord]]:
@@ -291,6 +295,9 @@ def list_agents(
     if thread_id is not None:
         where.append("thread_id = ?")
         params.append(thread_id)
+    if parent_agent_id is not None:
+        where.append("parent_agent_id = ?")
+        params.append(parent_agent_id)
     if before is not None:
         created = d.time(datetime.fromisoformat(before[0]))
         where.append("(created_at < ? OR (created_at = ? AND agent_id < ?))")

@@ -15,7 +15,15 @@ from ..core.errors import DomainError
 from ..ports import ToolSpec
 from .registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
 
-__all__ = ["BUILTIN_TOOLS", "TimerBackend", "Tool", "ToolFailed", "timer_tool"]
+__all__ = [
+    "BUILTIN_TOOLS",
+    "AgentToolsBackend",
+    "Tool",
+    "ToolFailed",
+    "agent_tools",
+    "delegate_tool",
+    "timer_tool",
+]
 
 
 async def _echo(args: dict[str, Any], ctx: ToolContext) -> Any:
@@ -137,9 +145,9 @@ BUILTIN_TOOLS = ToolRegistry(
 )
 
 
-class TimerBackend(Protocol):
-    """What the timer tool needs: the agent use cases (app/agents.py `AgentTimers`). Both
-    raise a DomainError when the run is not its agent's running turn or the input is bad."""
+class AgentToolsBackend(Protocol):
+    """What the agents' tools need: the agent use cases (app/agents.py `AgentTools`). Each
+    raises a DomainError when the run is not its agent's running turn or the input is bad."""
 
     async def set_timer(
         self, run_id: str, timer_id: str, *, fire_at: datetime | None, after: timedelta | None, text: str
@@ -147,11 +155,15 @@ class TimerBackend(Protocol):
 
     async def cancel_timer(self, run_id: str, timer_id: str) -> bool: ...
 
+    async def delegate(
+        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+    ) -> dict[str, str]: ...
+
 
 TIMER_TOOL = "timer"
 
 
-def timer_tool(backend: TimerBackend) -> Tool:
+def timer_tool(backend: AgentToolsBackend) -> Tool:
     """`timer`: an agent's turn sets (at a time or after a delay) or cancels a one-shot timer;
     when it fires, the agent gets a frame of kind `timer` with the timer's text and wakes.
     Setting a timer id again moves it. Only callable from an agent's running turn."""
@@ -189,3 +201,42 @@ def timer_tool(backend: TimerBackend) -> Tool:
         ["action", "timer_id"],
     )
     return Tool(spec, run, idempotent=True, agent_only=True)
+
+
+DELEGATE_TOOL = "delegate"
+
+
+def delegate_tool(backend: AgentToolsBackend) -> Tool:
+    """`delegate`: an agent's turn hands work to a child agent (`<agent id>.<child>`, on a thread
+    of its own, same user, models and tools); the child's answer comes back later as a
+    tool_result frame that wakes the agent. Only callable from an agent's running turn."""
+
+    async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
+        try:
+            return await backend.delegate(
+                ctx.run_id,
+                ctx.tool_call_id,
+                str(args["child"]),
+                str(args["text"]),
+                str(args.get("instructions", "")),
+            )
+        except DomainError as err:  # the backend's refusals are the tool's errors
+            raise ToolFailed(err.message, error_class=err.reason.lower()) from err
+
+    spec = _spec(
+        DELEGATE_TOOL,
+        "Hands a task (text) to the child agent named child, which works on it in its own turns;"
+        " its answer arrives later as a tool result frame. The same child keeps its conversation.",
+        {
+            "child": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "text": {"type": "string", "minLength": 1, "maxLength": 65536},
+            "instructions": {"type": "string", "maxLength": 65536},
+        },
+        ["child", "text"],
+    )
+    return Tool(spec, run, idempotent=True, agent_only=True)
+
+
+def agent_tools(backend: AgentToolsBackend) -> list[Tool]:
+    """The built-in tools of agents' turns."""
+    return [timer_tool(backend), delegate_tool(backend)]

@@ -8,6 +8,7 @@ CREATE TABLE agents (
     agent_id         TEXT PRIMARY KEY,
     thread_id        TEXT NOT NULL,
     user_id          TEXT NOT NULL,          -- canonical user id, '' for none
+    parent_agent_id  TEXT NOT NULL,          -- '' unless a child agent (the delegate tool)
     status           TEXT NOT NULL,
     fingerprint      TEXT NOT NULL,          -- of the definition: CreateAgent is idempotent by it
     last_seq         INTEGER NOT NULL,
@@ -22,6 +23,7 @@ CREATE TABLE agents (
 CREATE INDEX agents_created ON agents (created_at, agent_id);
 CREATE INDEX agents_status_created ON agents (status, created_at, agent_id);
 CREATE INDEX agents_wake ON agents (wake_at) WHERE wake_at IS NOT NULL;
+CREATE INDEX agents_parent ON agents (parent_agent_id, created_at, agent_id) WHERE parent_agent_id <> '';
 
 -- The frame index: every frame an agent ever received (client frames, schedule and timer
 -- firings), unique per agent, so a frame is recorded once however often it is sent, and
