@@ -25,6 +25,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 from oa_runtime.app.agents import Agents, create_agent
 from oa_runtime.core.agents.spec import AgentSpec
 from oa_runtime.ports import EventStore
@@ -73,15 +74,28 @@ async def frame_latency(rt: RuntimeHandle, frames: int) -> None:
                 turn.append(time.perf_counter() - began)
                 run_id = message.event.turn_started.run_id
         events.cancel()
-        run = rt.stub.StreamRunEvents(run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md())
-        async for item in run:
-            if item.event.type == "message.delta":
-                token.append(time.perf_counter() - began)
-                run.cancel()
-                break
+        token.append(await _first_token(rt, run_id) - began)
     print(f"  frame_ack_ms           {_ms(ack)}")
     print(f"  frame_to_turn_ms       {_ms(turn)}  (asleep, woken on the replica that took the frame)")
     print(f"  frame_to_first_token_ms {_ms(token)}")
+
+
+async def _first_token(rt: RuntimeHandle, run_id: str) -> float:
+    """When the turn's first text delta reached a run stream reader (the run is created just
+    after `agent.turn_started` is durable: a reader may have to ask again)."""
+    while True:
+        run = rt.stub.StreamRunEvents(run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md())
+        try:
+            async for item in run:
+                if item.event.type == "message.delta":
+                    run.cancel()
+                    return time.perf_counter()
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(0.001)
+        else:
+            raise AssertionError(f"{run_id} ended without text")
 
 
 async def ingest_rate(rt: RuntimeHandle, seconds: float = 3.0, clients: int = 16) -> None:
