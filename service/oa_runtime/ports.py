@@ -459,10 +459,11 @@ class AgentStore(Protocol):
     async def renew_agent_leases(self, owner: str, leases: Sequence[AgentLease], ttl_s: float) -> set[str]:
         """Extends the leases `owner` still holds; returns their agent ids (others were lost)."""
 
-    async def release_agent(self, owner: str, lease: AgentLease, seen_seq: int) -> bool:
+    async def release_agent(self, owner: str, lease: AgentLease, seen_seq: int | None) -> bool:
         """Gives the lease up if the agent has no event after `seen_seq` (False: it has, or
         the lease is gone; the executor decides again or stops). Atomic with that check, so
-        a frame that lands meanwhile is never left without an executor."""
+        a frame that lands meanwhile is never left without an executor. `seen_seq` None:
+        unconditionally (a lease taken by mistake)."""
 
     async def agent_seqs(self, agent_ids: Sequence[str]) -> dict[str, int]:
         """The last seq of each existing agent among `agent_ids`."""

@@ -132,6 +132,9 @@ async def test_leases_are_claimed_when_due_fence_updates_and_release_only_when_s
     await agents.update_agent("busy", framing(FrameIn("f2", "signal", "y")), now=T0)
     assert not await agents.release_agent("r1", lease, 3)
     assert await agents.release_agent("r1", lease, 4)
+    [again] = await agents.claim_agents("r1", 10, now=T0 + timedelta(seconds=2))
+    assert await agents.release_agent("r1", again, None)  # unconditionally
+    lease = again
     [taken] = await agents.claim_agents("r2", 10, now=T0 + timedelta(seconds=2))
     assert taken.token == lease.token + 1
     with pytest.raises(FencedOff):

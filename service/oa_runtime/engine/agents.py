@@ -148,9 +148,14 @@ class AgentExecutor:
                 limit=self.settings.claim_batch,
             )
             for lease in leases:
-                if not self.start(lease.agent_id, lease):
+                if self.start(lease.agent_id, lease):
+                    continue
+                handle = self._handles.get(lease.agent_id)
+                if handle is not None and handle.lease is None:
+                    handle.lease = lease  # its task is claiming it right now: it takes this lease
+                else:
                     with contextlib.suppress(Exception):
-                        await self._agents.release_agent(self.settings.owner, lease, -1)
+                        await self._agents.release_agent(self.settings.owner, lease, None)
             total += len(leases)
             if len(leases) < self.settings.claim_batch:
                 return total
@@ -226,9 +231,10 @@ class AgentExecutor:
                 claimed = await self._agents.claim_agents(
                     self.settings.owner, self.settings.ttl_s, now=self._clock(), agent_ids=[agent_id], limit=1
                 )
-                if not claimed:
+                if claimed:
+                    handle.lease = claimed[0]
+                elif handle.lease is None:  # else the claimer took it meanwhile and handed it over
                     return  # not due, or another replica holds it
-                handle.lease = claimed[0]
             await _AgentLoop(self, agent_id, handle).run()
         except FencedOff:
             log.info("agent taken over by another replica", extra={"agent_id": agent_id})

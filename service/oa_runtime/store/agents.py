@@ -101,15 +101,15 @@ class SqlAgentStore:
 
         return await self._events._write(flow)
 
-    async def release_agent(self, owner: str, lease: AgentLease, seen_seq: int) -> bool:
+    async def release_agent(self, owner: str, lease: AgentLease, seen_seq: int | None) -> bool:
         def flow() -> Flow[Done[bool]]:
+            unseen = "" if seen_seq is None else " AND last_seq = ?"
             rows = yield query(
                 self._d.sql(
                     "UPDATE agents SET lease_owner = NULL, lease_expires_at = NULL"
-                    " WHERE agent_id = ? AND lease_owner = ? AND lease_token = ? AND last_seq = ?"
-                    " RETURNING agent_id"
+                    f" WHERE agent_id = ? AND lease_owner = ? AND lease_token = ?{unseen} RETURNING agent_id"
                 ),
-                (lease.agent_id, owner, lease.token, seen_seq),
+                (lease.agent_id, owner, lease.token, *(() if seen_seq is None else (seen_seq,))),
             )
             return lambda: bool(rows)
 
