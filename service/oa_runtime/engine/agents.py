@@ -37,6 +37,7 @@ from ..core.events import RUN_FINISHED, NewEvent
 from ..core.records import RunRecord
 from ..ports import AgentLease, AgentStore, EventLog, RunQueries
 from .broker import Broker
+from .coordinator import claim_forever
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +163,8 @@ class AgentExecutor:
         return total
 
     async def claim_loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self.claim_once()
-            except DependencyUnavailable as exc:
-                log.warning("agent claim failed: database unavailable", extra={"error": str(exc)})
-            except Exception:
-                log.exception("agent claim failed")
-            await _wait_event(self._claim_now, self.settings.claim_interval_s)
+        interval = self.settings.claim_interval_s
+        await claim_forever(self.claim_once, self._claim_now, interval, lambda: self._stopping, "agent claim")
 
     async def keep_loop(self) -> None:
         """Renews the held leases every third of their TTL; a lost lease stops its task."""
@@ -383,8 +378,9 @@ class _AgentLoop:
         return (until - self.x._clock()).total_seconds()
 
     async def _wait(self, seconds: float) -> None:
+        """Until `seconds` passed or the agent's stream moved (the loop clears the wakeup)."""
         if seconds > 0:
-            await _wait_event(self.handle.wakeup, seconds, clear=False)
+            await _first([self.handle.wakeup.wait()], seconds)
 
 
 async def _first(waits: Sequence[Awaitable[object]], timeout_s: float) -> bool:
@@ -396,11 +392,3 @@ async def _first(waits: Sequence[Awaitable[object]], timeout_s: float) -> bool:
         for t in tasks:
             t.cancel()
     return bool(done)
-
-
-async def _wait_event(event: asyncio.Event, timeout_s: float, *, clear: bool = True) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout_s):  # not wait_for: it can drop a cancel (3.11)
-            await event.wait()
-    if clear:
-        event.clear()
