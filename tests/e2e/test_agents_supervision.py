@@ -6,11 +6,14 @@ decision is an event, and a paused agent says why in GetAgent."""
 
 from __future__ import annotations
 
+import grpc
+import pytest
 from google.protobuf import duration_pb2
 from openagents.runtime.v1 import agent_event_pb2, agent_pb2
 from openagents.runtime.v1 import agent_service_pb2 as pb
 
 from tests.e2e.agent_helpers import create, events_until, get, prompt, stub, submit, types
+from tests.e2e.helpers import error_info
 from tests.support.runtime import RuntimeHandle
 
 FAST_BACKOFF = agent_pb2.SupervisionPolicy(
@@ -112,3 +115,39 @@ async def test_a_turn_whose_run_cannot_start_is_a_failed_turn(runtime: RuntimeHa
     finished = next(e.turn_finished for e in seen if e.type == "agent.turn_finished")
     assert finished.outcome == 2 and finished.reason == "start_unknown_model"  # RUN_OUTCOME_FAILED
     assert (agent_event_pb2.SUPERVISION_ACTION_ACCEPT_FAILURE, "start_unknown_model") in decisions(seen)
+
+
+async def test_the_circuit_breaker_opens_half_opens_and_finally_fails_the_agent(
+    runtime: RuntimeHandle,
+) -> None:
+    ms = 1_000_000  # nanoseconds
+    policy = agent_pb2.SupervisionPolicy(
+        backoff_initial=duration_pb2.Duration(nanos=10 * ms),
+        backoff_max=duration_pb2.Duration(nanos=20 * ms),
+        max_restarts=50,
+        escalate_after_failures=50,
+        circuit_breaker=agent_pb2.CircuitBreaker(
+            failures=2,
+            cooldown=duration_pb2.Duration(nanos=200 * ms),
+            cooldown_max=duration_pb2.Duration(nanos=400 * ms),
+            max_trips=2,
+        ),
+    )
+    await create(runtime, "cb1", supervision_policy=policy)
+    await submit(runtime, "cb1", prompt("f1", "/fail provider down"))
+    seen = await events_until(runtime, "cb1", lambda es: "agent.failed" in types(es))
+    kinds = types(seen)
+    assert kinds.count("agent.paused") >= 1 and "agent.resumed" in kinds
+    assert all(
+        e.paused.reason == "circuit_open" and e.paused.HasField("until")
+        for e in seen
+        if e.type == "agent.paused"
+    )
+    assert next(e.resumed.by for e in seen if e.type == "agent.resumed") == "circuit_half_open"
+    assert seen[-1].failed.reason == "circuit_exhausted"
+    agent = await get(runtime, "cb1")
+    assert agent.state == agent_pb2.AGENT_STATE_FAILED and agent.failure_reason == "circuit_exhausted"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await submit(runtime, "cb1", prompt("f2", "/say hi"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(refused.value).reason == "AGENT_FAILED"
