@@ -389,6 +389,7 @@ class AgentUpdate:
 
     record: AgentRecord | None
     events: Sequence[Event]
+    lease: AgentLease | None = None  # taken in the same transaction (`claim`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,12 +417,15 @@ class AgentStore(Protocol):
         now: datetime,
         frame_ids: Sequence[str] = (),
         fence: AgentLease | None = None,
+        claim: tuple[str, float] | None = None,
     ) -> AgentUpdate:
         """In one transaction, serialized per agent: reads the row and the frame index entries
         of `frame_ids`, calls `decide`, appends its events with the next seqs, folds them
         (`core.agents.state.apply`, IllegalTransition: nothing written) into the row with
         `wake_at` = `decide.claim_at(state, now)`, and indexes every frame they record. With
-        `fence`, FencedOff unless the lease is still the agent's current one. An unknown agent
+        `fence`, FencedOff unless the lease is still the agent's current one. With `claim`
+        (owner, ttl_s): an existing agent that is now due and unleased (or whose lease expired)
+        is leased to owner in the same transaction (`AgentUpdate.lease`). An unknown agent
         whose first event is not `agent.created`: AgentNotFound."""
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...

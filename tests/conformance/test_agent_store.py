@@ -182,3 +182,24 @@ async def test_concurrent_frames_to_one_agent_serialize_with_dense_seqs(
     assert [e.seq for e in events] == list(range(1, 12))
     record = await agents.get_agent("a1")
     assert record is not None and len(record.state.pending) == 10
+
+
+async def test_an_update_can_take_the_lease_of_an_agent_it_makes_due(agents: AgentStore) -> None:
+    await agents.update_agent("a1", creating("a1"), now=T0)
+    claim = ("r1", 10.0)
+    frame = framing(FrameIn("f1", "signal", "x"))
+    update = await agents.update_agent("a1", frame, now=T0, claim=claim)
+    assert update.lease is not None and update.lease.agent_id == "a1"
+    assert await agents.claim_agents("r2", 10, now=T0) == []  # held by r1 already
+    # Held (and not expired): a later update takes nothing; the holder goes on.
+    again = await agents.update_agent("a1", framing(FrameIn("f2", "signal", "y")), now=T0, claim=("r2", 10.0))
+    assert again.lease is None
+    assert await agents.release_agent("r1", update.lease, None)
+    # Nothing due (a new sleeping agent): nothing taken.
+    await agents.update_agent("a2", creating("a2"), now=T0)
+
+    def sleep_request(record: AgentRecord | None, known: Mapping[str, str]) -> Sequence[NewEvent]:
+        return [aev.sleep_requested("test")]
+
+    quiet = await agents.update_agent("a2", sleep_request, now=T0, claim=claim)
+    assert quiet.lease is None

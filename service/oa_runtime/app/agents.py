@@ -33,7 +33,7 @@ from ..core.errors import InvalidArgument
 from ..core.events import MESSAGE_COMPLETED, NewEvent
 from ..engine.agents import AgentExecutor, Clock
 from ..engine.worker_streams import WorkerHub
-from ..ports import AgentStore
+from ..ports import AgentLease, AgentStore
 from .paging import decode_page_token, encode_page_token
 from .runs import cancel_run, start_run
 from .runtime import Runtime
@@ -60,16 +60,22 @@ class Agents:
     poll_s: float | None = None  # readers re-read this often for other replicas' commits
     sse_heartbeat_s: float = 15.0
 
-    def after_write(self, record: AgentRecord | None) -> None:
-        """Executes the agent here at once if it needs an executor now (or pokes its task)."""
+    def claim(self) -> tuple[str, float] | None:
+        """What a write asks the store for: the agent's lease for this replica, if it becomes due."""
+        x = self.executor
+        return None if x is None or x.stopping else (x.settings.owner, x.settings.ttl_s)
+
+    def after_write(self, record: AgentRecord | None, lease: AgentLease | None = None) -> None:
+        """Executes the agent here at once if it needs an executor now (with the lease the
+        write took, else claiming it), or pokes its task."""
         if record is None:
             return
         agent_id = record.state.agent_id
         self.hub.publish(agent_id)
         if self.executor is None:
             return
-        if record.wake_at is not None and record.wake_at <= self.clock():
-            self.executor.start(agent_id)
+        if lease is not None or (record.wake_at is not None and record.wake_at <= self.clock()):
+            self.executor.start(agent_id, lease)
         else:
             self.executor.poke(agent_id)
 
@@ -170,11 +176,11 @@ async def submit_frames(agents: Agents, agent_id: str, frames: Sequence[FrameIn]
         return outcome.events
 
     ids = [f.frame_id for f in frames]
-    update = await agents.store.update_agent(agent_id, decide, now=now, frame_ids=ids)
+    update = await agents.store.update_agent(agent_id, decide, now=now, frame_ids=ids, claim=agents.claim())
     assert update.record is not None
     outcome, indexed = outcomes[-1]
+    agents.after_write(update.record, update.lease)
     refuse_if_busy(outcome, agent_id)  # after the refusal itself was recorded
-    agents.after_write(update.record)
     return FramesResult(
         update.record,
         outcome.accepted,
@@ -209,9 +215,9 @@ async def _request(
             raise AgentNotFound(agent_id)
         return make(record.state, now)
 
-    update = await agents.store.update_agent(agent_id, decide, now=now)
+    update = await agents.store.update_agent(agent_id, decide, now=now, claim=agents.claim())
     assert update.record is not None
-    agents.after_write(update.record)
+    agents.after_write(update.record, update.lease)
     return update.record, bool(update.events)
 
 

@@ -108,6 +108,10 @@ class AgentExecutor:
         self._claim_now = asyncio.Event()
         self._stopping = False
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def running(self) -> list[str]:
         return list(self._handles)
 
@@ -119,12 +123,20 @@ class AgentExecutor:
         current = self._handles.get(agent_id)
         if current is not None:
             current.start_again = current.releasing
+            if lease is not None and current.lease is None:
+                current.lease = lease  # its task is claiming it right now: it takes this lease
+            elif lease is not None:
+                self._tg.create_task(self._give_back(lease), name=f"agent-release:{agent_id}")
             self.poke(agent_id)
             return False
         handle = _Handle(lease=lease)
         self._handles[agent_id] = handle
         handle.task = self._tg.create_task(self._execute(agent_id, handle), name=f"agent:{agent_id}")
         return True
+
+    async def _give_back(self, lease: AgentLease) -> None:
+        with contextlib.suppress(Exception):
+            await self._agents.release_agent(self.settings.owner, lease, None)
 
     def poke(self, agent_id: str) -> None:
         """The agent's stream moved: its task decides again now."""
@@ -149,14 +161,7 @@ class AgentExecutor:
                 limit=self.settings.claim_batch,
             )
             for lease in leases:
-                if self.start(lease.agent_id, lease):
-                    continue
-                handle = self._handles.get(lease.agent_id)
-                if handle is not None and handle.lease is None:
-                    handle.lease = lease  # its task is claiming it right now: it takes this lease
-                else:
-                    with contextlib.suppress(Exception):
-                        await self._agents.release_agent(self.settings.owner, lease, None)
+                self.start(lease.agent_id, lease)  # hands it over, or gives it back, if running here
             total += len(leases)
             if len(leases) < self.settings.claim_batch:
                 return total

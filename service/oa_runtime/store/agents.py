@@ -52,9 +52,10 @@ class SqlAgentStore:
         now: datetime,
         frame_ids: Sequence[str] = (),
         fence: AgentLease | None = None,
+        claim: tuple[str, float] | None = None,
     ) -> AgentUpdate:
         return await self._events._write(
-            lambda: update_agent(self._d, agent_id, decide, now, frame_ids, fence)
+            lambda: update_agent(self._d, agent_id, decide, now, frame_ids, fence, claim)
         )
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
@@ -146,11 +147,16 @@ def update_agent(
     now: datetime,
     frame_ids: Sequence[str],
     fence: AgentLease | None,
+    claim: tuple[str, float] | None = None,
 ) -> Flow[Done[AgentUpdate]]:
     if d.for_update:  # PostgreSQL: serialize the agent's updates (a new one has no row to lock)
         yield command(d.sql("SELECT pg_advisory_xact_lock(hashtextextended(?, 3))"), (agent_id,))
     rows = yield query(
-        d.sql(f"SELECT {_ROW_COLUMNS}, lease_owner, lease_token FROM agents WHERE agent_id = ?"), (agent_id,)
+        d.sql(
+            f"SELECT {_ROW_COLUMNS}, lease_owner, lease_token, lease_expires_at"
+            " FROM agents WHERE agent_id = ?"
+        ),
+        (agent_id,),
     )
     current = _record(d, rows[0][:5]) if rows else None
     if fence is not None and (not rows or rows[0][5] is None or int(rows[0][6]) != fence.token):
@@ -184,15 +190,41 @@ def update_agent(
     else:
         record = AgentRecord(state, current.fingerprint, current.created_at, now, claim_at(state, now))
         yield _update_row(d, record)
+    lease = (yield from _claim_with(d, agent_id, rows[0][5:], record, now, claim)) if rows and claim else None
     yield from _index_rows(d, agent_id, state.spec.thread_id, placed)
     event_rows = [(agent_id, EventRow(e.seq, e.event_id, e.type, dict(e.payload))) for e in placed]
     positions = yield from d.insert_events(STREAM_AGENT, event_rows, now)  # last: log_head's lock
 
     def result() -> AgentUpdate:
         first = int(positions.first())
-        return AgentUpdate(record, [_at(e, first + i) for i, e in enumerate(placed)])
+        return AgentUpdate(record, [_at(e, first + i) for i, e in enumerate(placed)], lease)
 
     return result
+
+
+def _claim_with(
+    d: Dialect,
+    agent_id: str,
+    lease_row: Sequence[Any],
+    record: AgentRecord,
+    now: datetime,
+    claim: tuple[str, float],
+) -> Flow[AgentLease | None]:
+    """Leases the agent to `claim`'s owner in the update's transaction when it is due and
+    nobody holds it (or the lease expired): the replica that took a frame executes the agent
+    without a claim of its own."""
+    owner, expires = lease_row[0], lease_row[2]
+    wall = utc_now()
+    if record.wake_at is None or record.wake_at > now:
+        return None
+    if owner is not None and expires is not None and d.from_time(expires) >= wall:
+        return None
+    token = int(lease_row[1]) + 1
+    yield command(
+        d.sql("UPDATE agents SET lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE agent_id = ?"),
+        (claim[0], token, d.time(wall + timedelta(seconds=claim[1])), agent_id),
+    )
+    return AgentLease(agent_id, token)
 
 
 def _index_rows(d: Dialect, agent_id: str, thread_id: str, placed: Sequence[Event]) -> Flow[None]:
