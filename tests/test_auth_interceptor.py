@@ -29,6 +29,7 @@ from oa_runtime.core.validation import fingerprint
 from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
 from openagents.runtime.v1 import (
+    agent_service_pb2,
     artifact_service_pb2,
     codex_worker_service_pb2,
     health_service_pb2,
@@ -426,6 +427,7 @@ def test_every_run_service_method_has_an_access_rule() -> None:
         codex_worker_service_pb2.DESCRIPTOR.services_by_name["CodexWorkerService"],
         sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"],
         artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"],
+        agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
     ]
     methods = {f"/{service.full_name}/{method.name}" for service in services for method in service.methods}
     assert methods == set(RESOURCES)

@@ -63,6 +63,8 @@ class Settings:
     claim_interval_s: float = 1.0  # how often a replica looks for runs nobody executes
     recovery_budget: int = 3  # takeovers without progress before a run ends failed
     stream_poll_s: float = 1.0  # fallback poll for streams of runs executed elsewhere
+    # How often a replica looks for frames other replicas gave the agents it holds (PostgreSQL).
+    agent_poll_s: float = 0.25
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
     # ----- tools -----
@@ -124,6 +126,7 @@ class Settings:
             claim_interval_s=_float(e, "RUNTIME_CLAIM_INTERVAL_S", defaults.claim_interval_s),
             recovery_budget=_int(e, "RUNTIME_RECOVERY_BUDGET", defaults.recovery_budget),
             stream_poll_s=_float(e, "RUNTIME_STREAM_POLL_S", defaults.stream_poll_s),
+            agent_poll_s=_float(e, "RUNTIME_AGENT_POLL_S", defaults.agent_poll_s),
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
             # ----- tools -----

@@ -1,5 +1,5 @@
-"""Which resource each RunService, CodexWorkerService, SyncService and ArtifactService method
-touches, read from the store.
+"""Which resource each RunService, CodexWorkerService, SyncService, ArtifactService and
+AgentService method touches, read from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
+from ..core.agents.errors import AgentNotFound
+from ..core.agents.record import AgentRecord
+from ..core.agents.spec import AGENT_ID_PATTERN
 from ..core.errors import InternalError, InvalidArgument, NotThreadOwner, RunNotFound, ThreadNotFound
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
@@ -23,6 +26,7 @@ SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
 # SyncTopic numbers (sync_service.proto): the auth floor sees no wire types, only their values.
 _RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
 ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
+AGENT_SERVICE = "/openagents.runtime.v1.AgentService/"
 
 
 class ResourceReader(Protocol):
@@ -47,13 +51,26 @@ class WorkerReader(Protocol):
     async def get_worker(self, worker_id: str) -> WorkerState | None: ...
 
 
+@runtime_checkable
+class AgentReader(Protocol):
+    """The agent read authorization needs (AgentStore implements it)."""
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
+
+
 class AuthReads:
     """The interceptor's store: nonces and run reads from the EventStore, worker reads from
-    the WorkerStore (both on the same database)."""
+    the WorkerStore, agent reads from the AgentStore (all on the same database)."""
 
-    def __init__(self, store: Any, workers: WorkerReader) -> None:
+    def __init__(self, store: Any, workers: WorkerReader, agents: AgentReader | None = None) -> None:
         self._store = store
         self._workers = workers
+        self._agents = agents
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        if self._agents is None:
+            raise InternalError("authorization has no agent store")
+        return await self._agents.get_agent(agent_id)
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         used: bool = await self._store.use_nonce(nonce, expires_at_epoch)
@@ -206,10 +223,11 @@ class _RunId:
 class _WorkerId:
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
+
+
 async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
     """A run's artifacts are the run's (a token for the run reads them), a thread's are the
-    thread's. An agent's: no agent store answers here yet, so no run, thread or user claim
-    matches one and only an accepted service token reads them (fail closed)."""
+    thread's, an agent's the agent's (a token bound to it, its thread or its owner)."""
     named = [n for n in ("run_id", "thread_id", "agent_id") if getattr(request, n)]
     if len(named) != 1:
         raise InvalidArgument("run_id", "name exactly one of run_id, thread_id and agent_id")
@@ -217,8 +235,49 @@ async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
         return await _run(store, request)
     if named[0] == "thread_id":
         return await _thread(store, request)
-    require_id("agent_id", request.agent_id)
-    return Target(owner=None)
+    return await _agent(store, request)
+
+
+def _agent_reader(store: ResourceReader) -> AgentReader:
+    if not isinstance(store, AgentReader):
+        raise InternalError("authorization has no agent store")
+    return store
+
+
+def _agent_target(record: AgentRecord) -> Target:
+    spec = record.state.spec
+    assert spec is not None
+    owner = str(spec.user_id) if spec.user_id else ""
+    return Target(thread_id=spec.thread_id, owner=owner, agent_id=spec.agent_id)
+
+
+async def _agent(store: ResourceReader, request: Any) -> Target:
+    agent_id = _require_agent_id(request.agent_id)
+    record = await _agent_reader(store).get_agent(agent_id)
+    if record is None:
+        raise AgentNotFound(agent_id)
+    return _agent_target(record)
+
+
+async def _new_or_existing_agent(store: ResourceReader, request: Any) -> Target:
+    """CreateAgent: an existing agent is its owner's; a new one is the request's user's, on a
+    thread that user owns (or a new thread), like StartRun."""
+    agent_id = _require_agent_id(request.agent_id)
+    record = await _agent_reader(store).get_agent(agent_id)
+    if record is not None:
+        return _agent_target(record)
+    thread_id = require_id("thread_id", request.thread_id)
+    user = _request_user(request)
+    owner = await thread_owner(store, thread_id)
+    if owner is not None and owner != user:
+        raise NotThreadOwner(thread_id)
+    return Target(thread_id=thread_id, owner=user, agent_id=agent_id)
+
+
+def _require_agent_id(agent_id: str) -> str:
+    if not AGENT_ID_PATTERN.match(agent_id):
+        raise InvalidArgument("agent_id", "must be 1-100 characters from [A-Za-z0-9._:-]")
+    return agent_id
 
 
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
@@ -247,6 +306,14 @@ RESOURCES: dict[str, Resolve] = {
     SYNC_SERVICE + "Subscribe": _subscription,
     ARTIFACT_SERVICE + "ListArtifacts": _artifact_scope,
     ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
+    AGENT_SERVICE + "CreateAgent": _new_or_existing_agent,
+    AGENT_SERVICE + "GetAgent": _agent,
+    AGENT_SERVICE + "ListAgents": _thread_or_every_run,
+    AGENT_SERVICE + "WakeAgent": _agent,
+    AGENT_SERVICE + "SleepAgent": _agent,
+    AGENT_SERVICE + "SubmitFrames": _agent,
+    AGENT_SERVICE + "StreamAgentEvents": _agent,
+    AGENT_SERVICE + "StreamAgentSse": _agent,
 }
 
 

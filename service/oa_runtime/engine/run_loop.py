@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..core import events as ev
+from ..core.agents.turns import agent_of_run
 from ..core.context import model_context
 from ..core.errors import SeqConflict
 from ..core.leases import RECOVERY_EXHAUSTED
@@ -176,7 +177,9 @@ class RunLoop:
             model=self.record.request.model,
             step=step,
             messages=model_context(self.record.request, self.history, self.state.transcript),
-            tools=self.deps.tools.specs(self.record.request.tool_policy),
+            tools=self.deps.tools.specs(
+                self.record.request.tool_policy, agent_turn=agent_of_run(self.record.run_id) is not None
+            ),
         )
         window_s = self.deps.settings.flush_window_ms / 1000
         return await ModelStep(self, self.provider, self._provider_name, request, window_s).run()

@@ -395,7 +395,12 @@ def list_runs(
 
 def thread_runs(d: Dialect, thread_id: str) -> Flow[list[RunRecord]]:
     rows = yield query(
-        d.sql(f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = ? ORDER BY created_at, run_id"), (thread_id,)
+        d.sql(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = ?"
+            " AND run_id NOT IN (SELECT run_id FROM agent_rollbacks WHERE thread_id = ?)"
+            " ORDER BY created_at, run_id"
+        ),
+        (thread_id, thread_id),
     )
     return [record(d, row) for row in rows]
 
