@@ -1,0 +1,130 @@
+"""Compaction over each store (SQLite, PostgreSQL) on an injected clock: a simulated week gives
+exactly the expected chunks per level; a compaction that dies mid-way resumes without redoing
+a written chunk; two replicas compacting at once write every chunk once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from oa_runtime.app.memory import Compactor
+from oa_runtime.core.memory.chunks import Level
+from oa_runtime.core.memory.prompt import is_summary_prompt
+from oa_runtime.core.memory.records import CHUNK_STREAM, thread_stream
+from oa_runtime.core.memory.tokens import ByteEstimator
+from oa_runtime.models.registry import ModelRegistry
+from oa_runtime.models.scripted import ScriptedProvider
+from oa_runtime.ports import EventStore, ModelChunk, ModelError, ModelRequest
+from oa_runtime.store.memory import SqlMemoryStore, open_memory_store
+
+from tests.support.memory import seed_thread
+
+STREAM = thread_stream("t-week")
+
+
+def next_midnight() -> datetime:
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class CountingProvider(ScriptedProvider):
+    """The scripted model, counting summary calls; fails (as a crash would stop it) once
+    `fail_after` calls have been answered."""
+
+    def __init__(self, fail_after: int | None = None, pause_s: float = 0.0) -> None:
+        super().__init__(pause_s)
+        self.calls: list[str] = []
+        self.fail_after = fail_after
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise ModelError("the model went away", retryable=True)
+        assert is_summary_prompt(request.messages[-1].content)
+        self.calls.append(request.run_id)
+        async for piece in super().stream(request):
+            yield piece
+
+
+def compactor(
+    memory: SqlMemoryStore, provider: CountingProvider, clock: Clock, owner: str = "r1"
+) -> Compactor:
+    return Compactor(memory, ModelRegistry([provider]), ByteEstimator(), owner, clock=clock)
+
+
+async def levels(memory: SqlMemoryStore) -> dict[Level, int]:
+    chunks = await memory.list_chunks(STREAM, limit=10_000)
+    return {level: sum(1 for s in chunks if s.chunk.level == level) for level in Level}
+
+
+async def test_a_simulated_week_gives_exactly_the_expected_chunks(store: EventStore) -> None:
+    start = next_midnight()
+    # One event every 5 minutes for 7 days; the run's `run.accepted` is stamped now (the day
+    # before), so it adds one L1, one L2 and one L3 of its own.
+    instants = [start + timedelta(minutes=5 * i) for i in range(7 * 24 * 12)]
+    await seed_thread(store, STREAM.id, "run-week", instants)
+    memory = open_memory_store(store)
+    clock = Clock(start)
+    provider = CountingProvider()
+    job = compactor(memory, provider, clock)
+    while clock.now < start + timedelta(days=8):  # hourly ticks, a day past the week
+        await job.compact(STREAM)
+        clock.now += timedelta(hours=1)
+    assert await levels(memory) == {Level.L1: 1008 + 1, Level.L2: 168 + 1, Level.L3: 7 + 1}
+    l1 = await memory.list_chunks(STREAM, level=Level.L1, limit=10_000)
+    ranges = [s.chunk.seq_range for s in l1]
+    assert [(r.first, r.last) for r in ranges if r] == [(1, 1)] + [
+        (2 + 2 * i, 3 + 2 * i) for i in range(1008)
+    ]
+    first = l1[1].chunk
+    assert (
+        first.summary.startswith(f"L1 {STREAM} {start.isoformat()}") and "2 events (seq 2-3)" in first.summary
+    )
+    assert len(provider.calls) == len(set(provider.calls)) == 1009 + 169 + 8  # no chunk summarised twice
+    audit = await memory.memory_events(CHUNK_STREAM, STREAM.id)
+    assert sorted(e.payload["chunk_id"] for e in audit) == sorted(provider.calls)
+
+
+async def test_a_compaction_that_dies_resumes_without_redoing_a_chunk(store: EventStore) -> None:
+    start = next_midnight()
+    await seed_thread(store, STREAM.id, "run-crash", [start + timedelta(minutes=3 * i) for i in range(40)])
+    memory = open_memory_store(store)
+    clock = Clock(start + timedelta(hours=3))
+    dying = CountingProvider(fail_after=5)
+    with pytest.raises(ModelError):
+        await compactor(memory, dying, clock).compact(STREAM)
+    assert sum((await levels(memory)).values()) == 5
+    resumed = CountingProvider()
+    await compactor(memory, resumed, clock).compact(STREAM)
+    assert not set(dying.calls) & set(resumed.calls)
+    counts = await levels(memory)
+    assert counts[Level.L1] == 1 + 12 and counts[Level.L2] == 1 + 2  # 40 events x 3 min = 2 hours
+    assert len(dying.calls) + len(resumed.calls) == sum(counts.values())
+    assert sorted(dying.calls + resumed.calls) == sorted(
+        s.chunk.chunk_id for s in await memory.list_chunks(STREAM)
+    )
+
+
+async def test_two_replicas_compacting_at_once_write_each_chunk_once(store: EventStore) -> None:
+    start = next_midnight()
+    await seed_thread(store, STREAM.id, "run-race", [start + timedelta(minutes=4 * i) for i in range(30)])
+    memory = open_memory_store(store)
+    clock = Clock(start + timedelta(hours=3))
+    a, b = CountingProvider(pause_s=0.01), CountingProvider(pause_s=0.01)
+    results = await asyncio.gather(
+        compactor(memory, a, clock, "r1").compact(STREAM), compactor(memory, b, clock, "r2").compact(STREAM)
+    )
+    assert sorted(r is None for r in results) == [False, True]  # one held the job, one was refused
+    written = await memory.list_chunks(STREAM)
+    assert sorted(a.calls + b.calls) == sorted(s.chunk.chunk_id for s in written)
+    audit = await memory.memory_events(CHUNK_STREAM, STREAM.id)
+    assert len(audit) == len(written)

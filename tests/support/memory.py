@@ -1,0 +1,45 @@
+"""Seeding a thread's history at chosen instants, for memory tests and the bench.
+
+The store stamps events with the time of the write; memory windows follow `occurred_at`, so a
+simulated week needs events stamped with simulated instants. `seed_thread` creates the run the
+usual way (create_run) and inserts its further events through the dialect's own event insert
+(next global positions, dense seqs) with each event's instant, in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from oa_runtime.core import events as ev
+from oa_runtime.core.canonical import canonical_json
+from oa_runtime.core.records import StartRequest
+from oa_runtime.ports import EventStore
+from oa_runtime.store.base import SqlStore
+from oa_runtime.store.common import EventRow
+from oa_runtime.store.sql import Done, Flow, done
+
+
+async def seed_thread(
+    store: EventStore, thread_id: str, run_id: str, instants: Sequence[datetime], *, prompt: str = "hello"
+) -> None:
+    """A run on `thread_id` whose `run.accepted` is followed by one `message.completed` per instant."""
+    request = StartRequest(
+        run_id=run_id, thread_id=thread_id, user_id="user-1", prompt=prompt, model="scripted"
+    )
+    fingerprint = hashlib.sha256(canonical_json(request.to_json()).encode()).hexdigest()
+    created = await store.create_run(request, fingerprint, ev.run_accepted(thread_id, "scripted", "m0"))
+    assert created.created
+    assert isinstance(store, SqlStore)
+    d = store.dialect
+
+    def insert() -> Flow[Done[None]]:
+        for i, instant in enumerate(instants, start=2):
+            row = EventRow(
+                i, f"ev_{run_id}_{i}", ev.MESSAGE_COMPLETED, {"message_id": f"m{i}", "text": f"note {i}"}
+            )
+            yield from d.insert_events(ev.STREAM_RUN, [(run_id, row)], instant)
+        return done(None)
+
+    await store._write(insert)
