@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.memory.chunks import Level, StreamRef
-from .core.memory.records import StoredChunk
+from .core.memory.records import MemoryQueryRecord, StoredChunk
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
 from .core.read_models import RunModel, Snapshot
@@ -382,17 +382,6 @@ class WorkerStore(Protocol):
 
 
 # ----- Memory (core/memory/, docs/MEMORY.md) -----
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryQueryRecord:
-    """A map/reduce question as accepted: its stream, body fingerprint and body (JSON)."""
-
-    query_id: str
-    stream: StreamRef
-    fingerprint: str
-    request: Mapping[str, Any]
-    created_at_ms: int
 
 
 class MemoryStore(Protocol):

@@ -16,8 +16,9 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc.aio
@@ -26,19 +27,24 @@ from grpc_reflection.v1alpha import reflection
 from openagents.runtime.v1 import (
     codex_worker_service_pb2_grpc,
     health_service_pb2_grpc,
+    memory_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
 )
 
 from .api.health import HealthService, Readiness
+from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
+from .app.memory import CompactionSettings, Compactor, MemoryScheduler
+from .app.memory_api import MemoryApp
 from .app.reproject import DriftSampler
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
 from .auth.resources import AuthReads
 from .auth.token import Keyring, TokenPolicy
 from .config import Settings
+from .core.memory.tokens import TokenCounter, counter_for
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.broker import Broker
@@ -53,6 +59,7 @@ from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
 from .ports import EventStore
 from .store import open_store
+from .store.memory import open_memory_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 
@@ -150,6 +157,8 @@ class _Components:
     projector: Projector
     runtime: Runtime
     workers: Workers
+    memory: MemoryApp
+    memory_scheduler: MemoryScheduler
 
 
 def _build_components(
@@ -191,7 +200,38 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    return _Components(broker, writer, executor, coordinator, projector, runtime, workers)
+    memory_store = open_memory_store(store)
+    compactor = Compactor(
+        memory_store,
+        models,
+        memory_token_counter(settings),
+        executor.policy.owner,
+        CompactionSettings(model=settings.memory_model),
+    )
+    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
+    scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
+    return _Components(
+        broker, writer, executor, coordinator, projector, runtime, workers, memory, scheduler
+    )
+
+
+def _spawn(tg: asyncio.TaskGroup, job: Coroutine[Any, Any, None]) -> None:
+    """Memory's background jobs (a forced compaction, a map/reduce question) in the server's
+    TaskGroup; each catches its own failures (app/memory_api.py)."""
+    tg.create_task(job, name="memory-job")
+
+
+def memory_token_counter(settings: Settings) -> TokenCounter:
+    """tiktoken when RUNTIME_MEMORY_ENCODING names a known encoding whose file is in
+    RUNTIME_MEMORY_TIKTOKEN_DIR (read here, verified by its SHA-256), else the byte estimate."""
+
+    def read_cached(name: str) -> bytes | None:
+        if not settings.memory_tiktoken_dir:
+            return None
+        path = Path(settings.memory_tiktoken_dir) / name
+        return path.read_bytes() if path.is_file() else None
+
+    return counter_for(settings.memory_encoding or None, read_cached)
 
 
 def _grpc_server(
@@ -209,7 +249,9 @@ def _grpc_server(
             MetricsInterceptor(),
             *tracing.server_interceptors(),
             ServiceTokenInterceptor(
-                keyring, AuthReads(parts.runtime.store, parts.workers.store), policy=TokenPolicy.from_env(env)
+                keyring,
+                AuthReads(parts.runtime.store, parts.workers.store, parts.memory.store),
+                policy=TokenPolicy.from_env(env),
             ),
         ],
         options=[
@@ -225,6 +267,7 @@ def _grpc_server(
     codex_worker_service_pb2_grpc.add_CodexWorkerServiceServicer_to_server(
         CodexWorkerService(parts.workers), server
     )
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryService(parts.memory), server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -232,6 +275,7 @@ def _grpc_server(
             run_service_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
             "openagents.runtime.v1.HealthService",
             "openagents.runtime.v1.CodexWorkerService",
+            "openagents.runtime.v1.MemoryService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -259,6 +303,8 @@ def _start_background_loops(
         # Async projections (lag: projector.lag()), and the sampled drift check of the
         # Laravel read models (the oa_runtime_read_model_drift gauge; repairs nothing).
         tg.create_task(parts.projector.run(), name="projector"),
+        # Compacts memory-enabled threads every RUNTIME_MEMORY_TICK_S (app/memory.py).
+        tg.create_task(parts.memory_scheduler.run(), name="memory-compaction"),
         *(
             [tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift")]
             if settings.read_models

@@ -68,8 +68,7 @@ async def levels(memory: SqlMemoryStore) -> dict[Level, int]:
 
 async def test_a_simulated_week_gives_exactly_the_expected_chunks(store: EventStore) -> None:
     start = next_midnight()
-    # One event every 5 minutes for 7 days; the run's `run.accepted` is stamped now (the day
-    # before), so it adds one L1, one L2 and one L3 of its own.
+    # One event every 5 minutes for 7 days, after the run's `run.accepted` at the start.
     instants = [start + timedelta(minutes=5 * i) for i in range(7 * 24 * 12)]
     await seed_thread(store, STREAM.id, "run-week", instants)
     memory = open_memory_store(store)
@@ -79,17 +78,15 @@ async def test_a_simulated_week_gives_exactly_the_expected_chunks(store: EventSt
     while clock.now < start + timedelta(days=8):  # hourly ticks, a day past the week
         await job.compact(STREAM)
         clock.now += timedelta(hours=1)
-    assert await levels(memory) == {Level.L1: 1008 + 1, Level.L2: 168 + 1, Level.L3: 7 + 1}
+    assert await levels(memory) == {Level.L1: 1008, Level.L2: 168, Level.L3: 7}
     l1 = await memory.list_chunks(STREAM, level=Level.L1, limit=10_000)
     ranges = [s.chunk.seq_range for s in l1]
-    assert [(r.first, r.last) for r in ranges if r] == [(1, 1)] + [
-        (2 + 2 * i, 3 + 2 * i) for i in range(1008)
-    ]
-    first = l1[1].chunk
-    assert (
-        first.summary.startswith(f"L1 {STREAM} {start.isoformat()}") and "2 events (seq 2-3)" in first.summary
-    )
-    assert len(provider.calls) == len(set(provider.calls)) == 1009 + 169 + 8  # no chunk summarised twice
+    # The L1 ranges tile the thread's seqs: the first window holds run.accepted and two messages.
+    assert [(r.first, r.last) for r in ranges if r] == [(1, 3)] + [(4 + 2 * i, 5 + 2 * i) for i in range(1007)]
+    first = l1[0].chunk
+    assert first.summary.startswith(f"L1 {STREAM} {start.isoformat()}")
+    assert "3 events (seq 1-3); types: message.completed, run.accepted" in first.summary
+    assert len(provider.calls) == len(set(provider.calls)) == 1008 + 168 + 7  # none summarised twice
     audit = await memory.memory_events(CHUNK_STREAM, STREAM.id)
     assert sorted(e.payload["chunk_id"] for e in audit) == sorted(provider.calls)
 
@@ -107,7 +104,7 @@ async def test_a_compaction_that_dies_resumes_without_redoing_a_chunk(store: Eve
     await compactor(memory, resumed, clock).compact(STREAM)
     assert not set(dying.calls) & set(resumed.calls)
     counts = await levels(memory)
-    assert counts[Level.L1] == 1 + 12 and counts[Level.L2] == 1 + 2  # 40 events x 3 min = 2 hours
+    assert counts[Level.L1] == 12 and counts[Level.L2] == 2  # 40 events x 3 min = 2 hours
     assert len(dying.calls) + len(resumed.calls) == sum(counts.values())
     assert sorted(dying.calls + resumed.calls) == sorted(
         s.chunk.chunk_id for s in await memory.list_chunks(STREAM)

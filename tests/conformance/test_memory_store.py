@@ -17,9 +17,15 @@ from oa_runtime.core.memory.chunks import (
     to_epoch_ms,
     window_of,
 )
-from oa_runtime.core.memory.records import CHUNK_STREAM, CHUNK_WRITTEN, StoredChunk, thread_stream
+from oa_runtime.core.memory.records import (
+    CHUNK_STREAM,
+    CHUNK_WRITTEN,
+    MemoryQueryRecord,
+    StoredChunk,
+    thread_stream,
+)
 from oa_runtime.core.memory.tokens import ByteEstimator
-from oa_runtime.ports import AppendRequest, EventStore, MemoryQueryRecord, MemoryStore
+from oa_runtime.ports import AppendRequest, EventStore, MemoryStore
 from oa_runtime.store.memory import open_memory_store
 
 from .helpers import append, new_run

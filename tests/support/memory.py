@@ -2,8 +2,9 @@
 
 The store stamps events with the time of the write; memory windows follow `occurred_at`, so a
 simulated week needs events stamped with simulated instants. `seed_thread` creates the run the
-usual way (create_run) and inserts its further events through the dialect's own event insert
-(next global positions, dense seqs) with each event's instant, in one transaction.
+usual way (create_run), restamps its `run.accepted`, and inserts its further events through the
+dialect's own event insert (next global positions, dense seqs) with each event's instant, in one
+transaction.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from oa_runtime.core.records import StartRequest
 from oa_runtime.ports import EventStore
 from oa_runtime.store.base import SqlStore
 from oa_runtime.store.common import EventRow
-from oa_runtime.store.sql import Done, Flow, done
+from oa_runtime.store.sql import Done, Flow, command, done
 
 
 async def seed_thread(
     store: EventStore, thread_id: str, run_id: str, instants: Sequence[datetime], *, prompt: str = "hello"
 ) -> None:
-    """A run on `thread_id` whose `run.accepted` is followed by one `message.completed` per instant."""
+    """A run on `thread_id`: its `run.accepted` (restamped at the first instant) and one
+    `message.completed` per instant."""
     request = StartRequest(
         run_id=run_id, thread_id=thread_id, user_id="user-1", prompt=prompt, model="scripted"
     )
@@ -35,6 +37,10 @@ async def seed_thread(
     d = store.dialect
 
     def insert() -> Flow[Done[None]]:
+        yield command(
+            d.sql("UPDATE events SET occurred_at = ? WHERE stream_kind = 'run' AND stream_id = ? AND seq = 1"),
+            (d.time(instants[0]), run_id),
+        )
         for i, instant in enumerate(instants, start=2):
             row = EventRow(
                 i, f"ev_{run_id}_{i}", ev.MESSAGE_COMPLETED, {"message_id": f"m{i}", "text": f"note {i}"}

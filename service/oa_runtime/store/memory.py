@@ -35,10 +35,11 @@ from ..core.memory.records import (
     CHUNK_WRITTEN,
     INVISIBLE_TYPES,
     QUERY_STREAM,
+    MemoryQueryRecord,
     StoredChunk,
     chunk_written_payload,
 )
-from ..ports import EventStore, MemoryQueryRecord
+from ..ports import EventStore
 from .base import SqlStore
 from .common import EVENT_COLUMNS, EventRow, utc_now
 from .dialect import Dialect

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from .. import events as ev
+from ..errors import InvalidArgument, NotImplementedYet
+from ..validation import require_id
 from .chunks import Chunk, StreamRef
 from .raw import RawEvent
 
@@ -32,8 +34,33 @@ CONTEXT_PLANNED = "memory.context_planned"
 INVISIBLE_TYPES = frozenset({ev.MESSAGE_DELTA, ev.TOOL_PROGRESS, ev.CHECKPOINT})
 
 
+_QUERY_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+def is_valid_query_id(query_id: str) -> bool:
+    """A map/reduce question's client id: 1-128 characters of [A-Za-z0-9._:-]."""
+    return 1 <= len(query_id) <= 128 and set(query_id) <= _QUERY_ID_CHARS
+
+
+def require_query_id(query_id: str) -> str:
+    if not is_valid_query_id(query_id):
+        raise InvalidArgument("query_id", "must be 1-128 characters of [A-Za-z0-9._:-]")
+    return query_id
+
+
 def thread_stream(thread_id: str) -> StreamRef:
     return StreamRef(THREAD, thread_id)
+
+
+def requested_stream(agent_id: str, thread_id: str) -> StreamRef:
+    """The stream a memory request names: exactly one of agent_id and thread_id. Memory is kept
+    per thread; by agent it needs an agent lookup (agents issue 13), not in this build."""
+    if agent_id and thread_id:
+        raise InvalidArgument("agent_id", "give agent_id or thread_id, not both")
+    if agent_id:
+        require_id("agent_id", agent_id)
+        raise NotImplementedYet("memory by agent_id (use the agent's thread_id)", method="agent_id")
+    return thread_stream(require_id("thread_id", thread_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +70,17 @@ class StoredChunk:
     chunk: Chunk
     positions: tuple[int, int] | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryQueryRecord:
+    """A map/reduce question as accepted: its stream, body fingerprint and body (JSON)."""
+
+    query_id: str
+    stream: StreamRef
+    fingerprint: str
+    request: Mapping[str, Any]
+    created_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
