@@ -82,7 +82,8 @@ async def test_a_simulated_week_gives_exactly_the_expected_chunks(store: EventSt
     l1 = await memory.list_chunks(STREAM, level=Level.L1, limit=10_000)
     ranges = [s.chunk.seq_range for s in l1]
     # The L1 ranges tile the thread's seqs: the first window holds run.accepted and two messages.
-    assert [(r.first, r.last) for r in ranges if r] == [(1, 3)] + [(4 + 2 * i, 5 + 2 * i) for i in range(1007)]
+    expected = [(1, 3)] + [(4 + 2 * i, 5 + 2 * i) for i in range(1007)]
+    assert [(r.first, r.last) for r in ranges if r] == expected
     first = l1[0].chunk
     assert first.summary.startswith(f"L1 {STREAM} {start.isoformat()}")
     assert "3 events (seq 1-3); types: message.completed, run.accepted" in first.summary

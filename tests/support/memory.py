@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from oa_runtime.core import events as ev
 from oa_runtime.core.canonical import canonical_json
@@ -38,7 +38,9 @@ async def seed_thread(
 
     def insert() -> Flow[Done[None]]:
         yield command(
-            d.sql("UPDATE events SET occurred_at = ? WHERE stream_kind = 'run' AND stream_id = ? AND seq = 1"),
+            d.sql(
+                "UPDATE events SET occurred_at = ? WHERE stream_kind = 'run' AND stream_id = ? AND seq = 1"
+            ),
             (d.time(instants[0]), run_id),
         )
         for i, instant in enumerate(instants, start=2):
@@ -46,6 +48,27 @@ async def seed_thread(
                 i, f"ev_{run_id}_{i}", ev.MESSAGE_COMPLETED, {"message_id": f"m{i}", "text": f"note {i}"}
             )
             yield from d.insert_events(ev.STREAM_RUN, [(run_id, row)], instant)
+        # A history, not a run to execute: no executor claims it (and appends after its seqs).
+        yield command(
+            d.sql("UPDATE runs SET status = 'succeeded', last_seq = ? WHERE run_id = ?"),
+            (len(instants) + 1, run_id),
+        )
         return done(None)
 
     await store._write(insert)
+
+
+async def seed_past_thread(database_url: str, thread_id: str, run_id: str) -> datetime:
+    """Seeds, before the service starts, a thread with one event every 5 minutes from 3 hours
+    ago to 1 hour ago (whole closed windows and hours); answers the first instant."""
+    from oa_runtime.store import open_store
+
+    now = datetime.now(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    store = open_store(database_url)
+    await store.open()
+    try:
+        await seed_thread(store, thread_id, run_id, [start + timedelta(minutes=5 * i) for i in range(24)])
+    finally:
+        await store.close()
+    return start
