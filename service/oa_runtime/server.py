@@ -62,6 +62,7 @@ from .store import open_store
 from .store.memory import open_memory_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
+from .tools.memory import memory_expand_tool
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,9 @@ def _build_components(
     broker = Broker(settings.subscriber_buffer)
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
-    tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
+    memory_store = open_memory_store(store)
+    # Built-ins + entry points + config, and the model's way into its thread's memory.
+    tools = BUILTIN_TOOLS.configured(settings, keyring).with_tools([memory_expand_tool(memory_store)])
     executor = RunExecutor(
         store,
         tg,
@@ -200,7 +203,6 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    memory_store = open_memory_store(store)
     compactor = Compactor(
         memory_store,
         models,

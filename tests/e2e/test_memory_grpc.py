@@ -4,6 +4,7 @@ list, get and expand its chunks, ask a map/reduce question; validation, access a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import grpc
@@ -12,7 +13,8 @@ from google.protobuf import timestamp_pb2
 from openagents.runtime.v1 import memory_service_pb2 as pb
 from openagents.runtime.v1 import memory_service_pb2_grpc as pb_grpc
 
-from tests.e2e.helpers import error_info
+from tests.e2e.helpers import error_info, events, start
+from tests.e2e.tool_helpers import results
 from tests.support.memory import seed_past_thread
 from tests.support.runtime import RuntimeHandle, running_runtime
 
@@ -139,3 +141,29 @@ async def test_refusals(seeded: RuntimeHandle) -> None:
             pb.ListMemoryChunksRequest(thread_id=THREAD), metadata=rt.md(thread_id="x")
         )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_the_model_expands_a_summary_with_memory_expand(seeded: RuntimeHandle) -> None:
+    rt = seeded
+    await stub(rt).CompactMemoryNow(
+        pb.CompactMemoryNowRequest(thread_id=THREAD), metadata=rt.md(thread_id=THREAD)
+    )
+    chunks = await wait_chunks(rt, 14)
+    hour = next(c for c in chunks if c.level == pb.MEMORY_LEVEL_L2)
+    first_l1 = next(c for c in chunks if c.level == pb.MEMORY_LEVEL_L1)
+    calls = [
+        {"name": "memory_expand", "input": {"chunk_id": hour.chunk_id, "max_items": 3}},
+        {"name": "memory_expand", "input": {"chunk_id": first_l1.chunk_id, "raw": True}},
+        {"name": "memory_expand", "input": {"chunk_id": "mc1_" + "0" * 32}},
+    ]
+    await start(rt, "run-zoom", "/tools " + json.dumps(calls), thread_id=THREAD, user_id=42)
+    by_call = results(await events(rt, "run-zoom"))
+    walked = json.loads(by_call["call_1_0_0"].output_json)
+    assert [c["depth"] for c in walked["chunks"]] == [0, 1, 1] and walked["truncated"]
+    assert walked["chunks"][1]["summary"] == next(
+        c.summary for c in chunks if c.chunk_id == walked["chunks"][1]["chunk_id"]
+    )
+    raw = json.loads(by_call["call_1_0_1"].output_json)["raw_events"]
+    assert [line.split(" ")[0] for line in raw] == ["#1", "#2", "#3"]
+    assert raw[0].split(" ")[2] == "run.accepted" and "prompt=hello" in raw[0]
+    assert "no memory chunk" in by_call["call_1_0_2"].error_text

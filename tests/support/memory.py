@@ -28,7 +28,7 @@ async def seed_thread(
     """A run on `thread_id`: its `run.accepted` (restamped at the first instant) and one
     `message.completed` per instant."""
     request = StartRequest(
-        run_id=run_id, thread_id=thread_id, user_id="user-1", prompt=prompt, model="scripted"
+        run_id=run_id, thread_id=thread_id, user_id="42", prompt=prompt, model="scripted"
     )
     fingerprint = hashlib.sha256(canonical_json(request.to_json()).encode()).hexdigest()
     created = await store.create_run(request, fingerprint, ev.run_accepted(thread_id, "scripted", "m0"))

@@ -39,11 +39,12 @@ from ..core.memory.planning import (
 )
 from ..core.memory.prompt import SummaryPrompt, l1_prompt, rollup_prompt
 from ..core.memory.raw import render_event
-from ..core.memory.records import StoredChunk, ThreadEvent, number_events
+from ..core.memory.records import StoredChunk, ThreadEvent
 from ..core.memory.tokens import TokenCounter
 from ..core.messages import ChatMessage
 from ..models.registry import ModelRegistry
 from ..ports import MemoryStore, ModelError, ModelRequest, TextChunk
+from ..tools.memory import numbered as numbered_events
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -148,9 +149,7 @@ class Compactor:
         numbered: list[ThreadEvent] = []
         while True:
             page = await self.store.thread_events(stream.id, position, _PAGE)
-            accepted = [e.run_id for e in page if e.type == "run.accepted"]
-            prompts = await self.store.run_prompts(accepted)
-            numbered += number_events(stream, page, seq + len(numbered), prompts)
+            numbered += await numbered_events(self.store, stream, page, seq + len(numbered))
             if len(page) < _PAGE:
                 return numbered
             position = page[-1].position

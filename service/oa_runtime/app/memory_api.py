@@ -24,7 +24,7 @@ from typing import Any
 from ..core.canonical import canonical_json
 from ..core.errors import InvalidArgument, MemoryChunkNotFound, MemoryQueryAlreadyExists, MemoryQueryNotFound
 from ..core.memory.chunks import Chunk, Level, StreamRef, Window, from_epoch_ms, to_epoch_ms
-from ..core.memory.expand import Expansion, expand_chunk
+from ..core.memory.expand import Expansion
 from ..core.memory.mapreduce import (
     MAP_DONE,
     REDUCE_DONE,
@@ -43,6 +43,7 @@ from ..core.memory.planning import CompactionPlan
 from ..core.memory.prompt import SummaryPrompt
 from ..core.memory.records import QUERY_FAILED, QUERY_STARTED, QUERY_STREAM, MemoryQueryRecord, StoredChunk
 from ..ports import MemoryStore, ModelError
+from ..tools.memory import expand_stored
 from .memory import Compactor, summarise
 
 log = logging.getLogger(__name__)
@@ -125,16 +126,7 @@ class MemoryApp:
         if not 0 <= max_items <= 1000:
             raise InvalidArgument("max_items", "must be 0-1000")
         start = await self.get_chunk(chunk_id)
-        known: dict[str, Chunk] = {chunk_id: start.chunk}
-        frontier = [start.chunk]
-        for _ in range(max_depth):
-            wanted = [i for c in frontier for i in c.input_ids if i not in known]
-            found = await self.store.get_chunks(wanted)
-            known.update((i, s.chunk) for i, s in found.items())
-            frontier = [s.chunk for s in found.values()]
-        expansion = expand_chunk(chunk_id, known.get, max_depth=max_depth, max_items=max_items or 100)
-        assert expansion is not None
-        return expansion
+        return await expand_stored(self.store, start.chunk, max_depth, max_items or 100)
 
     # ----- compaction -----
 
