@@ -50,6 +50,7 @@ from .core.read_models import LARAVEL_READ_MODELS
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
+from .engine.memory_context import MemoryContexts
 from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.writer import EventWriter
@@ -171,6 +172,8 @@ def _build_components(
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
     memory_store = open_memory_store(store)
+    counter = memory_token_counter(settings)
+    memory_contexts = MemoryContexts(memory_store, counter, settings.memory_context_budget)
     # Built-ins + entry points + config, and the model's way into its thread's memory.
     tools = BUILTIN_TOOLS.configured(settings, keyring).with_tools([memory_expand_tool(memory_store)])
     executor = RunExecutor(
@@ -183,7 +186,7 @@ def _build_components(
             settings.lease_ttl_s,
             settings.recovery_budget,
         ),
-        run_workloads(RunDeps(store, writer, settings, tools), models),
+        run_workloads(RunDeps(store, writer, settings, tools, memory_contexts), models),
     )
     coordinator = Coordinator(
         store,
@@ -206,7 +209,7 @@ def _build_components(
     compactor = Compactor(
         memory_store,
         models,
-        memory_token_counter(settings),
+        counter,
         executor.policy.owner,
         CompactionSettings(model=settings.memory_model),
     )

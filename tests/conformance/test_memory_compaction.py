@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from oa_runtime.app.memory import Compactor
 from oa_runtime.core.memory.chunks import Level
+from oa_runtime.core.memory.context import ContextPlan, render_plan
 from oa_runtime.core.memory.prompt import is_summary_prompt
-from oa_runtime.core.memory.records import CHUNK_STREAM, thread_stream
+from oa_runtime.core.memory.records import CHUNK_STREAM, CONTEXT_PLANNED, thread_stream
 from oa_runtime.core.memory.tokens import ByteEstimator
+from oa_runtime.engine.memory_context import MEMORY_INSTRUCTIONS, MemoryContexts
 from oa_runtime.models.registry import ModelRegistry
 from oa_runtime.models.scripted import ScriptedProvider
 from oa_runtime.ports import EventStore, ModelChunk, ModelError, ModelRequest
@@ -126,3 +128,35 @@ async def test_two_replicas_compacting_at_once_write_each_chunk_once(store: Even
     assert sorted(a.calls + b.calls) == sorted(s.chunk.chunk_id for s in written)
     audit = await memory.memory_events(CHUNK_STREAM, STREAM.id)
     assert len(audit) == len(written)
+
+
+async def test_a_turn_of_a_memory_thread_gets_an_assembled_context_recorded_and_replayable(
+    store: EventStore,
+) -> None:
+    start = next_midnight()
+    await seed_thread(store, STREAM.id, "run-old", [start + timedelta(minutes=2 * i) for i in range(90)])
+    memory = open_memory_store(store)
+    clock = Clock(start + timedelta(hours=4))
+    await compactor(memory, CountingProvider(), clock).compact(STREAM)
+    await seed_thread(store, STREAM.id, "run-now", [start + timedelta(hours=5)])
+    contexts = MemoryContexts(memory, ByteEstimator(), 2_000)
+    assert await contexts.history(STREAM.id, "run-now") is None  # memory not enabled yet
+    await memory.enable_memory(STREAM, 0)
+    messages = await contexts.history(STREAM.id, "run-now")
+    assert messages is not None and messages[0].content == MEMORY_INSTRUCTIONS
+    [planned] = [e for e in await memory.memory_events(CHUNK_STREAM, STREAM.id) if e.type == CONTEXT_PLANNED]
+    plan = ContextPlan.from_json(planned.payload["plan"])
+    assert planned.payload["run_id"] == "run-now" and plan.total_tokens <= 2_000
+    assert plan.raw is not None and plan.raw.last == 91  # the newest event of the earlier run
+    assert {c.level for c in plan.chunks} >= {Level.L1, Level.L2}
+    # Replay: the recorded plan over the log and the chunk store gives the same messages.
+    events = {e.raw.seq: e.raw for e in await contexts.recent_events(STREAM.id, "run-now")}
+    chunks = {s.chunk.chunk_id: s.chunk for s in await memory.list_chunks(STREAM, limit=1000)}
+    replayed = render_plan(plan, MEMORY_INSTRUCTIONS, events, chunks)
+    assert [(m.role, m.text) for m in replayed] == [(m.role, m.content) for m in messages]
+    again = await contexts.history(STREAM.id, "run-now")
+    assert again == messages
+    assert (
+        len([e for e in await memory.memory_events(CHUNK_STREAM, STREAM.id) if e.type == CONTEXT_PLANNED])
+        == 1
+    )
