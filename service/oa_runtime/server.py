@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +212,9 @@ def _build_components(
         models,
         counter,
         executor.policy.owner,
-        CompactionSettings(model=settings.memory_model),
+        CompactionSettings(
+            model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)
+        ),
     )
     memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
     scheduler = MemoryScheduler(compactor, settings.memory_tick_s)

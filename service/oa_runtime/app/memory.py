@@ -59,7 +59,8 @@ def utc_clock() -> datetime:
 class CompactionSettings:
     model: str = ""
     policy: CompactionPolicy = field(default_factory=CompactionPolicy)
-    job_ttl: timedelta = timedelta(minutes=2)
+    # A holder renews after every chunk it writes; a dead holder's job is free after this.
+    job_ttl: timedelta = timedelta(seconds=30)
 
 
 async def summarise(
@@ -90,6 +91,10 @@ async def summarise(
     return text, usage
 
 
+class JobLost(Exception):
+    """Another replica took the job over (this one was too slow to renew): stop writing."""
+
+
 class Compactor:
     def __init__(
         self,
@@ -109,9 +114,7 @@ class Compactor:
 
     async def compact(self, stream: StreamRef, *, force: bool = False) -> list[str] | None:
         """Writes every chunk due now; the ids written (None: another replica holds the job)."""
-        key = f"compact:{stream}"
-        ttl = int(self.settings.job_ttl.total_seconds() * 1000)
-        if await self.store.claim_job(key, self.owner, to_epoch_ms(self.clock()), ttl) is None:
+        if not await self._hold(stream):
             return None
         try:
             written: list[str] = []
@@ -122,9 +125,14 @@ class Compactor:
                 written += await self.compact_l1(stream, plan.l1, events)
                 written += await self.rollup(stream, [p for p in plan.rollups if p.level == Level.L2])
                 written += await self.rollup(stream, [p for p in plan.rollups if p.level == Level.L3])
-                await self.store.claim_job(key, self.owner, to_epoch_ms(self.clock()), ttl)  # renew
         finally:
-            await self.store.release_job(key, self.owner)
+            await self.store.release_job(f"compact:{stream}", self.owner)
+
+    async def _hold(self, stream: StreamRef) -> bool:
+        """Takes or renews the stream's compaction job; False when another replica holds it."""
+        ttl = int(self.settings.job_ttl.total_seconds() * 1000)
+        now = to_epoch_ms(self.clock())
+        return await self.store.claim_job(f"compact:{stream}", self.owner, now, ttl) is not None
 
     async def plan(
         self, stream: StreamRef, *, force: bool = False
@@ -180,6 +188,8 @@ class Compactor:
             positions = (window_events[0].position, window_events[-1].position)
             if await self.store.write_chunk(StoredChunk(chunk, positions, self.clock())):
                 written.append(chunk.chunk_id)
+            if not await self._hold(stream):
+                raise JobLost(f"compact:{stream}")
         return written
 
     async def rollup(self, stream: StreamRef, planned: Sequence[PlannedRollup]) -> list[str]:
@@ -194,6 +204,8 @@ class Compactor:
             chunk = new_chunk(stream, p.level, p.window, text, usage, self.counter, input_ids=ids)
             if await self.store.write_chunk(StoredChunk(chunk, None, self.clock())):
                 written.append(chunk.chunk_id)
+            if not await self._hold(stream):
+                raise JobLost(f"compact:{stream}")
         return written
 
 
@@ -219,8 +231,8 @@ class MemoryScheduler:
         for stream in await self.compactor.store.memory_streams():
             try:
                 written += len(await self.compactor.compact(stream) or ())
-            except ModelError as exc:
-                log.warning("memory compaction failed", extra={"stream": str(stream), "error": str(exc)})
+            except (ModelError, JobLost) as exc:
+                log.warning("memory compaction stopped", extra={"stream": str(stream), "error": str(exc)})
         return written
 
     async def run(self) -> None:
