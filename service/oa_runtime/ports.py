@@ -444,5 +444,5 @@ class MemoryStore(Protocol):
     ) -> bool:
         """Appends to a memory stream of the log unless `event_id` exists: True when appended."""
 
-    async def memory_events(self, kind: str, stream_id: str) -> list[Event]:
-        """A memory stream's events in seq order."""
+    async def memory_events(self, kind: str, stream_id: str, after_seq: int = 0) -> list[Event]:
+        """A memory stream's events with seq > after_seq, in seq order."""

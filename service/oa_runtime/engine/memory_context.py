@@ -12,12 +12,19 @@ turn's context can be audited and rebuilt exactly (`render_plan` over the log an
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from ..core.canonical import canonical_json
 from ..core.events import Event
-from ..core.memory.chunks import Level
-from ..core.memory.context import ContextPlan, ContextPolicy, assemble_context
-from ..core.memory.records import CHUNK_STREAM, CONTEXT_PLANNED, ThreadEvent, thread_stream
+from ..core.memory.chunks import Chunk, Level
+from ..core.memory.context import (
+    AssembledContext,
+    ChunkIndex,
+    ContextPlan,
+    ContextPolicy,
+    assemble_context,
+)
+from ..core.memory.records import CHUNK_STREAM, CHUNK_WRITTEN, CONTEXT_PLANNED, ThreadEvent, thread_stream
 from ..core.memory.tokens import TokenCounter
 from ..core.messages import ChatMessage
 from ..ports import MemoryStore
@@ -28,7 +35,13 @@ MEMORY_INSTRUCTIONS = (
     "first, each with its chunk id in brackets) and its most recent events verbatim. Call the "
     "memory_expand tool with a chunk id to see what a summary stands for."
 )
-_MAX_CHUNKS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    seq: int  # the memory stream's last seq read
+    chunks: dict[str, Chunk]
+    index: ChunkIndex
 
 
 class MemoryContexts:
@@ -36,20 +49,41 @@ class MemoryContexts:
         self.store = store
         self.counter = counter
         self.policy = ContextPolicy(budget_tokens)
+        self._indexes: dict[str, _Cached] = {}
 
     async def history(self, thread_id: str, run_id: str) -> list[ChatMessage] | None:
-        """The thread's history as memory for a turn of `run_id`; None when the thread keeps
-        no memory (the caller uses the plain thread history)."""
-        stream = thread_stream(thread_id)
-        if stream not in await self.store.memory_streams():
+        """The thread's history as memory for a turn of `run_id`, its plan recorded first; None
+        when the thread keeps no memory (the caller uses the plain thread history)."""
+        assembled = await self.assemble(thread_id, run_id)
+        if assembled is None:
             return None
-        events = await self.recent_events(thread_id, run_id)
-        chunks = [s.chunk for s in await self.store.list_chunks(stream, limit=_MAX_CHUNKS)]
-        assembled = assemble_context(
-            MEMORY_INSTRUCTIONS, [e.raw for e in events], chunks, self.counter, self.policy
-        )
         await self.record(thread_id, run_id, assembled.plan)
         return [ChatMessage(role=m.role, content=m.text) for m in assembled.messages]
+
+    async def assemble(self, thread_id: str, run_id: str) -> AssembledContext | None:
+        if thread_stream(thread_id) not in await self.store.memory_streams():
+            return None
+        events = await self.recent_events(thread_id, run_id)
+        index = await self.chunk_index(thread_id)
+        return assemble_context(
+            MEMORY_INSTRUCTIONS, [e.raw for e in events], index, self.counter, self.policy
+        )
+
+    async def chunk_index(self, thread_id: str) -> ChunkIndex:
+        """The thread's chunks as an index kept between turns: a turn reads only the memory
+        stream's events since the last turn and, when chunks were written meanwhile (by any
+        replica), those chunks, and rebuilds the index (costs memoised per chunk are lost then)."""
+        cached = self._indexes.get(thread_id) or _Cached(0, {}, ChunkIndex((), self.counter))
+        events = await self.store.memory_events(CHUNK_STREAM, thread_id, cached.seq)
+        new_ids = [e.payload["chunk_id"] for e in events if e.type == CHUNK_WRITTEN]
+        if new_ids:
+            found = await self.store.get_chunks(new_ids)
+            chunks = {**cached.chunks, **{i: s.chunk for i, s in found.items()}}
+            cached = _Cached(cached.seq, chunks, ChunkIndex(chunks.values(), self.counter))
+        if events:
+            cached = _Cached(events[-1].seq, cached.chunks, cached.index)
+        self._indexes[thread_id] = cached
+        return cached.index
 
     async def recent_events(self, thread_id: str, run_id: str) -> list[ThreadEvent]:
         """The thread's events of runs before this one, from the newest L1 chunk's first on."""

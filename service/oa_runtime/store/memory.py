@@ -131,8 +131,8 @@ class SqlMemoryStore:
         flow = lambda: append_memory_event(self._d, kind, stream_id, event_id, type_, payload)  # noqa: E731
         return await self._events._write(flow)
 
-    async def memory_events(self, kind: str, stream_id: str) -> list[ev.Event]:
-        return await self._events._read(memory_events(self._d, kind, stream_id))
+    async def memory_events(self, kind: str, stream_id: str, after_seq: int = 0) -> list[ev.Event]:
+        return await self._events._read(memory_events(self._d, kind, stream_id, after_seq))
 
 
 def open_memory_store(events: EventStore) -> SqlMemoryStore:
@@ -250,10 +250,13 @@ def append_memory_event(
     return done(True)
 
 
-def memory_events(d: Dialect, kind: str, stream_id: str) -> Flow[list[ev.Event]]:
+def memory_events(d: Dialect, kind: str, stream_id: str, after_seq: int) -> Flow[list[ev.Event]]:
     rows = yield query(
-        d.sql(f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_kind = ? AND stream_id = ? ORDER BY seq"),
-        (kind, stream_id),
+        d.sql(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_kind = ? AND stream_id = ? AND seq > ?"
+            " ORDER BY seq"
+        ),
+        (kind, stream_id, after_seq),
     )
     return [event(d, row, kind) for row in rows]
 
