@@ -151,6 +151,7 @@ async def test_questions_and_memory_events_are_idempotent(store: EventStore) -> 
     for stream in enabled + enabled:
         await memory.enable_memory(stream, 7)
     assert await memory.memory_streams() == sorted(enabled)
+    assert await memory.memory_enabled(STREAM) and not await memory.memory_enabled(thread_stream("b"))
 
 
 def test_windows_round_trip() -> None:

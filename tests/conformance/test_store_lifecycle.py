@@ -36,7 +36,9 @@ async def test_migrations_apply_once(store_url: str) -> None:
     await first.close()
     assert isinstance(first, SqliteEventStore | PostgresEventStore)
     packaged = [version for version, _ in migrations(first.backend)]
-    assert packaged == list(range(1, len(packaged) + 1))
+    # Increasing and unique; numbers are reserved per feature (0005 agents, 0006 memory, …), so a
+    # branch may have a gap until the features before it are merged.
+    assert packaged == sorted(set(packaged)) and packaged[0] == 1
     assert first.applied_migrations == packaged
 
     assert await migrate(store_url) == []

@@ -61,7 +61,7 @@ class MemoryContexts:
         return [ChatMessage(role=m.role, content=m.text) for m in assembled.messages]
 
     async def assemble(self, thread_id: str, run_id: str) -> AssembledContext | None:
-        if thread_stream(thread_id) not in await self.store.memory_streams():
+        if not await self.store.memory_enabled(thread_stream(thread_id)):
             return None
         events = await self.recent_events(thread_id, run_id)
         index = await self.chunk_index(thread_id)

@@ -104,6 +104,10 @@ class SqlMemoryStore:
     async def enable_memory(self, stream: StreamRef, now_ms: int) -> None:
         await self._events._write(lambda: enable_memory(self._d, stream, now_ms))
 
+    async def memory_enabled(self, stream: StreamRef) -> bool:
+        sql = self._d.sql("SELECT 1 FROM memory_streams WHERE stream_kind = ? AND stream_id = ?")
+        return bool(await self._events._read(_rows(sql, (stream.kind, stream.id))))
+
     async def memory_streams(self) -> list[StreamRef]:
         rows = await self._events._read(_rows("SELECT stream_kind, stream_id FROM memory_streams"))
         return sorted(StreamRef(kind, stream_id) for kind, stream_id in rows)
