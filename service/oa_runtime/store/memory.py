@@ -169,8 +169,11 @@ def thread_events(
         d.sql(
             "SELECT "
             + ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
-            + " FROM runs r JOIN events e ON e.stream_kind = 'run' AND e.stream_id = r.run_id"
-            f" WHERE r.thread_id = ? AND e.position > ?{bound} AND e.type NOT IN ({_INVISIBLE})"
+            # The thread's runs first, then their events by primary key (CROSS JOIN fixes
+            # SQLite's join order; otherwise it walks every run event of the log).
+            + " FROM runs r CROSS JOIN events e"
+            " WHERE r.thread_id = ? AND e.stream_kind = 'run' AND e.stream_id = r.run_id"
+            f" AND e.position > ?{bound} AND e.type NOT IN ({_INVISIBLE})"
             " ORDER BY e.position LIMIT ?"
         ),
         params,
