@@ -38,7 +38,7 @@ from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.workers import CodexWorkerService
 from .app.memory import CompactionSettings, Compactor, MemoryScheduler
-from .app.memory_api import MemoryApp
+from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
 from .app.workers import Workers
 from .auth.interceptor import ServiceTokenInterceptor
@@ -65,6 +65,7 @@ from .store.memory import open_memory_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS
 from .tools.memory import memory_expand_tool
+from .tools.registry import Tool
 
 log = logging.getLogger(__name__)
 
@@ -172,21 +173,16 @@ def _build_components(
     broker = Broker(settings.subscriber_buffer)
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
-    memory_store = open_memory_store(store)
-    counter = memory_token_counter(settings)
-    memory_contexts = MemoryContexts(memory_store, counter, settings.memory_context_budget)
-    # Built-ins + entry points + config, and the model's way into its thread's memory.
-    tools = BUILTIN_TOOLS.configured(settings, keyring).with_tools([memory_expand_tool(memory_store)])
+    # The lease owner is this process: the executor id names the replica (its liveness
+    # lock), the suffix tells it from earlier incarnations. Memory jobs are held by it too.
+    owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
+    memory, scheduler, memory_contexts, memory_tools = _memory_parts(settings, models, store, owner, tg)
+    # Built-ins + entry points + config, and the model's ways into its thread's memory.
+    tools = BUILTIN_TOOLS.configured(settings, keyring).with_tools(memory_tools)
     executor = RunExecutor(
         store,
         tg,
-        # The lease owner is this process: the executor id names the replica
-        # (its liveness lock), the suffix tells it from earlier incarnations.
-        LeasePolicy(
-            f"{settings.executor_id}@{uuid.uuid4().hex[:8]}",
-            settings.lease_ttl_s,
-            settings.recovery_budget,
-        ),
+        LeasePolicy(owner, settings.lease_ttl_s, settings.recovery_budget),
         run_workloads(RunDeps(store, writer, settings, tools, memory_contexts), models),
     )
     coordinator = Coordinator(
@@ -207,20 +203,26 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
+    return _Components(broker, writer, executor, coordinator, projector, runtime, workers, memory, scheduler)
+
+
+def _memory_parts(
+    settings: Settings, models: ModelRegistry, store: EventStore, owner: str, tg: asyncio.TaskGroup
+) -> tuple[MemoryApp, MemoryScheduler, MemoryContexts, list[Tool]]:
+    """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools."""
+    memory_store = open_memory_store(store)
+    counter = memory_token_counter(settings)
     compactor = Compactor(
         memory_store,
         models,
         counter,
-        executor.policy.owner,
-        CompactionSettings(
-            model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)
-        ),
+        owner,
+        CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
     )
     memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
-    scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
-    return _Components(
-        broker, writer, executor, coordinator, projector, runtime, workers, memory, scheduler
-    )
+    contexts = MemoryContexts(memory_store, counter, settings.memory_context_budget)
+    tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
+    return memory, MemoryScheduler(compactor, settings.memory_tick_s), contexts, tools
 
 
 def _spawn(tg: asyncio.TaskGroup, job: Coroutine[Any, Any, None]) -> None:

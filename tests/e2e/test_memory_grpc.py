@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, timedelta
 
 import grpc
 import pytest
@@ -151,10 +152,14 @@ async def test_the_model_expands_a_summary_with_memory_expand(seeded: RuntimeHan
     chunks = await wait_chunks(rt, 14)
     hour = next(c for c in chunks if c.level == pb.MEMORY_LEVEL_L2)
     first_l1 = next(c for c in chunks if c.level == pb.MEMORY_LEVEL_L1)
+    hours = [c.chunk_id for c in chunks if c.level == pb.MEMORY_LEVEL_L2]
+    begin = hour.window_start_time.ToDatetime(tzinfo=UTC).isoformat()
+    end = (hour.window_start_time.ToDatetime(tzinfo=UTC) + timedelta(hours=2)).isoformat()
     calls = [
         {"name": "memory_expand", "input": {"chunk_id": hour.chunk_id, "max_items": 3}},
         {"name": "memory_expand", "input": {"chunk_id": first_l1.chunk_id, "raw": True}},
         {"name": "memory_expand", "input": {"chunk_id": "mc1_" + "0" * 32}},
+        {"name": "memory_query", "input": {"question": "what?", "window_start": begin, "window_end": end}},
     ]
     await start(rt, "run-zoom", "/tools " + json.dumps(calls), thread_id=THREAD, user_id=42)
     by_call = results(await events(rt, "run-zoom"))
@@ -167,3 +172,5 @@ async def test_the_model_expands_a_summary_with_memory_expand(seeded: RuntimeHan
     assert [line.split(" ")[0] for line in raw] == ["#1", "#2", "#3"]
     assert raw[0].split(" ")[2] == "run.accepted" and "prompt=hello" in raw[0]
     assert "no memory chunk" in by_call["call_1_0_2"].error_text
+    asked = json.loads(by_call["call_1_0_3"].output_json)  # the agent's map/reduce question
+    assert asked["used_chunk_ids"] == hours and all(f"[{h}]" in asked["answer"] for h in hours)

@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..core.canonical import canonical_json
@@ -41,9 +41,17 @@ from ..core.memory.mapreduce import (
 )
 from ..core.memory.planning import CompactionPlan
 from ..core.memory.prompt import SummaryPrompt
-from ..core.memory.records import QUERY_FAILED, QUERY_STARTED, QUERY_STREAM, MemoryQueryRecord, StoredChunk
-from ..ports import MemoryStore, ModelError
+from ..core.memory.records import (
+    QUERY_FAILED,
+    QUERY_STARTED,
+    QUERY_STREAM,
+    MemoryQueryRecord,
+    StoredChunk,
+    thread_stream,
+)
+from ..ports import MemoryStore, ModelError, ToolSpec
 from ..tools.memory import expand_stored
+from ..tools.registry import Tool, ToolContext, ToolFailed
 from .memory import Compactor, summarise
 
 log = logging.getLogger(__name__)
@@ -297,3 +305,43 @@ class QueryRunner:
     async def _append(self, part: str, type_: str, payload: Mapping[str, Any]) -> None:
         event_id = "ev_q" + hashlib.sha256(f"{self.record.query_id}\x00{part}".encode()).hexdigest()[:32]
         await self.store.append_memory_event(QUERY_STREAM, self.record.query_id, event_id, type_, payload)
+
+
+def memory_query_tool(memory: MemoryApp, poll_s: float = 0.2) -> Tool:
+    """`memory_query`: the model asks a question over a time range of its thread's memory; the
+    answer of the durable map/reduce (idempotent by the tool call, so a retried call reuses it)."""
+
+    async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
+        try:
+            start = datetime.fromisoformat(str(args["window_start"]))
+            end = datetime.fromisoformat(str(args["window_end"]))
+        except ValueError as err:
+            raise ToolFailed(f"window_start/window_end: {err}") from None
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ToolFailed("window_start and window_end need a UTC offset (e.g. 2026-11-30T10:00:00Z)")
+        query_id = "tool." + hashlib.sha256(f"{ctx.run_id}\x00{ctx.tool_call_id}".encode()).hexdigest()[:40]
+        window = Window(start.astimezone(UTC), end.astimezone(UTC))
+        view, _ = await memory.start_query(
+            query_id, thread_stream(ctx.thread_id), str(args["question"]), window, 0
+        )
+        while view.state not in ("done", "failed"):
+            await asyncio.sleep(poll_s)
+            view = await memory.get_query(query_id)
+        if view.state == "failed":
+            raise ToolFailed(f"the memory query failed: {view.error}")
+        return {"answer": view.answer, "used_chunk_ids": list(view.used_chunk_ids)}
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "question": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "window_start": {"type": "string"},
+            "window_end": {"type": "string"},
+        },
+        "required": ["question", "window_start", "window_end"],
+    }
+    description = (
+        "Answers a question over a time range of this thread's memory (ISO 8601 instants with an "
+        "offset), from its summaries; cites the chunk ids used."
+    )
+    return Tool(ToolSpec("memory_query", description, schema), run, idempotent=True, timeout_s=300)
