@@ -220,9 +220,16 @@ def _memory_parts(
         CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
     )
     memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
-    contexts = MemoryContexts(memory_store, counter, settings.memory_context_budget)
+    scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
+    contexts = MemoryContexts(
+        memory_store,
+        counter,
+        settings.memory_context_budget,
+        hot_budget_tokens=compactor.settings.policy.hot_budget_tokens,
+        on_hot_window_full=scheduler.wake,
+    )
     tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
-    return memory, MemoryScheduler(compactor, settings.memory_tick_s), contexts, tools
+    return memory, scheduler, contexts, tools
 
 
 def _spawn(tg: asyncio.TaskGroup, job: Coroutine[Any, Any, None]) -> None:

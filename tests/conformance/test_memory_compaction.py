@@ -160,3 +160,25 @@ async def test_a_turn_of_a_memory_thread_gets_an_assembled_context_recorded_and_
         len([e for e in await memory.memory_events(CHUNK_STREAM, STREAM.id) if e.type == CONTEXT_PLANNED])
         == 1
     )
+
+
+async def test_a_turn_that_finds_the_hot_window_over_budget_wakes_compaction(store: EventStore) -> None:
+    start = next_midnight()
+    await seed_thread(store, STREAM.id, "run-old", [start + timedelta(minutes=5 * i) for i in range(6)])
+    memory = open_memory_store(store)
+    await compactor(memory, CountingProvider(), Clock(start + timedelta(hours=1))).compact(STREAM)
+    await seed_thread(store, STREAM.id, "run-hot", [start + timedelta(hours=1, seconds=i) for i in range(20)])
+    await seed_thread(store, STREAM.id, "run-now", [start + timedelta(hours=2)])
+    await memory.enable_memory(STREAM, 0)
+    woken: list[int] = []
+
+    def wake() -> None:
+        woken.append(1)
+
+    # 21 uncovered events (run-hot's accepted + 20 notes) of ~75 bytes each: about 1,600 tokens.
+    for hot_budget, expected in ((100_000, 0), (1_000, 1)):
+        contexts = MemoryContexts(
+            memory, ByteEstimator(), 8_000, hot_budget_tokens=hot_budget, on_hot_window_full=wake
+        )
+        await contexts.assemble(STREAM.id, "run-now")
+        assert len(woken) == expected

@@ -12,6 +12,7 @@ turn's context can be audited and rebuilt exactly (`render_plan` over the log an
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.canonical import canonical_json
@@ -24,6 +25,7 @@ from ..core.memory.context import (
     ContextPolicy,
     assemble_context,
 )
+from ..core.memory.raw import render_event
 from ..core.memory.records import CHUNK_STREAM, CHUNK_WRITTEN, CONTEXT_PLANNED, ThreadEvent, thread_stream
 from ..core.memory.tokens import TokenCounter
 from ..core.messages import ChatMessage
@@ -45,10 +47,22 @@ class _Cached:
 
 
 class MemoryContexts:
-    def __init__(self, store: MemoryStore, counter: TokenCounter, budget_tokens: int) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        counter: TokenCounter,
+        budget_tokens: int,
+        *,
+        hot_budget_tokens: int | None = None,
+        on_hot_window_full: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.counter = counter
         self.policy = ContextPolicy(budget_tokens)
+        # When a turn finds more raw tokens than this not yet in an L1 chunk, compaction is
+        # woken at once (the compaction scheduler's wake) instead of at its next tick.
+        self.hot_budget_tokens = hot_budget_tokens
+        self.on_hot_window_full = on_hot_window_full
         self._indexes: dict[str, _Cached] = {}
 
     async def history(self, thread_id: str, run_id: str) -> list[ChatMessage] | None:
@@ -63,7 +77,8 @@ class MemoryContexts:
     async def assemble(self, thread_id: str, run_id: str) -> AssembledContext | None:
         if not await self.store.memory_enabled(thread_stream(thread_id)):
             return None
-        events = await self.recent_events(thread_id, run_id)
+        events, covered = await self._recent(thread_id, run_id)
+        self._check_hot_window([e for e in events if e.position > covered])
         index = await self.chunk_index(thread_id)
         return assemble_context(
             MEMORY_INSTRUCTIONS, [e.raw for e in events], index, self.counter, self.policy
@@ -85,22 +100,38 @@ class MemoryContexts:
         self._indexes[thread_id] = cached
         return cached.index
 
+    def _check_hot_window(self, uncovered: list[ThreadEvent]) -> None:
+        if self.hot_budget_tokens is None or self.on_hot_window_full is None:
+            return
+        tokens = 0
+        for event in uncovered:
+            tokens += self.counter.count(render_event(event.raw))
+            if tokens > self.hot_budget_tokens:
+                self.on_hot_window_full()
+                return
+
     async def recent_events(self, thread_id: str, run_id: str) -> list[ThreadEvent]:
         """The thread's events of runs before this one, from the newest L1 chunk's first on."""
+        events, _ = await self._recent(thread_id, run_id)
+        return events
+
+    async def _recent(self, thread_id: str, run_id: str) -> tuple[list[ThreadEvent], int]:
+        """`recent_events` and the log position of the last event an L1 chunk covers (0: none)."""
         stream = thread_stream(thread_id)
         newest = await self.store.newest_chunk(stream, Level.L1)
-        after, first_seq = 0, 1
+        after, first_seq, covered = 0, 1, 0
         if newest is not None and newest.positions is not None and newest.chunk.seq_range is not None:
             after, first_seq = newest.positions[0] - 1, newest.chunk.seq_range.first
+            covered = newest.positions[1]
         events: list[Event] = []
         while True:
             page = await self.store.thread_events(thread_id, after, 1000)
             for event in page:
                 if event.run_id == run_id:  # this run's own messages are its transcript
-                    return await numbered(self.store, stream, events, first_seq)
+                    return await numbered(self.store, stream, events, first_seq), covered
                 events.append(event)
             if len(page) < 1000:
-                return await numbered(self.store, stream, events, first_seq)
+                return await numbered(self.store, stream, events, first_seq), covered
             after = page[-1].position
 
     async def record(self, thread_id: str, run_id: str, plan: ContextPlan) -> None:
