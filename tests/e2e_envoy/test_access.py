@@ -176,6 +176,9 @@ async def resource(any_gateway: Gateway) -> Resource:
     """User 42's run, still running (it sleeps), on its own thread."""
     run_id, thread_id = new_id("acl"), new_id("acl-thread")
     await any_gateway.start(run_id, "/sleep 60000", thread_id=thread_id, userId=OWNER)
+    # Running before the test acts on it: on a loaded machine the executor may not have
+    # started it yet, and a test that checks "nothing was canceled" compares with RUNNING.
+    await any_gateway.wait_run(run_id, lambda run: run["state"] == "RUN_STATE_RUNNING")
     return Resource(run_id, thread_id)
 
 
