@@ -104,6 +104,13 @@ class Settings:
     retention_raw_age_s: float | None = None  # overrides the class's raw age (RUNTIME_RETENTION_RAW_AGE_S)
     retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
     retention_batch: int = 100  # streams trimmed per pass and transaction
+    # ----- memory (docs/MEMORY.md) -----
+    memory_model: str = ""  # RUNTIME_MEMORY_MODEL: writes summaries; "" = the default model
+    memory_tick_s: float = 60.0  # how often memory-enabled threads are compacted
+    memory_job_ttl_s: float = 30.0  # a compaction job of a dead replica is taken over after this
+    memory_encoding: str = ""  # a tiktoken encoding (cl100k_base, o200k_base); "" = byte estimate
+    memory_tiktoken_dir: str = ""  # where `<encoding>.tiktoken` is read from (never downloaded)
+    memory_context_budget: int = 16_000  # tokens of a memory-enabled thread's turn context
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -169,4 +176,10 @@ class Settings:
             ),
             retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
             retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
+            memory_model=e.get("RUNTIME_MEMORY_MODEL", defaults.memory_model),
+            memory_tick_s=_float(e, "RUNTIME_MEMORY_TICK_S", defaults.memory_tick_s),
+            memory_job_ttl_s=_float(e, "RUNTIME_MEMORY_JOB_TTL_S", defaults.memory_job_ttl_s),
+            memory_encoding=e.get("RUNTIME_MEMORY_ENCODING", defaults.memory_encoding),
+            memory_tiktoken_dir=e.get("RUNTIME_MEMORY_TIKTOKEN_DIR", defaults.memory_tiktoken_dir),
+            memory_context_budget=_int(e, "RUNTIME_MEMORY_CONTEXT_BUDGET", defaults.memory_context_budget),
         )

@@ -20,6 +20,8 @@ from .core.agents.state import AgentStatus
 from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
+from .core.memory.chunks import Level, StreamRef
+from .core.memory.records import MemoryQueryRecord, StoredChunk
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
 from .core.read_models import RunModel, Snapshot
@@ -585,3 +587,70 @@ class AgentStore(Protocol):
 
     async def agent_seqs(self, agent_ids: Sequence[str]) -> dict[str, int]:
         """The last seq of each existing agent among `agent_ids`."""
+# ----- Memory (core/memory/, docs/MEMORY.md) -----
+
+
+class MemoryStore(Protocol):
+    """Memory's rows beside the log: chunks (insert-if-absent by their deterministic id, each
+    with its `memory.chunk_written` event in the same transaction), the streams that keep
+    memory, one holder per memory job, and map/reduce questions whose progress is a stream of
+    the log. One conformance suite (tests/conformance/test_memory_store.py) for all adapters."""
+
+    async def thread_events(self, thread_id: str, after_position: int, limit: int) -> list[Event]:
+        """The memory-visible events (records.INVISIBLE_TYPES left out) of the thread's runs
+        with position > after_position, in position order, at most `limit`."""
+
+    async def thread_events_between(
+        self, thread_id: str, first_position: int, last_position: int, limit: int
+    ) -> list[Event]:
+        """The same, for positions first..last inclusive."""
+
+    async def run_prompts(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """Each run's prompt (its request's `prompt`), by run id."""
+
+    async def write_chunk(self, stored: StoredChunk) -> bool:
+        """Writes the chunk and its event unless a chunk with its id exists: True when new."""
+
+    async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
+
+    async def list_chunks(
+        self,
+        stream: StreamRef,
+        *,
+        level: Level | None = None,
+        ends_after_ms: int | None = None,
+        starts_before_ms: int | None = None,
+        after: tuple[int, int, str] | None = None,
+        limit: int = 100,
+    ) -> list[StoredChunk]:
+        """Oldest window first (coarser level first at one start), keyset-paged after
+        (window start ms, -level, chunk id)."""
+
+    async def newest_chunk(self, stream: StreamRef, level: Level) -> StoredChunk | None:
+        """The chunk of `level` with the latest window (for L1: the highest thread seqs, where
+        compaction resumes)."""
+
+    async def enable_memory(self, stream: StreamRef, now_ms: int) -> None: ...
+
+    async def memory_enabled(self, stream: StreamRef) -> bool: ...
+
+    async def memory_streams(self) -> list[StreamRef]: ...
+
+    async def claim_job(self, job_key: str, owner: str, now_ms: int, ttl_ms: int) -> int | None:
+        """Holds the job until now+ttl unless another owner holds it unexpired (None);
+        the answer is a token that grows whenever the job changes hands."""
+
+    async def release_job(self, job_key: str, owner: str) -> None: ...
+
+    async def create_query(self, record: MemoryQueryRecord) -> MemoryQueryRecord:
+        """Stores the question unless its id exists; answers the stored one either way."""
+
+    async def get_query(self, query_id: str) -> MemoryQueryRecord | None: ...
+
+    async def append_memory_event(
+        self, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
+    ) -> bool:
+        """Appends to a memory stream of the log unless `event_id` exists: True when appended."""
+
+    async def memory_events(self, kind: str, stream_id: str, after_seq: int = 0) -> list[Event]:
+        """A memory stream's events with seq > after_seq, in seq order."""

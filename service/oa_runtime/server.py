@@ -16,9 +16,10 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc.aio
@@ -29,6 +30,7 @@ from openagents.runtime.v1 import (
     artifact_service_pb2_grpc,
     codex_worker_service_pb2_grpc,
     health_service_pb2_grpc,
+    memory_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
     sync_service_pb2_grpc,
@@ -37,10 +39,13 @@ from openagents.runtime.v1 import (
 from .api.agents import AgentService
 from .api.artifacts import ArtifactService
 from .api.health import HealthService, Readiness
+from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.sync import SyncService
 from .api.workers import CodexWorkerService
 from .app.agents import Agents, AgentTools, AgentTurns
+from .app.memory import CompactionSettings, Compactor, MemoryScheduler
+from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
 from .app.retention import policy_of, retention_loop
 from .app.workers import Workers
@@ -50,6 +55,7 @@ from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .core.admission import OverloadPolicy
 from .core.artifacts import ARTIFACT_INDEX
+from .core.memory.tokens import TokenCounter, counter_for
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.admission import Admission, AdmissionSettings
@@ -57,6 +63,7 @@ from .engine.agents import AgentExecutor, AgentExecutorSettings, Clock
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
+from .engine.memory_context import MemoryContexts
 from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.sync_projector import SyncFeed, SyncProjector
@@ -70,10 +77,13 @@ from .ports import ArtifactStore, EventStore, RetentionStore
 from .store import open_store
 from .store.agents import open_agent_store
 from .store.artifacts import open_artifact_store
+from .store.memory import open_memory_store
 from .store.retention import open_retention_store
 from .store.sync import open_sync_store
 from .store.workers import open_worker_store
 from .tools.builtin import BUILTIN_TOOLS, agent_tools
+from .tools.memory import memory_expand_tool
+from .tools.registry import Tool
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +189,9 @@ class _Components:
     agents: Agents
     agent_executor: AgentExecutor
 
+    memory: MemoryApp
+    memory_scheduler: MemoryScheduler
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -204,19 +217,22 @@ def _build_components(
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
-    # Built-ins (with the agents' timer and delegate tools) + entry points + config.
-    tools = BUILTIN_TOOLS.with_tools([*agent_tools(AgentTools(agents))]).configured(settings, keyring)
+    # The lease owner is this process: the executor id names the replica (its liveness
+    # lock), the suffix tells it from earlier incarnations. Memory jobs are held by it too.
+    owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
+    memory, scheduler, memory_contexts, memory_tools = _memory_parts(settings, models, store, owner, tg)
+    # Built-ins (with the agents' timer and delegate tools) + entry points + config, and the
+    # model's ways into its thread's memory.
+    tools = (
+        BUILTIN_TOOLS.with_tools([*agent_tools(AgentTools(agents))])
+        .configured(settings, keyring)
+        .with_tools(memory_tools)
+    )
     executor = RunExecutor(
         store,
         tg,
-        # The lease owner is this process: the executor id names the replica
-        # (its liveness lock), the suffix tells it from earlier incarnations.
-        LeasePolicy(
-            f"{settings.executor_id}@{uuid.uuid4().hex[:8]}",
-            settings.lease_ttl_s,
-            settings.recovery_budget,
-        ),
-        run_workloads(RunDeps(store, writer, settings, tools, artifacts), models),
+        LeasePolicy(owner, settings.lease_ttl_s, settings.recovery_budget),
+        run_workloads(RunDeps(store, writer, settings, tools, artifacts, memory_contexts), models),
     )
     admission = Admission(
         AdmissionSettings(
@@ -263,6 +279,8 @@ def _build_components(
         retention,
         agents,
         _agent_executor(settings, store, runtime, agents, tg, clock),
+        memory,
+        scheduler,
     )
 
 
@@ -307,6 +325,51 @@ def _agent_executor(
     return agents.executor
 
 
+def _memory_parts(
+    settings: Settings, models: ModelRegistry, store: EventStore, owner: str, tg: asyncio.TaskGroup
+) -> tuple[MemoryApp, MemoryScheduler, MemoryContexts, list[Tool]]:
+    """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools."""
+    memory_store = open_memory_store(store)
+    counter = memory_token_counter(settings)
+    compactor = Compactor(
+        memory_store,
+        models,
+        counter,
+        owner,
+        CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
+    )
+    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
+    scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
+    contexts = MemoryContexts(
+        memory_store,
+        counter,
+        settings.memory_context_budget,
+        hot_budget_tokens=compactor.settings.policy.hot_budget_tokens,
+        on_hot_window_full=scheduler.wake,
+    )
+    tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
+    return memory, scheduler, contexts, tools
+
+
+def _spawn(tg: asyncio.TaskGroup, job: Coroutine[Any, Any, None]) -> None:
+    """Memory's background jobs (a forced compaction, a map/reduce question) in the server's
+    TaskGroup; each catches its own failures (app/memory_api.py)."""
+    tg.create_task(job, name="memory-job")
+
+
+def memory_token_counter(settings: Settings) -> TokenCounter:
+    """tiktoken when RUNTIME_MEMORY_ENCODING names a known encoding whose file is in
+    RUNTIME_MEMORY_TIKTOKEN_DIR (read here, verified by its SHA-256), else the byte estimate."""
+
+    def read_cached(name: str) -> bytes | None:
+        if not settings.memory_tiktoken_dir:
+            return None
+        path = Path(settings.memory_tiktoken_dir) / name
+        return path.read_bytes() if path.is_file() else None
+
+    return counter_for(settings.memory_encoding or None, read_cached)
+
+
 def _grpc_server(
     settings: Settings,
     env: Mapping[str, str],
@@ -323,7 +386,7 @@ def _grpc_server(
             *tracing.server_interceptors(),
             ServiceTokenInterceptor(
                 keyring,
-                AuthReads(parts.runtime.store, parts.workers.store, parts.agents.store),
+                AuthReads(parts.runtime.store, parts.workers.store, parts.agents.store, parts.memory.store),
                 policy=TokenPolicy.from_env(env),
             ),
         ],
@@ -346,6 +409,7 @@ def _grpc_server(
     artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(parts.artifacts), server)
     agent_service = AgentService(parts.agents, parts.runtime)
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(agent_service, server)
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryService(parts.memory), server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -356,6 +420,7 @@ def _grpc_server(
             "openagents.runtime.v1.SyncService",
             "openagents.runtime.v1.ArtifactService",
             "openagents.runtime.v1.AgentService",
+            "openagents.runtime.v1.MemoryService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -387,6 +452,8 @@ def _start_background_loops(
         # Async projections (lag: projector.lag()), and the sampled drift check of the
         # Laravel read models (the oa_runtime_read_model_drift gauge; repairs nothing).
         tg.create_task(parts.projector.run(), name="projector"),
+        # Compacts memory-enabled threads every RUNTIME_MEMORY_TICK_S (app/memory.py).
+        tg.create_task(parts.memory_scheduler.run(), name="memory-compaction"),
         *(
             [tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift")]
             if settings.read_models

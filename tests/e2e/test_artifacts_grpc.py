@@ -176,4 +176,5 @@ async def test_artifact_requests_are_validated_and_bound(rt: RuntimeHandle) -> N
     for metadata in (rt.md(user_id=7), rt.md()):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.ListArtifacts(artifact_pb.ListArtifactsRequest(agent_id="a1"), metadata=metadata)
-        assert (err.value.code(), error_info(err.value).reason) == (grpc.StatusCode.NOT_FOUND, "AGENT_NOT_FOUND")
+        found = (err.value.code(), error_info(err.value).reason)
+        assert found == (grpc.StatusCode.NOT_FOUND, "AGENT_NOT_FOUND")

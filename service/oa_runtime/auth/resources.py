@@ -1,5 +1,5 @@
-"""Which resource each RunService, CodexWorkerService, SyncService, ArtifactService and
-AgentService method touches, read from the store.
+"""Which resource each RunService, CodexWorkerService, SyncService, ArtifactService,
+AgentService and MemoryService method touches, read from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -7,13 +7,22 @@ RPC cannot ship without an access rule. Ids are validated before the store is re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..core.agents.errors import AgentNotFound
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AGENT_ID_PATTERN
-from ..core.errors import InternalError, InvalidArgument, NotThreadOwner, RunNotFound, ThreadNotFound
+from ..core.errors import (
+    InternalError,
+    InvalidArgument,
+    MemoryChunkNotFound,
+    MemoryQueryNotFound,
+    NotThreadOwner,
+    RunNotFound,
+    ThreadNotFound,
+)
+from ..core.memory.records import THREAD, MemoryQueryRecord, StoredChunk, requested_stream, require_query_id
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
 from ..core.validation import canonical_user_id, require_id, validate_cursor
@@ -27,6 +36,7 @@ SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
 _RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
 ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
 AGENT_SERVICE = "/openagents.runtime.v1.AgentService/"
+MEMORY_SERVICE = "/openagents.runtime.v1.MemoryService/"
 
 
 class ResourceReader(Protocol):
@@ -58,14 +68,31 @@ class AgentReader(Protocol):
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
 
 
+@runtime_checkable
+class MemoryReader(Protocol):
+    """The memory reads authorization needs (MemoryStore implements them)."""
+
+    async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
+
+    async def get_query(self, query_id: str) -> MemoryQueryRecord | None: ...
+
+
 class AuthReads:
     """The interceptor's store: nonces and run reads from the EventStore, worker reads from
-    the WorkerStore, agent reads from the AgentStore (all on the same database)."""
+    the WorkerStore, agent reads from the AgentStore, memory reads from the MemoryStore (all on
+    the same database)."""
 
-    def __init__(self, store: Any, workers: WorkerReader, agents: AgentReader | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        workers: WorkerReader,
+        agents: AgentReader | None = None,
+        memory: MemoryReader | None = None,
+    ) -> None:
         self._store = store
         self._workers = workers
         self._agents = agents
+        self._memory = memory
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
         if self._agents is None:
@@ -95,6 +122,16 @@ class AuthReads:
 
     async def get_worker(self, worker_id: str) -> WorkerState | None:
         return await self._workers.get_worker(worker_id)
+
+    async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        if self._memory is None:
+            raise InternalError("authorization has no memory store")
+        return await self._memory.get_chunks(chunk_ids)
+
+    async def get_query(self, query_id: str) -> MemoryQueryRecord | None:
+        if self._memory is None:
+            raise InternalError("authorization has no memory store")
+        return await self._memory.get_query(query_id)
 
 
 async def thread_owner(store: ResourceReader, thread_id: str) -> str | None:
@@ -280,6 +317,42 @@ def _require_agent_id(agent_id: str) -> str:
     return agent_id
 
 
+def _memory_reader(store: ResourceReader) -> MemoryReader:
+    if not isinstance(store, MemoryReader):
+        raise InternalError("authorization has no memory store")
+    return store
+
+
+async def _thread_memory(store: ResourceReader, thread_id: str) -> Target:
+    owner = await thread_owner(store, thread_id)
+    if owner is None:
+        raise ThreadNotFound(thread_id)
+    return Target(thread_id=thread_id, owner=owner)
+
+
+async def _memory_owner(store: ResourceReader, request: Any) -> Target:
+    """A memory request by thread (its owner) or by agent (no agent lookup yet: UNIMPLEMENTED)."""
+    stream = requested_stream(request.agent_id, request.thread_id)
+    return await _thread_memory(store, stream.id)
+
+
+async def _memory_chunk(store: ResourceReader, request: Any) -> Target:
+    """A chunk is its thread's: the caller must be allowed on that thread."""
+    chunk_id = require_id("chunk_id", request.chunk_id)
+    stored = (await _memory_reader(store).get_chunks([chunk_id])).get(chunk_id)
+    if stored is None or stored.chunk.stream.kind != THREAD:
+        raise MemoryChunkNotFound(chunk_id)
+    return await _thread_memory(store, stored.chunk.stream.id)
+
+
+async def _memory_query(store: ResourceReader, request: Any) -> Target:
+    query_id = require_query_id(request.query_id)
+    record = await _memory_reader(store).get_query(query_id)
+    if record is None or record.stream.kind != THREAD:
+        raise MemoryQueryNotFound(query_id)
+    return await _thread_memory(store, record.stream.id)
+
+
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
 
 RESOURCES: dict[str, Resolve] = {
@@ -314,6 +387,12 @@ RESOURCES: dict[str, Resolve] = {
     AGENT_SERVICE + "SubmitFrames": _agent,
     AGENT_SERVICE + "StreamAgentEvents": _agent,
     AGENT_SERVICE + "StreamAgentSse": _agent,
+    MEMORY_SERVICE + "ListMemoryChunks": _memory_owner,
+    MEMORY_SERVICE + "GetMemoryChunk": _memory_chunk,
+    MEMORY_SERVICE + "ExpandMemoryChunk": _memory_chunk,
+    MEMORY_SERVICE + "CompactMemoryNow": _memory_owner,
+    MEMORY_SERVICE + "StartMemoryQuery": _memory_owner,
+    MEMORY_SERVICE + "GetMemoryQuery": _memory_query,
 }
 
 

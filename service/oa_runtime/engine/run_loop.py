@@ -34,6 +34,7 @@ from ..ports import (
     ModelRequest,
 )
 from ..tools.registry import ToolRegistry
+from .memory_context import MemoryContexts
 from .model_step import ModelStep
 from .thread_history import thread_history
 from .tool_records import record_canceled
@@ -54,6 +55,8 @@ class RunDeps:
     settings: Settings
     tools: ToolRegistry
     artifacts: ArtifactStore  # large tool outputs go here (core/artifacts.py)
+    # Threads with memory get their history assembled from it (engine/memory_context.py).
+    memory: MemoryContexts | None = None
 
 
 class RunLoop:
@@ -115,7 +118,13 @@ class RunLoop:
             self.state = state
         else:
             await self.refresh()
-        self.history = await thread_history(self.deps.store, self.record.thread_id, self.record.run_id)
+        thread_id, run_id = self.record.thread_id, self.record.run_id
+        memory = self.deps.memory
+        remembered = None if memory is None else await memory.history(thread_id, run_id)
+        if remembered is not None:
+            self.history = remembered
+        else:
+            self.history = await thread_history(self.deps.store, thread_id, run_id)
 
     # ----- the loop -----
 
