@@ -176,8 +176,9 @@ class RunLoop:
             messages=model_context(self.record.request, self.history, self.state.transcript),
             tools=self.deps.tools.specs(self.record.request.tool_policy),
         )
-        window_s = self.deps.settings.flush_window_ms / 1000
-        return await ModelStep(self, self.provider, self._provider_name, request, window_s).run()
+        settings = self.deps.settings
+        window_s, max_s = settings.flush_window_ms / 1000, settings.flush_window_max_ms / 1000
+        return await ModelStep(self, self.provider, self._provider_name, request, window_s, max_s).run()
 
     async def _run_tools(self, calls: Sequence[ToolCall]) -> bool:
         """Runs the calls as tool tasks (engine/tool_tasks.py). True when all have results;
