@@ -132,7 +132,8 @@ def create_run(
         "expires": None if lease_owner is None else time.time() + lease_ttl_s,
     }
     positions = yield from d.create_run_rows(values, plan.rows, now)
-    lease = None if lease_owner is None else Lease(run_id, token=1)
+    # The state as created rides along, so the run loop starting it reads nothing more of the row.
+    lease = None if lease_owner is None else Lease(run_id, token=1, state=plan.state)
     created = new_run_record(request, fingerprint, plan.state, now)
     return lambda: CreateResult(
         created, created=True, events=plan.durable_events(run_id, now, positions.first()), lease=lease
