@@ -36,7 +36,8 @@ async def test_migrations_apply_once(store_url: str) -> None:
     await first.close()
     assert isinstance(first, SqliteEventStore | PostgresEventStore)
     packaged = [version for version, _ in migrations(first.backend)]
-    assert packaged == list(range(1, len(packaged) + 1))
+    # Numbers are reserved per feature (0005-0010), so a branch may have gaps: increasing, from 1.
+    assert packaged[0] == 1 and packaged == sorted(set(packaged))
     assert first.applied_migrations == packaged
 
     assert await migrate(store_url) == []
