@@ -12,7 +12,8 @@ The service CPU is utime+stime of its process from /proc between the first call 
 every started run has finished (so a start's figure includes executing its run), which a
 machine shared with other work disturbs far less than wall-clock rates. `--backend postgres`
 uses a throwaway cluster (tests/support/postgres.py). `--env K=V` passes settings to the
-service (e.g. RUNTIME_READ_MODELS=0) for A/B runs.
+service (e.g. RUNTIME_READ_MODELS=0) for A/B runs; `--service-python OTHER/.venv/bin/python`
+runs another checkout's service under the same client (interleave the two for a same-run A/B).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from openagents.runtime.v1 import run_service_pb2
 from tests.support.postgres import PostgresServer
 from tests.support.replica import Replica
 
+from .clients import StreamTrace
 from .report import _proc_cpu_s, percentile
+from .scenarios import schedule_latencies
 
 RATE = 50.0  # tokens/s per run in `tokens`
 NATIVE = ["--native"] if os.environ.get("PYSPY_NATIVE") else []  # C frames too (gRPC, sqlite3)
@@ -55,17 +58,20 @@ async def _start(replica: Replica, run_id: str, prompt: str) -> None:
     )
 
 
-async def _stream(replica: Replica, run_id: str, since: float) -> tuple[int, list[float]]:
-    """Tokens delivered and, per delta, its arrival (seconds since `since`)."""
+async def _stream(replica: Replica, run_id: str) -> StreamTrace:
+    """What the client saw: per delta its arrival (perf_counter) and its token count."""
     call = replica.stub.StreamRunEvents(
         run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=replica.md(run_id=run_id), timeout=120
     )
-    tokens, arrivals = 0, []
+    trace = StreamTrace()
     async for message in call:
         if message.event.type == "message.delta":
-            tokens += message.event.message_delta.delta.count("t")
-            arrivals.append(time.perf_counter() - since)
-    return tokens, arrivals
+            now = time.perf_counter()
+            count = message.event.message_delta.delta.count("t")
+            trace.first_token = trace.first_token or now
+            trace.tokens += count
+            trace.deltas.append((now, count, None))
+    return trace
 
 
 async def starts(replica: Replica, calls: int, clients: int = 16) -> dict[str, float]:
@@ -83,7 +89,7 @@ async def starts(replica: Replica, calls: int, clients: int = 16) -> dict[str, f
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - began
     for run_id in run_ids:  # every run finished (its stream ends with run.finished)
-        await _stream(replica, run_id, began)
+        await _stream(replica, run_id)
     return {"starts_per_s": calls / wall, "calls": calls, "units": calls}
 
 
@@ -93,8 +99,9 @@ async def ttff(replica: Replica, calls: int) -> dict[str, float]:
         run_id = _new_id("ttff")
         began = time.perf_counter()
         await _start(replica, run_id, "/tokens 5")
-        _, arrivals = await _stream(replica, run_id, began)
-        firsts.append(arrivals[0])
+        trace = await _stream(replica, run_id)
+        assert trace.first_token is not None, f"{run_id}: no token"
+        firsts.append(trace.first_token - began)
     return {
         "first_token_p50_ms": percentile(firsts, 50) * 1e3,
         "first_token_p99_ms": percentile(firsts, 99) * 1e3,
@@ -105,26 +112,21 @@ async def ttff(replica: Replica, calls: int) -> dict[str, float]:
 async def tokens(replica: Replica, runs: int, seconds: float) -> dict[str, float]:
     each = int(RATE * seconds)
 
-    async def one() -> tuple[int, list[float]]:
+    async def one() -> StreamTrace:
         run_id = _new_id("conc")
         await _start(replica, run_id, f"/tokens {each} {RATE:g}")
-        return await _stream(replica, run_id, time.perf_counter())
+        return await _stream(replica, run_id)
 
     began = time.perf_counter()
     traces = await asyncio.gather(*(one() for _ in range(runs)))
     wall = time.perf_counter() - began
-    delivered = sum(t for t, _ in traces)
-    # Lag behind the run's own schedule (bench/README.md "How to read the figures"), per delta.
-    lags = []
-    for _, arrivals in traces:
-        if arrivals:
-            anchor = min(a - i / RATE for i, a in enumerate(arrivals))
-            lags += [a - (anchor + i / RATE) for i, a in enumerate(arrivals)]
+    delivered = sum(t.tokens for t in traces)
+    lags = [lag for t in traces for lag in schedule_latencies(t, RATE)]  # as bench/scenarios.py
     return {
         "delivered_over_offered": delivered / (wall * RATE * runs),
         "lag_p50_ms": percentile(lags, 50) * 1e3,
         "lag_p99_ms": percentile(lags, 99) * 1e3,
-        "deltas_per_token": sum(len(a) for _, a in traces) / max(delivered, 1),
+        "deltas_per_token": sum(len(t.deltas) for t in traces) / max(delivered, 1),
         "units": delivered,
     }
 
@@ -168,7 +170,8 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     env = {"RUNTIME_LOG_LEVEL": "WARNING", **dict(kv.split("=", 1) for kv in args.env)}
     with tempfile.TemporaryDirectory(prefix="oa-cpu-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        replica = Replica("svc", _database(args.backend, stack, work), work, env=env)
+        database = _database(args.backend, stack, work)
+        replica = Replica("svc", database, work, env=env, python=args.service_python or sys.executable)
         replica.start()
         try:
             await replica.ready(60)
@@ -192,6 +195,9 @@ def cli() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the service to this file")
     parser.add_argument("--env", action="append", default=[], help="K=V for the service")
+    parser.add_argument(
+        "--service-python", help="the interpreter that runs the service (another checkout's .venv: A/B)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     figures = asyncio.run(main(args))
