@@ -2,7 +2,8 @@
 process of its own (`oa-runtime serve`) and the client here, so the client's decoding is not
 counted; optionally a py-spy profile of the service while the work runs.
 
-    .venv/bin/python -m bench.service_cpu starts --calls 400             # CPU per StartRun
+    .venv/bin/python -m bench.service_cpu starts --calls 400             # CPU per StartRun + its run
+    .venv/bin/python -m bench.service_cpu starts --prompt "/sleep 600000"  # StartRun (and run start) alone
     .venv/bin/python -m bench.service_cpu tokens --runs 100 --seconds 4   # CPU per delivered token
     .venv/bin/python -m bench.service_cpu ttff --calls 60                 # sequential start + stream
     .venv/bin/python -m bench.service_cpu starts --profile var/bench/starts.txt   # + py-spy (collapsed)
@@ -74,7 +75,9 @@ async def _stream(replica: Replica, run_id: str) -> StreamTrace:
     return trace
 
 
-async def starts(replica: Replica, calls: int, clients: int = 16) -> dict[str, float]:
+async def starts(replica: Replica, calls: int, clients: int = 16, prompt: str = "/say x") -> dict[str, float]:
+    """StartRun from `clients` callers; the CPU counts until every run finished, except for
+    `/sleep` runs (StartRun and the run's start alone: they are left sleeping)."""
     remaining = calls
     run_ids: list[str] = []
 
@@ -83,13 +86,16 @@ async def starts(replica: Replica, calls: int, clients: int = 16) -> dict[str, f
         while remaining > 0:
             remaining -= 1
             run_ids.append(_new_id("start"))
-            await _start(replica, run_ids[-1], "/say x")
+            await _start(replica, run_ids[-1], prompt)
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - began
-    for run_id in run_ids:  # every run finished (its stream ends with run.finished)
-        await _stream(replica, run_id)
+    if prompt.startswith("/sleep"):
+        await asyncio.sleep(0.5)  # the last runs reach their sleep
+    else:
+        for run_id in run_ids:  # every run finished (its stream ends with run.finished)
+            await _stream(replica, run_id)
     return {"starts_per_s": calls / wall, "calls": calls, "units": calls}
 
 
@@ -177,7 +183,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             await replica.ready(60)
             await starts(replica, 20, clients=4)  # warm up (imports, connections, caches)
             scenario: Callable[[], Awaitable[dict[str, float]]] = {
-                "starts": lambda: starts(replica, args.calls),
+                "starts": lambda: starts(replica, args.calls, prompt=args.prompt),
                 "ttff": lambda: ttff(replica, args.calls),
                 "tokens": lambda: tokens(replica, args.runs, args.seconds),
             }[args.scenario]
@@ -192,6 +198,9 @@ def cli() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument(
+        "--prompt", default="/say x", help="starts: the runs' prompt ('/sleep 600000': StartRun alone)"
+    )
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the service to this file")
     parser.add_argument("--env", action="append", default=[], help="K=V for the service")
