@@ -53,6 +53,7 @@ class Settings:
     executor_id: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     max_steps: int = 16
     flush_window_ms: float = 20.0  # token deltas are coalesced into one event per window
+    flush_window_max_ms: float = 100.0  # ... a window that widens under load (engine/model_step.py)
     commit_batch_max: int = 512  # events of many runs committed in one transaction
     commit_wait_ms: float = 2.0  # how long the writer waits to fill a batch
     subscriber_buffer: int = 1024  # events buffered per live subscriber before it re-reads the store
@@ -124,6 +125,7 @@ class Settings:
             executor_id=e.get("RUNTIME_EXECUTOR_ID") or defaults.executor_id,
             max_steps=_int(e, "RUNTIME_MAX_STEPS", defaults.max_steps),
             flush_window_ms=_float(e, "RUNTIME_FLUSH_WINDOW_MS", defaults.flush_window_ms),
+            flush_window_max_ms=_float(e, "RUNTIME_FLUSH_WINDOW_MAX_MS", defaults.flush_window_max_ms),
             commit_batch_max=_int(e, "RUNTIME_COMMIT_BATCH_MAX", defaults.commit_batch_max),
             commit_wait_ms=_float(e, "RUNTIME_COMMIT_WAIT_MS", defaults.commit_wait_ms),
             subscriber_buffer=_int(e, "RUNTIME_SUBSCRIBER_BUFFER", defaults.subscriber_buffer),

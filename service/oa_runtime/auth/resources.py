@@ -167,9 +167,8 @@ async def _new_run(store: ResourceReader, request: Any) -> Target:
             canonical_user_id(user_id)
         except ValueError as err:
             raise InvalidArgument("user_id", str(err)) from None
-    owner = await thread_owner(store, thread_id)
-    if owner is not None and owner != user_id:
-        raise NotThreadOwner(thread_id)
+    # The thread's owner is checked by the store, in the create's transaction
+    # (NOT_THREAD_OWNER): read here, it cost a query per start and left a race open.
     return Target(run_id, thread_id, user_id)
 
 
