@@ -37,7 +37,7 @@ from oa_runtime.core.memory.prompt import l1_prompt, scripted_summary
 from oa_runtime.core.memory.raw import RawEvent
 from oa_runtime.core.memory.tokens import ByteEstimator, TiktokenCounter, TokenCounter
 
-STREAM = StreamRef("agent", "bench")
+STREAM = StreamRef("thread", "bench")  # a thread's memory, as the service keeps it
 START = datetime(2026, 10, 1, tzinfo=UTC)
 USAGE = ModelUsage("scripted", "scripted", 900, 180, 12)
 EVENTS_PER_L1 = 20

@@ -47,9 +47,9 @@ async def _run(replica: Replica, run_id: str, tokens: int) -> tuple[StreamTrace,
 
 
 def _lags_ms(trace: StreamTrace) -> list[float]:
-    from .scenarios import _schedule_latencies  # one definition of lag for every scenario
+    from .scenarios import schedule_latencies  # one definition of lag for every scenario
 
-    return [x * 1e3 for x in _schedule_latencies(trace, RATE)]
+    return [x * 1e3 for x in schedule_latencies(trace, RATE)]
 
 
 async def _offer(replicas: list[Replica], runs: int, seconds: float) -> dict[str, float]:

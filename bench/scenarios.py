@@ -151,7 +151,7 @@ async def single_stream(t: Target, sizes: Sizes) -> list[Result]:
     return [*results, base]
 
 
-def _schedule_latencies(trace: StreamTrace, rate: float) -> list[float]:
+def schedule_latencies(trace: StreamTrace, rate: float) -> list[float]:
     """Per token: how far it arrived behind the run's own schedule. Token i is due i/rate after
     an anchor; the anchor is the earliest `receive - i/rate` of the run (its best-delivered
     token), so figures are >= 0 and show lag and jitter; the first token's absolute latency is
@@ -181,7 +181,7 @@ async def concurrent(t: Target, sizes: Sizes) -> list[Result]:
 
         with CpuMeter(t.envoy_pid) as cpu:
             traces = await asyncio.gather(*(one() for _ in range(runs)))
-        lat = [x for tr in traces for x in _schedule_latencies(tr, CONCURRENT_RATE)]
+        lat = [x for tr in traces for x in schedule_latencies(tr, CONCURRENT_RATE)]
         tokens = sum(tr.tokens for tr in traces)
         figures = {
             "tokens_per_s": tokens / cpu.wall_s,

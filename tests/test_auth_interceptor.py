@@ -29,10 +29,12 @@ from oa_runtime.core.validation import fingerprint
 from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
 from openagents.runtime.v1 import (
+    agent_service_pb2,
     artifact_service_pb2,
     codex_worker_service_pb2,
     health_service_pb2,
     health_service_pb2_grpc,
+    memory_service_pb2,
     run_event_pb2,
     run_pb2,
     run_service_pb2,
@@ -426,6 +428,10 @@ def test_every_run_service_method_has_an_access_rule() -> None:
         codex_worker_service_pb2.DESCRIPTOR.services_by_name["CodexWorkerService"],
         sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"],
         artifact_service_pb2.DESCRIPTOR.services_by_name["ArtifactService"],
+        agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
+        memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"],
     ]
     methods = {f"/{service.full_name}/{method.name}" for service in services for method in service.methods}
-    assert methods == set(RESOURCES)
+    # The artifact RPCs are not served yet (issue 14 item 7 moves them to their own service).
+    not_served = {f"/openagents.runtime.v1.MemoryService/{m}" for m in ("ListArtifacts", "FetchArtifact")}
+    assert methods - not_served == set(RESOURCES)

@@ -252,6 +252,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
             guest_scope=args.guest_scope,
             scope="service" if args.service else None,
             worker_id=args.worker_id,
+            agent_id=args.agent_id,
         )
     )
     return 0
@@ -330,6 +331,7 @@ def _add_token_parser(sub: Any) -> None:
     token.add_argument("--user-id")
     token.add_argument("--guest-scope")
     token.add_argument("--worker-id", help="bind the token to one Codex worker")
+    token.add_argument("--agent-id", help="bind the token to one long-lived agent")
     token.add_argument(
         "--service", action="store_true", help='scope "service" (needs RUNTIME_ALLOW_SERVICE_TOKENS=1)'
     )

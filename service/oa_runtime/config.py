@@ -59,6 +59,7 @@ class Settings:
     executor_id: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     max_steps: int = 16
     flush_window_ms: float = 20.0  # token deltas are coalesced into one event per window
+    flush_window_max_ms: float = 100.0  # ... a window that widens under load (engine/model_step.py)
     commit_batch_max: int = 512  # events of many runs committed in one transaction
     commit_wait_ms: float = 2.0  # how long the writer waits to fill a batch
     subscriber_buffer: int = 1024  # events buffered per live subscriber before it re-reads the store
@@ -69,6 +70,8 @@ class Settings:
     claim_interval_s: float = 1.0  # how often a replica looks for runs nobody executes
     recovery_budget: int = 3  # takeovers without progress before a run ends failed
     stream_poll_s: float = 1.0  # fallback poll for streams of runs executed elsewhere
+    # How often a replica looks for frames other replicas gave the agents it holds (PostgreSQL).
+    agent_poll_s: float = 0.25
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
     # ----- tools -----
@@ -108,6 +111,13 @@ class Settings:
     retention_raw_age_s: float | None = None  # overrides the class's raw age (RUNTIME_RETENTION_RAW_AGE_S)
     retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
     retention_batch: int = 100  # streams trimmed per pass and transaction
+    # ----- memory (docs/MEMORY.md) -----
+    memory_model: str = ""  # RUNTIME_MEMORY_MODEL: writes summaries; "" = the default model
+    memory_tick_s: float = 60.0  # how often memory-enabled threads are compacted
+    memory_job_ttl_s: float = 30.0  # a compaction job of a dead replica is taken over after this
+    memory_encoding: str = ""  # a tiktoken encoding (cl100k_base, o200k_base); "" = byte estimate
+    memory_tiktoken_dir: str = ""  # where `<encoding>.tiktoken` is read from (never downloaded)
+    memory_context_budget: int = 16_000  # tokens of a memory-enabled thread's turn context
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +131,7 @@ class Settings:
             executor_id=e.get("RUNTIME_EXECUTOR_ID") or defaults.executor_id,
             max_steps=_int(e, "RUNTIME_MAX_STEPS", defaults.max_steps),
             flush_window_ms=_float(e, "RUNTIME_FLUSH_WINDOW_MS", defaults.flush_window_ms),
+            flush_window_max_ms=_float(e, "RUNTIME_FLUSH_WINDOW_MAX_MS", defaults.flush_window_max_ms),
             commit_batch_max=_int(e, "RUNTIME_COMMIT_BATCH_MAX", defaults.commit_batch_max),
             commit_wait_ms=_float(e, "RUNTIME_COMMIT_WAIT_MS", defaults.commit_wait_ms),
             subscriber_buffer=_int(e, "RUNTIME_SUBSCRIBER_BUFFER", defaults.subscriber_buffer),
@@ -130,6 +141,7 @@ class Settings:
             claim_interval_s=_float(e, "RUNTIME_CLAIM_INTERVAL_S", defaults.claim_interval_s),
             recovery_budget=_int(e, "RUNTIME_RECOVERY_BUDGET", defaults.recovery_budget),
             stream_poll_s=_float(e, "RUNTIME_STREAM_POLL_S", defaults.stream_poll_s),
+            agent_poll_s=_float(e, "RUNTIME_AGENT_POLL_S", defaults.agent_poll_s),
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
             # ----- tools -----
@@ -174,4 +186,10 @@ class Settings:
             ),
             retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
             retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
+            memory_model=e.get("RUNTIME_MEMORY_MODEL", defaults.memory_model),
+            memory_tick_s=_float(e, "RUNTIME_MEMORY_TICK_S", defaults.memory_tick_s),
+            memory_job_ttl_s=_float(e, "RUNTIME_MEMORY_JOB_TTL_S", defaults.memory_job_ttl_s),
+            memory_encoding=e.get("RUNTIME_MEMORY_ENCODING", defaults.memory_encoding),
+            memory_tiktoken_dir=e.get("RUNTIME_MEMORY_TIKTOKEN_DIR", defaults.memory_tiktoken_dir),
+            memory_context_budget=_int(e, "RUNTIME_MEMORY_CONTEXT_BUDGET", defaults.memory_context_budget),
         )

@@ -15,9 +15,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .core.admission import PlanStart
+from .core.agents.record import AgentRecord
+from .core.agents.state import AgentStatus
 from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
+from .core.memory.chunks import Level, StreamRef
+from .core.memory.records import MemoryQueryRecord, StoredChunk
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
 from .core.read_models import RunModel, Snapshot
@@ -154,7 +158,7 @@ class RunQueries(Protocol):
         (created_at ISO string, run_id) of the last row of the previous page."""
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
-        """A thread's runs, oldest first."""
+        """A thread's runs, oldest first, without the agent turns a rollback discarded."""
 
     async def last_seqs(self, run_ids: Sequence[str]) -> dict[str, int]:
         """The current last seq of each existing run among `run_ids`."""
@@ -492,3 +496,161 @@ class RetentionStore(Protocol):
         """In one transaction: removes the run's events below `floor`, the checkpoints below
         `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
         removed; None (nothing done) when an async projection has not applied them yet."""
+# ----- Long-lived agents (core/agents/) -----
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUpdate:
+    """What `AgentStore.update_agent` did: the agent after it and the events it appended."""
+
+    record: AgentRecord | None
+    events: Sequence[Event]
+    lease: AgentLease | None = None  # taken in the same transaction (`claim`)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLease:
+    agent_id: str
+    token: int  # the fence: the store refuses an executor's update with an older token
+
+
+# Decides, inside the update's transaction, the events to append: given the agent row (None
+# for an unknown agent) and the digests the frame index holds for the frame ids asked about.
+# A DomainError it raises writes nothing.
+AgentDecider = Callable[[AgentRecord | None, Mapping[str, str]], Sequence[NewEvent]]
+
+
+class AgentStore(Protocol):
+    """Each agent is a stream of its own (stream kind "agent", dense seqs from 1); its row is
+    the fold of that stream, written in the same transaction; its frames are indexed unique
+    per (agent, frame id). One conformance suite (tests/conformance/test_agent_store.py)."""
+
+    async def update_agent(
+        self,
+        agent_id: str,
+        decide: AgentDecider,
+        *,
+        now: datetime,
+        frame_ids: Sequence[str] = (),
+        fence: AgentLease | None = None,
+        claim: tuple[str, float] | None = None,
+    ) -> AgentUpdate:
+        """In one transaction, serialized per agent: reads the row and the frame index entries
+        of `frame_ids`, calls `decide`, appends its events with the next seqs, folds them
+        (`core.agents.state.apply`, IllegalTransition: nothing written) into the row with
+        `wake_at` = `decide.claim_at(state, now)`, and indexes every frame they record. With
+        `fence`, FencedOff unless the lease is still the agent's current one. With `claim`
+        (owner, ttl_s): an existing agent that is now due and unleased (or whose lease expired)
+        is leased to owner in the same transaction (`AgentUpdate.lease`). An unknown agent
+        whose first event is not `agent.created`: AgentNotFound."""
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
+
+    async def list_agents(
+        self,
+        *,
+        status: AgentStatus | None,
+        thread_id: str | None,
+        limit: int,
+        before: tuple[str, str] | None,
+        parent_agent_id: str | None = None,
+    ) -> list[AgentRecord]:
+        """Agents newest first by (created_at, agent_id); `before` is the keyset cursor
+        (created_at ISO string, agent_id) of the last row of the previous page;
+        `parent_agent_id`: only that agent's children."""
+
+    async def read_agent_events(self, agent_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        """The agent's events with seq > after_seq, in order (stream_kind "agent")."""
+
+    async def claim_agents(
+        self,
+        owner: str,
+        ttl_s: float,
+        *,
+        now: datetime,
+        agent_ids: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 100,
+    ) -> list[AgentLease]:
+        """Takes the leases of agents due (`wake_at` <= now) that nobody holds (never leased,
+        released, or expired), earliest due first; each claim bumps the token. `agent_ids`
+        restricts the claim to those agents; `exclude` (executing here) are never taken."""
+
+    async def renew_agent_leases(self, owner: str, leases: Sequence[AgentLease], ttl_s: float) -> set[str]:
+        """Extends the leases `owner` still holds; returns their agent ids (others were lost)."""
+
+    async def release_agent(self, owner: str, lease: AgentLease, seen_seq: int | None) -> bool:
+        """Gives the lease up if the agent has no event after `seen_seq` (False: it has, or
+        the lease is gone; the executor decides again or stops). Atomic with that check, so
+        a frame that lands meanwhile is never left without an executor. `seen_seq` None:
+        unconditionally (a lease taken by mistake)."""
+
+    async def agent_seqs(self, agent_ids: Sequence[str]) -> dict[str, int]:
+        """The last seq of each existing agent among `agent_ids`."""
+# ----- Memory (core/memory/, docs/MEMORY.md) -----
+
+
+class MemoryStore(Protocol):
+    """Memory's rows beside the log: chunks (insert-if-absent by their deterministic id, each
+    with its `memory.chunk_written` event in the same transaction), the streams that keep
+    memory, one holder per memory job, and map/reduce questions whose progress is a stream of
+    the log. One conformance suite (tests/conformance/test_memory_store.py) for all adapters."""
+
+    async def thread_events(self, thread_id: str, after_position: int, limit: int) -> list[Event]:
+        """The memory-visible events (records.INVISIBLE_TYPES left out) of the thread's runs
+        with position > after_position, in position order, at most `limit`."""
+
+    async def thread_events_between(
+        self, thread_id: str, first_position: int, last_position: int, limit: int
+    ) -> list[Event]:
+        """The same, for positions first..last inclusive."""
+
+    async def run_prompts(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """Each run's prompt (its request's `prompt`), by run id."""
+
+    async def write_chunk(self, stored: StoredChunk) -> bool:
+        """Writes the chunk and its event unless a chunk with its id exists: True when new."""
+
+    async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
+
+    async def list_chunks(
+        self,
+        stream: StreamRef,
+        *,
+        level: Level | None = None,
+        ends_after_ms: int | None = None,
+        starts_before_ms: int | None = None,
+        after: tuple[int, int, str] | None = None,
+        limit: int = 100,
+    ) -> list[StoredChunk]:
+        """Oldest window first (coarser level first at one start), keyset-paged after
+        (window start ms, -level, chunk id)."""
+
+    async def newest_chunk(self, stream: StreamRef, level: Level) -> StoredChunk | None:
+        """The chunk of `level` with the latest window (for L1: the highest thread seqs, where
+        compaction resumes)."""
+
+    async def enable_memory(self, stream: StreamRef, now_ms: int) -> None: ...
+
+    async def memory_enabled(self, stream: StreamRef) -> bool: ...
+
+    async def memory_streams(self) -> list[StreamRef]: ...
+
+    async def claim_job(self, job_key: str, owner: str, now_ms: int, ttl_ms: int) -> int | None:
+        """Holds the job until now+ttl unless another owner holds it unexpired (None);
+        the answer is a token that grows whenever the job changes hands."""
+
+    async def release_job(self, job_key: str, owner: str) -> None: ...
+
+    async def create_query(self, record: MemoryQueryRecord) -> MemoryQueryRecord:
+        """Stores the question unless its id exists; answers the stored one either way."""
+
+    async def get_query(self, query_id: str) -> MemoryQueryRecord | None: ...
+
+    async def append_memory_event(
+        self, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
+    ) -> bool:
+        """Appends to a memory stream of the log unless `event_id` exists: True when appended."""
+
+    async def memory_events(self, kind: str, stream_id: str, after_seq: int = 0) -> list[Event]:
+        """A memory stream's events with seq > after_seq, in seq order."""

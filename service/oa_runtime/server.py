@@ -16,27 +16,36 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from openagents.runtime.v1 import (
+    agent_service_pb2_grpc,
     artifact_service_pb2_grpc,
     codex_worker_service_pb2_grpc,
     health_service_pb2_grpc,
+    memory_service_pb2_grpc,
     run_service_pb2,
     run_service_pb2_grpc,
     sync_service_pb2_grpc,
 )
 
+from .api.agents import AgentService
 from .api.artifacts import ArtifactService
 from .api.health import HealthService, Readiness
+from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.sync import SyncService
 from .api.workers import CodexWorkerService
+from .app.agents import Agents, AgentTools, AgentTurns
+from .app.memory import CompactionSettings, Compactor, MemoryScheduler
+from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
 from .app.retention import policy_of, retention_loop
 from .app.workers import Workers
@@ -46,12 +55,15 @@ from .auth.token import Keyring, TokenPolicy
 from .config import Settings
 from .core.admission import OverloadPolicy
 from .core.artifacts import ARTIFACT_INDEX
+from .core.memory.tokens import TokenCounter, counter_for
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.admission import Admission, AdmissionSettings
+from .engine.agents import AgentExecutor, AgentExecutorSettings, Clock
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
 from .engine.executor import LeasePolicy, RunExecutor, run_workloads
+from .engine.memory_context import MemoryContexts
 from .engine.projector import Projector
 from .engine.run_loop import RunDeps
 from .engine.sync_projector import SyncFeed, SyncProjector
@@ -63,11 +75,15 @@ from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
 from .ports import ArtifactStore, EventStore, RetentionStore
 from .store import open_store
+from .store.agents import open_agent_store
 from .store.artifacts import open_artifact_store
+from .store.memory import open_memory_store
 from .store.retention import open_retention_store
 from .store.sync import open_sync_store
 from .store.workers import open_worker_store
-from .tools.builtin import BUILTIN_TOOLS
+from .tools.builtin import BUILTIN_TOOLS, agent_tools
+from .tools.memory import memory_expand_tool
+from .tools.registry import Tool
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +94,10 @@ async def serve(
     environ: Mapping[str, str] | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    clock: Clock | None = None,
 ) -> None:
-    """Runs until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
+    """Runs until `stop` is set (or SIGTERM/SIGINT when `stop` is None). `clock` is the time
+    agents decide by (schedules, timers, deadlines); tests inject one."""
     env = os.environ if environ is None else environ
     keyring = Keyring.from_env(env)
     models = ModelRegistry.from_env(env)
@@ -96,7 +114,7 @@ async def serve(
     stop = stop or _signal_event()
     try:
         async with asyncio.TaskGroup() as tg:
-            parts = _build_components(settings, keyring, models, store, tg)
+            parts = _build_components(settings, keyring, models, store, tg, clock or _utc_now)
             background = [await _listening(tg, store, settings.executor_id, parts.coordinator)]
             phases.mark("listen")
             grpc_health = health.aio.HealthServicer()
@@ -108,6 +126,7 @@ async def serve(
             background.append(tg.create_task(readiness.monitor(), name="readiness"))
             phases.mark("grpc_start")
             resumed = await parts.coordinator.claim_once()
+            await parts.agent_executor.claim_once()
             phases.mark("claim")
             background += _start_background_loops(tg, parts, settings)
             log.info(
@@ -167,29 +186,53 @@ class _Components:
     sink: SinkPusher | None
     artifacts: ArtifactStore
     retention: RetentionStore
+    agents: Agents
+    agent_executor: AgentExecutor
+
+    memory: MemoryApp
+    memory_scheduler: MemoryScheduler
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _build_components(
-    settings: Settings, keyring: Keyring, models: ModelRegistry, store: EventStore, tg: asyncio.TaskGroup
+    settings: Settings,
+    keyring: Keyring,
+    models: ModelRegistry,
+    store: EventStore,
+    tg: asyncio.TaskGroup,
+    clock: Clock,
 ) -> _Components:
     """Builds the broker, the writer (its commit loop starts at once), the executor, the
     coordinator and the projector, and the Runtime the API serves from."""
     broker = Broker(settings.subscriber_buffer)
     writer = EventWriter(store, broker, batch_max=settings.commit_batch_max, wait_ms=settings.commit_wait_ms)
     tg.create_task(writer.run(), name="writer")
-    tools = BUILTIN_TOOLS.configured(settings, keyring)  # built-ins + entry points + config
     artifacts = open_artifact_store(store)
+    agents = Agents(
+        open_agent_store(store),
+        clock,
+        poll_s=None if store.single_node else settings.stream_poll_s,
+        sse_heartbeat_s=settings.sse_heartbeat_s,
+    )
+    # The lease owner is this process: the executor id names the replica (its liveness
+    # lock), the suffix tells it from earlier incarnations. Memory jobs are held by it too.
+    owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
+    memory, scheduler, memory_contexts, memory_tools = _memory_parts(settings, models, store, owner, tg)
+    # Built-ins (with the agents' timer and delegate tools) + entry points + config, and the
+    # model's ways into its thread's memory.
+    tools = (
+        BUILTIN_TOOLS.with_tools([*agent_tools(AgentTools(agents))])
+        .configured(settings, keyring)
+        .with_tools(memory_tools)
+    )
     executor = RunExecutor(
         store,
         tg,
-        # The lease owner is this process: the executor id names the replica
-        # (its liveness lock), the suffix tells it from earlier incarnations.
-        LeasePolicy(
-            f"{settings.executor_id}@{uuid.uuid4().hex[:8]}",
-            settings.lease_ttl_s,
-            settings.recovery_budget,
-        ),
-        run_workloads(RunDeps(store, writer, settings, tools, artifacts), models),
+        LeasePolicy(owner, settings.lease_ttl_s, settings.recovery_budget),
+        run_workloads(RunDeps(store, writer, settings, tools, artifacts, memory_contexts), models),
     )
     admission = Admission(
         AdmissionSettings(
@@ -234,6 +277,10 @@ def _build_components(
         _sink_pusher(settings, sync),
         artifacts,
         retention,
+        agents,
+        _agent_executor(settings, store, runtime, agents, tg, clock),
+        memory,
+        scheduler,
     )
 
 
@@ -251,6 +298,78 @@ def _sink_pusher(settings: Settings, sync: SyncProjector) -> SinkPusher | None:
     return SinkPusher(sync.store, HttpDocumentSink(config), sync.feed, config, owner)
 
 
+def _agent_executor(
+    settings: Settings,
+    store: EventStore,
+    runtime: Runtime,
+    agents: Agents,
+    tg: asyncio.TaskGroup,
+    clock: Clock,
+) -> AgentExecutor:
+    """The agent executor (its loops start with the others), set on the agent use cases."""
+    agents.executor = AgentExecutor(
+        agents.store,
+        store,
+        runtime.broker,
+        AgentTurns(runtime, agents),
+        tg,
+        AgentExecutorSettings(
+            owner=runtime.executor.policy.owner,
+            ttl_s=settings.lease_ttl_s,
+            claim_interval_s=settings.claim_interval_s,
+            poll_s=None if store.single_node else settings.agent_poll_s,
+        ),
+        clock,
+        on_change=agents.hub.publish,
+    )
+    return agents.executor
+
+
+def _memory_parts(
+    settings: Settings, models: ModelRegistry, store: EventStore, owner: str, tg: asyncio.TaskGroup
+) -> tuple[MemoryApp, MemoryScheduler, MemoryContexts, list[Tool]]:
+    """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools."""
+    memory_store = open_memory_store(store)
+    counter = memory_token_counter(settings)
+    compactor = Compactor(
+        memory_store,
+        models,
+        counter,
+        owner,
+        CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
+    )
+    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
+    scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
+    contexts = MemoryContexts(
+        memory_store,
+        counter,
+        settings.memory_context_budget,
+        hot_budget_tokens=compactor.settings.policy.hot_budget_tokens,
+        on_hot_window_full=scheduler.wake,
+    )
+    tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
+    return memory, scheduler, contexts, tools
+
+
+def _spawn(tg: asyncio.TaskGroup, job: Coroutine[Any, Any, None]) -> None:
+    """Memory's background jobs (a forced compaction, a map/reduce question) in the server's
+    TaskGroup; each catches its own failures (app/memory_api.py)."""
+    tg.create_task(job, name="memory-job")
+
+
+def memory_token_counter(settings: Settings) -> TokenCounter:
+    """tiktoken when RUNTIME_MEMORY_ENCODING names a known encoding whose file is in
+    RUNTIME_MEMORY_TIKTOKEN_DIR (read here, verified by its SHA-256), else the byte estimate."""
+
+    def read_cached(name: str) -> bytes | None:
+        if not settings.memory_tiktoken_dir:
+            return None
+        path = Path(settings.memory_tiktoken_dir) / name
+        return path.read_bytes() if path.is_file() else None
+
+    return counter_for(settings.memory_encoding or None, read_cached)
+
+
 def _grpc_server(
     settings: Settings,
     env: Mapping[str, str],
@@ -266,7 +385,9 @@ def _grpc_server(
             MetricsInterceptor(),
             *tracing.server_interceptors(),
             ServiceTokenInterceptor(
-                keyring, AuthReads(parts.runtime.store, parts.workers.store), policy=TokenPolicy.from_env(env)
+                keyring,
+                AuthReads(parts.runtime.store, parts.workers.store, parts.agents.store, parts.memory.store),
+                policy=TokenPolicy.from_env(env),
             ),
         ],
         options=[
@@ -286,6 +407,9 @@ def _grpc_server(
         SyncService(parts.sync.store, parts.sync.feed, poll_s=settings.stream_poll_s), server
     )
     artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(parts.artifacts), server)
+    agent_service = AgentService(parts.agents, parts.runtime)
+    agent_service_pb2_grpc.add_AgentServiceServicer_to_server(agent_service, server)
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryService(parts.memory), server)
     health_service_pb2_grpc.add_HealthServiceServicer_to_server(HealthService(readiness), server)
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health, server)
     reflection.enable_server_reflection(
@@ -295,6 +419,8 @@ def _grpc_server(
             "openagents.runtime.v1.CodexWorkerService",
             "openagents.runtime.v1.SyncService",
             "openagents.runtime.v1.ArtifactService",
+            "openagents.runtime.v1.AgentService",
+            "openagents.runtime.v1.MemoryService",
             "grpc.health.v1.Health",
             reflection.SERVICE_NAME,
         ),
@@ -320,9 +446,14 @@ def _start_background_loops(
         tg.create_task(coordinator.claim_loop(), name="lease-claimer"),
         tg.create_task(coordinator.keep_loop(), name="lease-keeper"),
         tg.create_task(coordinator.poll_loop(), name="stream-poller"),
+        tg.create_task(parts.agent_executor.claim_loop(), name="agent-claimer"),
+        tg.create_task(parts.agent_executor.keep_loop(), name="agent-lease-keeper"),
+        tg.create_task(parts.agent_executor.poll_loop(), name="agent-poller"),
         # Async projections (lag: projector.lag()), and the sampled drift check of the
         # Laravel read models (the oa_runtime_read_model_drift gauge; repairs nothing).
         tg.create_task(parts.projector.run(), name="projector"),
+        # Compacts memory-enabled threads every RUNTIME_MEMORY_TICK_S (app/memory.py).
+        tg.create_task(parts.memory_scheduler.run(), name="memory-compaction"),
         *(
             [tg.create_task(DriftSampler(parts.runtime.store).run(), name="read-model-drift")]
             if settings.read_models
@@ -352,6 +483,8 @@ async def _shut_down(
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
     await readiness.mark_shutting_down()
     parts.coordinator.stop()
+    await parts.agent_executor.stop(settings.shutdown_grace_s)
+    parts.agents.hub.close()
     handed_off = await parts.executor.handoff(settings.shutdown_grace_s)
     parts.broker.close()
     parts.workers.hub.close()

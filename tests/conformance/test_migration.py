@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from oa_runtime.core import events as ev
 from oa_runtime.core.canonical import canonical_json
+from oa_runtime.core.errors import NotThreadOwner
 from oa_runtime.core.projections import THREAD_MESSAGES
 from oa_runtime.core.records import StartRequest
 from oa_runtime.core.run_state import RunState, RunStatus, apply
 from oa_runtime.engine.projector import Projector
 from oa_runtime.engine.thread_history import thread_history
-from oa_runtime.ports import AppendRequest
+from oa_runtime.ports import AppendRequest, EventStore
 from oa_runtime.store import PostgresEventStore, SqliteEventStore
 from oa_runtime.store.common import migrations
 from psycopg.types.json import Jsonb
@@ -36,7 +38,7 @@ def old_runs() -> list[tuple[StartRequest, list[ev.NewEvent]]]:
     runs = []
     for n, text in enumerate(["first answer", "second answer", ""]):
         request = StartRequest(
-            run_id=f"old-{n}", thread_id="old-thread", prompt=f"question {n}", model="scripted"
+            run_id=f"old-{n}", thread_id="old-thread", user_id="7", prompt=f"question {n}", model="scripted"
         )
         events = [
             ev.run_accepted("old-thread", "scripted", f"m{n}"),
@@ -194,5 +196,19 @@ async def test_a_database_of_the_previous_release_reads_back(store_url: str) -> 
             "question 2",
             "late",
         ]
+        await _the_thread_keeps_its_runs_user(store)
     finally:
         await store.close()
+
+
+async def _the_thread_keeps_its_runs_user(store: EventStore) -> None:
+    """0010 gave the old thread the user of its runs: another user's run is refused."""
+    for user_id, allowed in (("8", False), ("7", True)):
+        request = StartRequest(run_id=f"new-{user_id}", thread_id="old-thread", user_id=user_id, prompt="q")
+        accepted = ev.run_accepted("old-thread", "scripted", "m")
+        create = store.create_run(request, fingerprint(request), accepted)
+        if allowed:
+            assert (await create).created
+        else:
+            with pytest.raises(NotThreadOwner):
+                await create

@@ -171,9 +171,10 @@ async def test_artifact_requests_are_validated_and_bound(rt: RuntimeHandle) -> N
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await fetch(rt, rt.md(**claims), run_id="vb-1", sha256=BIG_SHA)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, claims
-    # An agent's artifacts: only a service token, until agents are resolvable here.
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.ListArtifacts(artifact_pb.ListArtifactsRequest(agent_id="a1"), metadata=rt.md(user_id=7))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    listed = await stub.ListArtifacts(artifact_pb.ListArtifactsRequest(agent_id="a1"), metadata=rt.md())
-    assert list(listed.artifacts) == []
+    # An agent's artifacts are the agent's: an agent that does not exist is not found, for
+    # any token (tests/e2e/test_agents_grpc.py binds tokens to agents that do).
+    for metadata in (rt.md(user_id=7), rt.md()):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ListArtifacts(artifact_pb.ListArtifactsRequest(agent_id="a1"), metadata=metadata)
+        found = (err.value.code(), error_info(err.value).reason)
+        assert found == (grpc.StatusCode.NOT_FOUND, "AGENT_NOT_FOUND")

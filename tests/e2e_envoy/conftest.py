@@ -213,6 +213,7 @@ GRPC_CODES_OF_STATUS = {
     429: {8},
     431: {8},
     500: {13},
+    501: {12},  # UNIMPLEMENTED (a documented binding whose engine is not built yet)
     503: {14},
     504: {4},
 }

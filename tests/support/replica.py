@@ -39,8 +39,10 @@ class Replica:
         *,
         secret: str | None = None,
         env: dict[str, str] | None = None,
+        python: str = sys.executable,  # another venv's interpreter runs another checkout's service
     ) -> None:
         self.name = name
+        self.python = python
         self.database_url = database_url
         self.secret = secret or secrets.token_hex(16)
         self.port = free_port()
@@ -71,7 +73,7 @@ class Replica:
         assert self.process is None or self.process.poll() is not None, "already running"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "oa_runtime.cli", "serve"],
+                [self.python, "-m", "oa_runtime.cli", "serve"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

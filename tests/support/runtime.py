@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -35,7 +36,7 @@ class RuntimeHandle:
         (`scope: "service"`, which test runtimes accept: RUNTIME_ALLOW_SERVICE_TOKENS=1),
         so suites about other things can act on any run; the access rules have their own
         suites (tests/e2e_envoy/test_access.py)."""
-        binding = ("run_id", "thread_id", "user_id", "worker_id")
+        binding = ("run_id", "thread_id", "user_id", "worker_id", "agent_id")
         if not any(claims.get(name) is not None for name in binding):
             claims.setdefault("scope", "service")
         return mint_token(self.secret.encode(), ttl_s=60, now=time.time(), **claims)  # type: ignore[arg-type]
@@ -47,7 +48,10 @@ class RuntimeHandle:
 
 @asynccontextmanager
 async def running_runtime(
-    database_url: str, env: Mapping[str, str] | None = None, secret: str | None = None
+    database_url: str,
+    env: Mapping[str, str] | None = None,
+    secret: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[RuntimeHandle]:
     secret = secret or secrets.token_hex(16)
     environ = {
@@ -61,7 +65,7 @@ async def running_runtime(
     stop = asyncio.Event()
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result)
+        serve(Settings.from_env(environ), environ=environ, stop=stop, on_ready=ready.set_result, clock=clock)
     )
     waiters: list[asyncio.Future[Any]] = [task, ready]
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

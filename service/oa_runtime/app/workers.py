@@ -7,9 +7,6 @@ worker's live readers. Heartbeats are computed on read, from the injected clock.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +15,7 @@ from typing import Any
 
 from ..core.canonical import canonical_json
 from ..core.errors import InvalidArgument
-from ..core.validation import require_depth, require_id, sha256_hex
+from ..core.validation import require_depth, require_id
 from ..core.workers import (
     DEFAULT_STALE_AFTER_MS,
     REPORTED_TYPES,
@@ -37,6 +34,7 @@ from ..core.workers import (
 )
 from ..engine.worker_streams import WorkerHub
 from ..ports import WorkerStore, WorkerUpdate
+from .paging import decode_page_token, encode_page_token
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -152,12 +150,12 @@ async def list_workers(
         raise InvalidArgument("status", "must be starting, running, stopping, stopped or failed") from None
     _limit("workspace_ref", workspace_ref)
     filters = {"owner": owner, "status": status, "workspace_ref": workspace_ref}
-    before = _decode_page_token(page_token, filters) if page_token else None
+    before = decode_page_token(page_token, filters) if page_token else None
     states = await workers.store.list_workers(
         owner=owner, status=wanted, workspace_ref=workspace_ref or None, limit=size + 1, before=before
     )
     page = states[:size]
-    token = _encode_page_token(page[-1], filters) if len(states) > size else ""
+    token = encode_page_token(page[-1].created_at, page[-1].worker_id, filters) if len(states) > size else ""
     return [view(workers, s) for s in page], token
 
 
@@ -245,20 +243,3 @@ def _json_object(name: str, value: Any, max_bytes: int) -> dict[str, Any]:
     if len(canonical_json(value).encode("utf-8")) > max_bytes:
         raise InvalidArgument(name, f"must be at most {max_bytes} bytes as JSON")
     return dict(value)
-
-
-def _encode_page_token(last: WorkerState, filters: Mapping[str, object]) -> str:
-    doc = {"c": last.created_at.isoformat(), "w": last.worker_id, "f": sha256_hex(dict(filters))[:16]}
-    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
-
-
-def _decode_page_token(token: str, filters: Mapping[str, object]) -> tuple[str, str]:
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        created, worker_id, fp = doc["c"], doc["w"], doc["f"]
-        datetime.fromisoformat(created)
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidArgument("page_token", "is not a token this service issued") from exc
-    if fp != sha256_hex(dict(filters))[:16]:
-        raise InvalidArgument("page_token", "was issued for different filters")
-    return str(created), str(worker_id)

@@ -34,6 +34,9 @@ class Target:
     # claim can match it; a `worker_id` claim must name it.
     worker: bool = False
     worker_id: str | None = None
+    # A long-lived agent: it lives on `thread_id` and belongs to `owner`; an `agent_id` claim
+    # must name it (and no run claim matches it).
+    agent_id: str | None = None
 
 
 EVERY_RUN = Target()
@@ -64,6 +67,8 @@ def authorize(caller: Caller, target: Target, *, allow_service_scope: bool) -> N
         raise ClaimMismatch("run_id")
     if claims.worker_id is not None and claims.worker_id != target.worker_id:
         raise ClaimMismatch("worker_id")
+    if claims.agent_id is not None and claims.agent_id != target.agent_id:
+        raise ClaimMismatch("agent_id")
     # A run not created yet has no thread to compare with; a worker never has one.
     comparable_thread = target.exists or target.thread_id is not None or target.worker
     if claims.thread_id is not None and comparable_thread and claims.thread_id != target.thread_id:

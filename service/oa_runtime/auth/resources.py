@@ -1,5 +1,5 @@
-"""Which resource each RunService, CodexWorkerService, SyncService and ArtifactService method
-touches, read from the store.
+"""Which resource each RunService, CodexWorkerService, SyncService, ArtifactService,
+AgentService and MemoryService method touches, read from the store.
 
 One table for every method: a method missing here is refused (fail closed), so a new
 RPC cannot ship without an access rule. Ids are validated before the store is read.
@@ -7,10 +7,22 @@ RPC cannot ship without an access rule. Ids are validated before the store is re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ..core.errors import InternalError, InvalidArgument, NotThreadOwner, RunNotFound, ThreadNotFound
+from ..core.agents.errors import AgentNotFound
+from ..core.agents.record import AgentRecord
+from ..core.agents.spec import AGENT_ID_PATTERN
+from ..core.errors import (
+    InternalError,
+    InvalidArgument,
+    MemoryChunkNotFound,
+    MemoryQueryNotFound,
+    NotThreadOwner,
+    RunNotFound,
+    ThreadNotFound,
+)
+from ..core.memory.records import THREAD, MemoryQueryRecord, StoredChunk, requested_stream, require_query_id
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
 from ..core.validation import canonical_user_id, require_id, validate_cursor
@@ -23,6 +35,8 @@ SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
 # SyncTopic numbers (sync_service.proto): the auth floor sees no wire types, only their values.
 _RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
 ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
+AGENT_SERVICE = "/openagents.runtime.v1.AgentService/"
+MEMORY_SERVICE = "/openagents.runtime.v1.MemoryService/"
 
 
 class ResourceReader(Protocol):
@@ -47,13 +61,43 @@ class WorkerReader(Protocol):
     async def get_worker(self, worker_id: str) -> WorkerState | None: ...
 
 
+@runtime_checkable
+class AgentReader(Protocol):
+    """The agent read authorization needs (AgentStore implements it)."""
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
+
+
+@runtime_checkable
+class MemoryReader(Protocol):
+    """The memory reads authorization needs (MemoryStore implements them)."""
+
+    async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
+
+    async def get_query(self, query_id: str) -> MemoryQueryRecord | None: ...
+
+
 class AuthReads:
     """The interceptor's store: nonces and run reads from the EventStore, worker reads from
-    the WorkerStore (both on the same database)."""
+    the WorkerStore, agent reads from the AgentStore, memory reads from the MemoryStore (all on
+    the same database)."""
 
-    def __init__(self, store: Any, workers: WorkerReader) -> None:
+    def __init__(
+        self,
+        store: Any,
+        workers: WorkerReader,
+        agents: AgentReader | None = None,
+        memory: MemoryReader | None = None,
+    ) -> None:
         self._store = store
         self._workers = workers
+        self._agents = agents
+        self._memory = memory
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        if self._agents is None:
+            raise InternalError("authorization has no agent store")
+        return await self._agents.get_agent(agent_id)
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         used: bool = await self._store.use_nonce(nonce, expires_at_epoch)
@@ -78,6 +122,16 @@ class AuthReads:
 
     async def get_worker(self, worker_id: str) -> WorkerState | None:
         return await self._workers.get_worker(worker_id)
+
+    async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        if self._memory is None:
+            raise InternalError("authorization has no memory store")
+        return await self._memory.get_chunks(chunk_ids)
+
+    async def get_query(self, query_id: str) -> MemoryQueryRecord | None:
+        if self._memory is None:
+            raise InternalError("authorization has no memory store")
+        return await self._memory.get_query(query_id)
 
 
 async def thread_owner(store: ResourceReader, thread_id: str) -> str | None:
@@ -116,9 +170,8 @@ async def _new_run(store: ResourceReader, request: Any) -> Target:
             canonical_user_id(user_id)
         except ValueError as err:
             raise InvalidArgument("user_id", str(err)) from None
-    owner = await thread_owner(store, thread_id)
-    if owner is not None and owner != user_id:
-        raise NotThreadOwner(thread_id)
+    # The thread's owner is checked by the store, in the create's transaction
+    # (NOT_THREAD_OWNER): read here, it cost a query per start and left a race open.
     return Target(run_id, thread_id, user_id)
 
 
@@ -206,8 +259,7 @@ async def _subscription(store: ResourceReader, request: Any) -> Target:
 
 async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
     """A run's artifacts are the run's (a token for the run reads them), a thread's are the
-    thread's. An agent's: no agent store answers here yet, so no run, thread or user claim
-    matches one and only an accepted service token reads them (fail closed)."""
+    thread's, an agent's the agent's (a token bound to it, its thread or its owner)."""
     named = [n for n in ("run_id", "thread_id", "agent_id") if getattr(request, n)]
     if len(named) != 1:
         raise InvalidArgument("run_id", "name exactly one of run_id, thread_id and agent_id")
@@ -215,8 +267,85 @@ async def _artifact_scope(store: ResourceReader, request: Any) -> Target:
         return await _run(store, request)
     if named[0] == "thread_id":
         return await _thread(store, request)
-    require_id("agent_id", request.agent_id)
-    return Target(owner=None)
+    return await _agent(store, request)
+
+
+def _agent_reader(store: ResourceReader) -> AgentReader:
+    if not isinstance(store, AgentReader):
+        raise InternalError("authorization has no agent store")
+    return store
+
+
+def _agent_target(record: AgentRecord) -> Target:
+    spec = record.state.spec
+    assert spec is not None
+    owner = str(spec.user_id) if spec.user_id else ""
+    return Target(thread_id=spec.thread_id, owner=owner, agent_id=spec.agent_id)
+
+
+async def _agent(store: ResourceReader, request: Any) -> Target:
+    agent_id = _require_agent_id(request.agent_id)
+    record = await _agent_reader(store).get_agent(agent_id)
+    if record is None:
+        raise AgentNotFound(agent_id)
+    return _agent_target(record)
+
+
+async def _new_or_existing_agent(store: ResourceReader, request: Any) -> Target:
+    """CreateAgent: an existing agent is its owner's; a new one is the request's user's, on a
+    thread that user owns (or a new thread), like StartRun."""
+    agent_id = _require_agent_id(request.agent_id)
+    record = await _agent_reader(store).get_agent(agent_id)
+    if record is not None:
+        return _agent_target(record)
+    thread_id = require_id("thread_id", request.thread_id)
+    user = _request_user(request)
+    owner = await thread_owner(store, thread_id)
+    if owner is not None and owner != user:
+        raise NotThreadOwner(thread_id)
+    return Target(thread_id=thread_id, owner=user, agent_id=agent_id)
+
+
+def _require_agent_id(agent_id: str) -> str:
+    if not AGENT_ID_PATTERN.match(agent_id):
+        raise InvalidArgument("agent_id", "must be 1-100 characters from [A-Za-z0-9._:-]")
+    return agent_id
+
+
+def _memory_reader(store: ResourceReader) -> MemoryReader:
+    if not isinstance(store, MemoryReader):
+        raise InternalError("authorization has no memory store")
+    return store
+
+
+async def _thread_memory(store: ResourceReader, thread_id: str) -> Target:
+    owner = await thread_owner(store, thread_id)
+    if owner is None:
+        raise ThreadNotFound(thread_id)
+    return Target(thread_id=thread_id, owner=owner)
+
+
+async def _memory_owner(store: ResourceReader, request: Any) -> Target:
+    """A memory request by thread (its owner) or by agent (no agent lookup yet: UNIMPLEMENTED)."""
+    stream = requested_stream(request.agent_id, request.thread_id)
+    return await _thread_memory(store, stream.id)
+
+
+async def _memory_chunk(store: ResourceReader, request: Any) -> Target:
+    """A chunk is its thread's: the caller must be allowed on that thread."""
+    chunk_id = require_id("chunk_id", request.chunk_id)
+    stored = (await _memory_reader(store).get_chunks([chunk_id])).get(chunk_id)
+    if stored is None or stored.chunk.stream.kind != THREAD:
+        raise MemoryChunkNotFound(chunk_id)
+    return await _thread_memory(store, stored.chunk.stream.id)
+
+
+async def _memory_query(store: ResourceReader, request: Any) -> Target:
+    query_id = require_query_id(request.query_id)
+    record = await _memory_reader(store).get_query(query_id)
+    if record is None or record.stream.kind != THREAD:
+        raise MemoryQueryNotFound(query_id)
+    return await _thread_memory(store, record.stream.id)
 
 
 Resolve = Callable[[ResourceReader, Any], Awaitable[Target]]
@@ -245,6 +374,20 @@ RESOURCES: dict[str, Resolve] = {
     SYNC_SERVICE + "Subscribe": _subscription,
     ARTIFACT_SERVICE + "ListArtifacts": _artifact_scope,
     ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
+    AGENT_SERVICE + "CreateAgent": _new_or_existing_agent,
+    AGENT_SERVICE + "GetAgent": _agent,
+    AGENT_SERVICE + "ListAgents": _thread_or_every_run,
+    AGENT_SERVICE + "WakeAgent": _agent,
+    AGENT_SERVICE + "SleepAgent": _agent,
+    AGENT_SERVICE + "SubmitFrames": _agent,
+    AGENT_SERVICE + "StreamAgentEvents": _agent,
+    AGENT_SERVICE + "StreamAgentSse": _agent,
+    MEMORY_SERVICE + "ListMemoryChunks": _memory_owner,
+    MEMORY_SERVICE + "GetMemoryChunk": _memory_chunk,
+    MEMORY_SERVICE + "ExpandMemoryChunk": _memory_chunk,
+    MEMORY_SERVICE + "CompactMemoryNow": _memory_owner,
+    MEMORY_SERVICE + "StartMemoryQuery": _memory_owner,
+    MEMORY_SERVICE + "GetMemoryQuery": _memory_query,
 }
 
 

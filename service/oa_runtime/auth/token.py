@@ -33,11 +33,12 @@ DEFAULT_MAX_SKEW_S = 30
 MAX_TOKEN_CHARS = 8192
 MAX_NONCE_CHARS = 256
 
-OPTIONAL_CLAIMS = ("run_id", "thread_id", "user_id", "guest_scope", "scope", "worker_id")
+OPTIONAL_CLAIMS = ("run_id", "thread_id", "user_id", "guest_scope", "scope", "worker_id", "agent_id")
 # The claims that bind a token to a resource; a token without any of them acts on nothing
 # unless it carries `scope: "service"` and the deployment accepts service tokens.
-# `worker_id` binds a token to one Codex worker (what a desktop worker itself would hold).
-BINDING_CLAIMS = ("run_id", "thread_id", "user_id", "worker_id")
+# `worker_id` binds a token to one Codex worker (what a desktop worker itself would hold);
+# `agent_id` to one long-lived agent.
+BINDING_CLAIMS = ("run_id", "thread_id", "user_id", "worker_id", "agent_id")
 SERVICE_SCOPE = "service"
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -56,6 +57,7 @@ class Claims:
     guest_scope: str | None = None
     scope: str | None = None
     worker_id: str | None = None
+    agent_id: str | None = None
 
     @property
     def bound(self) -> bool:
@@ -169,6 +171,7 @@ def mint_token(
     guest_scope: str | None = None,
     scope: str | None = None,
     worker_id: str | None = None,
+    agent_id: str | None = None,
 ) -> str:
     """A token valid from `now` for `ttl_s` seconds (what the Laravel side sends; its
     factory writes an integer `user_id`)."""
@@ -185,6 +188,7 @@ def mint_token(
         "guest_scope": guest_scope,
         "scope": scope,
         "worker_id": worker_id,
+        "agent_id": agent_id,
     }
     claims.update({name: value for name, value in optional.items() if value is not None})
     segment = b64url_encode(json.dumps(claims, separators=(",", ":")).encode())

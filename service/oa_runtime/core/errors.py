@@ -232,3 +232,38 @@ class AlreadyDecided(DomainError):
 
     def __init__(self, what: str, wait_id: str, decision: str) -> None:
         super().__init__(f"{what} {wait_id!r} is already {decision}", id=wait_id, decision=decision)
+
+
+class NotImplementedYet(DomainError):
+    """A documented part of the contract whose engine does not exist in this build."""
+
+    code = "UNIMPLEMENTED"
+    reason = "NOT_IMPLEMENTED"
+
+    def __init__(self, what: str, **metadata: object) -> None:
+        super().__init__(f"{what} is not implemented yet", **metadata)
+
+
+class MemoryChunkNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "MEMORY_CHUNK_NOT_FOUND"
+
+    def __init__(self, chunk_id: str) -> None:
+        super().__init__(f"memory chunk {chunk_id!r} not found", chunk_id=chunk_id)
+
+
+class MemoryQueryNotFound(DomainError):
+    code = "NOT_FOUND"
+    reason = "MEMORY_QUERY_NOT_FOUND"
+
+    def __init__(self, query_id: str) -> None:
+        super().__init__(f"memory query {query_id!r} not found", query_id=query_id)
+
+
+class MemoryQueryAlreadyExists(DomainError):
+    code = "ALREADY_EXISTS"
+    reason = "MEMORY_QUERY_ALREADY_EXISTS"
+
+    def __init__(self, query_id: str) -> None:
+        message = f"memory query {query_id!r} exists with another question or range"
+        super().__init__(message, query_id=query_id)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.errors import DependencyUnavailable
@@ -122,14 +123,9 @@ class Coordinator:
         return total
 
     async def claim_loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self.claim_once()
-            except DependencyUnavailable as exc:
-                log.warning("claim failed: database unavailable", extra={"error": str(exc)})
-            except Exception:
-                log.exception("claim failed")
-            await _wait(self._claim_now, self._settings.claim_interval_s)
+        await claim_forever(
+            self.claim_once, self._claim_now, self._settings.claim_interval_s, lambda: self._stopping, "claim"
+        )
 
     async def keep_loop(self) -> None:
         policy = self._executor.policy
@@ -165,7 +161,7 @@ class Coordinator:
         if not self._settings.poll_streams:
             return
         while not self._stopping:
-            await _wait(self._poll_now, self._settings.stream_poll_s)
+            await wait_event(self._poll_now, self._settings.stream_poll_s)
             local = set(self._executor.running())  # our own writer publishes those
             positions = {r: s for r, s in self._broker.positions().items() if r not in local}
             if not positions:
@@ -182,7 +178,27 @@ class Coordinator:
                     self._broker.poke(run_id, seq)
 
 
-async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+async def claim_forever(
+    claim_once: Callable[[], Awaitable[int]],
+    claim_now: asyncio.Event,
+    interval_s: float,
+    stopping: Callable[[], bool],
+    what: str,
+) -> None:
+    """Claims every `interval_s`, and at once when `claim_now` is set, until `stopping()`; a
+    failed round is logged (the next one tries again)."""
+    while not stopping():
+        try:
+            await claim_once()
+        except DependencyUnavailable as exc:
+            log.warning(f"{what} failed: database unavailable", extra={"error": str(exc)})
+        except Exception:
+            log.exception(f"{what} failed")
+        await wait_event(claim_now, interval_s)
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> None:
+    """Waits until `event` is set or `timeout_s` passed, then clears it."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):  # not wait_for: it can drop a cancel (3.11)
             await event.wait()

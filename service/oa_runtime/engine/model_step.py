@@ -1,7 +1,12 @@
 """One model step of a run: the provider's stream recorded as it arrives.
 
 Text goes out as `message.delta` events, batched over a flush window (the first
-delta of a message at once, for time to first token); when the stream ends the
+delta of a message at once, for time to first token). The window widens under load:
+to twice the time the step's appends take (smoothed), up to `max_window_s`. An
+append waits longer exactly when the service is short of CPU (the writer, the store
+and the streams are all behind), and then every event saved is worth most: each
+costs a commit share, a broker hop and a gRPC message per stream whatever its size.
+An idle service keeps the base window, so its latency is unchanged. When the stream ends the
 step records the completed message, the tool calls the model asked for and the
 step's end in one append. The provider is read by a pump task into a queue so a
 quiet stream still flushes its buffered text when the window passes.
@@ -23,6 +28,14 @@ _END = object()  # the pump's last item: the provider's stream ended normally
 _QUEUE_SIZE = 4096
 
 
+def flush_window(base_s: float, max_s: float, append_s: float) -> float:
+    """The window for the next delta: twice the (smoothed) time an append takes, within
+    [base_s, max(base_s, max_s)]. No base window (0) means every chunk is its own event."""
+    if base_s <= 0:
+        return 0.0
+    return min(max(base_s, max_s), max(base_s, 2 * append_s))
+
+
 class ModelStep:
     def __init__(
         self,
@@ -31,12 +44,15 @@ class ModelStep:
         provider_name: str,
         request: ModelRequest,
         flush_window_s: float,
+        max_window_s: float = 0.0,
     ) -> None:
         self.loop = loop
         self.provider = provider
         self.provider_name = provider_name  # a bounded metric label
         self.request = request
-        self.window = flush_window_s
+        self.base_window = self.window = flush_window_s
+        self.max_window = max_window_s
+        self.append_s = 0.0  # smoothed time an append of this step takes
         self.part_id = f"txt-s{request.step}"
         self.text: list[str] = []  # the whole message so far
         self.buffered: list[str] = []  # text not yet recorded as a delta
@@ -127,8 +143,13 @@ class ModelStep:
         if self.buffered:
             delta = "".join(self.buffered)
             self.buffered.clear()
-            self.last_flush = time.monotonic()
+            self.last_flush = began = time.monotonic()
             await self.loop.append(ev.message_delta(self.part_id, delta))
+            self._adapt_window(time.monotonic() - began)
+
+    def _adapt_window(self, append_s: float) -> None:
+        self.append_s = (self.append_s + append_s) / 2 if self.append_s else append_s
+        self.window = flush_window(self.base_window, self.max_window, self.append_s)
 
     async def _finish_the_step(self) -> str:
         """Records the completed message, the requested tool calls and the step's end at once."""

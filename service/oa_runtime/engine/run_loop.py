@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..core import events as ev
+from ..core.agents.turns import agent_of_run
 from ..core.context import model_context
 from ..core.errors import SeqConflict
 from ..core.leases import RECOVERY_EXHAUSTED
@@ -33,6 +34,7 @@ from ..ports import (
     ModelRequest,
 )
 from ..tools.registry import ToolRegistry
+from .memory_context import MemoryContexts
 from .model_step import ModelStep
 from .thread_history import thread_history
 from .tool_records import record_canceled
@@ -53,6 +55,8 @@ class RunDeps:
     settings: Settings
     tools: ToolRegistry
     artifacts: ArtifactStore  # large tool outputs go here (core/artifacts.py)
+    # Threads with memory get their history assembled from it (engine/memory_context.py).
+    memory: MemoryContexts | None = None
 
 
 class RunLoop:
@@ -67,6 +71,7 @@ class RunLoop:
         self.claimed_state: RunState | None = None  # the run row as the claim returned it
         self.history: list[ChatMessage] = []
         self.steps_trace = tracing.StepTrace()
+        self._starting: tuple[ev.NewEvent, ...] = ()  # run.started, when it rides with step.started
         self._provider_name = type(provider).__name__  # a bounded metric label
         log_context.bind_run(record)  # built in the run's task: its log lines carry the ids
 
@@ -114,7 +119,13 @@ class RunLoop:
             self.state = state
         else:
             await self.refresh()
-        self.history = await thread_history(self.deps.store, self.record.thread_id, self.record.run_id)
+        thread_id, run_id = self.record.thread_id, self.record.run_id
+        memory = self.deps.memory
+        remembered = None if memory is None else await memory.history(thread_id, run_id)
+        if remembered is not None:
+            self.history = remembered
+        else:
+            self.history = await thread_history(self.deps.store, thread_id, run_id)
 
     # ----- the loop -----
 
@@ -130,7 +141,11 @@ class RunLoop:
         try:
             if self.state.cancel_requested:
                 raise CancelSeen()
-            await self.append(ev.run_started(self.deps.settings.executor_id, self.state.attempt + 1))
+            started = ev.run_started(self.deps.settings.executor_id, self.state.attempt + 1)
+            if self._first_thing_is_a_step():
+                self._starting = (started,)  # one commit for both: one less before the first token
+            else:
+                await self.append(started)
             if self.state.step_open:
                 # The previous executor died mid-step: close it so clients see the
                 # open text part end; what it recorded is kept, the rest is redone.
@@ -144,6 +159,12 @@ class RunLoop:
                 await self.append(ev.run_finished(ev.OUTCOME_FAILED, "model_error", str(exc)))
             except CancelSeen:  # a cancel recorded meanwhile wins over the failure
                 await self.finish_canceled()
+
+    def _first_thing_is_a_step(self) -> bool:
+        """A fresh start (no step to close, no tool call to run, steps left): `_steps` begins
+        with `step.started`, so `run.started` can be committed with it."""
+        state = self.state
+        return not (state.step_open or state.pending_tool_calls or state.step >= self.deps.settings.max_steps)
 
     async def _steps(self) -> None:
         while True:
@@ -170,16 +191,20 @@ class RunLoop:
 
     async def _model_step(self, step: int) -> str:
         self.steps_trace.begin(step)  # ends the previous step's span (its tool calls are done)
-        await self.append(ev.step_started(step))
+        starting, self._starting = self._starting, ()
+        await self.append(*starting, ev.step_started(step))
         request = ModelRequest(
             run_id=self.record.run_id,
             model=self.record.request.model,
             step=step,
             messages=model_context(self.record.request, self.history, self.state.transcript),
-            tools=self.deps.tools.specs(self.record.request.tool_policy),
+            tools=self.deps.tools.specs(
+                self.record.request.tool_policy, agent_turn=agent_of_run(self.record.run_id) is not None
+            ),
         )
-        window_s = self.deps.settings.flush_window_ms / 1000
-        return await ModelStep(self, self.provider, self._provider_name, request, window_s).run()
+        settings = self.deps.settings
+        window_s, max_s = settings.flush_window_ms / 1000, settings.flush_window_max_ms / 1000
+        return await ModelStep(self, self.provider, self._provider_name, request, window_s, max_s).run()
 
     async def _run_tools(self, calls: Sequence[ToolCall]) -> bool:
         """Runs the calls as tool tasks (engine/tool_tasks.py). True when all have results;

@@ -24,7 +24,8 @@ class ModelRegistry:
     def from_env(cls, environ: Mapping[str, str]) -> ModelRegistry:
         """The scripted model always; an OpenAI-compatible endpoint when
         RUNTIME_OPENAI_BASE_URL is set, whose RUNTIME_MODEL becomes the default."""
-        providers: list[ModelProvider] = [ScriptedProvider()]
+        delay_ms = float(environ.get("RUNTIME_SCRIPTED_MEMORY_DELAY_MS") or 0)
+        providers: list[ModelProvider] = [ScriptedProvider(delay_ms / 1000)]
         default_model = SCRIPTED_MODEL
         if environ.get("RUNTIME_OPENAI_BASE_URL"):
             # Imported only when configured: the SDK takes half a second to import,

@@ -10,8 +10,9 @@ The prompt (the last user message) holds one directive per line:
     /fail <message>          fail the step (ModelError, not retryable)
     /sleep <ms>              pause
 
-Lines that are not directives are ignored; a prompt without any directive is
-echoed back. A step runs directives until a /tool (which ends it with
+A memory summary prompt (core/memory/prompt.py) or map/reduce prompt (core/memory/mapreduce.py)
+gets its deterministic scripted answer instead. Lines that are not directives are ignored;
+a prompt without any directive is echoed back. A step runs directives until a /tool (which ends it with
 FinishChunk("tool_calls")) or the end (FinishChunk("stop")). Where a later step
 resumes is derived from the messages alone, the number of tool results after
 the prompt being the number of calls of the /tool and /tools directives already run, so a step redone
@@ -27,6 +28,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from ..core.events import STEP_STOP, STEP_TOOL_CALLS
+from ..core.memory.mapreduce import is_query_prompt, scripted_answer
+from ..core.memory.prompt import is_summary_prompt, scripted_summary
 from ..core.messages import ChatMessage, ToolCall
 from ..ports import FinishChunk, ModelChunk, ModelError, ModelRequest, TextChunk, ToolCallChunk
 
@@ -85,11 +88,24 @@ class ScriptedProvider:
 
     name = "scripted"
 
+    def __init__(self, memory_delay_s: float = 0.0) -> None:
+        # A pause before each memory answer (RUNTIME_SCRIPTED_MEMORY_DELAY_MS): lets a test
+        # kill a server in the middle of a compaction.
+        self.memory_delay_s = memory_delay_s
+
     def serves(self, model: str) -> bool:
         return model in (SCRIPTED_MODEL, "")
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         prompt, tools_done = last_user_turn(request.messages)
+        memory_answer = _memory_answer(prompt)
+        if memory_answer is not None:
+            if self.memory_delay_s:
+                await asyncio.sleep(self.memory_delay_s)
+            # Memory's summary and map/reduce prompts: a deterministic answer (core/memory/).
+            yield TextChunk(memory_answer)
+            yield FinishChunk(STEP_STOP)
+            return
         directives = parse_directives(prompt)
         if not directives:
             for word in split_words(prompt):
@@ -111,6 +127,14 @@ class ScriptedProvider:
             async for chunk in _run(directive):
                 yield chunk
         yield FinishChunk(STEP_STOP)
+
+
+def _memory_answer(prompt: str) -> str | None:
+    if is_summary_prompt(prompt):
+        return scripted_summary(prompt)
+    if is_query_prompt(prompt):
+        return scripted_answer(prompt)
+    return None
 
 
 def _after_tool_directives(directives: list[Directive], tools_done: int) -> list[Directive]:

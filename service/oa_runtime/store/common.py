@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -170,12 +170,14 @@ class RunHead:
 
     state: RunState
     lease_token: int
+    # The row's `state` fields as stored (without the transcript), what a plan diffs against.
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 def head_from_values(state_without_transcript: Mapping[str, Any], lease_token: int) -> RunHead:
     data = dict(state_without_transcript)
     data[TRANSCRIPT_FIELD] = []
-    return RunHead(RunState.from_json(data), int(lease_token))
+    return RunHead(RunState.from_json(data), int(lease_token), state_without_transcript)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,10 +263,13 @@ def plan_batch(
             outcomes.append(exc)
     updates = []
     for run_id, state in states.items():
-        before = heads[run_id].state
+        head = heads[run_id]
+        before = head.state
         fields = state.to_json()
         appended = fields.pop(TRANSCRIPT_FIELD)
-        old = before.to_json()
+        # Against the stored fields, not `before.to_json()`: no second encoding per run per
+        # batch; a field the stored JSON lacks (an older state) is written once.
+        old = head.fields or before.to_json()
         changed = {name: value for name, value in fields.items() if name not in old or old[name] != value}
         updates.append(StateUpdate(run_id, state, state.status != before.status, changed, appended))
     keys = [(run_id, key, h, seqs) for (run_id, key), (h, seqs) in new_keys.items()]

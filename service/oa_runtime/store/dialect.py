@@ -86,11 +86,14 @@ class Dialect:
         return
         yield
 
-    def lock_run_id_and_add_thread(self, run_id: str, thread_id: str, now: datetime) -> Flow[None]:
-        """`lock_run_id`, then the thread row (if new): a create's first locks, in that order."""
+    def lock_run_id_and_add_thread(
+        self, run_id: str, thread_id: str, user_id: str, now: datetime
+    ) -> Flow[None]:
+        """`lock_run_id`, then the thread row (if new, owned by `user_id`): a create's first
+        locks, in that order."""
         yield command(
-            "INSERT INTO threads (thread_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (thread_id, self.time(now)),
+            "INSERT INTO threads (thread_id, created_at, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (thread_id, self.time(now), user_id),
         )
 
     def lock_migrations(self) -> Flow[None]:
@@ -243,15 +246,18 @@ class PostgresDialect(Dialect):
     def lock_run_id(self, run_id: str) -> Flow[None]:
         yield command("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
 
-    def lock_run_id_and_add_thread(self, run_id: str, thread_id: str, now: datetime) -> Flow[None]:
+    def lock_run_id_and_add_thread(
+        self, run_id: str, thread_id: str, user_id: str, now: datetime
+    ) -> Flow[None]:
         # One statement; the insert reads the lock's row, so the locks are taken first. The
         # thread's lock (seed 2) serializes creates on one thread, so each sees the other's
         # run when it reads the thread's unfinished runs (thread input, core/admission.py).
         yield command(
             "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)) AS run_lock,"
             "  pg_advisory_xact_lock(hashtextextended(%s, 2)) AS thread_lock)"
-            " INSERT INTO threads (thread_id, created_at) SELECT %s, %s FROM locked ON CONFLICT DO NOTHING",
-            (run_id, thread_id, thread_id, now),
+            " INSERT INTO threads (thread_id, created_at, user_id) SELECT %s, %s, %s FROM locked"
+            " ON CONFLICT DO NOTHING",
+            (run_id, thread_id, thread_id, now, user_id),
         )
 
     def lock_migrations(self) -> Flow[None]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core import events as ev
 from ..core.admission import PlanStart
-from ..core.errors import DomainError, RunAlreadyExists, RunNotFound
+from ..core.errors import DomainError, NotThreadOwner, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.messages import ChatMessage
 from ..core.projections import THREAD_MESSAGES, Projection, ProjectionStep, ThreadMessage, by_run
@@ -98,16 +98,18 @@ def create_run(
     # The run id's lock, then the thread row, both before the log_head lock: the thread
     # insert can wait for a concurrent creator of the same thread (see the lock order
     # above). A no-op when the run exists.
-    yield from d.lock_run_id_and_add_thread(run_id, request.thread_id, now)
+    yield from d.lock_run_id_and_add_thread(run_id, request.thread_id, request.user_id, now)
     [row] = yield query(
         d.sql(
-            f"SELECT {RUN_COLUMNS}, pending_cancels.event, {admission.LATEST_UNFINISHED_ON_THREAD}"
-            " FROM (SELECT 1) AS one"
+            f"SELECT {RUN_COLUMNS}, pending_cancels.event, {admission.LATEST_UNFINISHED_ON_THREAD},"
+            " (SELECT user_id FROM threads WHERE thread_id = :thread_id) FROM (SELECT 1) AS one"
             " LEFT JOIN runs ON runs.run_id = :run_id"
             " LEFT JOIN pending_cancels ON pending_cancels.run_id = :run_id"
         ),
         {"run_id": run_id, "thread_id": request.thread_id},
     )
+    yield from _own_thread(d, request, owner=row[-1])
+    row = row[:-1]
     if row[0] is not None:
         existing = record(d, row[:-2])
         if existing.fingerprint != fingerprint:
@@ -146,7 +148,8 @@ def create_run(
         "expires": None if lease_owner is None else time.time() + lease_ttl_s,
     }
     positions = yield from d.create_run_rows(values, planned.rows, now)
-    lease = None if lease_owner is None else Lease(run_id, token=1)
+    # The state as created rides along, so the run loop starting it reads nothing more of the row.
+    lease = None if lease_owner is None else Lease(run_id, token=1, state=planned.state)
     created = new_run_record(request, fingerprint, planned.state, now)
     return lambda: CreateResult(
         created,
@@ -155,6 +158,23 @@ def create_run(
         lease=lease,
         plan=plan,
     )
+
+
+def _own_thread(d: Dialect, request: StartRequest, owner: str | None) -> Flow[None]:
+    """A thread keeps the user of its first run: any other user is refused, in the create's
+    transaction (a concurrent first run of the thread waits for this one's thread insert,
+    then reads its owner: two users cannot both pass)."""
+    thread_id = request.thread_id
+    if owner is None:  # a thread from before owners were kept, without runs: the first claim wins
+        claimed = yield query(
+            d.sql("UPDATE threads SET user_id = ? WHERE thread_id = ? AND user_id IS NULL RETURNING user_id"),
+            (request.user_id, thread_id),
+        )
+        if claimed:
+            return
+        [(owner,)] = yield query(d.sql("SELECT user_id FROM threads WHERE thread_id = ?"), (thread_id,))
+    if owner != request.user_id:
+        raise NotThreadOwner(thread_id)
 
 
 def append_batch(
@@ -395,7 +415,12 @@ def list_runs(
 
 def thread_runs(d: Dialect, thread_id: str) -> Flow[list[RunRecord]]:
     rows = yield query(
-        d.sql(f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = ? ORDER BY created_at, run_id"), (thread_id,)
+        d.sql(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE thread_id = ?"
+            " AND run_id NOT IN (SELECT run_id FROM agent_rollbacks WHERE thread_id = ?)"
+            " ORDER BY created_at, run_id"
+        ),
+        (thread_id, thread_id),
     )
     return [record(d, row) for row in rows]
 

@@ -1,5 +1,6 @@
-"""Built-in tools: echo, clock, sleep, math, fail, ask_user (tests and demos) and artifact_read
-(the model reads a large tool output stored as an artifact, a slice at a time)."""
+"""Built-in tools: echo, clock, sleep, math, fail, ask_user (tests and demos); artifact_read
+(the model reads a large tool output stored as an artifact, a slice at a time); and `timer`,
+with which an agent's turn sets or cancels its one-shot timers (`timer_tool`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,23 @@ import asyncio
 import operator
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from ..core.artifacts import READ_TOOL, ArtifactScope
+from ..core.errors import DomainError
 from ..ports import ToolSpec
 from .registry import KIND_QUESTION, Tool, ToolContext, ToolFailed, ToolRegistry
 
-__all__ = ["BUILTIN_TOOLS", "Tool", "ToolFailed"]
+__all__ = [
+    "BUILTIN_TOOLS",
+    "AgentToolsBackend",
+    "Tool",
+    "ToolFailed",
+    "agent_tools",
+    "delegate_tool",
+    "timer_tool",
+]
 
 
 async def _echo(args: dict[str, Any], ctx: ToolContext) -> Any:
@@ -190,3 +201,100 @@ BUILTIN_TOOLS = ToolRegistry(
         ),
     ]
 )
+
+
+class AgentToolsBackend(Protocol):
+    """What the agents' tools need: the agent use cases (app/agents.py `AgentTools`). Each
+    raises a DomainError when the run is not its agent's running turn or the input is bad."""
+
+    async def set_timer(
+        self, run_id: str, timer_id: str, *, fire_at: datetime | None, after: timedelta | None, text: str
+    ) -> datetime: ...
+
+    async def cancel_timer(self, run_id: str, timer_id: str) -> bool: ...
+
+    async def delegate(
+        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+    ) -> dict[str, str]: ...
+
+
+TIMER_TOOL = "timer"
+
+
+def timer_tool(backend: AgentToolsBackend) -> Tool:
+    """`timer`: an agent's turn sets (at a time or after a delay) or cancels a one-shot timer;
+    when it fires, the agent gets a frame of kind `timer` with the timer's text and wakes.
+    Setting a timer id again moves it. Only callable from an agent's running turn."""
+
+    async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
+        try:
+            if args["action"] == "cancel":
+                return {
+                    "timer_id": args["timer_id"],
+                    "canceled": await backend.cancel_timer(ctx.run_id, args["timer_id"]),
+                }
+            at = datetime.fromisoformat(args["at"]).astimezone(UTC) if args.get("at") else None
+            after = timedelta(seconds=float(args["after_seconds"])) if "after_seconds" in args else None
+            fire_at = await backend.set_timer(
+                ctx.run_id, args["timer_id"], fire_at=at, after=after, text=str(args.get("text", ""))
+            )
+        except DomainError as err:  # the backend's refusals are the tool's errors
+            raise ToolFailed(err.message, error_class=err.reason.lower()) from err
+        except ValueError as err:
+            raise ToolFailed(f"at must be an RFC 3339 time: {err}") from err
+        return {"timer_id": args["timer_id"], "fire_at": fire_at.isoformat().replace("+00:00", "Z")}
+
+    spec = _spec(
+        TIMER_TOOL,
+        "Sets (action set: at an RFC 3339 time, or after_seconds from now) or cancels (action cancel)"
+        " a one-shot timer of this agent; when it fires the agent wakes with a timer frame carrying"
+        " text. Setting the same timer_id again moves the timer.",
+        {
+            "action": {"type": "string", "enum": ["set", "cancel"]},
+            "timer_id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "at": {"type": "string", "maxLength": 64},
+            "after_seconds": {"type": "number", "minimum": 0, "maximum": 31_622_400},
+            "text": {"type": "string", "maxLength": 4000},
+        },
+        ["action", "timer_id"],
+    )
+    return Tool(spec, run, idempotent=True, agent_only=True)
+
+
+DELEGATE_TOOL = "delegate"
+
+
+def delegate_tool(backend: AgentToolsBackend) -> Tool:
+    """`delegate`: an agent's turn hands work to a child agent (`<agent id>.<child>`, on a thread
+    of its own, same user, models and tools); the child's answer comes back later as a
+    tool_result frame that wakes the agent. Only callable from an agent's running turn."""
+
+    async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
+        try:
+            return await backend.delegate(
+                ctx.run_id,
+                ctx.tool_call_id,
+                str(args["child"]),
+                str(args["text"]),
+                str(args.get("instructions", "")),
+            )
+        except DomainError as err:  # the backend's refusals are the tool's errors
+            raise ToolFailed(err.message, error_class=err.reason.lower()) from err
+
+    spec = _spec(
+        DELEGATE_TOOL,
+        "Hands a task (text) to the child agent named child, which works on it in its own turns;"
+        " its answer arrives later as a tool result frame. The same child keeps its conversation.",
+        {
+            "child": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "text": {"type": "string", "minLength": 1, "maxLength": 65536},
+            "instructions": {"type": "string", "maxLength": 65536},
+        },
+        ["child", "text"],
+    )
+    return Tool(spec, run, idempotent=True, agent_only=True)
+
+
+def agent_tools(backend: AgentToolsBackend) -> list[Tool]:
+    """The built-in tools of agents' turns."""
+    return [timer_tool(backend), delegate_tool(backend)]

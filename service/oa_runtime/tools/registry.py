@@ -72,6 +72,7 @@ class Tool:
     requires_approval: bool = False
     approval_timeout_s: float | None = None  # None: RUNTIME_APPROVAL_TIMEOUT_S (0 = never)
     kind: str = KIND_FUNCTION
+    agent_only: bool = False  # offered to agents' turns only (the timer tool)
     # The input schema compiled once, when the tool is made (and again by `replace`).
     input: InputSchema = field(init=False, repr=False, compare=False)
 
@@ -144,9 +145,14 @@ class ToolRegistry:
         """A registry with `tools` added (a name registered again replaces the earlier tool)."""
         return ToolRegistry([*self._tools.values(), *tools])
 
-    def specs(self, policy: ToolPolicy) -> tuple[ToolSpec, ...]:
-        """What a run under `policy` is offered: the tools it may call."""
-        return tuple(t.spec for t in self._tools.values() if denial(policy, t.name, t) is None)
+    def specs(self, policy: ToolPolicy, *, agent_turn: bool = False) -> tuple[ToolSpec, ...]:
+        """What a run under `policy` is offered: the tools it may call (agent-only tools
+        only to an agent's turn)."""
+        return tuple(
+            t.spec
+            for t in self._tools.values()
+            if denial(policy, t.name, t) is None and (agent_turn or not t.agent_only)
+        )
 
     def with_defaults(
         self, *, timeout_s: float, max_attempts: int, approval_timeout_s: float

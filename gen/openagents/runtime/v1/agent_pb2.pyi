@@ -71,7 +71,7 @@ CATCH_UP_POLICY_ONCE: CatchUpPolicy
 CATCH_UP_POLICY_ALL: CatchUpPolicy
 
 class Agent(_message.Message):
-    __slots__ = ("agent_id", "thread_id", "user_id", "model", "escalation_models", "instructions", "tool_policy", "schedules", "input_policy", "supervision_policy", "memory_policy", "state", "create_time", "update_time", "last_seq", "pending_frame_count", "turn_count", "current_run_id", "current_model", "pause", "failure_reason", "error_message", "wake_time", "timers")
+    __slots__ = ("agent_id", "thread_id", "user_id", "model", "escalation_models", "instructions", "tool_policy", "schedules", "input_policy", "supervision_policy", "memory_policy", "state", "create_time", "update_time", "last_seq", "pending_frame_count", "turn_count", "current_run_id", "current_model", "pause", "failure_reason", "error_message", "wake_time", "timers", "parent_agent_id")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,7 @@ class Agent(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     WAKE_TIME_FIELD_NUMBER: _ClassVar[int]
     TIMERS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     thread_id: str
     user_id: int
@@ -120,7 +121,8 @@ class Agent(_message.Message):
     error_message: str
     wake_time: _timestamp_pb2.Timestamp
     timers: _containers.RepeatedCompositeFieldContainer[AgentTimer]
-    def __init__(self, agent_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., model: _Optional[str] = ..., escalation_models: _Optional[_Iterable[str]] = ..., instructions: _Optional[str] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., input_policy: _Optional[_Union[InputPolicy, str]] = ..., supervision_policy: _Optional[_Union[SupervisionPolicy, _Mapping]] = ..., memory_policy: _Optional[_Union[MemoryPolicy, _Mapping]] = ..., state: _Optional[_Union[AgentState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., pending_frame_count: _Optional[int] = ..., turn_count: _Optional[int] = ..., current_run_id: _Optional[str] = ..., current_model: _Optional[str] = ..., pause: _Optional[_Union[AgentPause, _Mapping]] = ..., failure_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timers: _Optional[_Iterable[_Union[AgentTimer, _Mapping]]] = ...) -> None: ...
+    parent_agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., model: _Optional[str] = ..., escalation_models: _Optional[_Iterable[str]] = ..., instructions: _Optional[str] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., input_policy: _Optional[_Union[InputPolicy, str]] = ..., supervision_policy: _Optional[_Union[SupervisionPolicy, _Mapping]] = ..., memory_policy: _Optional[_Union[MemoryPolicy, _Mapping]] = ..., state: _Optional[_Union[AgentState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., pending_frame_count: _Optional[int] = ..., turn_count: _Optional[int] = ..., current_run_id: _Optional[str] = ..., current_model: _Optional[str] = ..., pause: _Optional[_Union[AgentPause, _Mapping]] = ..., failure_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timers: _Optional[_Iterable[_Union[AgentTimer, _Mapping]]] = ..., parent_agent_id: _Optional[str] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("frame_id", "kind", "text", "data", "occurred_at")

@@ -62,16 +62,18 @@ class GetAgentResponse(_message.Message):
     def __init__(self, agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "state", "thread_id")
+    __slots__ = ("page_size", "page_token", "state", "thread_id", "parent_agent_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     state: _agent_pb2.AgentState
     thread_id: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.AgentState, str]] = ..., thread_id: _Optional[str] = ...) -> None: ...
+    parent_agent_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.AgentState, str]] = ..., thread_id: _Optional[str] = ..., parent_agent_id: _Optional[str] = ...) -> None: ...
 
 class ListAgentsResponse(_message.Message):
     __slots__ = ("agents", "next_page_token")

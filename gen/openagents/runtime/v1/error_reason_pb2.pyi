@@ -40,6 +40,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_AGENT_BUSY: _ClassVar[ErrorReason]
     ERROR_REASON_AGENT_FAILED: _ClassVar[ErrorReason]
     ERROR_REASON_FRAME_CONFLICT: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_AGENT_TURN: _ClassVar[ErrorReason]
     ERROR_REASON_OVERLOADED: _ClassVar[ErrorReason]
     ERROR_REASON_THREAD_BUSY: _ClassVar[ErrorReason]
     ERROR_REASON_MEMORY_CHUNK_NOT_FOUND: _ClassVar[ErrorReason]
@@ -85,6 +86,7 @@ ERROR_REASON_AGENT_ALREADY_EXISTS: ErrorReason
 ERROR_REASON_AGENT_BUSY: ErrorReason
 ERROR_REASON_AGENT_FAILED: ErrorReason
 ERROR_REASON_FRAME_CONFLICT: ErrorReason
+ERROR_REASON_NOT_AGENT_TURN: ErrorReason
 ERROR_REASON_OVERLOADED: ErrorReason
 ERROR_REASON_THREAD_BUSY: ErrorReason
 ERROR_REASON_MEMORY_CHUNK_NOT_FOUND: ErrorReason

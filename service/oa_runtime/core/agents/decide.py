@@ -209,3 +209,18 @@ def wake_at(s: AgentState, now: datetime) -> datetime | None:
     if s.retry is not None and s.retry.not_before is not None and not s.hold:
         times.append(s.retry.not_before)
     return min(times) if times else None
+
+
+def claim_at(s: AgentState, now: datetime) -> datetime | None:
+    """When the agent needs an executor (the agent row's `wake_at`, which the claimer scans):
+    now while it is awake or running (a dead holder's lease expires and a peer goes on), now
+    for a sleeping agent with work it may do, else when a timer, schedule, restart or an open
+    circuit's cool-down falls due (None: only a frame or WakeAgent wakes it)."""
+    if s.status in (None, AgentStatus.FAILED):
+        return None
+    if s.status in (AgentStatus.AWAKE, AgentStatus.RUNNING):
+        return now
+    restartable = s.unsupervised_failure or (s.retry is not None and s.retry.not_before is None)
+    if s.status == AgentStatus.SLEEPING and not s.hold and (s.pending or restartable):
+        return now
+    return wake_at(s, now)

@@ -56,3 +56,13 @@ class FrameConflict(DomainError):
             agent_id=agent_id,
             frame_id=frame_id,
         )
+
+
+class NotAgentTurn(DomainError):
+    """An agent's built-in tool called from a run that is not its agent's running turn."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "NOT_AGENT_TURN"
+
+    def __init__(self, run_id: str, detail: str) -> None:
+        super().__init__(f"run {run_id!r} {detail}", run_id=run_id)

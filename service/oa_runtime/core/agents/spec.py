@@ -183,6 +183,9 @@ class AgentSpec:
     input_policy: InputPolicy = InputPolicy.ENQUEUE
     supervision: SupervisionPolicy = field(default_factory=SupervisionPolicy)
     memory: MemoryPolicy = field(default_factory=MemoryPolicy)
+    # A child agent (started by its parent's `delegate` tool): its turns' results go to the
+    # parent as tool_result frames, and the parent's sleep and pause reach it.
+    parent_agent_id: str = ""
 
     def model_at(self, index: int) -> str:
         """The model of rung `index` of the ladder ("" = the configured default)."""
@@ -205,6 +208,8 @@ class AgentSpec:
             "input_policy": self.input_policy.value,
             "supervision": self.supervision.to_json(),
             "memory": self.memory.to_json(),
+            # Only when set, so the definitions (and fingerprints) of other agents do not change.
+            **({"parent_agent_id": self.parent_agent_id} if self.parent_agent_id else {}),
         }
 
     @classmethod
@@ -222,6 +227,7 @@ class AgentSpec:
             if "supervision" in d
             else SupervisionPolicy(),
             memory=MemoryPolicy.from_json(d["memory"]) if "memory" in d else MemoryPolicy(),
+            parent_agent_id=d.get("parent_agent_id", ""),
         )
 
 

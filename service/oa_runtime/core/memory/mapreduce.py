@@ -116,8 +116,14 @@ def reduce_input(plan: MapReducePlan, state: MapReduceState) -> ReduceInput | No
     return ReduceInput(plan.question, tuple((m.chunk_id, state.answers[m.map_id]) for m in plan.maps))
 
 
+QUERY_HEADER = "memory-query"
+
+
 def map_prompt(question: str, chunk: Chunk) -> str:
+    """The first line is a parseable header (`memory-query map <chunk id>`), like the summary
+    prompts', so the scripted provider can answer it deterministically."""
     return (
+        f"{QUERY_HEADER} map {chunk.chunk_id}\n"
         f"Question: {question}\nAnswer only from this {chunk.level.name} summary of "
         f"{chunk.window.start.isoformat()}..{chunk.window.end.isoformat()} ({chunk.chunk_id}); "
         f"say 'nothing relevant' if it has nothing.\n\n{chunk.summary}"
@@ -127,6 +133,24 @@ def map_prompt(question: str, chunk: Chunk) -> str:
 def reduce_prompt(data: ReduceInput) -> str:
     parts: Sequence[str] = [f"[{chunk_id}] {answer}" for chunk_id, answer in data.answers]
     return (
+        f"{QUERY_HEADER} reduce {len(parts)}\n"
         f"Question: {data.question}\nCombine these partial answers, oldest first, into one answer; "
         "cite the chunk ids you used in brackets.\n\n" + "\n".join(parts)
     )
+
+
+def is_query_prompt(user: str) -> bool:
+    return user.startswith(QUERY_HEADER + " map ") or user.startswith(QUERY_HEADER + " reduce ")
+
+
+def scripted_answer(user: str) -> str:
+    """The scripted provider's answer to a map or reduce prompt: a pure function of it. A map
+    answers with the chunk id and a digest of the summary it read; a reduce cites every
+    bracketed chunk id of its partial answers, in order."""
+    first, _, body = user.partition("\n")
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()[:12]
+    _, kind, arg = first.split(" ", 2)
+    if kind == "map":
+        return f"from [{arg}]: summary digest {digest}"
+    cited = [line[1 : line.index("]")] for line in body.split("\n") if line.startswith("[")]
+    return f"{arg} partial answers; used " + " ".join(f"[{c}]" for c in cited)

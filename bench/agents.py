@@ -1,0 +1,211 @@
+"""`python -m bench.agents [--backend sqlite|postgres] [--frames 100] [--sleeping 10000]`: agent figures.
+
+Not part of `make bench` or the test suite (nothing asserts a time). Figures printed:
+
+* `frame_to_turn_ms` p50/p99: SubmitFrames to a sleeping agent, until `agent.turn_started` is
+  read from the agent's event stream (opened before), on the replica that took the frame; and
+  `frame_to_first_token_ms`: until the turn's first text delta reaches a run stream reader.
+* `frame_ack_ms` p50/p99: the SubmitFrames call itself (durable before it answers).
+* `frames_per_s`: frames ingested by 16 concurrent clients (batches of 1) to 16 agents whose
+  input policy is enqueue (turns run meanwhile).
+* For `--sleeping` agents created and asleep: `row_bytes_per_agent` (the agent row, its events
+  and frame index, divided by the count; PostgreSQL: relation sizes, SQLite: dbstat), the
+  claimer's cost (`claim_scan_ms`: one claim query with all of them asleep; `claimer_core_pct`:
+  that at one claim a second), and `leases_held` / `tasks` (must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from oa_runtime.app.agents import Agents, create_agent
+from oa_runtime.core.agents.spec import AgentSpec
+from oa_runtime.ports import EventStore
+from oa_runtime.store import open_store
+from oa_runtime.store.agents import open_agent_store
+from oa_runtime.store.base import SqlStore
+from oa_runtime.store.sql import Flow, query
+from openagents.runtime.v1 import agent_pb2, run_service_pb2
+from openagents.runtime.v1 import agent_service_pb2 as pb
+from openagents.runtime.v1 import agent_service_pb2_grpc as pb_grpc
+
+from tests.support.postgres import PostgresServer
+from tests.support.runtime import RuntimeHandle, running_runtime
+
+from .report import percentile
+
+ENV = {"RUNTIME_LOG_LEVEL": "WARNING"}
+
+
+def _ms(values: list[float]) -> str:
+    return f"p50 {percentile(values, 50) * 1e3:.1f} ms, p99 {percentile(values, 99) * 1e3:.1f} ms"
+
+
+async def _create(rt: RuntimeHandle, agent_id: str, policy: int = agent_pb2.INPUT_POLICY_ENQUEUE) -> None:
+    stub = pb_grpc.AgentServiceStub(rt.channel)
+    request = pb.CreateAgentRequest(agent_id=agent_id, thread_id=f"t-{agent_id}", input_policy=policy)
+    await stub.CreateAgent(request, metadata=rt.md())
+
+
+async def frame_latency(rt: RuntimeHandle, frames: int) -> None:
+    stub = pb_grpc.AgentServiceStub(rt.channel)
+    ack, turn, token = [], [], []
+    for i in range(frames):
+        agent_id = f"lat-{uuid.uuid4().hex[:10]}"
+        await _create(rt, agent_id)
+        events = stub.StreamAgentEvents(pb.StreamAgentEventsRequest(agent_id=agent_id), metadata=rt.md())
+        await events.read()  # agent.created: the stream is open and live
+        frame = agent_pb2.Frame(frame_id=f"f{i}", kind=agent_pb2.FRAME_KIND_USER_PROMPT, text="/say hi")
+        began = time.perf_counter()
+        await stub.SubmitFrames(pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=rt.md())
+        ack.append(time.perf_counter() - began)
+        run_id = ""
+        while not run_id:
+            message = await events.read()
+            if message.event.type == "agent.turn_started":
+                turn.append(time.perf_counter() - began)
+                run_id = message.event.turn_started.run_id
+        events.cancel()
+        token.append(await _first_token(rt, run_id) - began)
+    print(f"  frame_ack_ms           {_ms(ack)}")
+    print(f"  frame_to_turn_ms       {_ms(turn)}  (asleep, woken on the replica that took the frame)")
+    print(f"  frame_to_first_token_ms {_ms(token)}")
+
+
+async def _first_token(rt: RuntimeHandle, run_id: str) -> float:
+    """When the turn's first text delta reached a run stream reader (the run is created just
+    after `agent.turn_started` is durable: a reader may have to ask again)."""
+    while True:
+        run = rt.stub.StreamRunEvents(run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md())
+        try:
+            async for item in run:
+                if item.event.type == "message.delta":
+                    run.cancel()
+                    return time.perf_counter()
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(0.001)
+        else:
+            raise AssertionError(f"{run_id} ended without text")
+
+
+async def ingest_rate(rt: RuntimeHandle, seconds: float = 3.0, clients: int = 16) -> None:
+    stub = pb_grpc.AgentServiceStub(rt.channel)
+    ids = [f"rate-{uuid.uuid4().hex[:10]}" for _ in range(clients)]
+    await asyncio.gather(*(_create(rt, a) for a in ids))
+    count = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(agent_id: str) -> None:
+        nonlocal count
+        n = 0
+        while time.perf_counter() < stop:
+            frame = agent_pb2.Frame(frame_id=f"f{n}", kind=agent_pb2.FRAME_KIND_SIGNAL, text="/say x")
+            await stub.SubmitFrames(
+                pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=rt.md()
+            )
+            n += 1
+            count += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(a) for a in ids))
+    rate = count / (time.perf_counter() - began)
+    print(f"  frames_per_s           {rate:.0f}  ({clients} clients, turns running)")
+
+
+async def sleeping(database_url: str, backend: str, count: int) -> None:
+    store = open_store(database_url)
+    await store.open()
+    try:
+        agents = Agents(open_agent_store(store), lambda: datetime.now(UTC))
+        began = time.perf_counter()
+        for i in range(count):
+            await create_agent(agents, AgentSpec(f"sleep-{i:05d}", f"t-sleep-{i:05d}", user_id=42))
+        created_s = time.perf_counter() - began
+        scans = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            claimed = await agents.store.claim_agents("bench@x", 10, now=datetime.now(UTC), limit=100)
+            scans.append(time.perf_counter() - t0)
+            assert not claimed
+        scan_ms = statistics.median(scans) * 1e3
+        row, events = await _bytes(store, backend)
+        leases = await _scalar(store, backend, "SELECT count(*) FROM agents WHERE lease_owner IS NOT NULL")
+        print(f"  sleeping agents        {count} (created in {created_s:.1f} s)")
+        print(f"  row_bytes_per_agent    {row / count:.0f}  (the agents row with its indexes)")
+        print(f"  event_bytes_per_agent  {events / count:.0f}  (its agent.created event, in the log)")
+        print(f"  claim_scan_ms          {scan_ms:.2f}  claimer_core_pct {scan_ms / 10:.3f} at 1 claim/s")
+        print(f"  leases_held            {leases}  tasks 0 (no executor runs here: nothing is held)")
+    finally:
+        await store.close()
+
+
+async def _scalar(store: EventStore, backend: str, sql: str) -> int:
+    assert isinstance(store, SqlStore)
+
+    def flow() -> Flow[object]:
+        rows = yield query(sql)
+        return rows[0][0]
+
+    value = await store._read(flow())
+    return int(str(value or 0))
+
+
+async def _bytes(store: EventStore, backend: str) -> tuple[int, int]:
+    """(bytes of the agents table with its indexes, bytes of the agents' events)."""
+    if backend == "postgres":
+        row_sql = "SELECT pg_total_relation_size('agents')"
+        event_sql = "SELECT coalesce(sum(pg_column_size(e.*)), 0) FROM events e WHERE stream_kind = 'agent'"
+    else:
+        names = (
+            "'agents', 'agents_created', 'agents_status_created', 'agents_wake', 'sqlite_autoindex_agents_1'"
+        )
+        row_sql = f"SELECT sum(pgsize) FROM dbstat WHERE name IN ({names})"
+        event_sql = (
+            "SELECT sum(length(payload) + length(event_id) + length(stream_id) + length(type) + 48)"
+            " FROM events WHERE stream_kind = 'agent'"
+        )
+    return await _scalar(store, backend, row_sql), await _scalar(store, backend, event_sql)
+
+
+async def bench(backend: str, urls: list[str], frames: int, count: int) -> None:
+    """`urls`: two fresh databases (the sleeping agents get one of their own)."""
+    print(f"[{backend}]")
+    async with running_runtime(urls[0], ENV) as rt:
+        await frame_latency(rt, frames)
+        await ingest_rate(rt)
+    await sleeping(urls[1], backend, count)
+
+
+async def main(backends: list[str], frames: int, count: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="oa-bench-agents-") as tmp:
+        if "sqlite" in backends:
+            urls = [f"sqlite:///{Path(tmp) / name}" for name in ("live.db", "asleep.db")]
+            await bench("sqlite", urls, frames, count)
+        if "postgres" in backends:
+            with PostgresServer() as server:
+                urls = [server.create_database(f"agents_{uuid.uuid4().hex[:8]}") for _ in range(2)]
+                await bench("postgres", urls, frames, count)
+
+
+def cli() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.agents", description=__doc__)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--sleeping", type=int, default=10_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.backend or ["sqlite", "postgres"], args.frames, args.sleeping))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

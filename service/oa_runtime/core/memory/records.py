@@ -1,0 +1,134 @@
+"""What the memory store keeps and the log records, pure: stored chunks, a thread's events as
+memory sees them, and the events memory writes.
+
+A thread's memory summarises the events of its runs (stream kind ``run``) in log-position
+order; the **thread seq** of an event is its place in that order among the memory-visible
+events (1, 2, …). Positions follow commit order, so the numbering never changes once given.
+An L1 chunk records both its thread seqs and the positions of its first and last event, so
+the next compaction reads only the log after the last position covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import events as ev
+from ..errors import InvalidArgument, NotImplementedYet
+from ..validation import require_id
+from .chunks import Chunk, StreamRef
+from .raw import RawEvent
+
+THREAD = "thread"
+CHUNK_STREAM = "memory"  # chunk_written events: stream (memory, thread id)
+QUERY_STREAM = "memory_query"  # a map/reduce question's progress: stream (memory_query, query id)
+CHUNK_WRITTEN = "memory.chunk_written"
+QUERY_STARTED = "memory.query_started"
+QUERY_FAILED = "memory.query_failed"
+CONTEXT_PLANNED = "memory.context_planned"
+
+# Events that say nothing a summary needs: streamed text (the completed message has it),
+# tool progress and checkpoints. Every other run event is memory-visible.
+INVISIBLE_TYPES = frozenset({ev.MESSAGE_DELTA, ev.TOOL_PROGRESS, ev.CHECKPOINT})
+
+
+_QUERY_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+def is_valid_query_id(query_id: str) -> bool:
+    """A map/reduce question's client id: 1-128 characters of [A-Za-z0-9._:-]."""
+    return 1 <= len(query_id) <= 128 and set(query_id) <= _QUERY_ID_CHARS
+
+
+def require_query_id(query_id: str) -> str:
+    if not is_valid_query_id(query_id):
+        raise InvalidArgument("query_id", "must be 1-128 characters of [A-Za-z0-9._:-]")
+    return query_id
+
+
+def thread_stream(thread_id: str) -> StreamRef:
+    return StreamRef(THREAD, thread_id)
+
+
+def requested_stream(agent_id: str, thread_id: str) -> StreamRef:
+    """The stream a memory request names: exactly one of agent_id and thread_id. Memory is kept
+    per thread; by agent it needs an agent lookup (agents issue 13), not in this build."""
+    if agent_id and thread_id:
+        raise InvalidArgument("agent_id", "give agent_id or thread_id, not both")
+    if agent_id:
+        require_id("agent_id", agent_id)
+        raise NotImplementedYet("memory by agent_id (use the agent's thread_id)", method="agent_id")
+    return thread_stream(require_id("thread_id", thread_id))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as stored: plus, for L1, the log positions of its first and last event."""
+
+    chunk: Chunk
+    positions: tuple[int, int] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryQueryRecord:
+    """A map/reduce question as accepted: its stream, body fingerprint and body (JSON)."""
+
+    query_id: str
+    stream: StreamRef
+    fingerprint: str
+    request: Mapping[str, Any]
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadEvent:
+    """A memory-visible run event of a thread with its thread seq and log place."""
+
+    raw: RawEvent
+    run_id: str
+    run_seq: int
+    position: int
+
+
+def number_events(
+    stream: StreamRef, events: Sequence[ev.Event], first_seq: int, prompts: Mapping[str, str]
+) -> list[ThreadEvent]:
+    """Numbers a thread's run events (in position order) from `first_seq`, skipping invisible
+    types. A run's `run.accepted` shows the run's prompt (`prompts` by run id): the prompt is
+    in the run's request, not an event, and it is what a summary most needs."""
+    numbered: list[ThreadEvent] = []
+    seq = first_seq
+    for event in events:
+        if event.type in INVISIBLE_TYPES:
+            continue
+        payload: dict[str, Any] = {"run": event.run_id, **event.payload}
+        if event.type == ev.RUN_ACCEPTED and prompts.get(event.run_id):
+            payload["prompt"] = prompts[event.run_id]
+        raw = RawEvent(stream, seq, event.occurred_at, event.type, payload)
+        numbered.append(ThreadEvent(raw, event.run_id, event.seq, event.position))
+        seq += 1
+    return numbered
+
+
+def chunk_written_payload(stored: StoredChunk) -> dict[str, Any]:
+    """The audit record of a chunk: everything but the summary text (its digest stands for it)."""
+    chunk = stored.chunk
+    return {
+        "chunk_id": chunk.chunk_id,
+        "level": int(chunk.level),
+        "window": [chunk.window.start.isoformat(), chunk.window.end.isoformat()],
+        "seq_range": None if chunk.seq_range is None else [chunk.seq_range.first, chunk.seq_range.last],
+        "positions": None if stored.positions is None else list(stored.positions),
+        "input_ids": list(chunk.input_ids),
+        "summary_sha256": chunk.summary_sha256,
+        "summary_tokens": chunk.summary_tokens,
+        "token_counter": chunk.token_counter,
+        "model": chunk.usage.model,
+        "provider": chunk.usage.provider,
+        "prompt_tokens": chunk.usage.prompt_tokens,
+        "completion_tokens": chunk.usage.completion_tokens,
+        "latency_ms": chunk.usage.latency_ms,
+    }

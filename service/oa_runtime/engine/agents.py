@@ -1,0 +1,399 @@
+"""Executes long-lived agents: one asyncio task per agent this replica holds the lease of.
+
+An agent's task is the workload loop of docs/AGENTS.md: decide (core/agents/decide.py) on
+the agent row inside a fenced update, append what was decided, then act on the effect:
+- `RunTurn`: start the turn's run (StartRun, idempotent by run id, through `Turns`), cancel
+  it if asked, wait until it ends (then record `turn_finished`), until the decision's
+  deadline, or until the agent's stream moves (a frame, a sleep request): then decide again;
+- `Hold`: wait a short backoff, or until the stream moves;
+- `Release`: give the lease up, atomically with "nothing arrived since I decided" (else
+  decide again), and end the task. A sleeping agent holds no task, no lease, no memory.
+A kill -9 anywhere loses nothing: the next holder decides on the same durable state.
+
+Agents with work are found by the claimer (`wake_at` due on the agent row) within
+`claim_interval_s` on any replica, and at once on the replica that took a frame (`start`).
+A replica holding an agent notices events other replicas appended (frames, sleep requests)
+by polling the held agents' last seqs every `poll_s` (PostgreSQL; one process writes SQLite).
+Every task belongs to the server's TaskGroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..core.agents.decide import Decision, Hold, Release, RunTurn, decide
+from ..core.agents.events import PAUSED, TURN_FAILED
+from ..core.agents.record import AgentRecord
+from ..core.agents.state import AgentState, finish_turn
+from ..core.agents.turns import turn_tool_calls
+from ..core.errors import DependencyUnavailable, DomainError, FencedOff
+from ..core.events import RUN_FINISHED, NewEvent
+from ..core.records import RunRecord
+from ..ports import AgentLease, AgentStore, EventLog, RunQueries
+from .broker import Broker
+from .coordinator import claim_forever
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class Turns(Protocol):
+    """What a turn needs of the run use cases (implemented by the application layer)."""
+
+    async def start_turn(self, state: AgentState, run_id: str) -> None:
+        """Creates the turn's run (idempotent) and makes sure a replica executes it."""
+
+    async def cancel_turn(self, run_id: str, reason: str) -> None:
+        """Records the cancel of the turn's run (idempotent) and stops it."""
+
+    async def turn_ended(self, state: AgentState, run_id: str, outcome: str, error_message: str) -> None:
+        """Before the turn's end is recorded: tells a child agent's parent (idempotent)."""
+
+    async def agent_paused(self, state: AgentState) -> None:
+        """After supervision paused the agent: its children sleep, its parent is told."""
+
+
+class RunReader(RunQueries, EventLog, Protocol):
+    """What waiting for a turn's run needs of the store."""
+
+
+@dataclass(frozen=True)
+class AgentExecutorSettings:
+    owner: str
+    ttl_s: float = 10.0
+    claim_interval_s: float = 1.0
+    poll_s: float | None = 0.25  # None: one process writes (SQLite), nothing to poll
+    claim_batch: int = 100
+    run_poll_s: float = 1.0  # re-reads a turn's run executed elsewhere at least this often
+
+
+@dataclass
+class _Handle:
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    lease: AgentLease | None = None
+    task: asyncio.Task[None] | None = None
+    seen_seq: int = 0
+    releasing: bool = False  # giving the lease up: a start meanwhile claims again after
+    start_again: bool = False
+
+
+class AgentExecutor:
+    def __init__(
+        self,
+        agents: AgentStore,
+        runs: RunReader,
+        broker: Broker,
+        turns: Turns,
+        task_group: asyncio.TaskGroup,
+        settings: AgentExecutorSettings,
+        clock: Clock,
+        on_change: Callable[[str], None] = lambda agent_id: None,
+    ) -> None:
+        self._agents = agents
+        self._runs = runs
+        self._broker = broker
+        self._turns = turns
+        self._tg = task_group
+        self.settings = settings
+        self._clock = clock
+        self.on_change = on_change  # wakes the agent's stream readers after a commit here
+        self._handles: dict[str, _Handle] = {}
+        self._claim_now = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def running(self) -> list[str]:
+        return list(self._handles)
+
+    def start(self, agent_id: str, lease: AgentLease | None = None) -> bool:
+        """Executes the agent here (claiming it first without a `lease`); an agent already
+        executing here is poked instead (its stream moved)."""
+        if self._stopping:
+            return False
+        current = self._handles.get(agent_id)
+        if current is not None:
+            current.start_again = current.releasing
+            if lease is not None and current.lease is None:
+                current.lease = lease  # its task is claiming it right now: it takes this lease
+            elif lease is not None:
+                self._tg.create_task(self._give_back(lease), name=f"agent-release:{agent_id}")
+            self.poke(agent_id)
+            return False
+        handle = _Handle(lease=lease)
+        self._handles[agent_id] = handle
+        handle.task = self._tg.create_task(self._execute(agent_id, handle), name=f"agent:{agent_id}")
+        return True
+
+    async def _give_back(self, lease: AgentLease) -> None:
+        with contextlib.suppress(Exception):
+            await self._agents.release_agent(self.settings.owner, lease, None)
+
+    def poke(self, agent_id: str) -> None:
+        """The agent's stream moved: its task decides again now."""
+        handle = self._handles.get(agent_id)
+        if handle is not None:
+            handle.wakeup.set()
+
+    def wake(self) -> None:
+        """Claim at once (an agent became due, or the clock moved)."""
+        self._claim_now.set()
+
+    # ----- loops (the server's TaskGroup) -----
+
+    async def claim_once(self) -> int:
+        total = 0
+        while not self._stopping:
+            leases = await self._agents.claim_agents(
+                self.settings.owner,
+                self.settings.ttl_s,
+                now=self._clock(),
+                exclude=self.running(),
+                limit=self.settings.claim_batch,
+            )
+            for lease in leases:
+                self.start(lease.agent_id, lease)  # hands it over, or gives it back, if running here
+            total += len(leases)
+            if len(leases) < self.settings.claim_batch:
+                return total
+        return total
+
+    async def claim_loop(self) -> None:
+        interval = self.settings.claim_interval_s
+        await claim_forever(self.claim_once, self._claim_now, interval, lambda: self._stopping, "agent claim")
+
+    async def keep_loop(self) -> None:
+        """Renews the held leases every third of their TTL; a lost lease stops its task."""
+        while not self._stopping:
+            await asyncio.sleep(self.settings.ttl_s / 3)
+            held = {a: h.lease for a, h in self._handles.items() if h.lease is not None}
+            try:
+                kept = await self._agents.renew_agent_leases(
+                    self.settings.owner, [x for x in held.values() if x is not None], self.settings.ttl_s
+                )
+            except Exception:
+                log.exception("agent lease renewal failed")
+                continue
+            for agent_id in set(held) - kept:
+                log.warning("agent lease lost", extra={"agent_id": agent_id})
+                handle = self._handles.get(agent_id)
+                if handle is not None and handle.task is not None:
+                    handle.task.cancel()
+
+    async def poll_loop(self) -> None:
+        """Pokes held agents whose stream another replica moved (PostgreSQL)."""
+        if self.settings.poll_s is None:
+            return
+        while not self._stopping:
+            await asyncio.sleep(self.settings.poll_s)
+            held = {a: h.seen_seq for a, h in self._handles.items()}
+            if not held:
+                continue
+            try:
+                seqs = await self._agents.agent_seqs(list(held))
+            except Exception:
+                continue
+            for agent_id, seq in seqs.items():
+                if seq > held[agent_id]:
+                    self.poke(agent_id)
+
+    async def stop(self, grace_s: float) -> None:
+        """Shutdown: stops the agent tasks (a turn's run goes on as any run) and releases
+        their leases so a peer continues at once."""
+        self._stopping = True
+        self._claim_now.set()
+        handles = list(self._handles.items())
+        for _, handle in handles:
+            if handle.task is not None:
+                handle.task.cancel()
+        tasks = [h.task for _, h in handles if h.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        for _, handle in handles:
+            if handle.lease is not None and handle.task is not None and handle.task.done():
+                with contextlib.suppress(Exception):
+                    await self._agents.release_agent(self.settings.owner, handle.lease, handle.seen_seq)
+
+    # ----- one agent's task -----
+
+    async def _execute(self, agent_id: str, handle: _Handle) -> None:
+        try:
+            if handle.lease is None:
+                claimed = await self._agents.claim_agents(
+                    self.settings.owner, self.settings.ttl_s, now=self._clock(), agent_ids=[agent_id], limit=1
+                )
+                if claimed:
+                    handle.lease = claimed[0]
+                elif handle.lease is None:  # else the claimer took it meanwhile and handed it over
+                    return  # not due, or another replica holds it
+            await _AgentLoop(self, agent_id, handle).run()
+        except FencedOff:
+            log.info("agent taken over by another replica", extra={"agent_id": agent_id})
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise  # a lost lease: stop quietly (the TaskGroup ignores a cancelled child)
+        except DependencyUnavailable as exc:
+            log.warning("agent paused: database unavailable", extra={"agent_id": agent_id, "error": str(exc)})
+        except Exception:
+            log.exception("agent task failed", extra={"agent_id": agent_id})
+        finally:
+            if self._handles.get(agent_id) is handle:
+                del self._handles[agent_id]
+                if handle.start_again:  # work arrived while the lease was being given up
+                    self.start(agent_id)
+
+
+class _AgentLoop:
+    """load → decide → append → act, until the agent releases its lease."""
+
+    def __init__(self, executor: AgentExecutor, agent_id: str, handle: _Handle) -> None:
+        self.x = executor
+        self.agent_id = agent_id
+        self.handle = handle
+        assert handle.lease is not None
+        self.lease = handle.lease
+        # What this task already did for the running turn (deciding again repeats it otherwise).
+        self._started: set[str] = set()
+        self._canceled: set[str] = set()
+
+    async def run(self) -> None:
+        while True:
+            self.handle.wakeup.clear()
+            decision = await self._decide()
+            if decision is None:
+                await self.x._agents.release_agent(self.x.settings.owner, self.lease, self.handle.seen_seq)
+                return
+            effect = decision.effect
+            if isinstance(effect, Release):
+                if await self.x._agents.release_agent(
+                    self.x.settings.owner, self.lease, self.handle.seen_seq
+                ):
+                    return
+                continue  # something arrived since: decide again
+            if isinstance(effect, Hold):
+                await self._wait(self._seconds_until(effect.until))
+                continue
+            await self._turn(decision.state, effect)
+
+    async def _decide(self) -> Decision | None:
+        now = self.x._clock()
+        made: list[Decision] = []
+
+        def decider(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
+            if record is None:
+                return []
+            made.append(decide(record.state, now))
+            return made[-1].events
+
+        update = await self.x._agents.update_agent(self.agent_id, decider, now=now, fence=self.lease)
+        if update.events:
+            self.x.on_change(self.agent_id)
+        if update.record is None or not made:
+            return None
+        self.handle.seen_seq = update.record.state.last_seq
+        if any(e.type == PAUSED for e in made[-1].events):
+            await self.x._turns.agent_paused(made[-1].state)
+        return made[-1]
+
+    async def _turn(self, state: AgentState, effect: RunTurn) -> None:
+        run_id = effect.turn.run_id
+        try:
+            if run_id not in self._started:
+                await self.x._turns.start_turn(state, run_id)
+                self._started.add(run_id)
+        except (FencedOff, DependencyUnavailable):
+            raise
+        except DomainError as err:
+            # The run cannot exist (an unknown model, a thread of another user): the turn
+            # failed, and supervision decides what follows (such failures are not restarted).
+            await self._finish(run_id, TURN_FAILED, f"start_{err.reason.lower()}", err.message, ())
+            return
+        if effect.cancel_reason and run_id not in self._canceled:
+            await self.x._turns.cancel_turn(run_id, effect.cancel_reason)
+            self._canceled.add(run_id)
+        record = await self._wait_run(run_id, effect.until)
+        if record is None:
+            return  # the deadline, a timer, or the stream moved: decide again
+        calls = turn_tool_calls(await self.x._runs.read_events(run_id, 0, limit=100_000))
+        # Told before the end is recorded: a crash in between tells again (deduplicated by frame id).
+        await self.x._turns.turn_ended(state, run_id, record.status.value, record.error_message)
+        await self._finish(run_id, record.status.value, record.finish_reason, record.error_message, calls)
+
+    async def _finish(
+        self, run_id: str, outcome: str, reason: str, error_message: str, calls: tuple[dict[str, str], ...]
+    ) -> None:
+        """Records how the turn's run ended (nothing when the turn is no longer running)."""
+        now = self.x._clock()
+
+        def finished(current: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
+            if current is None or current.state.turn is None or current.state.turn.run_id != run_id:
+                return []
+            return [
+                finish_turn(
+                    current.state,
+                    outcome,
+                    finished_at=now,
+                    reason=reason,
+                    error_message=error_message,
+                    tool_calls=calls,
+                )
+            ]
+
+        update = await self.x._agents.update_agent(self.agent_id, finished, now=now, fence=self.lease)
+        if update.events:
+            self.x.on_change(self.agent_id)
+        if update.record is not None:
+            self.handle.seen_seq = update.record.state.last_seq
+
+    async def _wait_run(self, run_id: str, until: datetime) -> RunRecord | None:
+        """The run's record once it ended; None at `until` or when the agent's stream moved.
+        The run row is read again only when its stream says it finished, lags (another
+        replica executes it), or every `run_poll_s`."""
+        with self.x._broker.subscribe(run_id) as sub:
+            while True:
+                record = await self.x._runs.get_run(run_id)
+                if record is not None and record.status.is_terminal:
+                    return record
+                if record is not None:
+                    sub.position = record.last_seq
+                while True:
+                    remaining = self._seconds_until(until)
+                    if remaining <= 0 or self.handle.wakeup.is_set():
+                        return None
+                    timeout = min(remaining, self.x.settings.run_poll_s)
+                    woke = await _first([sub.wait(timeout), self.handle.wakeup.wait()], timeout)
+                    if self._finished(sub.drain()) or sub.lagging or not woke:
+                        break
+                sub.lagging = False
+
+    @staticmethod
+    def _finished(events: Sequence[object]) -> bool:
+        return any(getattr(e, "type", "") == RUN_FINISHED for e in events)
+
+    def _seconds_until(self, until: datetime) -> float:
+        return (until - self.x._clock()).total_seconds()
+
+    async def _wait(self, seconds: float) -> None:
+        """Until `seconds` passed or the agent's stream moved (the loop clears the wakeup)."""
+        if seconds > 0:
+            await _first([self.handle.wakeup.wait()], seconds)
+
+
+async def _first(waits: Sequence[Awaitable[object]], timeout_s: float) -> bool:
+    """Waits for the first of `waits` (or the timeout); True unless it timed out."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=max(timeout_s, 0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+    return bool(done)

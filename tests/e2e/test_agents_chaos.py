@@ -1,0 +1,154 @@
+"""Agent chaos on PostgreSQL with two replica processes: kill -9 of one while 10 agents run
+turns (frames given to both replicas) and 200 agents sleep. Every acknowledged frame is
+consumed by exactly one turn, in order; every agent ends asleep; sleeping agents hold no lease."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from openagents.runtime.v1 import agent_event_pb2, agent_pb2
+from openagents.runtime.v1 import agent_service_pb2 as pb
+from openagents.runtime.v1 import agent_service_pb2_grpc as pb_grpc
+
+from tests.e2e.chaos_helpers import run_events
+from tests.support.postgres import PostgresServer
+from tests.support.replica import Replica
+
+pytestmark = pytest.mark.slow
+
+FAST_LEASES = {"RUNTIME_LEASE_TTL_S": "2", "RUNTIME_CLAIM_INTERVAL_S": "0.2", "RUNTIME_STREAM_POLL_S": "0.3"}
+TURN = "/tokens 40 40\n/say ok"  # about a second of streaming per turn: a kill lands mid-turn
+BUSY, ASLEEP, FRAMES = 10, 200, 4
+
+
+def stub(replica: Replica) -> pb_grpc.AgentServiceStub:
+    return pb_grpc.AgentServiceStub(replica.channel)
+
+
+@pytest.fixture
+async def replicas(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> AsyncIterator[tuple[Replica, Replica, str]]:
+    url = postgres_server.create_database("agents_chaos")
+    a = Replica("replica-a", url, tmp_path, env=FAST_LEASES)
+    b = Replica("replica-b", url, tmp_path, env=FAST_LEASES, secret=a.secret)
+    for replica in (a, b):
+        replica.start()
+    await asyncio.gather(a.ready(), b.ready())
+    try:
+        yield a, b, url
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def submit(replica: Replica, agent_id: str, frame_id: str) -> bool:
+    """True once the frame is acknowledged (durable); False when the replica is gone."""
+    frame = agent_pb2.Frame(frame_id=frame_id, kind=agent_pb2.FRAME_KIND_USER_PROMPT, text=TURN)
+    try:
+        await stub(replica).SubmitFrames(
+            pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=replica.md(), timeout=10
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.CANCELLED,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        ):
+            return False
+        raise
+    return True
+
+
+async def all_events(replica: Replica, agent_id: str, last_seq: int) -> list[agent_event_pb2.AgentEvent]:
+    out: list[agent_event_pb2.AgentEvent] = []
+    call = stub(replica).StreamAgentEvents(
+        pb.StreamAgentEventsRequest(agent_id=agent_id), metadata=replica.md(), timeout=30
+    )
+    async for message in call:
+        out.append(message.event)
+        if message.event.seq >= last_seq:
+            call.cancel()
+            break
+    return out
+
+
+async def settled(replica: Replica, agent_ids: list[str], within_s: float = 90) -> dict[str, agent_pb2.Agent]:
+    """Each agent once it sleeps with nothing pending."""
+    deadline = time.monotonic() + within_s
+    done: dict[str, agent_pb2.Agent] = {}
+    while len(done) < len(agent_ids):
+        assert time.monotonic() < deadline, f"not settled: {sorted(set(agent_ids) - set(done))}"
+        for agent_id in agent_ids:
+            if agent_id in done:
+                continue
+            agent = (
+                await stub(replica).GetAgent(pb.GetAgentRequest(agent_id=agent_id), metadata=replica.md())
+            ).agent
+            if agent.state == agent_pb2.AGENT_STATE_SLEEPING and agent.pending_frame_count == 0:
+                done[agent_id] = agent
+        await asyncio.sleep(0.2)
+    return done
+
+
+async def test_kill_9_while_agents_run_turns_loses_and_repeats_no_frame(
+    replicas: tuple[Replica, Replica, str],
+) -> None:
+    a, b, url = replicas
+    busy = [f"busy-{i}" for i in range(BUSY)]
+    asleep = [f"asleep-{i:03d}" for i in range(ASLEEP)]
+    for i, agent_id in enumerate(busy + asleep):
+        owner = a if i % 2 else b
+        await stub(owner).CreateAgent(
+            pb.CreateAgentRequest(agent_id=agent_id, thread_id=f"thread-{agent_id}"), metadata=owner.md()
+        )
+    acknowledged: dict[str, list[str]] = {agent_id: [] for agent_id in busy}
+
+    async def feed(agent_id: str, replica: Replica, first: int, count: int) -> None:
+        for n in range(first, first + count):
+            if await submit(replica, agent_id, f"f{n}"):
+                acknowledged[agent_id].append(f"f{n}")
+            await asyncio.sleep(0.3)
+
+    # Half the frames through each replica while turns run, then A dies mid-turn.
+    feeding = [asyncio.create_task(feed(x, a if i % 2 else b, 0, FRAMES // 2)) for i, x in enumerate(busy)]
+    await asyncio.sleep(1.5)
+    a.kill()
+    await asyncio.gather(*feeding)
+    await asyncio.gather(*(feed(x, b, FRAMES // 2, FRAMES // 2) for x in busy))
+    finals = await settled(b, busy)
+
+    resumed_runs = 0
+    for agent_id in busy:
+        events = await all_events(b, agent_id, finals[agent_id].last_seq)
+        assert [e.seq for e in events] == list(range(1, finals[agent_id].last_seq + 1))
+        received = [e.frame_received.frame_id for e in events if e.type == "agent.frame_received"]
+        consumed = [
+            f
+            for e in events
+            if e.type == "agent.turn_started" and e.turn_started.attempt == 1
+            for f in e.turn_started.frame_ids
+        ]
+        assert set(acknowledged[agent_id]) <= set(received), (agent_id, acknowledged[agent_id], received)
+        assert consumed == received, (agent_id, consumed, received)  # each once, in order
+        finished = [e.turn_finished.run_id for e in events if e.type == "agent.turn_finished"]
+        started = [e.turn_started.run_id for e in events if e.type == "agent.turn_started"]
+        assert finished == started  # every turn ended, none twice
+        for run_id in started:
+            runs = [e for e in await run_events(b, run_id) if e.type == "run.started"]
+            resumed_runs += len(runs) > 1
+    assert resumed_runs > 0, "the kill cut no turn: the test proved nothing"
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        rows = await (
+            await conn.execute("SELECT count(*) FROM agents WHERE lease_owner IS NOT NULL")
+        ).fetchone()
+        assert rows is not None and rows[0] == 0  # everyone sleeps: nobody holds a lease
+        rows = await (await conn.execute("SELECT count(*) FROM agents WHERE status = 'sleeping'")).fetchone()
+        assert rows is not None and rows[0] == BUSY + ASLEEP

@@ -1,0 +1,93 @@
+"""Memory through Envoy (REST, the one JSON error shape), on SQLite and PostgreSQL: compact a
+seeded thread, list its chunks by level, get one, expand it, ask a question; refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.e2e_envoy.conftest import Gateway, assert_error_shape, start_gateway
+from tests.support.memory import seed_past_thread
+
+THREAD = "t-rest"
+
+
+async def get_json(gw: Gateway, path: str, **params: Any) -> dict[str, Any]:
+    response = await gw.http.get(path, params=params, headers=gw.auth(thread_id=THREAD))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_memory_over_rest(database_url: str) -> None:
+    url = database_url
+    start = await seed_past_thread(url, THREAD, "run-rest")
+    async with start_gateway(url) as gw:
+        compact = await gw.http.post(
+            f"/internal/v1/threads/{THREAD}/memory/compact", json={}, headers=gw.auth(thread_id=THREAD)
+        )
+        assert compact.status_code == 200, compact.text
+        planned = compact.json()["planned"]
+        assert len(planned) == 12 and planned[0]["reason"] == "COMPACTION_REASON_WINDOW_CLOSED"
+        assert planned[0]["windowStartTime"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        chunks_path = f"/internal/v1/threads/{THREAD}/memory/chunks"
+        async with asyncio.timeout(30):
+            while True:  # the hours roll up in the background once their windows are written
+                if len((await get_json(gw, chunks_path, level="MEMORY_LEVEL_L2"))["chunks"]) == 2:
+                    break
+                await asyncio.sleep(0.1)
+        l1 = await get_json(
+            gw, f"/internal/v1/threads/{THREAD}/memory/chunks", level="MEMORY_LEVEL_L1", pageSize=5
+        )
+        assert len(l1["chunks"]) == 5 and l1["nextPageToken"]
+        first = l1["chunks"][0]
+        assert first["seqRange"] == {"firstSeq": "1", "lastSeq": "3"} and first["level"] == "MEMORY_LEVEL_L1"
+        rest = await get_json(
+            gw,
+            f"/internal/v1/threads/{THREAD}/memory/chunks",
+            level="MEMORY_LEVEL_L1",
+            pageToken=l1["nextPageToken"],
+        )
+        assert len(rest["chunks"]) == 7
+        got = await get_json(gw, f"/internal/v1/memory/chunks/{first['chunkId']}")
+        assert got["chunk"] == first
+        hours = (await get_json(gw, f"/internal/v1/threads/{THREAD}/memory/chunks", level="MEMORY_LEVEL_L2"))[
+            "chunks"
+        ]
+        expanded = await get_json(gw, f"/internal/v1/memory/chunks/{hours[0]['chunkId']}/expand", maxItems=3)
+        assert [c["depth"] for c in expanded["chunks"]] == [0, 1, 1] and expanded["truncated"] is True
+        assert expanded["chunks"][1]["parentChunkId"] == hours[0]["chunkId"]
+        asked = await gw.http.post(
+            f"/internal/v1/threads/{THREAD}/memory/queries",
+            json={
+                "queryId": "q-rest",
+                "question": "what was noted?",
+                "windowStartTime": hours[0]["windowStartTime"],
+                "windowEndTime": hours[1]["windowEndTime"],
+                "maxParallel": 2,
+            },
+            headers=gw.auth(thread_id=THREAD),
+        )
+        assert asked.status_code == 200, asked.text
+        async with asyncio.timeout(30):
+            while True:
+                query = (await get_json(gw, "/internal/v1/memory/queries/q-rest"))["query"]
+                if query["state"] == "MEMORY_QUERY_STATE_DONE":
+                    break
+                await asyncio.sleep(0.1)
+        assert query["usedChunkIds"] == [h["chunkId"] for h in hours] and query["mapsDone"] == 2
+        await check_refusals(gw)
+
+
+async def check_refusals(gw: Gateway) -> None:
+    """Refusals, in the one error shape."""
+    missing = await gw.http.get("/internal/v1/memory/chunks/mc1_none", headers=gw.auth())
+    assert_error_shape(missing, 404, "MEMORY_CHUNK_NOT_FOUND")
+    by_agent = await gw.http.get("/internal/v1/agents/a1/memory/chunks", headers=gw.auth())
+    assert_error_shape(by_agent, 501, "NOT_IMPLEMENTED")
+    other = await gw.http.get(f"/internal/v1/threads/{THREAD}/memory/chunks", headers=gw.auth(thread_id="x"))
+    assert_error_shape(other, 403, "CLAIM_MISMATCH")
+    bad = await gw.http.get(
+        f"/internal/v1/threads/{THREAD}/memory/chunks", params={"pageSize": 501}, headers=gw.auth()
+    )
+    assert_error_shape(bad, 400, "INVALID_ARGUMENT")
