@@ -496,6 +496,8 @@ class RetentionStore(Protocol):
         """In one transaction: removes the run's events below `floor`, the checkpoints below
         `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
         removed; None (nothing done) when an async projection has not applied them yet."""
+
+
 # ----- Long-lived agents (core/agents/) -----
 
 
@@ -587,6 +589,8 @@ class AgentStore(Protocol):
 
     async def agent_seqs(self, agent_ids: Sequence[str]) -> dict[str, int]:
         """The last seq of each existing agent among `agent_ids`."""
+
+
 # ----- Memory (core/memory/, docs/MEMORY.md) -----
 
 

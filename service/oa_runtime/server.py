@@ -43,7 +43,7 @@ from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.sync import SyncService
 from .api.workers import CodexWorkerService
-from .app.agents import Agents, AgentTools, AgentTurns
+from .app.agents import Agents, AgentTools, AgentTurns, memory_budget
 from .app.memory import CompactionSettings, Compactor, MemoryScheduler
 from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
@@ -97,7 +97,8 @@ async def serve(
     clock: Clock | None = None,
 ) -> None:
     """Runs until `stop` is set (or SIGTERM/SIGINT when `stop` is None). `clock` is the time
-    agents decide by (schedules, timers, deadlines); tests inject one."""
+    agents decide by (schedules, timers, deadlines) and memory compacts by (which windows are
+    closed); tests inject one."""
     env = os.environ if environ is None else environ
     keyring = Keyring.from_env(env)
     models = ModelRegistry.from_env(env)
@@ -216,11 +217,14 @@ def _build_components(
         clock,
         poll_s=None if store.single_node else settings.stream_poll_s,
         sse_heartbeat_s=settings.sse_heartbeat_s,
+        memory=open_memory_store(store),
     )
     # The lease owner is this process: the executor id names the replica (its liveness
     # lock), the suffix tells it from earlier incarnations. Memory jobs are held by it too.
     owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
-    memory, scheduler, memory_contexts, memory_tools = _memory_parts(settings, models, store, owner, tg)
+    memory, scheduler, memory_contexts, memory_tools = _memory_parts(
+        settings, models, store, owner, tg, agents
+    )
     # Built-ins (with the agents' timer and delegate tools) + entry points + config, and the
     # model's ways into its thread's memory.
     tools = (
@@ -326,9 +330,16 @@ def _agent_executor(
 
 
 def _memory_parts(
-    settings: Settings, models: ModelRegistry, store: EventStore, owner: str, tg: asyncio.TaskGroup
+    settings: Settings,
+    models: ModelRegistry,
+    store: EventStore,
+    owner: str,
+    tg: asyncio.TaskGroup,
+    agents: Agents,
 ) -> tuple[MemoryApp, MemoryScheduler, MemoryContexts, list[Tool]]:
-    """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools."""
+    """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools.
+    Agents reach memory by their thread (requests by agent id resolve through the agent store)
+    and an agent's memory policy may lower its turns' context budget."""
     memory_store = open_memory_store(store)
     counter = memory_token_counter(settings)
     compactor = Compactor(
@@ -337,8 +348,9 @@ def _memory_parts(
         counter,
         owner,
         CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
+        clock=agents.clock,
     )
-    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job))
+    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job), agents=agents.store)
     scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
     contexts = MemoryContexts(
         memory_store,
@@ -346,6 +358,7 @@ def _memory_parts(
         settings.memory_context_budget,
         hot_budget_tokens=compactor.settings.policy.hot_budget_tokens,
         on_hot_window_full=scheduler.wake,
+        run_budget=lambda run_id: memory_budget(agents, run_id),
     )
     tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
     return memory, scheduler, contexts, tools

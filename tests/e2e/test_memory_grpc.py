@@ -113,7 +113,7 @@ async def test_refusals(seeded: RuntimeHandle) -> None:
             "MEMORY_CHUNK_NOT_FOUND",
         ),
         (pb.GetMemoryQueryRequest(query_id="nope"), grpc.StatusCode.NOT_FOUND, "MEMORY_QUERY_NOT_FOUND"),
-        (pb.ListMemoryChunksRequest(agent_id="a1"), grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED"),
+        (pb.ListMemoryChunksRequest(agent_id="a1"), grpc.StatusCode.NOT_FOUND, "AGENT_NOT_FOUND"),
         (
             pb.ListMemoryChunksRequest(agent_id="a1", thread_id=THREAD),
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -135,6 +135,7 @@ def _memory_from_proto(p: agent_pb2.MemoryPolicy) -> MemoryPolicy:
     return MemoryPolicy(
         context_token_budget=p.context_token_budget,
         hot_window=_dur(p.hot_window, d.hot_window, p.HasField("hot_window")),
+        enabled=p.enabled,
     )
 
 
@@ -219,6 +220,7 @@ def _spec_fields(spec: AgentSpec, out: agent_pb2.Agent) -> None:
         agent_pb2.MemoryPolicy(
             context_token_budget=spec.memory.context_token_budget,
             hot_window=_duration(spec.memory.hot_window),
+            enabled=spec.memory.enabled,
         )
     )
 

@@ -4,8 +4,7 @@ the edge interceptor. ListArtifacts and FetchArtifact belong to the artifacts wo
 served here (grpc answers UNIMPLEMENTED for them).
 
 A request names exactly one of `agent_id` and `thread_id`. Memory is kept per thread; an
-agent's memory is its thread's once an agent lookup exists, so `agent_id` answers
-UNIMPLEMENTED `NOT_IMPLEMENTED` for now."""
+agent's memory is its thread's (the app resolves the agent through the AgentStore port)."""
 
 from __future__ import annotations
 
@@ -40,8 +39,8 @@ _REASONS = {
 }
 
 
-def memory_stream(request: Any) -> StreamRef:
-    return requested_stream(request.agent_id, request.thread_id)
+async def memory_stream(memory: MemoryApp, request: Any) -> StreamRef:
+    return await memory.resolve(requested_stream(request.agent_id, request.thread_id))
 
 
 def _level(value: int, field: str) -> Level | None:
@@ -152,7 +151,7 @@ class MemoryService(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
     async def ListMemoryChunks(
         self, request: pb.ListMemoryChunksRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListMemoryChunksResponse:
-        stream = memory_stream(request)
+        stream = await memory_stream(self.m, request)
         level = _level(request.level, "level")
         start, end = _instant(request, "window_start_time"), _instant(request, "window_end_time")
         chunks, token = await self.m.list_chunks(
@@ -178,13 +177,13 @@ class MemoryService(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
     async def CompactMemoryNow(
         self, request: pb.CompactMemoryNowRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompactMemoryNowResponse:
-        return plan_to_proto(await self.m.compact_now(memory_stream(request)))
+        return plan_to_proto(await self.m.compact_now(await memory_stream(self.m, request)))
 
     async def StartMemoryQuery(
         self, request: pb.StartMemoryQueryRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartMemoryQueryResponse:
         query_id = require_query_id(request.query_id)
-        stream = memory_stream(request)
+        stream = await memory_stream(self.m, request)
         start, end = _instant(request, "window_start_time"), _instant(request, "window_end_time")
         if start is None or end is None:
             raise InvalidArgument("window_start_time" if start is None else "window_end_time", "is required")

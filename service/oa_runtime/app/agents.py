@@ -31,9 +31,11 @@ from ..core.agents.state import AgentState, AgentStatus
 from ..core.agents.turns import agent_of_run, frame_body, turn_request
 from ..core.errors import InvalidArgument
 from ..core.events import MESSAGE_COMPLETED, NewEvent
+from ..core.memory.chunks import to_epoch_ms
+from ..core.memory.records import thread_stream
 from ..engine.agents import AgentExecutor, Clock
 from ..engine.worker_streams import WorkerHub
-from ..ports import AgentLease, AgentStore
+from ..ports import AgentLease, AgentStore, MemoryStore
 from .paging import decode_page_token, encode_page_token
 from .runs import cancel_run, start_run
 from .runtime import Runtime
@@ -59,6 +61,7 @@ class Agents:
     executor: AgentExecutor | None = None
     poll_s: float | None = None  # readers re-read this often for other replicas' commits
     sse_heartbeat_s: float = 15.0
+    memory: MemoryStore | None = None  # where an agent with memory enabled marks its thread
 
     def claim(self) -> tuple[str, float] | None:
         """What a write asks the store for: the agent's lease for this replica, if it becomes due."""
@@ -96,8 +99,26 @@ async def create_agent(agents: Agents, spec: AgentSpec) -> tuple[AgentRecord, bo
 
     update = await agents.store.update_agent(spec.agent_id, decide, now=now)
     assert update.record is not None
+    await _enable_memory(agents, spec, now)
     agents.after_write(update.record)
     return update.record, bool(update.events)
+
+
+async def _enable_memory(agents: Agents, spec: AgentSpec, now: datetime) -> None:
+    """An agent whose policy enables memory makes its thread keep memory (idempotent), before
+    its first turn can start. Done after the agent's write, so a crash between the two is
+    repaired by the client's retry of the (idempotent) create."""
+    if spec.memory.enabled and agents.memory is not None:
+        await agents.memory.enable_memory(thread_stream(spec.thread_id), to_epoch_ms(now))
+
+
+async def memory_budget(agents: Agents, run_id: str) -> int:
+    """The context budget an agent's memory policy gives its turn `run_id` (0: none given, or
+    the run is not an agent's turn)."""
+    turn = agent_of_run(run_id)
+    record = None if turn is None else await agents.store.get_agent(turn[0])
+    spec = None if record is None else record.state.spec
+    return spec.memory.context_token_budget if spec is not None and spec.memory.enabled else 0
 
 
 async def get_agent(agents: Agents, agent_id: str) -> AgentRecord:

@@ -1,8 +1,8 @@
 """Memory's use cases behind MemoryService: list, get, expand, compact now, map/reduce questions.
 
-Streams are threads: a thread's memory summarises its runs. An agent's memory is its thread's,
-once an agent lookup exists (agents issue 13); until then a request by `agent_id` answers
-UNIMPLEMENTED `NOT_IMPLEMENTED` (the servicer says so) rather than guessing a thread.
+Streams are threads: a thread's memory summarises its runs. An agent's memory is its thread's
+(its turns are runs on that thread): a request by `agent_id` is resolved to the agent's thread
+through the AgentStore port (`resolve`); an unknown agent is AGENT_NOT_FOUND.
 
 A map/reduce question is durable: its plan (the chunks mapped over) is recorded as the first
 event of its stream (memory_query, <query id>), each finished map as `memory.map_done` and the
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..core.agents.errors import AgentNotFound
 from ..core.canonical import canonical_json
 from ..core.errors import InvalidArgument, MemoryChunkNotFound, MemoryQueryAlreadyExists, MemoryQueryNotFound
 from ..core.memory.chunks import Chunk, Level, StreamRef, Window, from_epoch_ms, to_epoch_ms
@@ -42,6 +43,7 @@ from ..core.memory.mapreduce import (
 from ..core.memory.planning import CompactionPlan
 from ..core.memory.prompt import SummaryPrompt
 from ..core.memory.records import (
+    AGENT,
     QUERY_FAILED,
     QUERY_STARTED,
     QUERY_STREAM,
@@ -49,7 +51,7 @@ from ..core.memory.records import (
     StoredChunk,
     thread_stream,
 )
-from ..ports import MemoryStore, ModelError, ToolSpec
+from ..ports import AgentStore, MemoryStore, ModelError, ToolSpec
 from ..tools.memory import expand_stored
 from ..tools.registry import Tool, ToolContext, ToolFailed
 from .memory import Compactor, summarise
@@ -87,13 +89,28 @@ def parse_page_token(token: str) -> tuple[int, int, str] | None:
 
 class MemoryApp:
     def __init__(
-        self, store: MemoryStore, compactor: Compactor, spawn: Spawn, max_parallel_default: int = 4
+        self,
+        store: MemoryStore,
+        compactor: Compactor,
+        spawn: Spawn,
+        max_parallel_default: int = 4,
+        agents: AgentStore | None = None,
     ) -> None:
         self.store = store
         self.compactor = compactor
         self.spawn = spawn
         self.max_parallel_default = max_parallel_default
+        self.agents = agents
         self._running: set[str] = set()  # questions whose runner is alive in this process
+
+    async def resolve(self, stream: StreamRef) -> StreamRef:
+        """The memory stream a request names: a thread as is, an agent its thread's."""
+        if stream.kind != AGENT:
+            return stream
+        record = None if self.agents is None else await self.agents.get_agent(stream.id)
+        if record is None or record.state.spec is None:
+            raise AgentNotFound(stream.id)
+        return thread_stream(record.state.spec.thread_id)
 
     # ----- chunks -----
 

@@ -22,7 +22,14 @@ from ..core.errors import (
     RunNotFound,
     ThreadNotFound,
 )
-from ..core.memory.records import THREAD, MemoryQueryRecord, StoredChunk, requested_stream, require_query_id
+from ..core.memory.records import (
+    AGENT,
+    THREAD,
+    MemoryQueryRecord,
+    StoredChunk,
+    requested_stream,
+    require_query_id,
+)
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
 from ..core.validation import canonical_user_id, require_id, validate_cursor
@@ -326,8 +333,11 @@ async def _thread_memory(store: ResourceReader, thread_id: str) -> Target:
 
 
 async def _memory_owner(store: ResourceReader, request: Any) -> Target:
-    """A memory request by thread (its owner) or by agent (no agent lookup yet: UNIMPLEMENTED)."""
+    """A memory request by thread (its owner) or by agent (a token bound to the agent, its
+    thread or its owner; an unknown agent is AGENT_NOT_FOUND)."""
     stream = requested_stream(request.agent_id, request.thread_id)
+    if stream.kind == AGENT:
+        return await _agent(store, request)
     return await _thread_memory(store, stream.id)
 
 

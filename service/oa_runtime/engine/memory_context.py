@@ -12,7 +12,7 @@ turn's context can be audited and rebuilt exactly (`render_plan` over the log an
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.canonical import canonical_json
@@ -55,10 +55,14 @@ class MemoryContexts:
         *,
         hot_budget_tokens: int | None = None,
         on_hot_window_full: Callable[[], None] | None = None,
+        run_budget: Callable[[str], Awaitable[int]] | None = None,
     ) -> None:
         self.store = store
         self.counter = counter
         self.policy = ContextPolicy(budget_tokens)
+        # A run's own budget (an agent's memory policy; 0: none): it can lower the
+        # deployment's budget, never raise it.
+        self.run_budget = run_budget
         # When a turn finds more raw tokens than this not yet in an L1 chunk, compaction is
         # woken at once (the compaction scheduler's wake) instead of at its next tick.
         self.hot_budget_tokens = hot_budget_tokens
@@ -80,9 +84,14 @@ class MemoryContexts:
         events, covered = await self._recent(thread_id, run_id)
         self._check_hot_window([e for e in events if e.position > covered])
         index = await self.chunk_index(thread_id)
-        return assemble_context(
-            MEMORY_INSTRUCTIONS, [e.raw for e in events], index, self.counter, self.policy
-        )
+        policy = await self._policy(run_id)
+        return assemble_context(MEMORY_INSTRUCTIONS, [e.raw for e in events], index, self.counter, policy)
+
+    async def _policy(self, run_id: str) -> ContextPolicy:
+        own = 0 if self.run_budget is None else await self.run_budget(run_id)
+        if 0 < own < self.policy.budget_tokens:
+            return ContextPolicy(own, self.policy.raw_share)
+        return self.policy
 
     async def chunk_index(self, thread_id: str) -> ChunkIndex:
         """The thread's chunks as an index kept between turns: a turn reads only the memory

@@ -217,12 +217,14 @@ class CircuitBreaker(_message.Message):
     def __init__(self, failures: _Optional[int] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cooldown: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cooldown_max: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_trips: _Optional[int] = ...) -> None: ...
 
 class MemoryPolicy(_message.Message):
-    __slots__ = ("context_token_budget", "hot_window")
+    __slots__ = ("context_token_budget", "hot_window", "enabled")
     CONTEXT_TOKEN_BUDGET_FIELD_NUMBER: _ClassVar[int]
     HOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
     context_token_budget: int
     hot_window: _duration_pb2.Duration
-    def __init__(self, context_token_budget: _Optional[int] = ..., hot_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    enabled: bool
+    def __init__(self, context_token_budget: _Optional[int] = ..., hot_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ...) -> None: ...
 
 class AgentPause(_message.Message):
     __slots__ = ("reason", "detail", "at", "until")

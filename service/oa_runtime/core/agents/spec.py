@@ -158,17 +158,33 @@ class SupervisionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class MemoryPolicy:
-    """Recorded now, used by tiered memory (issue 14)."""
+    """Tiered memory for the agent's thread (issue 14): `enabled` makes the thread keep memory
+    when the agent is created; its turns' context then gets at most `context_token_budget`
+    tokens (0: the deployment's budget, which also caps it). `hot_window` is recorded only:
+    the compaction windows are the deployment's."""
 
-    context_token_budget: int = 0  # 0: the model's default budget
+    context_token_budget: int = 0  # 0: the deployment's budget
     hot_window: timedelta = timedelta(minutes=30)  # raw events kept verbatim in context
+    enabled: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"context_token_budget": self.context_token_budget, "hot_window_ms": _ms(self.hot_window)}
+        # `enabled` only when set: the JSON (and so the fingerprint) of an agent created
+        # before the field existed stays the same.
+        out: dict[str, Any] = {
+            "context_token_budget": self.context_token_budget,
+            "hot_window_ms": _ms(self.hot_window),
+        }
+        if self.enabled:
+            out["enabled"] = True
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> MemoryPolicy:
-        return cls(int(d["context_token_budget"]), timedelta(milliseconds=int(d["hot_window_ms"])))
+        return cls(
+            int(d["context_token_budget"]),
+            timedelta(milliseconds=int(d["hot_window_ms"])),
+            bool(d.get("enabled", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from .. import events as ev
-from ..errors import InvalidArgument, NotImplementedYet
+from ..errors import InvalidArgument
 from ..validation import require_id
 from .chunks import Chunk, StreamRef
 from .raw import RawEvent
 
 THREAD = "thread"
+AGENT = "agent"  # a request by agent id names the agent's thread's memory (resolved by the app)
 CHUNK_STREAM = "memory"  # chunk_written events: stream (memory, thread id)
 QUERY_STREAM = "memory_query"  # a map/reduce question's progress: stream (memory_query, query id)
 CHUNK_WRITTEN = "memory.chunk_written"
@@ -54,12 +55,12 @@ def thread_stream(thread_id: str) -> StreamRef:
 
 def requested_stream(agent_id: str, thread_id: str) -> StreamRef:
     """The stream a memory request names: exactly one of agent_id and thread_id. Memory is kept
-    per thread; by agent it needs an agent lookup (agents issue 13), not in this build."""
+    per thread; a request by agent answers (AGENT, agent id), which the app resolves to the
+    agent's thread (an agent's turns are runs on its thread, so its memory is the thread's)."""
     if agent_id and thread_id:
         raise InvalidArgument("agent_id", "give agent_id or thread_id, not both")
     if agent_id:
-        require_id("agent_id", agent_id)
-        raise NotImplementedYet("memory by agent_id (use the agent's thread_id)", method="agent_id")
+        return StreamRef(AGENT, require_id("agent_id", agent_id))
     return thread_stream(require_id("thread_id", thread_id))
 
 
