@@ -60,6 +60,18 @@ def test_the_l1_prompt_keeps_facts_decisions_questions_and_tool_outcomes() -> No
     assert scripted_summary(l1_prompt(STREAM, window, changed).user) != summary
 
 
+
+def test_the_scripted_summary_reads_a_multi_line_value_as_part_of_its_event() -> None:
+    """A prompt of two lines (an agent turn of two frames) continues its event's line."""
+    window = window_of(Level.L1, START)
+    events = [
+        RawEvent(STREAM, 1, START, "run.accepted", {"prompt": "/say first\n/say second"}),
+        RawEvent(STREAM, 2, START + timedelta(seconds=1), "message.completed", {"text": "first"}),
+    ]
+    summary = scripted_summary(l1_prompt(STREAM, window, events).user)
+    assert "2 events (seq 1-2); types: message.completed, run.accepted" in summary
+
+
 def test_the_rollup_prompt_lists_children_oldest_first() -> None:
     counter = ByteEstimator()
     kids = [

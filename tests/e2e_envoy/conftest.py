@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,10 +242,13 @@ def assert_error_shape(response: httpx.Response, status: int, reason: str | None
 
 
 @asynccontextmanager
-async def start_gateway(database_url: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Gateway]:
-    """The service on `database_url` (with extra `env`) behind a fresh Envoy."""
+async def start_gateway(
+    database_url: str, env: Mapping[str, str] | None = None, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Gateway]:
+    """The service on `database_url` (with extra `env`, and the injected `clock` agents and
+    memory go by) behind a fresh Envoy."""
     async with (
-        running_runtime(database_url, env) as runtime,
+        running_runtime(database_url, env, clock=clock) as runtime,
         async_envoy_gateway(runtime.port) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=30.0) as http,
     ):

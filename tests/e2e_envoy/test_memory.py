@@ -1,12 +1,16 @@
 """Memory through Envoy (REST, the one JSON error shape), on SQLite and PostgreSQL: compact a
-seeded thread, list its chunks by level, get one, expand it, ask a question; refusals."""
+seeded thread, list its chunks by level, get one, expand it, ask a question; an agent's memory
+by agent id; refusals."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.e2e.test_agents_schedules import Clock
 from tests.e2e_envoy.conftest import Gateway, assert_error_shape, start_gateway
+from tests.e2e_envoy.test_agents import create, frames, read_stream_until
 from tests.support.memory import seed_past_thread
 
 THREAD = "t-rest"
@@ -84,10 +88,59 @@ async def check_refusals(gw: Gateway) -> None:
     missing = await gw.http.get("/internal/v1/memory/chunks/mc1_none", headers=gw.auth())
     assert_error_shape(missing, 404, "MEMORY_CHUNK_NOT_FOUND")
     by_agent = await gw.http.get("/internal/v1/agents/a1/memory/chunks", headers=gw.auth())
-    assert_error_shape(by_agent, 501, "NOT_IMPLEMENTED")
+    assert_error_shape(by_agent, 404, "AGENT_NOT_FOUND")
     other = await gw.http.get(f"/internal/v1/threads/{THREAD}/memory/chunks", headers=gw.auth(thread_id="x"))
     assert_error_shape(other, 403, "CLAIM_MISMATCH")
     bad = await gw.http.get(
         f"/internal/v1/threads/{THREAD}/memory/chunks", params={"pageSize": 501}, headers=gw.auth()
     )
     assert_error_shape(bad, 400, "INVALID_ARGUMENT")
+
+
+async def test_an_agents_memory_by_agent_id(database_url: str) -> None:
+    """An agent created with memory enabled: two turns, its memory compacted and listed by agent
+    id (the chunks of its thread), a question asked by agent id; another agent's token: 403."""
+    clock = Clock(datetime.now(UTC))
+    async with start_gateway(database_url, clock=clock) as gw:
+        policy = {"enabled": True, "contextTokenBudget": 4000}
+        created = await create(gw, "rest-mem", memoryPolicy=policy)
+        assert created.status_code == 200, created.text
+        assert created.json()["agent"]["memoryPolicy"]["enabled"] is True
+        assert (await frames(gw, "rest-mem", ("f1", "/say first"), ("f2", "/say second"))).status_code == 200
+        await read_stream_until(gw, "rest-mem", 1)
+        clock.advance(timedelta(minutes=20))  # the turn's 10-minute window has closed
+        base = "/internal/v1/agents/rest-mem/memory"
+
+        def own() -> dict[str, str]:  # tokens are single-use
+            return gw.auth(agent_id="rest-mem")
+
+        compact = await gw.http.post(f"{base}/compact", content=b"{}", headers=own())
+        assert compact.status_code == 200, compact.text
+        assert [p["level"] for p in compact.json()["planned"]] == ["MEMORY_LEVEL_L1"]
+        async with asyncio.timeout(30):
+            while True:  # the chunk is written in the background
+                listed = await gw.http.get(f"{base}/chunks", headers=own())
+                assert listed.status_code == 200, listed.text
+                chunks = listed.json().get("chunks", [])
+                if chunks:
+                    break
+                await asyncio.sleep(0.1)
+        assert [(c["streamKind"], c["streamId"]) for c in chunks] == [("thread", "thread-rest-mem")]
+        by_thread = await gw.http.get(
+            "/internal/v1/threads/thread-rest-mem/memory/chunks", headers=gw.auth(user_id=42)
+        )
+        assert by_thread.json()["chunks"] == chunks
+        asked = await gw.http.post(
+            f"{base}/queries",
+            json={
+                "queryId": "q-agent",
+                "question": "what was said?",
+                "windowStartTime": chunks[0]["windowStartTime"],
+                "windowEndTime": chunks[0]["windowEndTime"],
+            },
+            headers=own(),
+        )
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["created"] is True
+        other = await gw.http.get(f"{base}/chunks", headers=gw.auth(agent_id="someone-else"))
+        assert_error_shape(other, 403, "CLAIM_MISMATCH")

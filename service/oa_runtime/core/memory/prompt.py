@@ -29,6 +29,7 @@ expand back to the source. Drop chatter, repetition and formatting. Write plain 
 """
 
 HEADER = "memory-summary"
+_EVENT_LINE_RE = re.compile(r"#\d+ ")
 _HEADER_RE = re.compile(rf"^{HEADER} (L[123]) stream=(\S+) window=(\S+)/(\S+)$")
 
 # Summary length targets per level (words): coarser levels must stay small, they are what fits
@@ -86,7 +87,10 @@ def scripted_summary(user: str) -> str:
     if match is None:
         raise ValueError("not a memory summary prompt")
     level, stream, start, end = match.groups()
-    inputs = [line for line in body.split("\n") if line]
+    # An L1 input starts a line with "#<seq> "; a value with line breaks in it (a multi-line
+    # prompt) continues its event on the next lines. A roll-up's inputs are one line each.
+    lines = [line for line in body.split("\n") if line]
+    inputs = [line for line in lines if _EVENT_LINE_RE.match(line)] if level == "L1" else lines
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
     if level == "L1":
         seqs = [int(line[1:].split(" ", 1)[0]) for line in inputs]
