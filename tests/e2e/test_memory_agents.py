@@ -5,7 +5,6 @@ Requests by agent id follow the agent's access rule; an unknown agent is AGENT_N
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sqlite3
@@ -23,6 +22,7 @@ from openagents.runtime.v1 import memory_service_pb2_grpc as pb_grpc
 from tests.e2e.agent_helpers import OWNER, create, events_until, prompt, slept_after_turns, submit
 from tests.e2e.helpers import error_info
 from tests.e2e.test_agents_schedules import Clock
+from tests.e2e.test_memory_grpc import wait_chunks
 from tests.support.runtime import RuntimeHandle, running_runtime
 
 AGENT = "mem-agent"
@@ -62,17 +62,6 @@ def context_plans(database_url: str) -> list[dict[str, Any]]:
     return [dict(payload) for (payload,) in found]
 
 
-async def chunks_by_agent(rt: RuntimeHandle, at_least: int) -> list[pb.MemoryChunk]:
-    async with asyncio.timeout(30):
-        while True:
-            listed = await memory(rt).ListMemoryChunks(
-                pb.ListMemoryChunksRequest(agent_id=AGENT, page_size=500), metadata=rt.md(agent_id=AGENT)
-            )
-            if len(listed.chunks) >= at_least:
-                return list(listed.chunks)
-            await asyncio.sleep(0.1)
-
-
 async def test_an_agent_with_memory_is_compacted_listed_and_planned_by_agent_id(
     runtime: RuntimeHandle, clock: Clock
 ) -> None:
@@ -95,7 +84,8 @@ async def test_an_agent_with_memory_is_compacted_listed_and_planned_by_agent_id(
         )
     ).planned
     assert planned and {p.level for p in planned} == {pb.MEMORY_LEVEL_L1}
-    chunks = await chunks_by_agent(runtime, len(planned))
+    by_agent = pb.ListMemoryChunksRequest(agent_id=AGENT, page_size=500)
+    chunks = await wait_chunks(runtime, len(planned), by_agent, agent_id=AGENT)
     assert {(c.stream_kind, c.stream_id) for c in chunks} == {("thread", THREAD)}
     by_thread = await memory(runtime).ListMemoryChunks(
         pb.ListMemoryChunksRequest(thread_id=THREAD, page_size=500), metadata=runtime.md(user_id=OWNER)

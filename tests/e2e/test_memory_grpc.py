@@ -33,12 +33,15 @@ def stub(rt: RuntimeHandle) -> pb_grpc.MemoryServiceStub:
     return pb_grpc.MemoryServiceStub(rt.channel)
 
 
-async def wait_chunks(rt: RuntimeHandle, count: int) -> list[pb.MemoryChunk]:
+async def wait_chunks(
+    rt: RuntimeHandle, count: int, request: pb.ListMemoryChunksRequest | None = None, **claims: str
+) -> list[pb.MemoryChunk]:
+    """At least `count` chunks listed by `request` (default: THREAD's) with a token of `claims`."""
+    request = request or pb.ListMemoryChunksRequest(thread_id=THREAD, page_size=500)
+    claims = claims or {"thread_id": THREAD}
     async with asyncio.timeout(30):
         while True:
-            listed = await stub(rt).ListMemoryChunks(
-                pb.ListMemoryChunksRequest(thread_id=THREAD, page_size=500), metadata=rt.md(thread_id=THREAD)
-            )
+            listed = await stub(rt).ListMemoryChunks(request, metadata=rt.md(**claims))
             if len(listed.chunks) >= count:
                 return list(listed.chunks)
             await asyncio.sleep(0.1)
