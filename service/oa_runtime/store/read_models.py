@@ -380,16 +380,19 @@ def run_facts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, RunFacts]]:
 def row_counts(
     d: Dialect, run_ids: Sequence[str], space: str | None = None
 ) -> Flow[dict[str, tuple[int, int]]]:
-    """run id -> (run_events rows, messages rows)."""
+    """run id -> (run_events rows, messages rows), in one statement."""
     counts = {r: [0, 0] for r in run_ids}
-    for i, name in enumerate(("run_events", "messages")):
-        match, param = d.in_list("run_id", run_ids)
-        rows = yield query(
-            d.sql(f"SELECT run_id, count(*) FROM {table(d, name, space)} WHERE {match} GROUP BY run_id"),
-            (param,),
-        )
-        for run_id, n in rows:
-            counts[run_id][i] = int(n)
+    match, param = d.in_list("run_id", run_ids)
+    rows = yield query(
+        d.sql(
+            f"SELECT 0, run_id, count(*) FROM {table(d, 'run_events', space)} WHERE {match} GROUP BY run_id"
+            f" UNION ALL SELECT 1, run_id, count(*) FROM {table(d, 'messages', space)} WHERE {match}"
+            " GROUP BY run_id"
+        ),
+        (param, param),
+    )
+    for i, run_id, n in rows:
+        counts[run_id][int(i)] = int(n)
     return {r: (c[0], c[1]) for r, c in counts.items()}
 
 
