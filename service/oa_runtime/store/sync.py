@@ -34,6 +34,7 @@ from .base import SqlStore
 from .common import RUN_COLUMNS, utc_now
 from .dialect import Dialect
 from .flows import read_log, record
+from .read_models import insert_rows
 from .sql import Done, Flow, Stmt, command, done, query
 
 LOCK_NAME = "sync_documents"
@@ -194,15 +195,16 @@ def stored_versions(d: Dialect, version: int, doc_ids: Sequence[str]) -> Flow[di
     return {r[0]: (int(r[1]), r[2]) for r in rows}
 
 
+_DOCUMENT_TYPES = ("integer", "text", "text", "text", "bigint", "text", "bigint", "double precision", "text")
+
+
 def upsert_documents(d: Dialect, documents: Sequence[SyncDocument]) -> Flow[None]:
-    yield Stmt(
-        d.sql(
-            "INSERT INTO sync_documents (projection_version, doc_id, kind, source_id, seq_to, payload_hash,"
-            " position, changed_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (projection_version, doc_id) DO UPDATE SET seq_to = excluded.seq_to,"
-            " payload_hash = excluded.payload_hash, position = excluded.position,"
-            " changed_at = excluded.changed_at, document = excluded.document"
-        ),
+    # One per document id (the step builds each once): one multi-row statement can take them.
+    yield insert_rows(
+        d,
+        "sync_documents",
+        "projection_version, doc_id, kind, source_id, seq_to, payload_hash, position, changed_at, document",
+        _DOCUMENT_TYPES,
         [
             (
                 doc.projection_version,
@@ -217,7 +219,9 @@ def upsert_documents(d: Dialect, documents: Sequence[SyncDocument]) -> Flow[None
             )
             for doc in documents
         ],
-        many=True,
+        " ON CONFLICT (projection_version, doc_id) DO UPDATE SET seq_to = excluded.seq_to,"
+        " payload_hash = excluded.payload_hash, position = excluded.position,"
+        " changed_at = excluded.changed_at, document = excluded.document",
     )
 
 
