@@ -71,7 +71,7 @@ class Projector:
         *,
         batch: int = 2000,
         idle_s: float = 0.25,
-        min_gap_s: float = 0.1,
+        min_gap_s: float = 0.25,
         retry_s: float = 1.0,
         lag_every_s: float = 1.0,
     ) -> None:
