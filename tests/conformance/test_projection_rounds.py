@@ -22,6 +22,7 @@ from tests.support.postgres import PostgresServer
 
 from .conftest import make_store
 from .test_projections import texts, turn
+from .test_read_models import NextReadModels, assert_equal_to_fold, read_model_counts, start_runs
 
 ALL: list[Projection[Any]] = [THREAD_MESSAGES, LARAVEL_READ_MODELS, ARTIFACT_INDEX]
 
@@ -96,3 +97,20 @@ async def test_postgres_a_round_leaves_a_held_projection_alone(postgres_server: 
         assert step is not None and step.applied == 1 and step.to_position == await store.log_head()
     finally:
         await store.close()
+
+
+async def test_a_read_model_version_bump_in_rounds_builds_aside_and_swaps(store: EventStore) -> None:
+    assert isinstance(store, SqlStore)
+    run_ids = await start_runs(store, 3, "thread-round-aside")
+    await rounds(store, ALL, 1000)
+    serving = await read_model_counts(store)
+    bumped = NextReadModels()
+    projections: list[Projection[Any]] = [THREAD_MESSAGES, bumped]
+
+    [_, first] = await store.project_together(projections, 5)  # the build starts aside
+    assert first is not None and first.more
+    assert await read_model_counts(store) == serving
+    await rounds(store, projections, 5)
+    snapshot = await store.read_model_snapshot(run_ids, threads=False)
+    assert snapshot.checkpoint.version == bumped.version  # swapped in at the head
+    await assert_equal_to_fold(store, run_ids)
