@@ -245,6 +245,13 @@ class ProjectionStore(Protocol):
         A stored checkpoint of another version is reset first (a rebuild from zero).
         None when another replica is projecting it right now (one writer at a time)."""
 
+    async def project_together(
+        self, projections: Sequence[Projection[Any]], limit: int = 500
+    ) -> list[ProjectionStep | None]:
+        """A step of each projection (in order) in one transaction, as `project` would take
+        them, but those of the current version share one read of up to `limit` log events
+        and move to one new checkpoint: the projector's round, in fewer statements."""
+
     async def reset_projection(self, name: str) -> None:
         """Drops the projection's rows and checkpoint: the next steps rebuild it by replay."""
 
