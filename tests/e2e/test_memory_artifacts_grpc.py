@@ -69,7 +69,7 @@ async def test_summaries_are_listed_and_fetched_by_thread(seeded: RuntimeHandle)
     listed = await thread_artifacts(rt)
     by_name = {a.name: a for a in listed}
     assert len(by_name) == len(listed) == len(chunks)
-    levels = {pb.MEMORY_LEVEL_L1: "memory:L1", pb.MEMORY_LEVEL_L2: "memory:L2", pb.MEMORY_LEVEL_L3: "memory:L3"}
+    levels = {pb.MEMORY_LEVEL_L1: "memory:L1", pb.MEMORY_LEVEL_L2: "memory:L2"}
     for chunk in chunks:
         artifact = by_name[f"{chunk.chunk_id}.md"]
         assert (artifact.sha256, artifact.producer, artifact.media_type, artifact.run_id) == (

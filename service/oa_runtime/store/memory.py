@@ -4,7 +4,9 @@ Chunks are rows of `memory_chunks` (migration 0006), written insert-if-absent by
 deterministic id; the write that inserts one also appends `memory.chunk_written` to the
 stream (memory, <thread id>) of the log in the same transaction, so every chunk is an
 auditable event and a chunk written twice (a retried job, two replicas) is one row and one
-event. A map/reduce question is a row of `memory_queries` plus its own stream
+event. The same transaction stores the summary as an artifact (its bytes by `summary_sha256`
+and one index row for the thread), so every summary can be fetched with ListArtifacts /
+FetchArtifact by its thread. A map/reduce question is a row of `memory_queries` plus its own stream
 (memory_query, <query id>) whose events are its durable progress.
 
 Lock order, as flows.py keeps it: the stream's advisory lock (PostgreSQL), its rows, then the
