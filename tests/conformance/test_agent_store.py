@@ -10,16 +10,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from oa_runtime.core import events as ev
 from oa_runtime.core.agents import events as aev
 from oa_runtime.core.agents.errors import AgentNotFound
 from oa_runtime.core.agents.inputs import FrameIn, accept_frames
 from oa_runtime.core.agents.record import AgentRecord
 from oa_runtime.core.agents.spec import AgentSpec
 from oa_runtime.core.agents.state import AgentStatus
-from oa_runtime.core.errors import FencedOff, IllegalTransition, InvalidArgument
+from oa_runtime.core.errors import FencedOff, IllegalTransition, InvalidArgument, NotThreadOwner
 from oa_runtime.core.events import NewEvent
+from oa_runtime.core.records import StartRequest
 from oa_runtime.ports import AgentDecider, AgentStore, EventStore
 from oa_runtime.store.agents import open_agent_store
+
+from .helpers import fingerprint
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -203,3 +207,24 @@ async def test_an_update_can_take_the_lease_of_an_agent_it_makes_due(agents: Age
 
     quiet = await agents.update_agent("a2", sleep_request, now=T0, claim=claim)
     assert quiet.lease is None
+
+
+async def test_a_new_agent_owns_its_thread_like_a_run_does(store: EventStore, agents: AgentStore) -> None:
+    """An agent's thread is its user's: another user's agent or run on it is refused, and an
+    agent on another user's thread is not written (NOT_THREAD_OWNER, in the create's transaction)."""
+    await agents.update_agent("a-own", creating("a-own", "t-own"), now=T0)  # user 42
+    theirs = AgentSpec("a-theirs", "t-own", user_id=43)
+
+    def create_theirs(record: AgentRecord | None, known: Mapping[str, str]) -> Sequence[NewEvent]:
+        return [aev.agent_created(theirs.to_json(), T0)]
+
+    with pytest.raises(NotThreadOwner):
+        await agents.update_agent("a-theirs", create_theirs, now=T0)
+    assert await agents.get_agent("a-theirs") is None
+    request = StartRequest(run_id="r-theirs", thread_id="t-own", user_id="43", prompt="hi", model="scripted")
+    accepted = ev.run_accepted("t-own", "scripted", "msg-r-theirs")
+    with pytest.raises(NotThreadOwner):
+        await store.create_run(request, fingerprint(request), accepted)
+    mine = StartRequest(run_id="r-mine", thread_id="t-own", user_id="42", prompt="hi", model="scripted")
+    created = await store.create_run(mine, fingerprint(mine), ev.run_accepted("t-own", "scripted", "m"))
+    assert created.created
