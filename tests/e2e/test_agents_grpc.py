@@ -199,3 +199,21 @@ async def test_tokens_bind_to_the_agent(runtime: RuntimeHandle) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as invalid:
         await stub(runtime).GetAgent(pb.GetAgentRequest(agent_id="bad id"), metadata=runtime.md())
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_thread_with_only_agents_is_closed_to_other_users(
+    runtime: RuntimeHandle,
+) -> None:
+    """A thread with an agent and no run yet is the agent's user's: another user's token can
+    neither list its agents nor create an agent on it (NOT_THREAD_OWNER)."""
+    await create(runtime, "lonely")
+    mine = pb.ListAgentsRequest(thread_id="thread-lonely")
+    listed = await stub(runtime).ListAgents(mine, metadata=runtime.md(user_id=OWNER))
+    assert [a.agent_id for a in listed.agents] == ["lonely"]
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await stub(runtime).ListAgents(mine, metadata=runtime.md(user_id=7))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    theirs = pb.CreateAgentRequest(agent_id="squatter", thread_id="thread-lonely", user_id=7)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(runtime).CreateAgent(theirs, metadata=runtime.md(user_id=7))
+    assert error_info(refused.value).reason == "NOT_THREAD_OWNER"
