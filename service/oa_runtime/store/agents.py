@@ -151,10 +151,13 @@ def update_agent(
 ) -> Flow[Done[AgentUpdate]]:
     if d.for_update:  # PostgreSQL: serialize the agent's updates (a new one has no row to lock)
         yield command(d.sql("SELECT pg_advisory_xact_lock(hashtextextended(?, 3))"), (agent_id,))
+    # The row locked while the update decides (PostgreSQL): the fence check and the lease
+    # `_claim_with` takes (token read + 1) must not race claim_agents on another replica, which
+    # only takes row locks (SKIP LOCKED). Unlocked, both could end up holding the same token.
     rows = yield query(
         d.sql(
             f"SELECT {_ROW_COLUMNS}, lease_owner, lease_token, lease_expires_at"
-            " FROM agents WHERE agent_id = ?"
+            f" FROM agents WHERE agent_id = ?{d.for_update}"
         ),
         (agent_id,),
     )
