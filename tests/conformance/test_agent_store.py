@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from oa_runtime.core import events as ev
 from oa_runtime.core.agents import events as aev
@@ -228,3 +229,31 @@ async def test_a_new_agent_owns_its_thread_like_a_run_does(store: EventStore, ag
     mine = StartRequest(run_id="r-mine", thread_id="t-own", user_id="42", prompt="hi", model="scripted")
     created = await store.create_run(mine, fingerprint(mine), ev.run_accepted("t-own", "scripted", "m"))
     assert created.created
+
+
+async def test_a_claim_by_another_replica_mid_update_cannot_share_the_lease(
+    store_url: str, agents: AgentStore
+) -> None:
+    """While an update decides, the agent's row is locked (PostgreSQL): another replica's claim,
+    committed in that moment, skips it, instead of both ending up with the same lease token."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: no claim can commit inside an update")
+    await agents.update_agent("a1", creating("a1"), now=T0)
+    await agents.update_agent("a1", framing(FrameIn("f1", "signal", "x")), now=T0)  # due
+    peer_claims: list[tuple[str, int]] = []
+
+    def frame_while_a_peer_claims(record: AgentRecord | None, known: Mapping[str, str]) -> Sequence[NewEvent]:
+        assert record is not None
+        with psycopg.connect(store_url, autocommit=True) as peer:  # blocks this loop: a replica's claim
+            rows = peer.execute(
+                "UPDATE agents SET lease_owner = 'peer', lease_token = lease_token + 1,"
+                " lease_expires_at = now() + interval '1 minute' WHERE agent_id IN (SELECT agent_id"
+                " FROM agents WHERE agent_id = 'a1' AND lease_owner IS NULL FOR UPDATE SKIP LOCKED)"
+                " RETURNING agent_id, lease_token"
+            ).fetchall()
+        peer_claims.extend((str(a), int(t)) for a, t in rows)
+        return accept_frames(record.state, [FrameIn("f2", "signal", "y")], T0).events
+
+    update = await agents.update_agent("a1", frame_while_a_peer_claims, now=T0, claim=("r1", 10.0))
+    assert peer_claims == []  # the row was locked: the peer skipped it
+    assert update.lease is not None and update.lease.token == 1
