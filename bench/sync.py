@@ -53,8 +53,9 @@ _CHECKPOINTS = {
 _FIRST_PAST = "SELECT occurred_at FROM events WHERE position > {p} ORDER BY position LIMIT 1"
 
 
-def _lag_sampler(database_url: str) -> Callable[[], dict[str, float]]:
-    """A function that returns each projection's lag in seconds, read on its own connection."""
+def _lag_sampler(database_url: str) -> tuple[Callable[[], dict[str, float]], Callable[[], int]]:
+    """A function that returns each projection's lag in seconds, and one that returns the log
+    head (events appended during the load), read on their own connection."""
     if database_url.startswith("sqlite"):
         conn = sqlite3.connect(
             database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
@@ -67,6 +68,9 @@ def _lag_sampler(database_url: str) -> Callable[[], dict[str, float]]:
 
         def rows(sql: str) -> list[tuple[object, ...]]:
             return pg.execute(sql.encode()).fetchall()
+
+    def head() -> int:
+        return int(str(rows("SELECT position FROM log_head WHERE id = 1")[0][0]))
 
     def sample() -> dict[str, float]:
         now = time.time()
@@ -83,11 +87,12 @@ def _lag_sampler(database_url: str) -> Callable[[], dict[str, float]]:
             out[name] = max(0.0, now - moment.timestamp())
         return out
 
-    return sample
+    return sample, head
 
 
 async def projection_lag(t: Target, runs: int, seconds: float) -> list[Result]:
-    sample = _lag_sampler(t.runtime.database_url)
+    sample, log_head = _lag_sampler(t.runtime.database_url)
+    first = await asyncio.to_thread(log_head)
     samples: dict[str, list[float]] = {name: [] for name in _CHECKPOINTS}
     tokens = int(CONCURRENT_RATE * seconds)
 
@@ -107,7 +112,11 @@ async def projection_lag(t: Target, runs: int, seconds: float) -> list[Result]:
             load.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await load
-    figures: dict[str, float] = {"runs": runs, "samples": len(samples[LARAVEL_READ_MODELS.name])}
+    figures: dict[str, float] = {
+        "runs": runs,
+        "samples": len(samples[LARAVEL_READ_MODELS.name]),
+        "events": await asyncio.to_thread(log_head) - first,
+    }
     for name, values in samples.items():
         figures[f"{name}_p50_ms"] = percentile(values, 50) * 1e3
         figures[f"{name}_p99_ms"] = percentile(values, 99) * 1e3

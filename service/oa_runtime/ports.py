@@ -245,6 +245,13 @@ class ProjectionStore(Protocol):
         A stored checkpoint of another version is reset first (a rebuild from zero).
         None when another replica is projecting it right now (one writer at a time)."""
 
+    async def project_together(
+        self, projections: Sequence[Projection[Any]], limit: int = 500
+    ) -> list[ProjectionStep | None]:
+        """A step of each projection (in order) in one transaction, as `project` would take
+        them, but those of the current version share one read of up to `limit` log events
+        and move to one new checkpoint: the projector's round, in fewer statements."""
+
     async def reset_projection(self, name: str) -> None:
         """Drops the projection's rows and checkpoint: the next steps rebuild it by replay."""
 
@@ -464,9 +471,10 @@ class ArtifactStore(Protocol):
         `length` is None); None when no blob has this digest. Reads only the chunks needed."""
 
     async def index_artifacts(self, artifacts: Sequence[Artifact]) -> None:
-        """Records artifacts their producer indexes itself (an agent's own, e.g. memory
-        summaries); a run's are indexed from its `tool.result` events (the artifact_index
-        projection). Idempotent by (owner, seq, sha256). The content must be stored first."""
+        """Records artifacts their producer indexes itself (an agent's own; memory summaries
+        are indexed by MemoryStore.write_chunk, with their chunk); a run's are indexed from its
+        `tool.result` events (the artifact_index projection). Idempotent by (owner, seq,
+        sha256). The content must be stored first."""
 
     async def list_artifacts(
         self, scope: ArtifactScope, *, limit: int, after: PageKey | None = None
@@ -613,7 +621,8 @@ class MemoryStore(Protocol):
         """Each run's prompt (its request's `prompt`), by run id."""
 
     async def write_chunk(self, stored: StoredChunk) -> bool:
-        """Writes the chunk and its event unless a chunk with its id exists: True when new."""
+        """Writes the chunk, its event and its summary as an artifact of the thread (bytes and
+        index row), in one transaction, unless a chunk with its id exists: True when new."""
 
     async def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
 

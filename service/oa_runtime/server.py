@@ -267,6 +267,9 @@ def _build_components(
         sse_heartbeat_s=settings.sse_heartbeat_s,
     )
     sync = SyncProjector(open_sync_store(store), store, SyncFeed())
+    broker.watch(projector.wake)
+    if settings.sync_documents:
+        broker.watch(sync.wake)
     policy_of(settings)  # a bad RUNTIME_RETENTION_CLASS fails the start, not a later pass
     retention = open_retention_store(store)
     return _Components(

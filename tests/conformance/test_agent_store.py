@@ -9,17 +9,22 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
+from oa_runtime.core import events as ev
 from oa_runtime.core.agents import events as aev
 from oa_runtime.core.agents.errors import AgentNotFound
 from oa_runtime.core.agents.inputs import FrameIn, accept_frames
 from oa_runtime.core.agents.record import AgentRecord
 from oa_runtime.core.agents.spec import AgentSpec
 from oa_runtime.core.agents.state import AgentStatus
-from oa_runtime.core.errors import FencedOff, IllegalTransition, InvalidArgument
+from oa_runtime.core.errors import FencedOff, IllegalTransition, InvalidArgument, NotThreadOwner
 from oa_runtime.core.events import NewEvent
+from oa_runtime.core.records import StartRequest
 from oa_runtime.ports import AgentDecider, AgentStore, EventStore
 from oa_runtime.store.agents import open_agent_store
+
+from .helpers import fingerprint
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -203,3 +208,52 @@ async def test_an_update_can_take_the_lease_of_an_agent_it_makes_due(agents: Age
 
     quiet = await agents.update_agent("a2", sleep_request, now=T0, claim=claim)
     assert quiet.lease is None
+
+
+async def test_a_new_agent_owns_its_thread_like_a_run_does(store: EventStore, agents: AgentStore) -> None:
+    """An agent's thread is its user's: another user's agent or run on it is refused, and an
+    agent on another user's thread is not written (NOT_THREAD_OWNER, in the create's transaction)."""
+    await agents.update_agent("a-own", creating("a-own", "t-own"), now=T0)  # user 42
+    theirs = AgentSpec("a-theirs", "t-own", user_id=43)
+
+    def create_theirs(record: AgentRecord | None, known: Mapping[str, str]) -> Sequence[NewEvent]:
+        return [aev.agent_created(theirs.to_json(), T0)]
+
+    with pytest.raises(NotThreadOwner):
+        await agents.update_agent("a-theirs", create_theirs, now=T0)
+    assert await agents.get_agent("a-theirs") is None
+    request = StartRequest(run_id="r-theirs", thread_id="t-own", user_id="43", prompt="hi", model="scripted")
+    accepted = ev.run_accepted("t-own", "scripted", "msg-r-theirs")
+    with pytest.raises(NotThreadOwner):
+        await store.create_run(request, fingerprint(request), accepted)
+    mine = StartRequest(run_id="r-mine", thread_id="t-own", user_id="42", prompt="hi", model="scripted")
+    created = await store.create_run(mine, fingerprint(mine), ev.run_accepted("t-own", "scripted", "m"))
+    assert created.created
+
+
+async def test_a_claim_by_another_replica_mid_update_cannot_share_the_lease(
+    store_url: str, agents: AgentStore
+) -> None:
+    """While an update decides, the agent's row is locked (PostgreSQL): another replica's claim,
+    committed in that moment, skips it, instead of both ending up with the same lease token."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: no claim can commit inside an update")
+    await agents.update_agent("a1", creating("a1"), now=T0)
+    await agents.update_agent("a1", framing(FrameIn("f1", "signal", "x")), now=T0)  # due
+    peer_claims: list[tuple[str, int]] = []
+
+    def frame_while_a_peer_claims(record: AgentRecord | None, known: Mapping[str, str]) -> Sequence[NewEvent]:
+        assert record is not None
+        with psycopg.connect(store_url, autocommit=True) as peer:  # blocks this loop: a replica's claim
+            rows = peer.execute(
+                "UPDATE agents SET lease_owner = 'peer', lease_token = lease_token + 1,"
+                " lease_expires_at = now() + interval '1 minute' WHERE agent_id IN (SELECT agent_id"
+                " FROM agents WHERE agent_id = 'a1' AND lease_owner IS NULL FOR UPDATE SKIP LOCKED)"
+                " RETURNING agent_id, lease_token"
+            ).fetchall()
+        peer_claims.extend((str(a), int(t)) for a, t in rows)
+        return accept_frames(record.state, [FrameIn("f2", "signal", "y")], T0).events
+
+    update = await agents.update_agent("a1", frame_while_a_peer_claims, now=T0, claim=("r1", 10.0))
+    assert peer_claims == []  # the row was locked: the peer skipped it
+    assert update.lease is not None and update.lease.token == 1

@@ -5,6 +5,7 @@ consumed by exactly one turn, in order; every agent ends asleep; sleeping agents
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from openagents.runtime.v1 import agent_service_pb2 as pb
 from openagents.runtime.v1 import agent_service_pb2_grpc as pb_grpc
 
 from tests.e2e.chaos_helpers import run_events
+from tests.e2e.helpers import events_so_far
 from tests.support.postgres import PostgresServer
 from tests.support.replica import Replica
 
@@ -97,6 +99,31 @@ async def settled(replica: Replica, agent_ids: list[str], within_s: float = 90) 
     return done
 
 
+async def turns_running_on(
+    victim: Replica, observer: Replica, agent_ids: list[str], at_least: int = 2
+) -> None:
+    """Waits until `victim` is streaming the turns of at least `at_least` agents (so a kill cuts them)."""
+    deadline = time.monotonic() + 60
+    while True:
+        running = 0
+        for agent_id in agent_ids:
+            request = pb.GetAgentRequest(agent_id=agent_id)
+            agent = (await stub(observer).GetAgent(request, metadata=observer.md())).agent
+            if agent.state != agent_pb2.AGENT_STATE_RUNNING or not agent.current_run_id:
+                continue
+            with contextlib.suppress(grpc.aio.AioRpcError):  # the run may be a moment from existing
+                events = await events_so_far(observer, agent.current_run_id)
+                executors = [e.run_started.executor_id for e in events if e.type == "run.started"]
+                deltas = sum(e.type == "message.delta" for e in events)
+                running += (
+                    executors[-1:] == [victim.name] and deltas > 0 and events[-1].type != "run.finished"
+                )
+        if running >= at_least:
+            return
+        assert time.monotonic() < deadline, "the victim never ran turns"
+        await asyncio.sleep(0.05)
+
+
 async def test_kill_9_while_agents_run_turns_loses_and_repeats_no_frame(
     replicas: tuple[Replica, Replica, str],
 ) -> None:
@@ -118,7 +145,7 @@ async def test_kill_9_while_agents_run_turns_loses_and_repeats_no_frame(
 
     # Half the frames through each replica while turns run, then A dies mid-turn.
     feeding = [asyncio.create_task(feed(x, a if i % 2 else b, 0, FRAMES // 2)) for i, x in enumerate(busy)]
-    await asyncio.sleep(1.5)
+    await turns_running_on(a, b, busy[1::2])
     a.kill()
     await asyncio.gather(*feeding)
     await asyncio.gather(*(feed(x, b, FRAMES // 2, FRAMES // 2) for x in busy))

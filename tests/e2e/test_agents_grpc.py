@@ -20,7 +20,7 @@ from tests.e2e.agent_helpers import (
     submit,
     types,
 )
-from tests.e2e.helpers import error_info, events
+from tests.e2e.helpers import error_info, events, start
 from tests.support.runtime import RuntimeHandle
 
 
@@ -199,3 +199,31 @@ async def test_tokens_bind_to_the_agent(runtime: RuntimeHandle) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as invalid:
         await stub(runtime).GetAgent(pb.GetAgentRequest(agent_id="bad id"), metadata=runtime.md())
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_thread_with_only_agents_is_closed_to_other_users(
+    runtime: RuntimeHandle,
+) -> None:
+    """A thread with an agent and no run yet is the agent's user's: another user's token can
+    neither list its agents nor create an agent on it (NOT_THREAD_OWNER)."""
+    await create(runtime, "lonely")
+    mine = pb.ListAgentsRequest(thread_id="thread-lonely")
+    listed = await stub(runtime).ListAgents(mine, metadata=runtime.md(user_id=OWNER))
+    assert [a.agent_id for a in listed.agents] == ["lonely"]
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await stub(runtime).ListAgents(mine, metadata=runtime.md(user_id=7))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    theirs = pb.CreateAgentRequest(agent_id="squatter", thread_id="thread-lonely", user_id=7)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(runtime).CreateAgent(theirs, metadata=runtime.md(user_id=7))
+    assert error_info(refused.value).reason == "NOT_THREAD_OWNER"
+
+
+async def test_a_client_cannot_start_a_run_under_an_agents_turn_id(runtime: RuntimeHandle) -> None:
+    """The timer and delegate tools act for the agent a turn's run id names: StartRun refuses
+    those ids, so no user's run can act for another user's agent or squat its next turn."""
+    await create(runtime, "guarded")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await start(runtime, "guarded:turn:1", "/tool timer {}", thread_id="t-squat")
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(refused.value).metadata["field"] == "run_id"

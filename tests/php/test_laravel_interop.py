@@ -37,9 +37,9 @@ def php_or_skip() -> str:
 
 
 async def run_flow(
-    php: str, base_url: str, script: str = "laravel_flow.php", suffix: str | None = None
+    php: str, base_url: str, script: str = "laravel_flow.php", suffix: str | None = None, *extra: str
 ) -> dict[str, Any]:
-    """Runs a flow script (`<script> <base url> <secret> <unique suffix>`); its JSON report."""
+    """Runs a flow script (`<script> <base url> <secret> <unique suffix> [extra...]`); its JSON report."""
     # A subprocess the event loop waits on: the service under test runs on this loop.
     process = await asyncio.create_subprocess_exec(
         php,
@@ -47,6 +47,7 @@ async def run_flow(
         base_url,
         SECRET,
         suffix or uuid.uuid4().hex[:10],
+        *extra,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -15,6 +15,7 @@ from openagents.runtime.v1 import run_service_pb2, run_service_pb2_grpc
 
 from .. import app
 from ..app import Runtime
+from ..core.agents.turns import agent_of_run
 from ..core.errors import InvalidArgument, ThreadNotFound
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
@@ -37,6 +38,10 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
     async def StartRun(
         self, request: run_service_pb2.StartRunRequest, context: grpc.aio.ServicerContext
     ) -> run_service_pb2.StartRunResponse:
+        if agent_of_run(request.run_id) is not None:
+            # Reserved: the timer and delegate tools act for the agent a turn's run id names, so
+            # a run started under such an id could act for (or block the turns of) that agent.
+            raise InvalidArgument("run_id", "run ids '<agent id>:turn:<n>' are reserved for agents' turns")
         result = await app.start_run(
             self.rt,
             convert.start_request_from_proto(request),

@@ -10,8 +10,9 @@ planner (core/memory/planning.py) over what is stored:
 
 Exactly once across replicas: a stream's compaction is a job with one holder at a time
 (MemoryStore.claim_job, expiring so a dead holder's job is taken over), and every chunk is
-written insert-if-absent by its deterministic id with its `memory.chunk_written` event in the
-same transaction. Resumable: a pass plans from the stored chunks, so after a crash the next
+written insert-if-absent by its deterministic id with its `memory.chunk_written` event (and its
+summary stored and indexed as an artifact of the thread: store/memory.py) in the same
+transaction. Resumable: a pass plans from the stored chunks, so after a crash the next
 pass skips every chunk already written and redoes at most the one in flight (one model call).
 The clock is injected; `MemoryScheduler` ticks every memory-enabled stream in the server's
 TaskGroup.

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..core.agents.errors import AgentNotFound
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AGENT_ID_PATTERN
+from ..core.agents.state import AgentStatus
 from ..core.errors import (
     InternalError,
     InvalidArgument,
@@ -74,6 +75,10 @@ class AgentReader(Protocol):
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
 
+    async def list_agents(
+        self, *, status: AgentStatus | None, thread_id: str | None, limit: int, before: tuple[str, str] | None
+    ) -> list[AgentRecord]: ...
+
 
 @runtime_checkable
 class MemoryReader(Protocol):
@@ -105,6 +110,13 @@ class AuthReads:
         if self._agents is None:
             raise InternalError("authorization has no agent store")
         return await self._agents.get_agent(agent_id)
+
+    async def list_agents(
+        self, *, status: AgentStatus | None, thread_id: str | None, limit: int, before: tuple[str, str] | None
+    ) -> list[AgentRecord]:
+        if self._agents is None:
+            raise InternalError("authorization has no agent store")
+        return await self._agents.list_agents(status=status, thread_id=thread_id, limit=limit, before=before)
 
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         used: bool = await self._store.use_nonce(nonce, expires_at_epoch)
@@ -313,6 +325,21 @@ async def _new_or_existing_agent(store: ResourceReader, request: Any) -> Target:
     return Target(thread_id=thread_id, owner=user, agent_id=agent_id)
 
 
+async def _thread_agents_or_every_agent(store: ResourceReader, request: Any) -> Target:
+    """ListAgents: one thread's agents (its owner's: the user of its runs, or of its agents
+    when it has no run yet; the store keeps both one user's), or every agent (service only).
+    Without the agents' user, a thread with agents and no runs let any user list them."""
+    target = await _thread_or_every_run(store, request)
+    if target.exists or target.thread_id is None:
+        return target
+    agents = await _agent_reader(store).list_agents(
+        status=None, thread_id=target.thread_id, limit=1, before=None
+    )
+    if not agents:
+        return target
+    return Target(thread_id=target.thread_id, owner=_agent_target(agents[0]).owner)
+
+
 def _require_agent_id(agent_id: str) -> str:
     if not AGENT_ID_PATTERN.match(agent_id):
         raise InvalidArgument("agent_id", "must be 1-100 characters from [A-Za-z0-9._:-]")
@@ -386,7 +413,7 @@ RESOURCES: dict[str, Resolve] = {
     ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
     AGENT_SERVICE + "CreateAgent": _new_or_existing_agent,
     AGENT_SERVICE + "GetAgent": _agent,
-    AGENT_SERVICE + "ListAgents": _thread_or_every_run,
+    AGENT_SERVICE + "ListAgents": _thread_agents_or_every_agent,
     AGENT_SERVICE + "WakeAgent": _agent,
     AGENT_SERVICE + "SleepAgent": _agent,
     AGENT_SERVICE + "SubmitFrames": _agent,

@@ -7,7 +7,8 @@ the rest (the `artifact_read` tool). The bytes are stored once per digest, whoev
 them; the index says which run (and so which thread) or agent each one belongs to, at which seq.
 
 The run index is the `artifact_index` async projection of `tool.result` events (rebuildable
-from the log); an agent's own artifacts (memory summaries) are indexed by their producer.
+from the log); an agent's own artifacts are indexed by their producer, and memory summaries
+for their thread by the memory store, with their chunk (core/memory/records.summary_artifact).
 """
 
 from __future__ import annotations

@@ -60,6 +60,8 @@ class ProjectionStep:
     applied: int
     from_position: int
     to_position: int
+    # The step stopped at its limit: more events wait past `to_position`.
+    more: bool = False
 
 
 # ----- thread messages -----

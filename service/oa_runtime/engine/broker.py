@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..core.events import Event
 
@@ -78,6 +78,11 @@ class Broker:
         self._buffer = buffer
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._closed = False
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, committed: Callable[[], None]) -> None:
+        """`committed()` after each publish (the projectors' wake-up: no poll for local commits)."""
+        self._watchers.append(committed)
 
     def subscribe(self, run_id: str) -> Subscription:
         sub = Subscription(self, run_id, self._buffer)
@@ -107,6 +112,8 @@ class Broker:
         for event in events:
             for sub in self._subs.get(event.run_id, ()):
                 sub._offer(event)
+        for committed in self._watchers:
+            committed()
 
     def _remove(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.run_id)

@@ -19,6 +19,7 @@ from ..core.errors import DependencyUnavailable
 from ..core.sync import SYNC_PROJECTION_VERSION
 from ..observability import metrics
 from ..ports import EventLog, SyncStore
+from .projector import Pacer
 
 log = logging.getLogger(__name__)
 LAG_NAME = "sync_documents"
@@ -51,8 +52,9 @@ class SyncProjector:
         feed: SyncFeed,
         *,
         version: int = SYNC_PROJECTION_VERSION,
-        batch: int = 500,
+        batch: int = 2000,
         idle_s: float = 0.25,
+        min_gap_s: float = 0.25,
         retry_s: float = 1.0,
         lag_every_s: float = 1.0,
     ) -> None:
@@ -61,10 +63,14 @@ class SyncProjector:
         self.feed = feed
         self.version = version
         self._batch = batch
-        self._idle_s = idle_s
+        self._pacer = Pacer(idle_s, min_gap_s)
         self._retry_s = retry_s
         self._lag_every_s = lag_every_s
         self._lag_measured = 0.0
+
+    def wake(self) -> None:
+        """New events are committed: step soon instead of after the idle wait."""
+        self._pacer.wake()
 
     async def step(self) -> bool:
         """One step; True when it read a full batch (more is waiting)."""
@@ -96,6 +102,7 @@ class SyncProjector:
     async def run(self) -> None:
         """Until cancelled."""
         while True:
+            self._pacer.round_begins()
             try:
                 busy = await self.step()
                 await self._measure_lag()
@@ -104,4 +111,4 @@ class SyncProjector:
                 await asyncio.sleep(self._retry_s)
                 continue
             if not busy:
-                await asyncio.sleep(self._idle_s)
+                await self._pacer.wait()

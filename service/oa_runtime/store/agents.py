@@ -25,7 +25,7 @@ from ..core.agents.errors import AgentNotFound
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AgentSpec
 from ..core.agents.state import AgentState, AgentStatus, apply
-from ..core.errors import DependencyUnavailable, FencedOff
+from ..core.errors import DependencyUnavailable, FencedOff, NotThreadOwner
 from ..core.events import Event
 from ..ports import AgentDecider, AgentLease, AgentStore, AgentUpdate, EventStore
 from .base import SqlStore
@@ -151,10 +151,13 @@ def update_agent(
 ) -> Flow[Done[AgentUpdate]]:
     if d.for_update:  # PostgreSQL: serialize the agent's updates (a new one has no row to lock)
         yield command(d.sql("SELECT pg_advisory_xact_lock(hashtextextended(?, 3))"), (agent_id,))
+    # The row locked while the update decides (PostgreSQL): the fence check and the lease
+    # `_claim_with` takes (token read + 1) must not race claim_agents on another replica, which
+    # only takes row locks (SKIP LOCKED). Unlocked, both could end up holding the same token.
     rows = yield query(
         d.sql(
             f"SELECT {_ROW_COLUMNS}, lease_owner, lease_token, lease_expires_at"
-            " FROM agents WHERE agent_id = ?"
+            f" FROM agents WHERE agent_id = ?{d.for_update}"
         ),
         (agent_id,),
     )
@@ -184,6 +187,7 @@ def update_agent(
         placed.append(event)
     assert state.spec is not None
     if current is None:
+        yield from _own_thread(d, state.spec, now)
         fingerprint = aev.spec_fingerprint(state.spec.to_json())
         record = AgentRecord(state, fingerprint, now, now, claim_at(state, now))
         yield _insert_row(d, state.spec, record)
@@ -200,6 +204,22 @@ def update_agent(
         return AgentUpdate(record, [_at(e, first + i) for i, e in enumerate(placed)], lease)
 
     return result
+
+
+def _own_thread(d: Dialect, spec: AgentSpec, now: datetime) -> Flow[None]:
+    """A new agent's thread is its user's, like a run's (flows._own_thread): a new thread
+    becomes theirs, an unowned one is claimed, another user's is refused, in the create's
+    transaction (so no other user can later start runs or agents on it, nor list this one)."""
+    user = str(spec.user_id) if spec.user_id else ""
+    yield command(
+        d.sql("INSERT INTO threads (thread_id, created_at, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
+        (spec.thread_id, d.time(now), user),
+    )
+    claim = d.sql("UPDATE threads SET user_id = ? WHERE thread_id = ? AND user_id IS NULL")
+    yield command(claim, (user, spec.thread_id))
+    [(owner,)] = yield query(d.sql("SELECT user_id FROM threads WHERE thread_id = ?"), (spec.thread_id,))
+    if owner != user:
+        raise NotThreadOwner(spec.thread_id)
 
 
 def _claim_with(

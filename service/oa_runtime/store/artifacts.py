@@ -4,8 +4,9 @@ Bytes live in the database so every replica reads what any replica stored: one
 `artifact_contents` row per digest and its bytes cut into `artifact_chunks` of CHUNK_BYTES,
 so a ranged read (`artifact_read`, FetchArtifact with an offset) reads only the chunks it
 needs and no single value grows past a chunk. The `artifacts` index has a run's artifacts
-(the artifact_index projection's rows, from `tool.result` events) and an agent's own
-(written by their producer). Listing a run or thread tops up from the log past the
+(the artifact_index projection's rows, from `tool.result` events), an agent's own
+(written by their producer) and memory summaries (owner kind `memory`, written with their chunk
+by store/memory.py). Listing a run or thread tops up from the log past the
 projection's checkpoint, so an artifact is listed as soon as its event is committed.
 """
 

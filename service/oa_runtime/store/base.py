@@ -142,6 +142,14 @@ class SqlStore(ABC):
         d = self.dialect
         return await self._write(lambda: flows.project(d, projection, limit))
 
+    async def project_together(
+        self, projections: Sequence[Projection[Any]], limit: int = 500
+    ) -> list[ProjectionStep | None]:
+        d = self.dialect
+        # Pipelined on PostgreSQL: the sinks' upserts and the checkpoint cost no round trip of
+        # their own (only the reads do, and the commit).
+        return await self._write(lambda: flows.project_together(d, projections, limit), pipeline=True)
+
     async def reset_projection(self, name: str) -> None:
         d = self.dialect
         await self._write(lambda: flows.reset_projection(d, name))

@@ -105,6 +105,11 @@ class Dialect:
         return True
         yield
 
+    def try_lock_projections(self, names: Sequence[str]) -> Flow[set[str]]:
+        """`try_lock_projection` of several in one statement: the names locked."""
+        return set(names)
+        yield
+
     # ----- the append hot path -----
 
     def select_heads(self, run_ids: Sequence[str]) -> Stmt:
@@ -268,6 +273,14 @@ class PostgresDialect(Dialect):
         # writes; a replica that does not get it skips this round.
         [(locked,)] = yield query("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 1))", (name,))
         return bool(locked)
+
+    def try_lock_projections(self, names: Sequence[str]) -> Flow[set[str]]:
+        # Try-locks never wait, so the order they are taken in cannot deadlock.
+        rows = yield query(
+            "SELECT n FROM unnest(%s::text[]) AS n WHERE pg_try_advisory_xact_lock(hashtextextended(n, 1))",
+            (list(names),),
+        )
+        return {str(row[0]) for row in rows}
 
     def select_heads(self, run_ids: Sequence[str]) -> Stmt:
         # Locks in run id order (ORDER BY … FOR UPDATE), as every other batch does.

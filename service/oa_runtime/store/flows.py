@@ -47,7 +47,7 @@ from .common import (
 )
 from .dialect import Dialect
 from .projections import SINKS, AsideSink
-from .sql import Deferred, Done, Flow, command, done, query
+from .sql import Deferred, Done, Flow, Stmt, command, done, query
 
 _NO_POSITIONS = Deferred([(0,)])
 
@@ -510,15 +510,85 @@ def project(d: Dialect, projection: Projection[Any], limit: int) -> Flow[Done[Pr
         yield from sink.write(d, changes)
     end = events[-1].position if len(events) == limit else head
     if end != start or not current:
-        yield command(
-            d.sql(
-                "INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position,"
-                " updated_at = excluded.updated_at"
-            ),
-            (projection.name, projection.version, end, d.time(utc_now())),
-        )
-    return done(ProjectionStep(len(events), start, end))
+        yield save_projection_checkpoints(d, [(projection.name, projection.version, end)])
+    return done(ProjectionStep(len(events), start, end, more=len(events) == limit))
+
+
+def save_projection_checkpoints(d: Dialect, rows: Sequence[tuple[str, int, int]]) -> Stmt:
+    """(name, version, position) of each projection, in the step's transaction."""
+    now = d.time(utc_now())
+    return Stmt(
+        d.sql(
+            "INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position,"
+            " updated_at = excluded.updated_at"
+        ),
+        [(name, version, position, now) for name, version, position in rows],
+        many=True,
+    )
+
+
+def project_together(
+    d: Dialect, projections: Sequence[Projection[Any]], limit: int
+) -> Flow[Done[list[ProjectionStep | None]]]:
+    """One step of several projections in one transaction (the projector's round): each
+    locked one (None: another replica holds it) whose checkpoint is of its version gets the
+    events of its types from ONE read of the log after the lowest of their checkpoints, and
+    they all move to the same new checkpoint, written with their rows (one statement).
+    A projection without a checkpoint of its version takes its own step (`project`)."""
+    names = [p.name for p in projections]
+    locked = yield from d.try_lock_projections(names)
+    # After the locks (a later statement: a checkpoint committed before them is seen), and
+    # the head with them: every event up to it is committed and visible (dialect.py).
+    match, param = d.in_list("c.name", names)
+    rows = yield query(
+        d.sql(
+            "SELECT h.position, c.name, c.version, c.position FROM log_head h"
+            f" LEFT JOIN projection_checkpoints c ON {match} WHERE h.id = 1"
+        ),
+        (param,),
+    )
+    head = int(rows[0][0])
+    stored = {str(r[1]): (int(r[2]), int(r[3])) for r in rows if r[1] is not None}
+    steps: dict[str, Done[ProjectionStep | None]] = {}
+    together: list[tuple[Projection[Any], int]] = []
+    for projection in projections:
+        version, position = stored.get(projection.name, (None, 0))
+        if projection.name not in locked:
+            steps[projection.name] = done(None)
+        elif version == projection.version:
+            together.append((projection, position))
+        else:
+            steps[projection.name] = yield from project(d, projection, limit)
+    if together:
+        steps |= yield from _project_from_one_read(d, together, head, limit)
+    return lambda: [steps[name]() for name in names]
+
+
+def _project_from_one_read(
+    d: Dialect, together: Sequence[tuple[Projection[Any], int]], head: int, limit: int
+) -> Flow[dict[str, Done[ProjectionStep | None]]]:
+    start = min(position for _, position in together)
+    kinds = [p.event_types for p, _ in together]
+    types = None if any(k is None for k in kinds) else frozenset().union(*(k or () for k in kinds))
+    events = yield from read_log(d, start, limit, up_to=head, types=types)
+    more = len(events) == limit
+    end = events[-1].position if more else head
+    steps: dict[str, Done[ProjectionStep | None]] = {}
+    moved: list[tuple[str, int, int]] = []
+    for projection, position in together:
+        wanted = projection.event_types
+        mine = [e for e in events if e.position > position and (wanted is None or e.type in wanted)]
+        changes = [change for e in mine for change in projection.apply(e)]
+        if changes:
+            yield from SINKS[projection.name].write(d, changes)
+        to = max(end, position)  # one ahead of the others (a step of its own) never goes back
+        if to != position:
+            moved.append((projection.name, projection.version, to))
+        steps[projection.name] = done(ProjectionStep(len(mine), position, to, more=more))
+    if moved:
+        yield save_projection_checkpoints(d, moved)
+    return steps
 
 
 def project_aside(
@@ -545,15 +615,8 @@ def project_aside(
     if caught_up:
         yield from sink.swap_aside(d)
         yield command(d.sql("DELETE FROM projection_checkpoints WHERE name = ?"), (aside,))
-    yield command(
-        d.sql(
-            "INSERT INTO projection_checkpoints (name, version, position, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position,"
-            " updated_at = excluded.updated_at"
-        ),
-        (projection.name if caught_up else aside, projection.version, end, d.time(utc_now())),
-    )
-    return done(ProjectionStep(len(events), start, end))
+    yield save_projection_checkpoints(d, [(projection.name if caught_up else aside, projection.version, end)])
+    return done(ProjectionStep(len(events), start, end, more=len(events) == limit))
 
 
 def reset_projection(d: Dialect, name: str) -> Flow[Done[None]]:

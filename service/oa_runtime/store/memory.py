@@ -4,7 +4,9 @@ Chunks are rows of `memory_chunks` (migration 0006), written insert-if-absent by
 deterministic id; the write that inserts one also appends `memory.chunk_written` to the
 stream (memory, <thread id>) of the log in the same transaction, so every chunk is an
 auditable event and a chunk written twice (a retried job, two replicas) is one row and one
-event. A map/reduce question is a row of `memory_queries` plus its own stream
+event. The same transaction stores the summary as an artifact (its bytes by `summary_sha256`
+and one index row for the thread), so every summary can be fetched with ListArtifacts /
+FetchArtifact by its thread. A map/reduce question is a row of `memory_queries` plus its own stream
 (memory_query, <query id>) whose events are its durable progress.
 
 Lock order, as flows.py keeps it: the stream's advisory lock (PostgreSQL), its rows, then the
@@ -38,8 +40,10 @@ from ..core.memory.records import (
     MemoryQueryRecord,
     StoredChunk,
     chunk_written_payload,
+    summary_artifact,
 )
 from ..ports import EventStore
+from .artifacts import ArtifactIndexSink, put_content
 from .base import SqlStore
 from .common import EVENT_COLUMNS, EventRow, utc_now
 from .dialect import Dialect
@@ -227,20 +231,29 @@ def write_chunk(d: Dialect, stored: StoredChunk) -> Flow[Done[bool]]:
     )
     if not inserted:
         return done(False)
+    # The summary is also an artifact (issue 14 item 7): its bytes and its index entry for the
+    # thread commit with the chunk, so a listed summary always has its chunk and bytes.
+    seq = yield from _next_seq(d, CHUNK_STREAM, chunk.stream.id)
+    yield from put_content(d, chunk.summary_sha256, chunk.summary.encode("utf-8"))
+    yield from ArtifactIndexSink().write(d, [summary_artifact(stored, seq)])
     payload = {"stream": str(chunk.stream), **chunk_written_payload(stored)}
     yield from _append(d, CHUNK_STREAM, chunk.stream.id, "ev_" + chunk.chunk_id, CHUNK_WRITTEN, payload)
     return done(True)
+
+
+def _next_seq(d: Dialect, kind: str, stream_id: str) -> Flow[int]:
+    rows = yield query(
+        d.sql("SELECT COALESCE(MAX(seq), 0) FROM events WHERE stream_kind = ? AND stream_id = ?"),
+        (kind, stream_id),
+    )
+    return int(rows[0][0]) + 1
 
 
 def _append(
     d: Dialect, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
 ) -> Flow[None]:
     """Appends one event at the stream's next seq (callers hold the stream's lock)."""
-    rows = yield query(
-        d.sql("SELECT COALESCE(MAX(seq), 0) FROM events WHERE stream_kind = ? AND stream_id = ?"),
-        (kind, stream_id),
-    )
-    seq = int(rows[0][0]) + 1
+    seq = yield from _next_seq(d, kind, stream_id)
     yield from d.insert_events(kind, [(stream_id, EventRow(seq, event_id, type_, dict(payload)))], utc_now())
 
 

@@ -235,26 +235,38 @@ def upsert(
     rows: Sequence[tuple[Any, ...]],
     space: str | None = None,
 ) -> Stmt:
-    """An upsert keyed (run_id, seq) of every other column. PostgreSQL gets the rows as
-    one array per column (`unnest`: one statement whatever the count), SQLite as
-    executemany (in-process, no round trips)."""
+    """An upsert keyed (run_id, seq) of every other column."""
     names = [c.strip() for c in columns.split(",")]
     update = ", ".join(f"{c} = excluded.{c}" for c in names if c not in ("run_id", "seq"))
     conflict = f" ON CONFLICT (run_id, seq) DO UPDATE SET {update}"
+    return insert_rows(d, table(d, name, space), columns, pg_types, rows, conflict)
+
+
+def insert_rows(
+    d: Dialect, target: str, columns: str, pg_types: Sequence[str], rows: Sequence[tuple[Any, ...]], tail: str
+) -> Stmt:
+    """`INSERT INTO target (columns) <rows> tail` (an ON CONFLICT clause). PostgreSQL gets the
+    rows as one array per column (`unnest`: one statement and no per-row work in the driver,
+    whatever the count), SQLite as executemany (in-process, no round trips)."""
     if d.name != "postgres":
-        marks = ", ".join("?" for _ in names)
-        target = table(d, name, space)
-        return Stmt(f"INSERT INTO {target} ({columns}) VALUES ({marks}){conflict}", list(rows), many=True)
+        marks = ", ".join("?" for _ in pg_types)
+        return Stmt(f"INSERT INTO {target} ({columns}) VALUES ({marks}){tail}", list(rows), many=True)
+    names = [c.strip() for c in columns.split(",")]
     # Binary arrays (`%b`): text ones would be escaped element by element. JSON travels as text.
     arrays = ", ".join(f"%b::{'text' if t == 'jsonb' else t}[]" for t in pg_types)
     select = ", ".join(
         f"u.{c}::jsonb" if t == "jsonb" else f"u.{c}" for c, t in zip(names, pg_types, strict=True)
     )
     return Stmt(
-        f"INSERT INTO {table(d, name, space)} ({columns})"
-        f" SELECT {select} FROM unnest({arrays}) AS u({columns})" + conflict,
+        f"INSERT INTO {target} ({columns}) SELECT {select} FROM unnest({arrays}) AS u({columns}){tail}",
         [list(column) for column in zip(*rows, strict=True)],
     )
+
+
+_RUN_TYPES = (
+    *("text", "text", "bigint", "text", "text", "bigint", "bigint", "bigint", "integer"),
+    *("text", "text", "timestamptz", "timestamptz", "timestamptz", "bigint"),
+)
 
 
 def upsert_runs(
@@ -273,17 +285,11 @@ def upsert_runs(
         )
     else:
         progress += ", last_seq = excluded.last_seq"
-    yield Stmt(
-        d.sql(
-            f"INSERT INTO {table(d, 'runs', space)} AS cur ({RUN_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET"
-            " thread_id = excluded.thread_id, user_id = excluded.user_id, status = excluded.status,"
-            " model = excluded.model, event_count = excluded.event_count,"
-            " message_count = excluded.message_count, step_count = excluded.step_count,"
-            " finish_reason = excluded.finish_reason, error_message = excluded.error_message,"
-            " created_at = excluded.created_at,"
-            " finished_at = COALESCE(excluded.finished_at, cur.finished_at), " + progress
-        ),
+    yield insert_rows(
+        d,
+        f"{table(d, 'runs', space)} AS cur",
+        RUN_COLUMNS,
+        _RUN_TYPES,
         [
             (
                 r.run_id,
@@ -304,7 +310,13 @@ def upsert_runs(
             )
             for r in rows
         ],
-        many=True,
+        " ON CONFLICT (run_id) DO UPDATE SET"
+        " thread_id = excluded.thread_id, user_id = excluded.user_id, status = excluded.status,"
+        " model = excluded.model, event_count = excluded.event_count,"
+        " message_count = excluded.message_count, step_count = excluded.step_count,"
+        " finish_reason = excluded.finish_reason, error_message = excluded.error_message,"
+        " created_at = excluded.created_at,"
+        " finished_at = COALESCE(excluded.finished_at, cur.finished_at), " + progress,
     )
 
 
@@ -380,16 +392,19 @@ def run_facts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, RunFacts]]:
 def row_counts(
     d: Dialect, run_ids: Sequence[str], space: str | None = None
 ) -> Flow[dict[str, tuple[int, int]]]:
-    """run id -> (run_events rows, messages rows)."""
+    """run id -> (run_events rows, messages rows), in one statement."""
     counts = {r: [0, 0] for r in run_ids}
-    for i, name in enumerate(("run_events", "messages")):
-        match, param = d.in_list("run_id", run_ids)
-        rows = yield query(
-            d.sql(f"SELECT run_id, count(*) FROM {table(d, name, space)} WHERE {match} GROUP BY run_id"),
-            (param,),
-        )
-        for run_id, n in rows:
-            counts[run_id][i] = int(n)
+    match, param = d.in_list("run_id", run_ids)
+    rows = yield query(
+        d.sql(
+            f"SELECT 0, run_id, count(*) FROM {table(d, 'run_events', space)} WHERE {match} GROUP BY run_id"
+            f" UNION ALL SELECT 1, run_id, count(*) FROM {table(d, 'messages', space)} WHERE {match}"
+            " GROUP BY run_id"
+        ),
+        (param, param),
+    )
+    for i, run_id, n in rows:
+        counts[run_id][int(i)] = int(n)
     return {r: (c[0], c[1]) for r, c in counts.items()}
 
 

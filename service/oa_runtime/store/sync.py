@@ -34,7 +34,8 @@ from ..ports import EventStore
 from .base import SqlStore
 from .common import RUN_COLUMNS, utc_now
 from .dialect import Dialect
-from .flows import log_head, read_log, record
+from .flows import read_log, record
+from .read_models import insert_rows
 from .sql import Done, Flow, Stmt, command, done, query
 
 LOCK_NAME = "sync_documents"
@@ -48,7 +49,8 @@ class SqlSyncStore:
         self._d = events.dialect
 
     async def project_sync(self, version: int, limit: int = 500) -> SyncStep | None:
-        return await self._events._write(lambda: project(self._d, version, limit))
+        # Pipelined on PostgreSQL: the upsert and the checkpoint cost no round trip of their own.
+        return await self._events._write(lambda: project(self._d, version, limit), pipeline=True)
 
     async def sync_serving(self) -> Serving | None:
         return await self._events._read(serving(self._d))
@@ -104,7 +106,14 @@ def project(d: Dialect, version: int, limit: int) -> Flow[Done[SyncStep | None]]
     if not (yield from d.try_lock_projection(LOCK_NAME)):
         return done(None)
     now = utc_now()
-    rows = yield query("SELECT projection_version, position, serving FROM sync_projection")
+    # The checkpoints and the head in one statement (after the lock): every event up to the
+    # head is committed and visible (dialect.py).
+    found = yield query(
+        "SELECT h.position, p.projection_version, p.position, p.serving FROM log_head h"
+        " LEFT JOIN sync_projection p ON 1 = 1 WHERE h.id = 1"
+    )
+    head = int(found[0][0])
+    rows = [r[1:] for r in found if r[1] is not None]
     versions = {int(r[0]): int(r[1]) for r in rows}
     serving_version = next((int(r[0]) for r in rows if int(r[2])), None)
     if serving_version is not None and serving_version > version:
@@ -119,7 +128,6 @@ def project(d: Dialect, version: int, limit: int) -> Flow[Done[SyncStep | None]]
         )
         serving_version = version if serving_version is None else serving_version
     start = versions.get(version, 0)
-    head = yield from log_head(d)
     events = yield from read_log(d, start, limit, up_to=head)
     touched = touches(events)
     documents = yield from build_documents(d, touched, version, now)
@@ -188,15 +196,16 @@ def stored_versions(d: Dialect, version: int, doc_ids: Sequence[str]) -> Flow[di
     return {r[0]: (int(r[1]), r[2]) for r in rows}
 
 
+_DOCUMENT_TYPES = ("integer", "text", "text", "text", "bigint", "text", "bigint", "double precision", "text")
+
+
 def upsert_documents(d: Dialect, documents: Sequence[SyncDocument]) -> Flow[None]:
-    yield Stmt(
-        d.sql(
-            "INSERT INTO sync_documents (projection_version, doc_id, kind, source_id, seq_to, payload_hash,"
-            " position, changed_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (projection_version, doc_id) DO UPDATE SET seq_to = excluded.seq_to,"
-            " payload_hash = excluded.payload_hash, position = excluded.position,"
-            " changed_at = excluded.changed_at, document = excluded.document"
-        ),
+    # One per document id (the step builds each once): one multi-row statement can take them.
+    yield insert_rows(
+        d,
+        "sync_documents",
+        "projection_version, doc_id, kind, source_id, seq_to, payload_hash, position, changed_at, document",
+        _DOCUMENT_TYPES,
         [
             (
                 doc.projection_version,
@@ -211,7 +220,9 @@ def upsert_documents(d: Dialect, documents: Sequence[SyncDocument]) -> Flow[None
             )
             for doc in documents
         ],
-        many=True,
+        " ON CONFLICT (projection_version, doc_id) DO UPDATE SET seq_to = excluded.seq_to,"
+        " payload_hash = excluded.payload_hash, position = excluded.position,"
+        " changed_at = excluded.changed_at, document = excluded.document",
     )
 
 

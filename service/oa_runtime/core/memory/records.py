@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import events as ev
+from ..artifacts import Artifact, ArtifactRef, preview
 from ..errors import InvalidArgument
 from ..validation import require_id
 from .chunks import Chunk, StreamRef
@@ -26,6 +27,9 @@ AGENT = "agent"  # a request by agent id names the agent's thread's memory (reso
 CHUNK_STREAM = "memory"  # chunk_written events: stream (memory, thread id)
 QUERY_STREAM = "memory_query"  # a map/reduce question's progress: stream (memory_query, query id)
 CHUNK_WRITTEN = "memory.chunk_written"
+OWNER_MEMORY = "memory"  # artifact index owner kind of a summary: owner id = the thread id
+# A summary is model prose, often with markdown lists/headings; stored as its UTF-8 bytes.
+SUMMARY_MEDIA_TYPE = "text/markdown; charset=utf-8"
 QUERY_STARTED = "memory.query_started"
 QUERY_FAILED = "memory.query_failed"
 CONTEXT_PLANNED = "memory.context_planned"
@@ -114,10 +118,36 @@ def number_events(
     return numbered
 
 
+def summary_ref(chunk: Chunk) -> ArtifactRef:
+    """The chunk's summary as an artifact: its UTF-8 bytes, addressed by `summary_sha256`."""
+    size = len(chunk.summary.encode("utf-8"))
+    return ArtifactRef(chunk.summary_sha256, size, SUMMARY_MEDIA_TYPE, f"{chunk.chunk_id}.md")
+
+
+def summary_artifact(stored: StoredChunk, seq: int, agent_id: str = "") -> Artifact:
+    """The index entry of a chunk's summary: owned by its thread's memory stream, at the seq
+    of its `memory.chunk_written` event, produced by `memory:L<level>`."""
+    chunk = stored.chunk
+    return Artifact(
+        ref=summary_ref(chunk),
+        owner_kind=OWNER_MEMORY,
+        owner_id=chunk.stream.id,
+        seq=seq,
+        run_id="",
+        thread_id=chunk.stream.id,
+        agent_id=agent_id,
+        producer=f"memory:L{int(chunk.level)}",
+        preview=preview(chunk.summary.encode("utf-8")),
+        created_at=stored.created_at,
+    )
+
+
 def chunk_written_payload(stored: StoredChunk) -> dict[str, Any]:
-    """The audit record of a chunk: everything but the summary text (its digest stands for it)."""
+    """The audit record of a chunk: everything but the summary text (its digest stands for it,
+    and `artifact` says where to fetch it: FetchArtifact by the thread and that digest)."""
     chunk = stored.chunk
     return {
+        "artifact": summary_ref(chunk).to_json(),
         "chunk_id": chunk.chunk_id,
         "level": int(chunk.level),
         "window": [chunk.window.start.isoformat(), chunk.window.end.isoformat()],

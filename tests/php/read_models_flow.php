@@ -1,0 +1,64 @@
+<?php
+// A run through the REST API, then Laravel's read models read back with Laravel's own query
+// builder (Debian's illuminate/database, Capsule) over PDO: what a Laravel app serving its
+// conversation, run, message and event APIs from those tables would see. Prints a JSON report
+// (tests/php/test_laravel_interop.py asserts on it).
+// Usage: php read_models_flow.php <base url> <secret for key id runtime-v1> <suffix> <connection JSON>
+// The connection is a Laravel `database.connections` entry: on PostgreSQL `schema` names the
+// read models' schema (RUNTIME_READ_MODEL_SCHEMA); on SQLite `prefix` is their table prefix.
+declare(strict_types=1);
+
+require __DIR__ . '/bootstrap.php';
+require_once '/usr/share/php/Illuminate/Database/autoload.php';
+
+use Illuminate\Database\Capsule\Manager as Capsule;
+use Illuminate\Http\Client\Factory;
+use OpenAgents\Runtime\RuntimeClient;
+use OpenAgents\Runtime\TokenFactory;
+
+[, $baseUrl, $secret, $suffix, $connection] = $argv;
+$client = new RuntimeClient(new Factory(), $baseUrl, new TokenFactory($secret));
+$userId = 42;
+$runId = "run-rm-$suffix";
+$threadId = "thread-rm-$suffix";
+
+$client->startRun([
+    'runId' => $runId,
+    'threadId' => $threadId,
+    'userId' => $userId,
+    'prompt' => "/say Hello from the read models\n/tool echo {\"n\": 1}\n/say after a tool",
+]);
+$client->streamRun($runId, $userId, function (string $bytes): void {
+});
+$api = [
+    'run' => $client->getRun($runId, $userId)['run'],
+    'thread' => $client->getThreadState($threadId, $userId),
+];
+
+$capsule = new Capsule();
+$capsule->addConnection(json_decode($connection, true, 512, JSON_THROW_ON_ERROR));
+$db = $capsule->getConnection();
+
+// The projection is asynchronous: wait until it has reached the run's last event, as a
+// Laravel page would show the run a moment later.
+$lastSeq = (int) $api['run']['lastSeq'];
+$deadline = microtime(true) + 30;
+while (($db->table('runs')->where('run_id', $runId)->value('last_seq') ?? 0) < $lastSeq) {
+    if (microtime(true) > $deadline) {
+        fwrite(STDERR, "read model of $runId not at seq $lastSeq within 30 s\n");
+        exit(1);
+    }
+    usleep(50_000);
+}
+
+$rows = fn ($query) => $query->get()->map(fn ($row) => (array) $row)->all();
+$readModels = [
+    'threads' => $rows($db->table('threads')->where('thread_id', $threadId)),
+    'runs' => $rows($db->table('runs')->where('thread_id', $threadId)->orderBy('created_at')),
+    'messages' => $rows($db->table('messages')->where('thread_id', $threadId)
+        ->orderBy('created_at')->orderBy('run_id')->orderBy('seq')),
+    'runEvents' => $rows($db->table('run_events')->where('run_id', $runId)->orderBy('seq')),
+    'eventCount' => $db->table('run_events')->where('run_id', $runId)->count(),
+    'userThreads' => $db->table('threads')->where('user_id', $userId)->pluck('thread_id')->all(),
+];
+echo json_encode(['api' => $api, 'readModels' => $readModels], JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES), "\n";
