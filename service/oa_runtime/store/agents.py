@@ -25,12 +25,13 @@ from ..core.agents.errors import AgentNotFound
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AgentSpec
 from ..core.agents.state import AgentState, AgentStatus, apply
-from ..core.errors import DependencyUnavailable, FencedOff, NotThreadOwner
+from ..core.errors import DependencyUnavailable, FencedOff
 from ..core.events import Event
 from ..ports import AgentDecider, AgentLease, AgentStore, AgentUpdate, EventStore
 from .base import SqlStore
 from .common import EVENT_COLUMNS, EventRow, utc_now
 from .dialect import Dialect
+from .flows import own_thread
 from .sql import Done, Flow, Stmt, command, query
 
 STREAM_AGENT = aev.STREAM_AGENT
@@ -207,19 +208,15 @@ def update_agent(
 
 
 def _own_thread(d: Dialect, spec: AgentSpec, now: datetime) -> Flow[None]:
-    """A new agent's thread is its user's, like a run's (flows._own_thread): a new thread
-    becomes theirs, an unowned one is claimed, another user's is refused, in the create's
-    transaction (so no other user can later start runs or agents on it, nor list this one)."""
+    """A new agent's thread is its user's, like a run's: a new thread becomes theirs, an
+    unowned one is claimed, another user's is refused, in the create's transaction (so no
+    other user can later start runs or agents on it, nor list this one)."""
     user = str(spec.user_id) if spec.user_id else ""
     yield command(
         d.sql("INSERT INTO threads (thread_id, created_at, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
         (spec.thread_id, d.time(now), user),
     )
-    claim = d.sql("UPDATE threads SET user_id = ? WHERE thread_id = ? AND user_id IS NULL")
-    yield command(claim, (user, spec.thread_id))
-    [(owner,)] = yield query(d.sql("SELECT user_id FROM threads WHERE thread_id = ?"), (spec.thread_id,))
-    if owner != user:
-        raise NotThreadOwner(spec.thread_id)
+    yield from own_thread(d, spec.thread_id, user, owner=None)
 
 
 def _claim_with(

@@ -108,7 +108,7 @@ def create_run(
         ),
         {"run_id": run_id, "thread_id": request.thread_id},
     )
-    yield from _own_thread(d, request, owner=row[-1])
+    yield from own_thread(d, request.thread_id, request.user_id, owner=row[-1])
     row = row[:-1]
     if row[0] is not None:
         existing = record(d, row[:-2])
@@ -160,20 +160,21 @@ def create_run(
     )
 
 
-def _own_thread(d: Dialect, request: StartRequest, owner: str | None) -> Flow[None]:
-    """A thread keeps the user of its first run: any other user is refused, in the create's
-    transaction (a concurrent first run of the thread waits for this one's thread insert,
-    then reads its owner: two users cannot both pass)."""
-    thread_id = request.thread_id
-    if owner is None:  # a thread from before owners were kept, without runs: the first claim wins
+def own_thread(d: Dialect, thread_id: str, user_id: str, owner: str | None) -> Flow[None]:
+    """A thread keeps the user it was first created for (a run's or an agent's): any other
+    user is refused, in the create's transaction (a concurrent first create on the thread
+    waits for this one's thread insert, then reads its owner: two users cannot both pass).
+    `owner` is the thread row's owner as the caller read it; None: claim it if unowned (a
+    thread from before owners were kept), else read who has it."""
+    if owner is None:
         claimed = yield query(
             d.sql("UPDATE threads SET user_id = ? WHERE thread_id = ? AND user_id IS NULL RETURNING user_id"),
-            (request.user_id, thread_id),
+            (user_id, thread_id),
         )
         if claimed:
             return
         [(owner,)] = yield query(d.sql("SELECT user_id FROM threads WHERE thread_id = ?"), (thread_id,))
-    if owner != request.user_id:
+    if owner != user_id:
         raise NotThreadOwner(thread_id)
 
 
