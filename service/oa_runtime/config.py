@@ -70,8 +70,9 @@ class Settings:
     claim_interval_s: float = 1.0  # how often a replica looks for runs nobody executes
     recovery_budget: int = 3  # takeovers without progress before a run ends failed
     stream_poll_s: float = 1.0  # fallback poll for streams of runs executed elsewhere
-    # How often a replica looks for frames other replicas gave the agents it holds (PostgreSQL).
-    agent_poll_s: float = 0.25
+    # How often a replica re-reads the seqs of the agents it holds, in case a NOTIFY of another
+    # replica's frame was lost (PostgreSQL; engine/agent_wake.py wakes them at once otherwise).
+    agent_poll_s: float = 1.0
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
     # ----- tools -----

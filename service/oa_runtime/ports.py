@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .core.admission import PlanStart
 from .core.agents.record import AgentRecord
@@ -80,6 +80,15 @@ class ChangeHandler(Protocol):
 
     def on_resync(self) -> None:
         """Notifications may have been missed (listener reconnected): poll everything."""
+
+
+@runtime_checkable
+class AgentChangeHandler(ChangeHandler, Protocol):
+    """A ChangeHandler that also hears of agents' streams (engine/agent_wake.py)."""
+
+    def on_agent_appended(self, agent_id: str, seq: int, due: bool) -> None:
+        """Agent `agent_id` has durable events up to `seq`; `due`: it needs an executor now
+        and the writer's transaction left it unleased (claim it)."""
 
 
 class EventLog(Protocol):

@@ -59,6 +59,7 @@ from .core.memory.tokens import TokenCounter, counter_for
 from .core.projections import THREAD_MESSAGES, Projection
 from .core.read_models import LARAVEL_READ_MODELS
 from .engine.admission import Admission, AdmissionSettings
+from .engine.agent_wake import AgentWake
 from .engine.agents import AgentExecutor, AgentExecutorSettings, Clock
 from .engine.broker import Broker
 from .engine.coordinator import CoordinationSettings, Coordinator
@@ -73,7 +74,7 @@ from .models.registry import ModelRegistry
 from .observability import tracing
 from .observability.grpc_metrics import MetricsInterceptor
 from .observability.metrics import MetricsListener
-from .ports import ArtifactStore, EventStore, RetentionStore
+from .ports import ArtifactStore, ChangeHandler, EventStore, RetentionStore
 from .store import open_store
 from .store.agents import open_agent_store
 from .store.artifacts import open_artifact_store
@@ -116,7 +117,8 @@ async def serve(
     try:
         async with asyncio.TaskGroup() as tg:
             parts = _build_components(settings, keyring, models, store, tg, clock or _utc_now)
-            background = [await _listening(tg, store, settings.executor_id, parts.coordinator)]
+            wake = AgentWake(parts.coordinator, parts.agent_executor, parts.agents.hub.publish)
+            background = [await _listening(tg, store, settings.executor_id, wake)]
             phases.mark("listen")
             grpc_health = health.aio.HealthServicer()
             readiness = Readiness(store, grpc_health, on_recovered=parts.coordinator.wake)
@@ -514,12 +516,12 @@ async def _shut_down(
 
 
 async def _listening(
-    tg: asyncio.TaskGroup, store: EventStore, owner: str, coordinator: Coordinator
+    tg: asyncio.TaskGroup, store: EventStore, owner: str, handler: ChangeHandler
 ) -> asyncio.Task[None]:
     """Starts the change listener and waits until it listens (and holds our
     liveness lock), so nothing is claimed before peers can see we are alive."""
     ready = asyncio.Event()
-    task = tg.create_task(store.listen(owner, coordinator, ready.set), name="change-listener")
+    task = tg.create_task(store.listen(owner, handler, ready.set), name="change-listener")
     waiter = asyncio.ensure_future(ready.wait())
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
     if task.done():

@@ -12,8 +12,9 @@ A kill -9 anywhere loses nothing: the next holder decides on the same durable st
 
 Agents with work are found by the claimer (`wake_at` due on the agent row) within
 `claim_interval_s` on any replica, and at once on the replica that took a frame (`start`).
-A replica holding an agent notices events other replicas appended (frames, sleep requests)
-by polling the held agents' last seqs every `poll_s` (PostgreSQL; one process writes SQLite).
+A replica holding an agent hears of events other replicas appended (frames, sleep requests)
+by NOTIFY (engine/agent_wake.py), and polls the held agents' last seqs every `poll_s` in case
+a notification was lost (PostgreSQL; one process writes SQLite).
 Every task belongs to the server's TaskGroup.
 """
 
@@ -114,6 +115,9 @@ class AgentExecutor:
 
     def running(self) -> list[str]:
         return list(self._handles)
+
+    def holds(self, agent_id: str) -> bool:
+        return agent_id in self._handles
 
     def start(self, agent_id: str, lease: AgentLease | None = None) -> bool:
         """Executes the agent here (claiming it first without a `lease`); an agent already

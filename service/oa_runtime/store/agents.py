@@ -56,7 +56,7 @@ class SqlAgentStore:
         claim: tuple[str, float] | None = None,
     ) -> AgentUpdate:
         return await self._events._write(
-            lambda: update_agent(self._d, agent_id, decide, now, frame_ids, fence, claim)
+            lambda: update_agent(self._d, agent_id, decide, now, frame_ids, fence, claim, self._events.sender)
         )
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
@@ -149,6 +149,7 @@ def update_agent(
     frame_ids: Sequence[str],
     fence: AgentLease | None,
     claim: tuple[str, float] | None = None,
+    sender: str = "",
 ) -> Flow[Done[AgentUpdate]]:
     if d.for_update:  # PostgreSQL: serialize the agent's updates (a new one has no row to lock)
         yield command(d.sql("SELECT pg_advisory_xact_lock(hashtextextended(?, 3))"), (agent_id,))
@@ -199,12 +200,21 @@ def update_agent(
     yield from _index_rows(d, agent_id, state.spec.thread_id, placed)
     event_rows = [(agent_id, EventRow(e.seq, e.event_id, e.type, dict(e.payload))) for e in placed]
     positions = yield from d.insert_events(STREAM_AGENT, event_rows, now)  # last: log_head's lock
+    due = lease is None and record.wake_at is not None and record.wake_at <= now and not _held(d, rows)
+    yield from d.notify_agent(sender, agent_id, state.last_seq, due)  # PostgreSQL: peers poke or claim
 
     def result() -> AgentUpdate:
         first = int(positions.first())
         return AgentUpdate(record, [_at(e, first + i) for i, e in enumerate(placed)], lease)
 
     return result
+
+
+def _held(d: Dialect, rows: Sequence[Any]) -> bool:
+    """Whether the agent row read (locked) by update_agent has a live lease."""
+    if not rows or rows[0][5] is None or rows[0][7] is None:
+        return False
+    return bool(d.from_time(rows[0][7]) >= utc_now())
 
 
 def _own_thread(d: Dialect, spec: AgentSpec, now: datetime) -> Flow[None]:

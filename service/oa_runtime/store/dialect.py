@@ -38,7 +38,7 @@ from psycopg.types.json import Jsonb
 from ..core.canonical import canonical_json
 from ..core.leases import notify_payload
 from .common import TRANSCRIPT_FIELD, EventRow, StateUpdate, iso, summary_values
-from .postgres_leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL
+from .postgres_leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL, agent_payload
 from .sql import Deferred, Flow, Stmt, command, query
 
 # stream_kind, stream_id, seq, position, event_id, type, occurred_at, payload
@@ -210,6 +210,10 @@ class Dialect:
         yield
 
     def notify_cancel(self, run_id: str) -> Flow[None]:
+        return
+        yield
+
+    def notify_agent(self, sender: str, agent_id: str, seq: int, due: bool) -> Flow[None]:
         return
         yield
 
@@ -415,6 +419,12 @@ class PostgresDialect(Dialect):
 
     def notify_cancel(self, run_id: str) -> Flow[None]:
         yield command("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, CANCEL_PREFIX + run_id))
+
+    def notify_agent(self, sender: str, agent_id: str, seq: int, due: bool) -> Flow[None]:
+        # In the agent update's transaction: peers hear of it at commit, or never (see agent_wake.py).
+        yield command(
+            "SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, agent_payload(sender, agent_id, seq, due))
+        )
 
     def migration(self, version: int, sql: str) -> Stmt:
         # Several statements, no parameters: the simple query protocol, inside the flow's transaction.

@@ -38,7 +38,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, parse_notify_payload
-from ..ports import ChangeHandler
+from ..ports import AgentChangeHandler, ChangeHandler
 from .admission import PREDECESSOR_ENDED
 from .common import CLAIM_RETURNING
 
@@ -55,6 +55,8 @@ _PEER_WATCH_APP = "oa-runtime-peer-watch"
 # are skipped by the claim (SKIP LOCKED), so the claimer is woken again on the next polls.
 _WAKES_AFTER_DEATH = 3
 CANCEL_PREFIX = "cancel "
+# An agent's stream moved: "agent <sender> <seq> <due 0|1> <agent id>" (agent ids have no spaces).
+AGENT_PREFIX = "agent "
 
 _CLAIMABLE = (
     f"(status IN ({', '.join(repr(s) for s in CLAIMABLE_STATUSES)})"
@@ -302,3 +304,21 @@ def _dispatch(channel: str, payload: str, sender: str, handler: ChangeHandler) -
             handler.on_runnable()
         elif payload.startswith(CANCEL_PREFIX):
             handler.on_cancel(payload[len(CANCEL_PREFIX) :])
+        elif payload.startswith(AGENT_PREFIX) and isinstance(handler, AgentChangeHandler):
+            parsed = parse_agent_payload(payload)
+            if parsed is not None and parsed[0] != sender:  # our own writes poked our agents already
+                handler.on_agent_appended(*parsed[1:])
+
+
+def agent_payload(sender: str, agent_id: str, seq: int, due: bool) -> str:
+    """What an agent update publishes: its new last seq, and whether it is due with nobody
+    holding it (so a peer should claim it now)."""
+    return f"{AGENT_PREFIX}{sender} {seq} {int(due)} {agent_id}"
+
+
+def parse_agent_payload(payload: str) -> tuple[str, str, int, bool] | None:
+    """The inverse of `agent_payload`: (sender, agent id, seq, due); None if malformed."""
+    parts = payload[len(AGENT_PREFIX) :].split(" ", 3)
+    if len(parts) != 4 or not parts[1].isdigit() or parts[2] not in ("0", "1") or not parts[3]:
+        return None
+    return parts[0], parts[3], int(parts[1]), parts[2] == "1"
