@@ -1,4 +1,4 @@
-"""`python -m bench.agents [--backend sqlite|postgres] [--frames 100] [--sleeping 10000]`: agent figures.
+"""`python -m bench.agents [--backend sqlite|postgres] [--frames 100] [--only NAME ...]`: agent figures.
 
 Not part of `make bench` or the test suite (nothing asserts a time). Figures printed:
 
@@ -8,6 +8,15 @@ Not part of `make bench` or the test suite (nothing asserts a time). Figures pri
 * `frame_ack_ms` p50/p99: the SubmitFrames call itself (durable before it answers).
 * `frames_per_s`: frames ingested by 16 concurrent clients (batches of 1) to 16 agents whose
   input policy is enqueue (turns run meanwhile).
+* `awake_frame_to_turn_ms` p50/p99: a frame to an agent whose turn is running (input policy
+  interrupt: the agent's task is live and poked), until the next `agent.turn_started`.
+* `cross_replica_wake_ms` p50/p99 (PostgreSQL, two `oa-runtime serve` processes): the same, with
+  the frame given to replica A while replica B holds the agent, read from B's agent stream.
+  `--before-tree DIR` runs the replicas from another checkout's `service/` (the figure before
+  NOTIFY: `git archive 791768c service | tar -x -C DIR`).
+* `schedule_fire_s`: `--instants` due cron instants (agents x minutes; one injected clock moved a
+  minute at a time, two in-process replicas on PostgreSQL): the time until every agent recorded
+  the minute's firing, its p50/max per minute, and duplicates / misses over all of them.
 * For `--sleeping` agents created and asleep: `row_bytes_per_agent` (the agent row, its events
   and frame index, divided by the count; PostgreSQL: relation sizes, SQLite: dbstat), the
   claimer's cost (`claim_scan_ms`: one claim query with all of them asleep; `claimer_core_pct`:
@@ -18,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 from oa_runtime.app.agents import Agents, create_agent
@@ -38,6 +50,7 @@ from openagents.runtime.v1 import agent_service_pb2 as pb
 from openagents.runtime.v1 import agent_service_pb2_grpc as pb_grpc
 
 from tests.support.postgres import PostgresServer
+from tests.support.replica import replica_pair
 from tests.support.runtime import RuntimeHandle, running_runtime
 
 from .report import percentile
@@ -96,6 +109,124 @@ async def _first_token(rt: RuntimeHandle, run_id: str) -> float:
             await asyncio.sleep(0.001)
         else:
             raise AssertionError(f"{run_id} ended without text")
+
+
+LONG_TURN = "/tokens 100000 50"  # streams until interrupted
+
+
+async def _turn_started(events: grpc.aio.UnaryStreamCall[Any, Any]) -> str:
+    while True:
+        message = await events.read()
+        if message.event.type == "agent.turn_started":
+            return str(message.event.turn_started.run_id)
+
+
+async def _interrupts(
+    writer: pb_grpc.AgentServiceStub,
+    writer_md: Any,
+    reader: pb_grpc.AgentServiceStub,
+    reader_md: Any,
+    agent_id: str,
+    frames: int,
+) -> list[float]:
+    """Frames given through `writer` to an agent busy with a turn (interrupt policy), each until
+    the next turn starts, read from `reader`'s agent stream."""
+    events = reader.StreamAgentEvents(pb.StreamAgentEventsRequest(agent_id=agent_id), metadata=reader_md)
+    first = agent_pb2.Frame(frame_id="f-first", kind=agent_pb2.FRAME_KIND_USER_PROMPT, text=LONG_TURN)
+    await reader.SubmitFrames(pb.SubmitFramesRequest(agent_id=agent_id, frames=[first]), metadata=reader_md)
+    await _turn_started(events)  # the reader's replica took the frame: it holds the agent
+    out = []
+    for i in range(frames):
+        await asyncio.sleep(0.05)  # the turn streams
+        frame = agent_pb2.Frame(frame_id=f"f{i}", kind=agent_pb2.FRAME_KIND_USER_PROMPT, text=LONG_TURN)
+        began = time.perf_counter()
+        await writer.SubmitFrames(
+            pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=writer_md
+        )
+        await _turn_started(events)
+        out.append(time.perf_counter() - began)
+    events.cancel()
+    return out
+
+
+async def awake_latency(rt: RuntimeHandle, frames: int) -> None:
+    stub = pb_grpc.AgentServiceStub(rt.channel)
+    agent_id = f"awake-{uuid.uuid4().hex[:10]}"
+    await _create(rt, agent_id, agent_pb2.INPUT_POLICY_INTERRUPT)
+    took = await _interrupts(stub, rt.md(), stub, rt.md(), agent_id, frames)
+    print(f"  awake_frame_to_turn_ms {_ms(took)}  (turn running, interrupt policy, same replica)")
+
+
+async def cross_replica(url: str, frames: int, tree: str | None) -> None:
+    """Replica A takes the frames, replica B holds the agent (two `oa-runtime serve` processes)."""
+    env = {**ENV, **({"PYTHONPATH": str(Path(tree) / "service")} if tree else {})}
+    with tempfile.TemporaryDirectory(prefix="oa-bench-replicas-") as logs:
+        async with replica_pair(url, Path(logs), env) as (a, b):
+            agent_id = f"cross-{uuid.uuid4().hex[:10]}"
+            request = pb.CreateAgentRequest(
+                agent_id=agent_id, thread_id=f"t-{agent_id}", input_policy=agent_pb2.INPUT_POLICY_INTERRUPT
+            )
+            b_stub, a_stub = pb_grpc.AgentServiceStub(b.channel), pb_grpc.AgentServiceStub(a.channel)
+            await b_stub.CreateAgent(request, metadata=b.md())
+            took = await _interrupts(a_stub, a.md(), b_stub, b.md(), agent_id, frames)
+    label = f"service from {tree}" if tree else "this checkout"
+    print(f"  cross_replica_wake_ms  {_ms(took)}  (frame on A, turn on B; {label})")
+
+
+async def schedule_instants(urls: list[str], instants: int, minutes: int = 5) -> None:
+    """`instants` cron instants: instants/minutes agents with an every-minute schedule, the clock
+    moved a minute at a time; one replica per url (in-process, one clock)."""
+    count = max(1, instants // minutes)
+    clock = _Clock(datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC))
+    fast = {**ENV, "RUNTIME_CLAIM_INTERVAL_S": "0.05"}
+    store = open_store(urls[0])
+    await store.open()
+    schedule = agent_pb2.Schedule(schedule_id="tick", cron="* * * * *", text="/say tick")
+    fired_sql = "SELECT count(*) FROM events WHERE stream_kind = 'agent' AND type = 'agent.timer_fired'"
+    async with contextlib.AsyncExitStack() as stack:
+        secret = uuid.uuid4().hex
+        rts = [
+            await stack.enter_async_context(running_runtime(url, fast, secret=secret, clock=clock))
+            for url in urls
+        ]
+        for i in range(count):
+            rt = rts[i % len(rts)]
+            await pb_grpc.AgentServiceStub(rt.channel).CreateAgent(
+                pb.CreateAgentRequest(
+                    agent_id=f"cron-{i:04d}", thread_id=f"t-cron-{i:04d}", schedules=[schedule]
+                ),
+                metadata=rt.md(),
+            )
+        took: list[float] = []
+        for minute in range(1, minutes + 1):
+            clock.now += timedelta(minutes=1)
+            began = time.perf_counter()  # the claimers look every 50 ms
+            while await _scalar(store, "", fired_sql) < count * minute:  # noqa: ASYNC110 (the database is the truth)
+                await asyncio.sleep(0.005)
+            took.append(time.perf_counter() - began)
+        await asyncio.sleep(1.0)  # late duplicates would show now
+        fired: Counter[tuple[str, str]] = Counter()
+        agents = open_agent_store(store)
+        for i in range(count):
+            for event in await agents.read_agent_events(f"cron-{i:04d}", 0, 10_000):
+                if event.type == "agent.timer_fired":
+                    fired[event.stream_id, str(event.payload["frame_id"])] += 1
+        total, distinct = sum(fired.values()), len(fired)
+    await store.close()
+    print(
+        f"  schedule_fire_s        {sum(took):.2f} for {count * minutes} instants"
+        f" ({count} agents x {minutes} min, {len(urls)} replica(s)); per minute p50"
+        f" {statistics.median(took):.2f} s, max {max(took):.2f} s;"
+        f" duplicates {total - distinct}, misses {count * minutes - distinct}"
+    )
+
+
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 async def ingest_rate(rt: RuntimeHandle, seconds: float = 3.0, clients: int = 16) -> None:
@@ -177,24 +308,36 @@ async def _bytes(store: EventStore, backend: str) -> tuple[int, int]:
     return await _scalar(store, backend, row_sql), await _scalar(store, backend, event_sql)
 
 
-async def bench(backend: str, urls: list[str], frames: int, count: int) -> None:
-    """`urls`: two fresh databases (the sleeping agents get one of their own)."""
+async def bench(backend: str, urls: list[str], args: argparse.Namespace) -> None:
+    """`urls`: fresh databases (the sleeping agents, the schedules and the replicas get their own)."""
     print(f"[{backend}]")
-    async with running_runtime(urls[0], ENV) as rt:
-        await frame_latency(rt, frames)
-        await ingest_rate(rt)
-    await sleeping(urls[1], backend, count)
+    only = set(args.only or ["latency", "awake", "ingest", "sleeping", "schedules", "cross"])
+    if only & {"latency", "awake", "ingest"}:
+        async with running_runtime(urls[0], ENV) as rt:
+            if "latency" in only:
+                await frame_latency(rt, args.frames)
+            if "awake" in only:
+                await awake_latency(rt, args.frames)
+            if "ingest" in only:
+                await ingest_rate(rt)
+    if "sleeping" in only:
+        await sleeping(urls[1], backend, args.sleeping)
+    if "schedules" in only:  # two replicas on PostgreSQL (one database), one on SQLite
+        await schedule_instants([urls[2]] * (2 if backend == "postgres" else 1), args.instants)
+    if "cross" in only and backend == "postgres":
+        await cross_replica(urls[3], args.frames, args.before_tree)
 
 
-async def main(backends: list[str], frames: int, count: int) -> None:
+async def main(args: argparse.Namespace) -> None:
+    backends = args.backend or ["sqlite", "postgres"]
     with tempfile.TemporaryDirectory(prefix="oa-bench-agents-") as tmp:
         if "sqlite" in backends:
-            urls = [f"sqlite:///{Path(tmp) / name}" for name in ("live.db", "asleep.db")]
-            await bench("sqlite", urls, frames, count)
+            urls = [f"sqlite:///{Path(tmp) / f'{n}.db'}" for n in range(4)]
+            await bench("sqlite", urls, args)
         if "postgres" in backends:
             with PostgresServer() as server:
-                urls = [server.create_database(f"agents_{uuid.uuid4().hex[:8]}") for _ in range(2)]
-                await bench("postgres", urls, frames, count)
+                urls = [server.create_database(f"agents_{uuid.uuid4().hex[:8]}") for _ in range(4)]
+                await bench("postgres", urls, args)
 
 
 def cli() -> int:
@@ -202,8 +345,12 @@ def cli() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--sleeping", type=int, default=10_000)
-    args = parser.parse_args()
-    asyncio.run(main(args.backend or ["sqlite", "postgres"], args.frames, args.sleeping))
+    parser.add_argument("--instants", type=int, default=1_000)
+    parser.add_argument("--before-tree", help="run the replicas of the cross-replica figure from DIR/service")
+    parser.add_argument(
+        "--only", action="append", choices=["latency", "awake", "ingest", "sleeping", "schedules", "cross"]
+    )
+    asyncio.run(main(parser.parse_args()))
     return 0
 
 

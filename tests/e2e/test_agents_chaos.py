@@ -1,6 +1,8 @@
 """Agent chaos on PostgreSQL with two replica processes: kill -9 of one while 10 agents run
 turns (frames given to both replicas) and 200 agents sleep. Every acknowledged frame is
-consumed by exactly one turn, in order; every agent ends asleep; sleeping agents hold no lease."""
+consumed by exactly one turn, in order; every agent ends asleep; sleeping agents hold no lease.
+And kill -9 of one while cron instants and one-shot timers fire on both (one clock the two
+processes share): every instant fires once, every timer once, every frame is consumed once."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -19,6 +22,7 @@ from openagents.runtime.v1 import agent_service_pb2_grpc as pb_grpc
 
 from tests.e2e.chaos_helpers import run_events
 from tests.e2e.helpers import events_so_far
+from tests.support.clocked_replica import write_offset
 from tests.support.postgres import PostgresServer
 from tests.support.replica import Replica
 
@@ -179,3 +183,138 @@ async def test_kill_9_while_agents_run_turns_loses_and_repeats_no_frame(
         assert rows is not None and rows[0] == 0  # everyone sleeps: nobody holds a lease
         rows = await (await conn.execute("SELECT count(*) FROM agents WHERE status = 'sleeping'")).fetchone()
         assert rows is not None and rows[0] == BUSY + ASLEEP
+
+
+# ----- schedules and timers across a kill -9 (one clock the replica processes share) -----
+
+CRON_AGENTS, MINUTES, KILL_AT = 12, 4, 2
+# 1.5 s of streaming, so the kill lands mid-turn (a line of its own: the frame label comes first).
+TICK = "\n/tokens 60 40\n/say tick"
+SET_TIMER = '/tool timer {"action": "set", "timer_id": "once", "after_seconds": 90, "text": "/say rung"}'
+
+
+@pytest.fixture
+async def clocked(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> AsyncIterator[tuple[Replica, Replica, Path]]:
+    """Two replica processes whose agents decide by one clock file (tests/support/clocked_replica.py),
+    set to second 30 of the current minute (so each +60 s move crosses exactly one instant)."""
+    url = postgres_server.create_database("agents_clock_chaos")
+    clock = tmp_path / "clock"
+    now = datetime.now(UTC)
+    write_offset(clock, 30 - now.second - now.microsecond / 1e6)
+    env = {**FAST_LEASES, "PYTHONPATH": str(Path(__file__).parents[2])}
+    args = ("-m", "tests.support.clocked_replica", str(clock))
+    a = Replica("replica-a", url, tmp_path, env=env, args=args)
+    b = Replica("replica-b", url, tmp_path, env=env, secret=a.secret, args=args)
+    for replica in (a, b):
+        replica.start()
+    await asyncio.gather(a.ready(), b.ready())
+    try:
+        yield a, b, clock
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def fired_minute(replica: Replica, agent_ids: list[str], due: datetime, within_s: float = 30) -> None:
+    """Until every agent fired the instants before `due` and sleeps until `due`."""
+    deadline = time.monotonic() + within_s
+    while True:
+        states = await asyncio.gather(
+            *(
+                stub(replica).GetAgent(pb.GetAgentRequest(agent_id=x), metadata=replica.md())
+                for x in agent_ids
+            )
+        )
+        if all(
+            s.agent.state == agent_pb2.AGENT_STATE_SLEEPING
+            and s.agent.pending_frame_count == 0
+            and s.agent.wake_time.ToDatetime(tzinfo=UTC) == due
+            for s in states
+        ):
+            return
+        assert time.monotonic() < deadline, f"instants before {due} did not settle"
+        await asyncio.sleep(0.1)
+
+
+async def turn_streaming_on(observer: Replica, agent_ids: list[str], within_s: float = 30) -> str:
+    """The replica (name) streaming some agent's turn now: claimers race, either may hold them all."""
+    deadline = time.monotonic() + within_s
+    while True:
+        for agent_id in agent_ids:
+            agent = (
+                await stub(observer).GetAgent(pb.GetAgentRequest(agent_id=agent_id), metadata=observer.md())
+            ).agent
+            if agent.state != agent_pb2.AGENT_STATE_RUNNING or not agent.current_run_id:
+                continue
+            with contextlib.suppress(grpc.aio.AioRpcError):  # the run may be a moment from existing
+                events = await events_so_far(observer, agent.current_run_id)
+                started = [e.run_started.executor_id for e in events if e.type == "run.started"]
+                if (
+                    started
+                    and any(e.type == "message.delta" for e in events)
+                    and events[-1].type != "run.finished"
+                ):
+                    return str(started[-1])
+        assert time.monotonic() < deadline, "no turn streamed"
+        await asyncio.sleep(0.02)
+
+
+async def test_kill_9_while_schedules_fire_each_instant_and_timer_fires_once(
+    clocked: tuple[Replica, Replica, Path],
+) -> None:
+    a, b, clock = clocked
+    schedule = agent_pb2.Schedule(
+        schedule_id="tick", cron="* * * * *", text=TICK, catch_up=agent_pb2.CATCH_UP_POLICY_ALL
+    )
+    ids = [f"cron-{i:02d}" for i in range(CRON_AGENTS)]
+    for i, agent_id in enumerate(ids):
+        owner = (a, b)[i % 2]
+        request = pb.CreateAgentRequest(agent_id=agent_id, thread_id=f"t-{agent_id}", schedules=[schedule])
+        await stub(owner).CreateAgent(request, metadata=owner.md())
+        frame = agent_pb2.Frame(frame_id="set", kind=agent_pb2.FRAME_KIND_USER_PROMPT, text=SET_TIMER)
+        await stub(owner).SubmitFrames(
+            pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=owner.md()
+        )
+    first = (await stub(b).GetAgent(pb.GetAgentRequest(agent_id=ids[0]), metadata=b.md())).agent
+    instant = first.wake_time.ToDatetime(tzinfo=UTC)  # the next whole minute: every agent's first instant
+    await fired_minute(b, ids, instant)
+    for agent_id in ids:  # each turn set its one-shot timer (due between the second and third instant)
+        agent = (await stub(b).GetAgent(pb.GetAgentRequest(agent_id=agent_id), metadata=b.md())).agent
+        assert [t.timer_id for t in agent.timers] == ["once"], agent_id
+    offset = float(clock.read_text())
+    alive = b
+    for minute in range(1, MINUTES + 1):
+        offset += 60
+        write_offset(clock, offset)
+        if minute == KILL_AT:  # instants and timers fire: kill the replica running turns, mid-turn
+            victim = await turn_streaming_on(a, ids)
+            alive = b if victim == a.name else a
+            (a if victim == a.name else b).kill()
+        await fired_minute(alive, ids, instant + timedelta(minutes=minute))
+
+    expected_cron = {f"cron:tick:{(instant + timedelta(minutes=m)):%Y%m%dT%H%M%SZ}" for m in range(MINUTES)}
+    resumed = 0
+    for agent_id in ids:
+        request = pb.GetAgentRequest(agent_id=agent_id)
+        last_seq = (await stub(alive).GetAgent(request, metadata=alive.md())).agent.last_seq
+        events = await all_events(alive, agent_id, last_seq)
+        assert [e.seq for e in events] == list(range(1, last_seq + 1))
+        fired = [e.timer_fired.frame_id for e in events if e.type == "agent.timer_fired"]
+        assert sorted(f for f in fired if f.startswith("cron:")) == sorted(expected_cron), agent_id
+        assert len([f for f in fired if f.startswith("timer:once:")]) == 1, (agent_id, fired)  # fired once
+        received = [e.frame_received.frame_id for e in events if e.type == "agent.frame_received"]
+        consumed = [
+            f
+            for e in events
+            if e.type == "agent.turn_started" and e.turn_started.attempt == 1
+            for f in e.turn_started.frame_ids
+        ]
+        assert sorted(consumed) == sorted(received + fired), agent_id  # each frame consumed once
+        assert len(consumed) == len(set(consumed)), agent_id
+        started = [e.turn_started.run_id for e in events if e.type == "agent.turn_started"]
+        assert [e.turn_finished.run_id for e in events if e.type == "agent.turn_finished"] == started
+        for run_id in started:
+            resumed += len([e for e in await run_events(alive, run_id) if e.type == "run.started"]) > 1
+    assert resumed > 0, "the kill cut no turn: the test proved nothing"

@@ -40,7 +40,9 @@ class Replica:
         secret: str | None = None,
         env: dict[str, str] | None = None,
         python: str = sys.executable,  # another venv's interpreter runs another checkout's service
+        args: tuple[str, ...] = ("-m", "oa_runtime.cli", "serve"),  # or a test's launcher (clocked_replica)
     ) -> None:
+        self.args = args
         self.name = name
         self.python = python
         self.database_url = database_url
@@ -73,7 +75,7 @@ class Replica:
         assert self.process is None or self.process.poll() is not None, "already running"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [self.python, "-m", "oa_runtime.cli", "serve"],
+                [self.python, *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
