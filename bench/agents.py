@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -123,17 +124,17 @@ async def _turn_started(events: grpc.aio.UnaryStreamCall[Any, Any]) -> str:
 
 async def _interrupts(
     writer: pb_grpc.AgentServiceStub,
-    writer_md: Any,
+    writer_md: Callable[[], Any],
     reader: pb_grpc.AgentServiceStub,
-    reader_md: Any,
+    reader_md: Callable[[], Any],
     agent_id: str,
     frames: int,
 ) -> list[float]:
     """Frames given through `writer` to an agent busy with a turn (interrupt policy), each until
     the next turn starts, read from `reader`'s agent stream."""
-    events = reader.StreamAgentEvents(pb.StreamAgentEventsRequest(agent_id=agent_id), metadata=reader_md)
+    events = reader.StreamAgentEvents(pb.StreamAgentEventsRequest(agent_id=agent_id), metadata=reader_md())
     first = agent_pb2.Frame(frame_id="f-first", kind=agent_pb2.FRAME_KIND_USER_PROMPT, text=LONG_TURN)
-    await reader.SubmitFrames(pb.SubmitFramesRequest(agent_id=agent_id, frames=[first]), metadata=reader_md)
+    await reader.SubmitFrames(pb.SubmitFramesRequest(agent_id=agent_id, frames=[first]), metadata=reader_md())
     await _turn_started(events)  # the reader's replica took the frame: it holds the agent
     out = []
     for i in range(frames):
@@ -141,7 +142,7 @@ async def _interrupts(
         frame = agent_pb2.Frame(frame_id=f"f{i}", kind=agent_pb2.FRAME_KIND_USER_PROMPT, text=LONG_TURN)
         began = time.perf_counter()
         await writer.SubmitFrames(
-            pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=writer_md
+            pb.SubmitFramesRequest(agent_id=agent_id, frames=[frame]), metadata=writer_md()
         )
         await _turn_started(events)
         out.append(time.perf_counter() - began)
@@ -153,7 +154,7 @@ async def awake_latency(rt: RuntimeHandle, frames: int) -> None:
     stub = pb_grpc.AgentServiceStub(rt.channel)
     agent_id = f"awake-{uuid.uuid4().hex[:10]}"
     await _create(rt, agent_id, agent_pb2.INPUT_POLICY_INTERRUPT)
-    took = await _interrupts(stub, rt.md(), stub, rt.md(), agent_id, frames)
+    took = await _interrupts(stub, rt.md, stub, rt.md, agent_id, frames)
     print(f"  awake_frame_to_turn_ms {_ms(took)}  (turn running, interrupt policy, same replica)")
 
 
@@ -168,7 +169,7 @@ async def cross_replica(url: str, frames: int, tree: str | None) -> None:
             )
             b_stub, a_stub = pb_grpc.AgentServiceStub(b.channel), pb_grpc.AgentServiceStub(a.channel)
             await b_stub.CreateAgent(request, metadata=b.md())
-            took = await _interrupts(a_stub, a.md(), b_stub, b.md(), agent_id, frames)
+            took = await _interrupts(a_stub, a.md, b_stub, b.md, agent_id, frames)
     label = f"service from {tree}" if tree else "this checkout"
     print(f"  cross_replica_wake_ms  {_ms(took)}  (frame on A, turn on B; {label})")
 

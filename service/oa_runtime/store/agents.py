@@ -55,8 +55,12 @@ class SqlAgentStore:
         fence: AgentLease | None = None,
         claim: tuple[str, float] | None = None,
     ) -> AgentUpdate:
+        # Pipelined (PostgreSQL): only the reads the decision needs wait for the server; the
+        # writes after it, the NOTIFY and the commit go in one round trip.
+        sender = self._events.sender
         return await self._events._write(
-            lambda: update_agent(self._d, agent_id, decide, now, frame_ids, fence, claim, self._events.sender)
+            lambda: update_agent(self._d, agent_id, decide, now, frame_ids, fence, claim, sender),
+            pipeline=True,
         )
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None:
