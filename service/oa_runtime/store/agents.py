@@ -14,11 +14,13 @@ Lock order, as flows.py keeps it: the agent's advisory lock (PostgreSQL), its ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..core.agents import events as aev
+from ..core.canonical import canonical_json
 from ..core.agents.checkpoint import state_from_json, state_to_json
 from ..core.agents.decide import claim_at
 from ..core.agents.errors import AgentNotFound
@@ -297,7 +299,7 @@ def _insert_row(d: Dialect, spec: AgentSpec, r: AgentRecord) -> Stmt:
             d.time(r.created_at),
             d.time(r.updated_at),
             _time_or_null(d, r.wake_at),
-            d.json(state_to_json(s)),
+            canonical_json(state_to_json(s)),  # TEXT on both databases (migration 0012)
         ),
     )
 
@@ -315,7 +317,7 @@ def _update_row(d: Dialect, r: AgentRecord) -> Stmt:
             s.last_seq,
             d.time(r.updated_at),
             _time_or_null(d, r.wake_at),
-            d.json(state_to_json(s)),
+            canonical_json(state_to_json(s)),  # TEXT on both databases (migration 0012)
             s.spec.agent_id,
         ),
     )
@@ -328,7 +330,7 @@ def _time_or_null(d: Dialect, moment: datetime | None) -> Any:
 def _record(d: Dialect, row: Sequence[Any]) -> AgentRecord:
     state_json, fingerprint, created_at, updated_at, wake_at = row
     return AgentRecord(
-        state_from_json(d.from_json(state_json)),
+        state_from_json(json.loads(state_json)),
         str(fingerprint),
         d.from_time(created_at),
         d.from_time(updated_at),
