@@ -22,7 +22,7 @@ from openagents.runtime.v1 import agent_service_pb2_grpc as pb_grpc
 
 from tests.e2e.chaos_helpers import run_events
 from tests.e2e.helpers import events_so_far
-from tests.support.clocked_replica import write_offset
+from tests.support.clocked_replica import write_time
 from tests.support.postgres import PostgresServer
 from tests.support.replica import Replica
 
@@ -188,6 +188,7 @@ async def test_kill_9_while_agents_run_turns_loses_and_repeats_no_frame(
 # ----- schedules and timers across a kill -9 (one clock the replica processes share) -----
 
 CRON_AGENTS, MINUTES, KILL_AT = 12, 4, 2
+CLOCK_T0 = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
 # 1.5 s of streaming, so the kill lands mid-turn (a line of its own: the frame label comes first).
 TICK = "\n/tokens 60 40\n/say tick"
 SET_TIMER = '/tool timer {"action": "set", "timer_id": "once", "after_seconds": 90, "text": "/say rung"}'
@@ -198,11 +199,10 @@ async def clocked(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> AsyncIterator[tuple[Replica, Replica, Path]]:
     """Two replica processes whose agents decide by one clock file (tests/support/clocked_replica.py),
-    set to second 30 of the current minute (so each +60 s move crosses exactly one instant)."""
+    at second 30 of a minute (so each +60 s move crosses exactly one instant)."""
     url = postgres_server.create_database("agents_clock_chaos")
     clock = tmp_path / "clock"
-    now = datetime.now(UTC)
-    write_offset(clock, 30 - now.second - now.microsecond / 1e6)
+    write_time(clock, CLOCK_T0)
     env = {**FAST_LEASES, "PYTHONPATH": str(Path(__file__).parents[2])}
     args = ("-m", "tests.support.clocked_replica", str(clock))
     a = Replica("replica-a", url, tmp_path, env=env, args=args)
@@ -217,7 +217,7 @@ async def clocked(
         await b.close()
 
 
-async def fired_minute(replica: Replica, agent_ids: list[str], due: datetime, within_s: float = 30) -> None:
+async def fired_minute(replica: Replica, agent_ids: list[str], due: datetime, within_s: float = 60) -> None:
     """Until every agent fired the instants before `due` and sleeps until `due`."""
     deadline = time.monotonic() + within_s
     while True:
@@ -283,11 +283,9 @@ async def test_kill_9_while_schedules_fire_each_instant_and_timer_fires_once(
     for agent_id in ids:  # each turn set its one-shot timer (due between the second and third instant)
         agent = (await stub(b).GetAgent(pb.GetAgentRequest(agent_id=agent_id), metadata=b.md())).agent
         assert [t.timer_id for t in agent.timers] == ["once"], agent_id
-    offset = float(clock.read_text())
     alive = b
     for minute in range(1, MINUTES + 1):
-        offset += 60
-        write_offset(clock, offset)
+        write_time(clock, CLOCK_T0 + timedelta(minutes=minute))
         if minute == KILL_AT:  # instants and timers fire: kill the replica running turns, mid-turn
             victim = await turn_streaming_on(a, ids)
             alive = b if victim == a.name else a
