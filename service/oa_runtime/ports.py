@@ -157,6 +157,10 @@ class RunQueries(Protocol):
         """Runs newest first by (created_at, run_id); `before` is the keyset cursor
         (created_at ISO string, run_id) of the last row of the previous page."""
 
+    async def thread_owner(self, thread_id: str) -> str | None:
+        """The canonical user id a thread belongs to ("" for none), kept on its row by the run
+        or agent that created it; None for a thread nothing was created on."""
+
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         """A thread's runs, oldest first, without the agent turns a rollback discarded."""
 

@@ -154,7 +154,9 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             raise InvalidToken("nonce already used")
         allow_service = self._policy.allow_service_scope
         require_binding(claims, allow_service_scope=allow_service)  # before any store read
-        target = await resolve_target(self._store, method, request) if request is not None else None
+        target = (
+            None if request is None else await resolve_target(self._store, method, request, claims.agent_id)
+        )
         if target is None:
             # No access rule for this method (or a streamed request): service tokens only.
             if claims.bound:

@@ -119,6 +119,9 @@ class SqlStore(ABC):
     async def queue_length(self) -> int:
         return await self._read(admission.queue_length(self.dialect))
 
+    async def thread_owner(self, thread_id: str) -> str | None:
+        return await self._read(flows.thread_owner(self.dialect, thread_id))
+
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         return await self._read(flows.thread_runs(self.dialect, thread_id))
 

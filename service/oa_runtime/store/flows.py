@@ -414,6 +414,12 @@ def list_runs(
     return [record(d, row) for row in rows]
 
 
+def thread_owner(d: Dialect, thread_id: str) -> Flow[str | None]:
+    """The owner on the thread's row (migration 0010); None for no row or an unknown owner."""
+    rows = yield query(d.sql("SELECT user_id FROM threads WHERE thread_id = ?"), (thread_id,))
+    return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+
 def thread_runs(d: Dialect, thread_id: str) -> Flow[list[RunRecord]]:
     rows = yield query(
         d.sql(
