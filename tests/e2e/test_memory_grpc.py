@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, timedelta
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
+from openagents.runtime.v1 import agent_service_pb2 as agent_pb
+from openagents.runtime.v1 import agent_service_pb2_grpc as agent_grpc
 from openagents.runtime.v1 import memory_service_pb2 as pb
 from openagents.runtime.v1 import memory_service_pb2_grpc as pb_grpc
 
@@ -98,6 +101,7 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
             await asyncio.sleep(0.1)
     assert list(query.used_chunk_ids) == hours and query.maps_done == query.map_count == 2
     assert query.answer == "2 partial answers; used " + " ".join(f"[{h}]" for h in hours)
+    await check_agent_tokens(rt, first_l1.chunk_id, hour.chunk_id, "q-1")
     again = await stub(rt).StartMemoryQuery(request, metadata=rt.md(thread_id=THREAD))
     assert not again.created and again.query.state == pb.MEMORY_QUERY_STATE_DONE
     request.question = "another question"
@@ -105,6 +109,50 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
         await stub(rt).StartMemoryQuery(request, metadata=rt.md(thread_id=THREAD))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_info(err.value).reason == "MEMORY_QUERY_ALREADY_EXISTS"
+
+
+async def check_agent_tokens(rt: RuntimeHandle, chunk_id: str, hour_id: str, query_id: str) -> None:
+    """A thread can host several agents: a token bound to any agent on the chunk's (or the
+    question's) thread reads it; another thread's agent, an unknown agent and another user's
+    token are refused (CLAIM_MISMATCH), and nothing else about the chunk is said."""
+    agents = agent_grpc.AgentServiceStub(rt.channel)
+    for agent_id, thread_id, user_id in (("ag-a", THREAD, 42), ("ag-b", THREAD, 42), ("ag-far", "t-far", 42)):
+        await agents.CreateAgent(
+            agent_pb.CreateAgentRequest(agent_id=agent_id, thread_id=thread_id, user_id=user_id),
+            metadata=rt.md(user_id=user_id),
+        )
+    get = pb.GetMemoryChunkRequest(chunk_id=chunk_id)
+    expand = pb.ExpandMemoryChunkRequest(chunk_id=hour_id, max_items=2)
+    ask = pb.GetMemoryQueryRequest(query_id=query_id)
+    for agent_id in ("ag-a", "ag-b"):
+        got = await stub(rt).GetMemoryChunk(get, metadata=rt.md(agent_id=agent_id))
+        assert got.chunk.chunk_id == chunk_id
+        walked = await stub(rt).ExpandMemoryChunk(expand, metadata=rt.md(agent_id=agent_id))
+        assert [c.depth for c in walked.chunks] == [0, 1]
+        asked = await stub(rt).GetMemoryQuery(ask, metadata=rt.md(agent_id=agent_id))
+        assert asked.query.state == pb.MEMORY_QUERY_STATE_DONE
+    listed = await stub(rt).ListMemoryChunks(
+        pb.ListMemoryChunksRequest(thread_id=THREAD, page_size=1), metadata=rt.md(agent_id="ag-a")
+    )
+    assert len(listed.chunks) == 1
+    refused: list[tuple[dict[str, str | int], str]] = [
+        ({"agent_id": "ag-far"}, "agent_id"),  # an agent on another thread
+        ({"agent_id": "ghost"}, "agent_id"),  # no such agent
+        ({"user_id": 7}, "user_id"),  # another user
+        ({"agent_id": "ag-a", "user_id": 7}, "user_id"),  # the agent, but another user
+    ]
+    calls: list[Callable[[Any], Any]] = [
+        lambda md: stub(rt).GetMemoryChunk(get, metadata=md),
+        lambda md: stub(rt).ExpandMemoryChunk(expand, metadata=md),
+        lambda md: stub(rt).GetMemoryQuery(ask, metadata=md),
+    ]
+    for claims, claim in refused:
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call(rt.md(**claims))
+            info = error_info(err.value)
+            assert (err.value.code(), info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CLAIM_MISMATCH")
+            assert dict(info.metadata) == {"claim": claim}, claims
 
 
 async def test_refusals(seeded: RuntimeHandle) -> None:
