@@ -50,6 +50,18 @@ async def wait_chunks(
             await asyncio.sleep(0.1)
 
 
+async def settled_chunks(rt: RuntimeHandle) -> list[pb.MemoryChunk]:
+    """THREAD's chunks once everything due is written: a compaction then plans nothing (its
+    plan is read from the stored chunks, so an L3 still to follow its hours is planned)."""
+    request = pb.CompactMemoryNowRequest(thread_id=THREAD)
+    async with asyncio.timeout(30):
+        while True:
+            if not (await stub(rt).CompactMemoryNow(request, metadata=rt.md(thread_id=THREAD))).planned:
+                break
+            await asyncio.sleep(0.05)
+    return await wait_chunks(rt, 0)
+
+
 async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
     rt = seeded
     planned = (
@@ -59,9 +71,7 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
     ).planned
     # 24 events over 2 hours: 12 windows of 10 minutes (planned now); their hours roll up next.
     assert [p.level for p in planned] == [pb.MEMORY_LEVEL_L1] * 12
-    chunks = await wait_chunks(rt, 14)
-    await asyncio.sleep(0.5)  # a day's roll-up, if due, follows its hours
-    chunks = await wait_chunks(rt, 14)
+    chunks = await settled_chunks(rt)  # with a day's roll-up when the seeded hours ended a day
     l1 = [c for c in chunks if c.level == pb.MEMORY_LEVEL_L1]
     hours = [c.chunk_id for c in chunks if c.level == pb.MEMORY_LEVEL_L2]
     assert (len(l1), len(hours)) == (12, 2)  # an L3 too when the seeded hours ended a day
