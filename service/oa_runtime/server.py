@@ -223,7 +223,7 @@ def _build_components(
     # lock), the suffix tells it from earlier incarnations. Memory jobs are held by it too.
     owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
     memory, scheduler, memory_contexts, memory_tools = _memory_parts(
-        settings, models, store, owner, tg, agents
+        settings, models, store, owner, tg, agents, broker
     )
     # Built-ins (with the agents' timer and delegate tools) + entry points + config, and the
     # model's ways into its thread's memory.
@@ -339,6 +339,7 @@ def _memory_parts(
     owner: str,
     tg: asyncio.TaskGroup,
     agents: Agents,
+    broker: Broker,
 ) -> tuple[MemoryApp, MemoryScheduler, MemoryContexts, list[Tool]]:
     """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools.
     Agents reach memory by their thread (requests by agent id resolve through the agent store)
@@ -353,7 +354,14 @@ def _memory_parts(
         CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
         clock=agents.clock,
     )
-    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job), agents=agents.store)
+    memory = MemoryApp(
+        memory_store,
+        compactor,
+        lambda job: _spawn(tg, job),
+        agents=agents.store,
+        broker=broker,  # the `memory_query` tool waits on its question's appends
+        recheck_s=max(settings.stream_poll_s, 1.0),
+    )
     scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
     contexts = MemoryContexts(
         memory_store,

@@ -136,7 +136,8 @@ class SqlMemoryStore:
     async def append_memory_event(
         self, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
     ) -> bool:
-        flow = lambda: append_memory_event(self._d, kind, stream_id, event_id, type_, payload)  # noqa: E731
+        sender = self._events.sender
+        flow = lambda: append_memory_event(self._d, kind, stream_id, event_id, type_, payload, sender)  # noqa: E731
         return await self._events._write(flow)
 
     async def memory_events(self, kind: str, stream_id: str, after_seq: int = 0) -> list[ev.Event]:
@@ -251,22 +252,33 @@ def _next_seq(d: Dialect, kind: str, stream_id: str) -> Flow[int]:
 
 def _append(
     d: Dialect, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
-) -> Flow[None]:
-    """Appends one event at the stream's next seq (callers hold the stream's lock)."""
+) -> Flow[int]:
+    """Appends one event at the stream's next seq (callers hold the stream's lock); its seq."""
     seq = yield from _next_seq(d, kind, stream_id)
     yield from d.insert_events(kind, [(stream_id, EventRow(seq, event_id, type_, dict(payload)))], utc_now())
+    return seq
 
 
 def append_memory_event(
-    d: Dialect, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
+    d: Dialect,
+    kind: str,
+    stream_id: str,
+    event_id: str,
+    type_: str,
+    payload: Mapping[str, Any],
+    sender: str = "",
 ) -> Flow[Done[bool]]:
-    """Appends unless an event with `event_id` exists (a retried write): True when appended."""
+    """Appends unless an event with `event_id` exists (a retried write): True when appended.
+    A question's progress is announced to the other replicas at commit (PostgreSQL NOTIFY,
+    as run appends are), so a `memory_query` tool waiting elsewhere wakes on it."""
     if d.for_update:
         yield command(d.sql("SELECT pg_advisory_xact_lock(hashtextextended(?, 6))"), (stream_id,))
     seen = yield query(d.sql("SELECT 1 FROM events WHERE event_id = ?"), (event_id,))
     if seen:
         return done(False)
-    yield from _append(d, kind, stream_id, event_id, type_, payload)
+    seq = yield from _append(d, kind, stream_id, event_id, type_, payload)
+    if kind == QUERY_STREAM:
+        yield from d.notify_appended(sender, [(stream_id, seq)])
     return done(True)
 
 
