@@ -345,8 +345,17 @@ class ToolCallChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """What a model call cost, as the provider itself counted it."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class FinishChunk:
     reason: str  # events.STEP_STOP | STEP_TOOL_CALLS | STEP_LENGTH
+    usage: TokenUsage | None = None  # None: the provider did not report its usage
 
 
 ModelChunk = TextChunk | ToolCallChunk | FinishChunk
@@ -363,8 +372,9 @@ class ModelError(Exception):
 
 class ModelProvider(Protocol):
     """Streams one model step. Text arrives as TextChunks, tool calls as whole
-    ToolCallChunks, and the stream ends with exactly one FinishChunk. Failures
-    raise ModelError. Closing the iterator (aclose) must release the request."""
+    ToolCallChunks, and the stream ends with exactly one FinishChunk, carrying the
+    provider's token usage when it reports one. Failures raise ModelError. Closing the
+    iterator (aclose) must release the request."""
 
     name: str
 

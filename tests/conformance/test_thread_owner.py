@@ -86,7 +86,8 @@ async def test_migration_0015_gives_an_agents_thread_its_agents_user(store: Even
     assert isinstance(store, SqlStore)
     (sql,) = [text for version, text in migrations(store.backend) if version == 15]
     for statement in _statements(sql):
-        await _execute(store, statement)
+        if "memory_chunks" not in statement:  # the owners' part, again (the rest adds a column)
+            await _execute(store, statement)
     assert await store.thread_owner("thread-no-row") == "5"
     assert await store.thread_owner("thread-no-owner") == "5"
 

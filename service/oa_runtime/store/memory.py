@@ -53,7 +53,7 @@ from .sql import Done, Flow, command, done, query
 _CHUNK_COLUMNS = (
     "chunk_id, stream_kind, stream_id, level, window_start_ms, window_end_ms, seq_first, seq_last,"
     " position_first, position_last, input_ids, summary, summary_sha256, summary_tokens, token_counter,"
-    " model, provider, prompt_tokens, completion_tokens, latency_ms, created_at_ms"
+    " model, provider, prompt_tokens, completion_tokens, latency_ms, created_at_ms, usage_counted_by"
 )
 _INVISIBLE = ", ".join(f"'{t}'" for t in sorted(INVISIBLE_TYPES))  # constants, not input
 
@@ -203,7 +203,7 @@ def write_chunk(d: Dialect, stored: StoredChunk) -> Flow[Done[bool]]:
     inserted = yield query(
         d.sql(
             f"INSERT INTO memory_chunks ({_CHUNK_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (chunk_id) DO NOTHING RETURNING chunk_id"
         ),
         (
@@ -228,6 +228,7 @@ def write_chunk(d: Dialect, stored: StoredChunk) -> Flow[Done[bool]]:
             chunk.usage.completion_tokens,
             chunk.usage.latency_ms,
             to_epoch_ms(stored.created_at),
+            chunk.usage.counted_by,
         ),
     )
     if not inserted:
@@ -296,8 +297,9 @@ def memory_events(d: Dialect, kind: str, stream_id: str, after_seq: int) -> Flow
 def _stored(row: Sequence[Any]) -> StoredChunk:
     (chunk_id, kind, stream_id, level, start, end, seq_first, seq_last, pos_first, pos_last) = row[:10]
     (inputs, summary, digest, tokens, counter, model, provider, prompt, completion, latency, created) = row[
-        10:
+        10:21
     ]
+    counted_by = str(row[21])
     chunk = Chunk(
         chunk_id=chunk_id,
         stream=StreamRef(kind, stream_id),
@@ -309,7 +311,7 @@ def _stored(row: Sequence[Any]) -> StoredChunk:
         summary_sha256=digest,
         summary_tokens=int(tokens),
         token_counter=counter,
-        usage=ModelUsage(model, provider, int(prompt), int(completion), int(latency)),
+        usage=ModelUsage(model, provider, int(prompt), int(completion), int(latency), counted_by),
     )
     positions = None if pos_first is None else (int(pos_first), int(pos_last))
     return StoredChunk(chunk, positions, from_epoch_ms(int(created)))

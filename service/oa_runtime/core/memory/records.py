@@ -162,4 +162,5 @@ def chunk_written_payload(stored: StoredChunk) -> dict[str, Any]:
         "prompt_tokens": chunk.usage.prompt_tokens,
         "completion_tokens": chunk.usage.completion_tokens,
         "latency_ms": chunk.usage.latency_ms,
+        "usage_counted_by": chunk.usage.counted_by,
     }

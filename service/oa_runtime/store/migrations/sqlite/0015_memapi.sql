@@ -10,3 +10,9 @@ UPDATE threads SET user_id = (
     ORDER BY a.created_at, a.agent_id LIMIT 1
 )
 WHERE user_id IS NULL AND EXISTS (SELECT 1 FROM agents a WHERE a.thread_id = threads.thread_id);
+
+-- Who counted a chunk's prompt and completion tokens: 'provider' (the model provider reported
+-- its usage) or the token counter's name (it did not). Chunks written before were all counted
+-- by the counter that counted their summary.
+ALTER TABLE memory_chunks ADD COLUMN usage_counted_by TEXT NOT NULL DEFAULT '';
+UPDATE memory_chunks SET usage_counted_by = token_counter;
