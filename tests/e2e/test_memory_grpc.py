@@ -78,6 +78,7 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
     first_l1 = l1[0]
     assert (first_l1.seq_range.first_seq, first_l1.seq_range.last_seq) == (1, 3)
     assert first_l1.provider == "scripted" and first_l1.summary.startswith("L1 thread:t-mem ")
+    assert first_l1.usage_counted_by == "provider"  # the scripted model reports its usage
     got = await stub(rt).GetMemoryChunk(
         pb.GetMemoryChunkRequest(chunk_id=first_l1.chunk_id), metadata=rt.md(thread_id=THREAD)
     )

@@ -46,6 +46,7 @@ async def test_memory_over_rest(database_url: str) -> None:
         assert len(l1["chunks"]) == 5 and l1["nextPageToken"]
         first = l1["chunks"][0]
         assert first["seqRange"] == {"firstSeq": "1", "lastSeq": "3"} and first["level"] == "MEMORY_LEVEL_L1"
+        assert first["usageCountedBy"] == "provider"
         rest = await get_json(
             gw,
             f"/internal/v1/threads/{THREAD}/memory/chunks",
