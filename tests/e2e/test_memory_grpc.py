@@ -19,7 +19,7 @@ from openagents.runtime.v1 import memory_service_pb2_grpc as pb_grpc
 
 from tests.e2e.helpers import error_info, events, start
 from tests.e2e.tool_helpers import results
-from tests.support.memory import seed_past_thread
+from tests.support.memory import compact_until_settled, seed_past_thread
 from tests.support.runtime import RuntimeHandle, running_runtime
 
 THREAD = "t-mem"
@@ -53,12 +53,7 @@ async def wait_chunks(
 async def settled_chunks(rt: RuntimeHandle) -> list[pb.MemoryChunk]:
     """THREAD's chunks once everything due is written: a compaction then plans nothing (its
     plan is read from the stored chunks, so an L3 still to follow its hours is planned)."""
-    request = pb.CompactMemoryNowRequest(thread_id=THREAD)
-    async with asyncio.timeout(30):
-        while True:
-            if not (await stub(rt).CompactMemoryNow(request, metadata=rt.md(thread_id=THREAD))).planned:
-                break
-            await asyncio.sleep(0.05)
+    await compact_until_settled(rt, THREAD)
     return await wait_chunks(rt, 0)
 
 

@@ -16,7 +16,7 @@ from openagents.runtime.v1 import memory_service_pb2_grpc as pb_grpc
 from openagents.runtime.v1 import run_event_pb2
 
 from tests.e2e.helpers import events, start
-from tests.support.memory import seed_past_thread
+from tests.support.memory import compact_until_settled, memory_stream, seed_past_thread
 from tests.support.runtime import RuntimeHandle, running_runtime
 
 THREAD = "t-ask-restart"
@@ -30,12 +30,7 @@ def memory(rt: RuntimeHandle) -> pb_grpc.MemoryServiceStub:
 
 async def compacted_hours(rt: RuntimeHandle) -> list[pb.MemoryChunk]:
     """The seeded thread's hour chunks, once a compaction plans nothing more."""
-    request = pb.CompactMemoryNowRequest(thread_id=THREAD)
-    async with asyncio.timeout(30):
-        while True:
-            if not (await memory(rt).CompactMemoryNow(request, metadata=rt.md(thread_id=THREAD))).planned:
-                break
-            await asyncio.sleep(0.05)
+    await compact_until_settled(rt, THREAD)
     listed = await memory(rt).ListMemoryChunks(
         pb.ListMemoryChunksRequest(thread_id=THREAD, level=pb.MEMORY_LEVEL_L2),
         metadata=rt.md(thread_id=THREAD),
@@ -97,15 +92,7 @@ async def test_a_memory_query_call_survives_a_restart(database_url: str) -> None
 
 async def check_each_step_once(database_url: str, query_id: str) -> None:
     """The question's stream: its plan, each map and the answer, once each."""
-    from oa_runtime.store import open_store
-    from oa_runtime.store.memory import open_memory_store
-
-    store = open_store(database_url)
-    await store.open()
-    try:
-        stream = await open_memory_store(store).memory_events(QUERY_STREAM, query_id)
-    finally:
-        await store.close()
+    stream = await memory_stream(database_url, QUERY_STREAM, query_id)
     assert [e.type for e in stream] == [
         "memory.query_started",
         "memory.map_done",
