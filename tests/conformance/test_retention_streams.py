@@ -10,13 +10,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 from oa_runtime.app.retention import retention_pass
 from oa_runtime.core import events as ev
 from oa_runtime.core.agents.inputs import FrameIn
 from oa_runtime.core.artifacts import ARTIFACT_INDEX, OWNER_RUN, Artifact, ArtifactRef, ArtifactScope, digest
+from oa_runtime.core.events import Event
 from oa_runtime.core.memory.chunks import Level, SeqRange, new_chunk, to_epoch_ms, window_of
 from oa_runtime.core.memory.records import StoredChunk, thread_stream
 from oa_runtime.core.memory.retention import CursorBelowFloor
@@ -129,7 +132,10 @@ async def read_agent(store: EventStore, agent_id: str, after: int) -> list[int]:
     record = await agents.get_agent(agent_id)
     assert record is not None and record.state.last_seq > after
     seqs: list[int] = []
-    stream = stream_agent_events(agents, WorkerHub(), agent_id, after, poll_s=0.01)
+    stream = cast(
+        AsyncGenerator[Event | None, None],
+        stream_agent_events(agents, WorkerHub(), agent_id, after, poll_s=0.01),
+    )
     try:
         async for event in stream:
             assert event is not None
