@@ -16,6 +16,7 @@ from openagents.runtime.v1 import run_service_pb2
 
 from tests.e2e.helpers import error_info
 from tests.e2e_envoy.conftest import Gateway, SseEvent, assert_error_shape, new_id, start_gateway
+from tests.e2e_envoy.test_workers import WORKERS, auth, worker_in
 
 RAW_AGE_S = 1.0
 ENV = {"RUNTIME_RETENTION_RAW_AGE_S": str(RAW_AGE_S), "RUNTIME_RETENTION_INTERVAL_S": "0.1"}
@@ -43,6 +44,7 @@ async def stale(gw: Gateway, run_id: str) -> grpc.aio.AioRpcError | None:
 
 
 async def test_a_cursor_below_the_floor_is_gone(gw: Gateway) -> None:
+    worker_id = await worker_in(gw, "stopped")  # 3 events, all trimmed once 1 s old
     run_id = new_id("ret")
     await gw.start(run_id, "/say one\n/tool echo {}\n/say two\n/tool echo {}\n/say three")
     full = await gw.stream(run_id)  # the whole log, before retention's age has passed
@@ -73,6 +75,15 @@ async def test_a_cursor_below_the_floor_is_gone(gw: Gateway) -> None:
     assert after_cursor and [e.raw for e in resumed.frames] == after_cursor
     ok = await gw.http.get(f"/internal/v1/runs/{run_id}", headers=gw.auth())
     assert ok.status_code == 200  # other reads of the run are unaffected
+
+    # The same workload trims Codex worker streams: 410 below the floor, the head still opens.
+    while (gone := await gw.http.get(f"{WORKERS}/{worker_id}/stream", headers=auth(gw))).status_code != 410:
+        assert gone.status_code == 200 and time.monotonic() < deadline, gone.text
+        await asyncio.sleep(0.1)
+    info_410 = assert_error_shape(gone, 410, "STALE_CURSOR")
+    assert info_410["metadata"] | {"floor": "4", "requested": "0", "head": "3"} == info_410["metadata"]
+    at_head = await gw.http.get(f"{WORKERS}/{worker_id}/stream", params={"cursor": "3"}, headers=auth(gw))
+    assert at_head.status_code == 200 and b"event: error" not in at_head.content
 
 
 def _after(frames: list[SseEvent], cursor: int) -> list[bytes]:
