@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import pytest
-from oa_runtime.app.retention import retention_pass
+from oa_runtime.app.retention import retention_loop, retention_pass
+from oa_runtime.config import Settings
 from oa_runtime.core import events as ev
 from oa_runtime.core.agents.inputs import FrameIn
 from oa_runtime.core.artifacts import ARTIFACT_INDEX, OWNER_RUN, Artifact, ArtifactRef, ArtifactScope, digest
@@ -290,3 +293,31 @@ async def test_a_writer_racing_the_collector_never_loses_its_bytes(
     finally:
         if other is not store:
             await other.close()
+
+
+async def test_the_service_workload_collects_bytes_too(store: EventStore, artifacts: ArtifactStore) -> None:
+    """RUNTIME_RETENTION_INTERVAL_S: the server's periodic pass also runs the collector (here
+    with no grace and a clock past the put, so the orphan goes on the first pass)."""
+    orphan = await artifacts.put_content(b"an orphan the loop collects")
+    kept = await artifacts.put_content(b"indexed, kept")
+    ref = ArtifactRef(kept, 13, "text/plain", "k.txt")
+    await artifacts.index_artifacts([Artifact(ref, OWNER_RUN, "run-k", 1, "run-k", "", "", "x", "", T0)])
+    settings = replace(Settings(), retention_interval_s=0.001, artifact_gc_grace_s=0.0)
+    passes: list[datetime] = []
+    second_pass = asyncio.Event()
+
+    def clock() -> datetime:  # read once at the start of each pass
+        passes.append(datetime.now(UTC) + SOON)
+        if len(passes) == 2:
+            second_pass.set()  # so the first one is over
+        return passes[-1]
+
+    loop = asyncio.create_task(retention_loop(open_retention_store(store), settings, clock))
+    try:
+        await asyncio.wait_for(second_pass.wait(), 10)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    assert await artifacts.read_content(orphan) is None
+    assert await artifacts.read_content(kept) == b"indexed, kept"
