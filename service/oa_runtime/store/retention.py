@@ -225,17 +225,19 @@ def stream_candidates(
     occurred before the instant: their head, floor, last aged seq and (agents) held frame."""
     table, key, head, state = _HEADS[kind]
     same_stream = f"e.stream_kind = ? AND e.stream_id = h.{key}"
+    cutoff = d.time(occurred_before)
+    # The last aged seq is looked for only in streams whose oldest event is aged (the derived
+    # table filters first): a young stream costs two index seeks, not a walk of its events.
     rows = yield query(
         d.sql(
-            f"SELECT id, head, oldest, aged, state FROM (SELECT h.{key} AS id, h.{head} AS head,"
-            f" {state} AS state,"
+            "SELECT id, head, oldest, (SELECT e.seq FROM events e WHERE e.stream_kind = ? AND"
+            " e.stream_id = t.id AND e.occurred_at < ? ORDER BY e.seq DESC LIMIT 1) AS aged, state"
+            f" FROM (SELECT h.{key} AS id, h.{head} AS head, {state} AS state,"
             f" (SELECT e.seq FROM events e WHERE {same_stream} ORDER BY e.seq LIMIT 1) AS oldest,"
-            f" (SELECT e.seq FROM events e WHERE {same_stream} AND e.occurred_at < ?"
-            "  ORDER BY e.seq DESC LIMIT 1) AS aged"
-            f" FROM {table} h WHERE h.{key} > ?) AS t WHERE aged IS NOT NULL AND aged >= oldest"
-            " ORDER BY id LIMIT ?"
+            f" (SELECT e.occurred_at FROM events e WHERE {same_stream} ORDER BY e.seq LIMIT 1) AS oldest_at"
+            f" FROM {table} h WHERE h.{key} > ?) AS t WHERE oldest_at < ? ORDER BY id LIMIT ?"
         ),
-        (kind, kind, d.time(occurred_before), after_id, limit),
+        (kind, cutoff, kind, kind, after_id, cutoff, limit),
     )
     return [
         StreamCandidate(kind, str(i), int(h), int(oldest), int(aged), _held(d, kind, state))
