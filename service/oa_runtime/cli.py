@@ -200,10 +200,10 @@ def _cmd_reproject(args: argparse.Namespace) -> int:
 
 
 def _cmd_retention(args: argparse.Namespace) -> int:
-    """One retention pass over finished runs (README "Artifacts and retention"): one JSON line
-    per run whose floor moves (or would, with --dry-run), then a summary."""
+    """One retention pass (README "Artifacts and retention"): one JSON line per stream whose
+    floor moves and per artifact collected (or would be, with --dry-run), then a summary."""
     from dataclasses import replace
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from .app.retention import policy_of, retention_pass
     from .store import open_store
@@ -214,6 +214,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         settings = replace(settings, retention_class=args.retention_class)
     if args.raw_age_s is not None:
         settings = replace(settings, retention_raw_age_s=args.raw_age_s)
+    if args.artifact_grace_s is not None:
+        settings = replace(settings, artifact_gc_grace_s=args.artifact_grace_s)
     policy = policy_of(settings)
 
     async def main() -> int:
@@ -226,11 +228,14 @@ def _cmd_retention(args: argparse.Namespace) -> int:
                 datetime.now(UTC),
                 dry_run=args.dry_run,
                 batch=settings.retention_batch,
+                artifact_grace=timedelta(seconds=settings.artifact_gc_grace_s),
             )
         finally:
             await store.close()
         for trim in report.trims:
             print(json.dumps(trim.to_json()), flush=True)
+        for sha256, size in report.artifacts:
+            print(json.dumps({"artifact": sha256, "bytes": size}), flush=True)
         print(json.dumps(report.summary()), flush=True)
         return 0
 
@@ -341,10 +346,17 @@ def _add_token_parser(sub: Any) -> None:
 
 
 def _add_retention_parser(sub: Any) -> None:
-    retention = sub.add_parser("retention", help="trim finished runs' logs below their retention floor")
-    retention.add_argument("--dry-run", action="store_true", help="report the plan, remove nothing")
-    retention.add_argument("--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS")
-    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long after a run ends")
+    retention = sub.add_parser(
+        "retention", help="trim logs below their retention floor; collect unreferenced artifact bytes"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="report what would go, remove nothing")
+    retention.add_argument(
+        "--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS (durable)"
+    )
+    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long (runs: after they end)")
+    retention.add_argument(
+        "--artifact-grace-s", type=float, help="collect unreferenced bytes stored longer ago than this"
+    )
     retention.set_defaults(fn=_cmd_retention)
 
 
@@ -369,13 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", help="report only (the default)")
     mode.add_argument("--reconcile", action="store_true", help="repair the drift by replay")
     reproject.set_defaults(fn=_cmd_reproject)
-    retention = sub.add_parser("retention", help="trim finished runs' logs below their retention floor")
-    retention.add_argument("--dry-run", action="store_true", help="report the plan, remove nothing")
-    retention.add_argument(
-        "--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS (durable)"
-    )
-    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long after a run ends")
-    retention.set_defaults(fn=_cmd_retention)
+    _add_retention_parser(sub)
     _add_token_parser(sub)
     smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
     smoke.add_argument(

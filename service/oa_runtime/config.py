@@ -111,6 +111,9 @@ class Settings:
     retention_raw_age_s: float | None = None  # overrides the class's raw age (RUNTIME_RETENTION_RAW_AGE_S)
     retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
     retention_batch: int = 100  # streams trimmed per pass and transaction
+    # Unreferenced artifact bytes are collected once last stored this long ago: a writer that
+    # stores bytes has this long to commit the event or row that references them.
+    artifact_gc_grace_s: float = 3600.0  # RUNTIME_ARTIFACT_GC_GRACE_S
     # ----- memory (docs/MEMORY.md) -----
     memory_model: str = ""  # RUNTIME_MEMORY_MODEL: writes summaries; "" = the default model
     memory_tick_s: float = 60.0  # how often memory-enabled threads are compacted
@@ -186,6 +189,7 @@ class Settings:
             ),
             retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
             retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
+            artifact_gc_grace_s=_float(e, "RUNTIME_ARTIFACT_GC_GRACE_S", defaults.artifact_gc_grace_s),
             memory_model=e.get("RUNTIME_MEMORY_MODEL", defaults.memory_model),
             memory_tick_s=_float(e, "RUNTIME_MEMORY_TICK_S", defaults.memory_tick_s),
             memory_job_ttl_s=_float(e, "RUNTIME_MEMORY_JOB_TTL_S", defaults.memory_job_ttl_s),

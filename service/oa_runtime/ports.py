@@ -33,7 +33,7 @@ from .core.records import (
     RunRecord,
     StartRequest,
 )
-from .core.run_retention import RetentionCandidate
+from .core.run_retention import RetentionCandidate, StreamCandidate, Sweep
 from .core.run_state import RunState, RunStatus
 from .core.sync import Serving, SinkBatch, SyncDocument, SyncStep
 from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
@@ -505,19 +505,39 @@ class ArtifactStore(Protocol):
 
 
 class RetentionStore(Protocol):
-    """Finished runs whose logs may be trimmed, and the trim. One conformance suite
-    (tests/conformance/test_retention_store.py) for all adapters."""
+    """What each stream's log may lose, the trims, and the collector of unreferenced artifact
+    bytes. One conformance suite (tests/conformance/test_retention_store.py) for all adapters."""
 
     async def retention_candidates(
         self, finished_before: datetime, *, limit: int, after_run_id: str = ""
     ) -> list[RetentionCandidate]:
         """Finished runs that finished before the instant and have a checkpoint at or past
-        their floor, by run id after `after_run_id`; with what covers their log."""
+        their floor, by run id after `after_run_id`; with what covers their log (on a memory
+        thread, the latest checkpoint within what L1 chunks cover)."""
 
     async def trim_run(self, run_id: str, floor: int) -> int | None:
-        """In one transaction: removes the run's events below `floor`, the checkpoints below
-        `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
-        removed; None (nothing done) when an async projection has not applied them yet."""
+        """In one transaction: indexes the artifacts of the removed `tool.result` events,
+        removes the run's events below `floor`, the checkpoints below `floor - 1`, and moves
+        its floor (`oldest_retained_seq`) up to `floor`. The events removed; None (nothing
+        done) when an async projection has not applied them yet."""
+
+    async def stream_candidates(
+        self, stream_kind: str, occurred_before: datetime, *, limit: int, after_id: str = ""
+    ) -> list[StreamCandidate]:
+        """Agents' ("agent") or Codex workers' ("worker") streams whose oldest retained event
+        occurred before the instant, by id after `after_id`."""
+
+    async def trim_stream(self, stream_kind: str, stream_id: str, floor: int) -> int | None:
+        """Removes the agent's or worker's events below `floor` (an agent's, never past a frame
+        its fold holds at that moment). The events removed; None when an async projection has
+        not applied them yet."""
+
+    async def collect_artifacts(
+        self, stored_before: datetime, *, limit: int, after_sha256: str = "", dry_run: bool = False
+    ) -> Sweep:
+        """One page (by sha256 after `after_sha256`) of blobs last stored before the instant
+        that no index row and no unindexed `tool.result` event references: removed (or only
+        listed, dry). A put of the same bytes after `stored_before` always wins."""
 
 
 # ----- Long-lived agents (core/agents/) -----
