@@ -1,4 +1,4 @@
-"""Sync documents: run and Codex worker summaries as documents for a reactive sync layer. Pure.
+"""Sync documents: run, Codex worker and agent summaries as documents for a reactive sync layer. Pure.
 
 The runtime is the only writer of these documents. Each is keyed `runtime/<kind>:<source id>`
 and carries an envelope (the runtime ids it came from, the seq range of the stream it covers,
@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from . import events as ev
+from .agents import events as agent_events
+from .agents.record import AgentRecord
+from .agents.state import turn_run_id
 from .canonical import canonical_json
 from .errors import DomainError
 from .records import RunRecord
@@ -30,12 +33,18 @@ from .workers import WorkerState
 
 # Bump when a document's payload or envelope changes: the new version is built aside while
 # the old one keeps serving, and replaces it atomically once caught up (store/sync.py).
-SYNC_PROJECTION_VERSION: Final = 1
+# 2: agent summaries (a replay from position 0 gives every existing agent its document).
+SYNC_PROJECTION_VERSION: Final = 2
 
 RUN_SUMMARY: Final = "run_summary"
 WORKER_SUMMARY: Final = "codex_worker_summary"
-KINDS: Final = (RUN_SUMMARY, WORKER_SUMMARY)
-_STREAM_KINDS: Final = {ev.STREAM_RUN: RUN_SUMMARY, "worker": WORKER_SUMMARY}
+AGENT_SUMMARY: Final = "agent_summary"
+KINDS: Final = (RUN_SUMMARY, WORKER_SUMMARY, AGENT_SUMMARY)
+_STREAM_KINDS: Final = {
+    ev.STREAM_RUN: RUN_SUMMARY,
+    "worker": WORKER_SUMMARY,
+    agent_events.STREAM_AGENT: AGENT_SUMMARY,
+}
 
 
 class SyncCursorInvalid(DomainError):
@@ -169,6 +178,50 @@ def worker_summary_payload(state: WorkerState) -> dict[str, Any]:
     # The heartbeat *state* (fresh/stale) depends on the reader's clock: clients derive it
     # from last_heartbeat_at, so a document changes only when the worker's stream does.
     return state.to_json()
+
+
+def agent_summary_payload(record: AgentRecord) -> dict[str, Any]:
+    """What a UI lists an agent by (docs/SYNC.md); the same fields as the read models'
+    `agents` row. The lease is left out: it changes without an event."""
+    s = record.state
+    assert s.spec is not None and s.status is not None
+    pause = s.pause
+    return {
+        "agent_id": s.spec.agent_id,
+        "thread_id": s.spec.thread_id,
+        "user_id": s.spec.user_id or None,
+        "parent_agent_id": s.spec.parent_agent_id,
+        "state": s.status.value,
+        "model": s.model,
+        "pause_reason": pause.reason if pause else "",
+        "pause_detail": pause.detail if pause else "",
+        "pause_until": _iso(pause.until) if pause else None,
+        "failure_reason": s.failure_reason,
+        "error_message": s.error_message,
+        "current_run_id": s.turn.run_id if s.turn else "",
+        "last_turn_run_id": turn_run_id(s.spec.agent_id, s.turns) if s.turns else "",
+        "last_turn_outcome": s.last_outcome,
+        "turn_count": s.turns,
+        "pending_frame_count": len(s.pending),
+        "last_seq": s.last_seq,
+        "wake_at": _iso(record.wake_at),
+        "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at),
+    }
+
+
+def agent_document(record: AgentRecord, touch: Touch, version: int, now: datetime) -> SyncDocument:
+    payload = agent_summary_payload(record)
+    return _document(
+        AGENT_SUMMARY,
+        payload["agent_id"],
+        {"agent_id": payload["agent_id"], "thread_id": payload["thread_id"]},
+        record.state.last_seq,
+        payload,
+        touch,
+        version,
+        now,
+    )
 
 
 def run_document(record: RunRecord, touch: Touch, version: int, now: datetime) -> SyncDocument:
