@@ -35,6 +35,7 @@ from functools import reduce
 from typing import Any
 
 from . import events as ev
+from .agent_summary import AgentRow, AgentTouched
 from .agents import events as agent_events
 from .canonical import canonical_json
 from .run_state import RunState, apply
@@ -159,25 +160,27 @@ class RunModel:
 # ----- the async projection -----
 
 
-ReadModelChange = RunEventRow | MessageRow | RunRolledBack
+ReadModelChange = RunEventRow | MessageRow | RunRolledBack | AgentTouched
 
 
 class LaravelReadModels:
     """Each run event becomes a run_events row, a completed message also a messages
     row; the sink keys both by (run_id, seq), so applying an event twice is harmless.
     An agent's rolled-back turn becomes a `RunRolledBack` (the sink deletes the run's
-    messages rows; deleting twice is harmless too)."""
+    messages rows; deleting twice is harmless too), and every agent event an
+    `AgentTouched` (the sink upserts the agent's row from the runtime's agents row)."""
 
     name = "laravel_read_models"
-    # 2: rolled-back runs lose their messages rows (a bump rebuilds the tables aside).
+    # 2: rolled-back runs lose their messages rows; the agents table (a bump rebuilds aside).
     version = 2
     event_types: frozenset[str] | None = None  # every run event is a run_events row
 
     def apply(self, event: ev.Event) -> Sequence[ReadModelChange]:
         if event.stream_kind == agent_events.STREAM_AGENT:
+            touched = AgentTouched(event.run_id, event.position)
             if event.type == agent_events.TURN_FINISHED and event.payload.get("rolled_back"):
-                return (RunRolledBack(str(event.payload["run_id"]), event.position),)
-            return ()
+                return (RunRolledBack(str(event.payload["run_id"]), event.position), touched)
+            return (touched,)
         if event.stream_kind != ev.STREAM_RUN:
             return ()
         return event_rows(event, thread_id="")
@@ -421,3 +424,45 @@ def check(snapshot: Snapshot, version: int) -> list[Drift]:
     return compare(
         folded, snapshot.stored, wanted_threads, snapshot.stored_threads, snapshot.checkpoint, version
     )
+
+
+# ----- agents -----
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    """What an agents drift check reads: the checkpoint (first), each agent's row as the
+    runtime's agents row (the fold of its stream) makes it, the log position of its latest
+    event, and the read models' row."""
+
+    checkpoint: Checkpoint
+    expected: Mapping[str, AgentRow]
+    positions: Mapping[str, int]
+    stored: Mapping[str, AgentRow | None]
+
+
+def check_agents(snapshot: AgentSnapshot, version: int) -> list[Drift]:
+    """Each agent's drift, at most one reason: the watermark (its latest event is past the
+    checkpoint: lag), then the row's hash (a missing row hashes as None)."""
+    mark = snapshot.checkpoint
+    if mark.version is not None and mark.version != version:
+        return [
+            Drift("projection", LARAVEL_READ_MODELS.name, PROJECTION_VERSION_CHANGED, version, mark.version)
+        ]
+    drifts: list[Drift] = []
+    for agent_id in sorted(snapshot.expected):
+        position = snapshot.positions.get(agent_id, 0)
+        if position > mark.position:
+            drifts.append(Drift("agent", agent_id, WATERMARK_BEHIND, position, mark.position))
+            continue
+        want, have = (
+            _hash(asdict(snapshot.expected[agent_id])),
+            _hash(_as_dict(snapshot.stored.get(agent_id))),
+        )
+        if want != have:
+            drifts.append(Drift("agent", agent_id, SUMMARY_HASH_MISMATCH, want, have))
+    return drifts
+
+
+def _as_dict(row: AgentRow | None) -> dict[str, Any] | None:
+    return None if row is None else asdict(row)

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from . import events as ev
+from .agent_summary import agent_payload, agent_row
 from .agents import events as agent_events
 from .agents.record import AgentRecord
-from .agents.state import turn_run_id
 from .canonical import canonical_json
 from .errors import DomainError
 from .records import RunRecord
@@ -180,38 +180,8 @@ def worker_summary_payload(state: WorkerState) -> dict[str, Any]:
     return state.to_json()
 
 
-def agent_summary_payload(record: AgentRecord) -> dict[str, Any]:
-    """What a UI lists an agent by (docs/SYNC.md); the same fields as the read models'
-    `agents` row. The lease is left out: it changes without an event."""
-    s = record.state
-    assert s.spec is not None and s.status is not None
-    pause = s.pause
-    return {
-        "agent_id": s.spec.agent_id,
-        "thread_id": s.spec.thread_id,
-        "user_id": s.spec.user_id or None,
-        "parent_agent_id": s.spec.parent_agent_id,
-        "state": s.status.value,
-        "model": s.model,
-        "pause_reason": pause.reason if pause else "",
-        "pause_detail": pause.detail if pause else "",
-        "pause_until": _iso(pause.until) if pause else None,
-        "failure_reason": s.failure_reason,
-        "error_message": s.error_message,
-        "current_run_id": s.turn.run_id if s.turn else "",
-        "last_turn_run_id": turn_run_id(s.spec.agent_id, s.turns) if s.turns else "",
-        "last_turn_outcome": s.last_outcome,
-        "turn_count": s.turns,
-        "pending_frame_count": len(s.pending),
-        "last_seq": s.last_seq,
-        "wake_at": _iso(record.wake_at),
-        "created_at": _iso(record.created_at),
-        "updated_at": _iso(record.updated_at),
-    }
-
-
 def agent_document(record: AgentRecord, touch: Touch, version: int, now: datetime) -> SyncDocument:
-    payload = agent_summary_payload(record)
+    payload = agent_payload(agent_row(record))
     return _document(
         AGENT_SUMMARY,
         payload["agent_id"],

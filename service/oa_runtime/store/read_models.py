@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from ..core import events as ev
+from ..core.agent_summary import AgentTouched
 from ..core.canonical import canonical_json
 from ..core.read_models import (
     LARAVEL_READ_MODELS,
@@ -35,7 +36,7 @@ from ..core.read_models import (
     thread_row,
 )
 from ..core.records import StartRequest
-from . import flows  # a module import: flows imports this module too
+from . import agent_read_models, flows  # module imports: both import this module too
 from .common import EVENT_COLUMNS
 from .dialect import Dialect
 from .sql import Flow, Stmt, command, query
@@ -92,7 +93,7 @@ def _statements(text: str) -> list[str]:
     return [stmt.strip() for stmt in code.split(";") if stmt.strip()]
 
 
-TABLES = ("threads", "runs", "messages", "run_events")
+TABLES = ("threads", "runs", "messages", "run_events", "agents")
 
 
 def prepare_aside(d: Dialect) -> Flow[None]:
@@ -145,6 +146,9 @@ class LaravelReadModelsSink:
         rollbacks = sorted({c.run_id for c in changes if isinstance(c, RunRolledBack)})
         if rollbacks:
             yield from drop_messages(d, rollbacks, space)
+        agents = [c.agent_id for c in changes if isinstance(c, AgentTouched)]
+        if agents:
+            yield from agent_read_models.write_agents(d, agents, space)
         if not events:
             return
         run_ids = sorted({e.run_id for e in events})
@@ -188,7 +192,7 @@ class LaravelReadModelsSink:
         yield from swap_aside(d)
 
     def clear(self, d: Dialect) -> Flow[None]:
-        for name in ("run_events", "messages", "runs", "threads"):
+        for name in ("run_events", "messages", "runs", "threads", "agents"):
             yield command(f"DELETE FROM {table(d, name)}")
 
 
