@@ -105,7 +105,10 @@ async def test_reproject_reports_drift_exits_nonzero_and_reconciles(database_url
 
 def test_reproject_needs_a_scope() -> None:
     result = subprocess.run([CLI, "reproject", "--dry-run"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "one of the arguments --run-id --thread-id --all" in result.stderr
+    assert (
+        result.returncode == 2
+        and "one of the arguments --run-id --thread-id --agent-id --all" in result.stderr
+    )
 
 
 async def test_postgres_read_models_live_in_their_own_schema(
