@@ -1,8 +1,9 @@
 """Laravel reading the read models (issue 15, tests): a run and an agent through the REST API
 (Envoy + service), then `read_models_flow.php` reads `threads`, `runs`, `messages`,
 `run_events` and `agents` with Laravel's query builder (Debian's illuminate/database over
-PDO), configured as a Laravel app would be: on PostgreSQL the `laravel` schema (RUNTIME_READ_MODEL_SCHEMA), on SQLite the same
-database file with the `laravel_` table prefix. What PHP read must match what the API answered.
+PDO), configured as a Laravel app would be: on PostgreSQL the `laravel` schema
+(RUNTIME_READ_MODEL_SCHEMA), on SQLite the same database file with the `laravel_` table
+prefix. What PHP read must match what the API answered.
 """
 
 from __future__ import annotations
