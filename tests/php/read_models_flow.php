@@ -41,17 +41,19 @@ $capsule = new Capsule();
 $capsule->addConnection(json_decode($connection, true, 512, JSON_THROW_ON_ERROR));
 $db = $capsule->getConnection();
 
-// The projection is asynchronous: wait until it has reached the run's last event, as a
-// Laravel page would show the run a moment later.
-$lastSeq = (int) $api['run']['lastSeq'];
-$deadline = microtime(true) + 30;
-while (($db->table('runs')->where('run_id', $runId)->value('last_seq') ?? 0) < $lastSeq) {
-    if (microtime(true) > $deadline) {
-        fwrite(STDERR, "read model of $runId not at seq $lastSeq within 30 s\n");
-        exit(1);
+// The projection is asynchronous: wait until a row has reached its stream's last event, as a
+// Laravel page would show it a moment later.
+$projected = function (string $table, string $key, string $id, int $lastSeq) use ($db): void {
+    $deadline = microtime(true) + 30;
+    while (($db->table($table)->where($key, $id)->value('last_seq') ?? 0) < $lastSeq) {
+        if (microtime(true) > $deadline) {
+            fwrite(STDERR, "$table row of $id not at seq $lastSeq within 30 s\n");
+            exit(1);
+        }
+        usleep(50_000);
     }
-    usleep(50_000);
-}
+};
+$projected('runs', 'run_id', $runId, (int) $api['run']['lastSeq']);
 
 $rows = fn ($query) => $query->get()->map(fn ($row) => (array) $row)->all();
 $readModels = [
@@ -79,15 +81,7 @@ for ($i = 0; $i < 1500; $i++) {
     }
     usleep(20_000);
 }
-$agentSeq = (int) $agent['lastSeq'];
-$deadline = microtime(true) + 30;
-while (($db->table('agents')->where('agent_id', $agentId)->value('last_seq') ?? 0) < $agentSeq) {
-    if (microtime(true) > $deadline) {
-        fwrite(STDERR, "agents row of $agentId not at seq $agentSeq within 30 s\n");
-        exit(1);
-    }
-    usleep(50_000);
-}
+$projected('agents', 'agent_id', $agentId, (int) $agent['lastSeq']);
 $agentRow = (array) $db->table('agents')->where('agent_id', $agentId)->first();
 $api['agent'] = $agent;
 $readModels['agent'] = $agentRow;
