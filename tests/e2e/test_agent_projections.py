@@ -35,9 +35,10 @@ from tests.support.sync_sink import SyncSink, serve_sync_sink
 
 # A first step that completes a message (a tool call ends the step), then a second step that
 # streams until canceled; an agent's turn with a bounded second step (a rolled-back turn's
-# frames run again in the next turn, which has to end).
+# frames run again in the next turn, which has to end), long enough for the next frame to
+# arrive while it runs on a loaded machine.
 CANCELED_LATER = '/say first words\n/tool echo {"text": "x"}\n/tokens 100000 200'
-TURN_CANCELED_LATER = '/say first words\n/tool echo {"text": "x"}\n/sleep 1000'
+TURN_CANCELED_LATER = '/say first words\n/tool echo {"text": "x"}\n/sleep 2500'
 TABLES = ("threads", "runs", "messages", "run_events", "agents")
 
 
@@ -122,7 +123,9 @@ async def test_rolled_back_turns_and_runs_leave_the_laravel_messages(database_ur
         await events_until(rt, "rb", lambda es: "agent.turn_started" in [e.type for e in es])
         await first_message(rt, "rb:turn:1")
         await submit(rt, "rb", prompt("f2", "/say kept"))
-        await events_until(rt, "rb", slept_after_turns(2))
+        seen = await events_until(rt, "rb", slept_after_turns(2))
+        finished = [e.turn_finished for e in seen if e.type == "agent.turn_finished"]
+        assert finished[0].rolled_back, "f2 came after turn 1 had ended: nothing was rolled back"
         # A run rolled back by a later run's thread input policy after its message was projected.
         await start(rt, "a", CANCELED_LATER, thread_id="t-rb")
         await first_message_projected(rt, "a")
@@ -152,9 +155,9 @@ async def test_rolled_back_turns_and_runs_leave_the_laravel_messages(database_ur
         assert runs["rb:turn:1"] == ("canceled", "rolled_back", 0)
         assert runs["a"] == ("canceled", "rolled_back", 0)
         assert runs["b"][:2] == ("succeeded", "stop")
-    before = dump(database_url)
-
     async with opened_store(database_url) as store:
+        await catch_up(store)  # the service stopped: what its projector had not reached yet
+        before = dump(database_url)
         report = await reproject(store)
         assert report.found == [] and report.runs_checked == 4 and report.agents_checked == 1
         await store.reset_projection(LARAVEL_READ_MODELS.name)  # a rebuild by replay, from position 0
@@ -253,6 +256,7 @@ async def test_agents_reach_the_sync_sink_subscribe_and_the_read_models(database
 
     laravel_query(database_url, "UPDATE {t}agents SET state = 'running' WHERE agent_id = 'ag-2'")
     async with opened_store(database_url) as store:
+        await catch_up(store)
         found = await reproject(store, agent_id="ag-2")
         assert [(d.scope, d.id, d.reason) for d in found.found] == [("agent", "ag-2", SUMMARY_HASH_MISMATCH)]
         assert (await reproject(store, reconcile=True)).ok
