@@ -187,7 +187,11 @@ def _cmd_reproject(args: argparse.Namespace) -> int:
         await store.open()
         try:
             report = await reproject(
-                store, run_id=args.run_id, thread_id=args.thread_id, reconcile=args.reconcile
+                store,
+                run_id=args.run_id,
+                thread_id=args.thread_id,
+                agent_id=args.agent_id,
+                reconcile=args.reconcile,
             )
         finally:
             await store.close()
@@ -376,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     scope = reproject.add_mutually_exclusive_group(required=True)
     scope.add_argument("--run-id")
     scope.add_argument("--thread-id")
-    scope.add_argument("--all", action="store_true")
+    scope.add_argument("--agent-id", help="one agent's row in the agents table")
+    scope.add_argument("--all", action="store_true", help="every run, thread and agent")
     mode = reproject.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="report only (the default)")
     mode.add_argument("--reconcile", action="store_true", help="repair the drift by replay")

@@ -24,7 +24,7 @@ from .core.memory.chunks import Level, StreamRef
 from .core.memory.records import MemoryQueryRecord, StoredChunk
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
-from .core.read_models import RunModel, Snapshot
+from .core.read_models import AgentSnapshot, RunModel, Snapshot
 from .core.records import (
     AppendResult,
     CancelResult,
@@ -285,6 +285,17 @@ class ReadModels(Protocol):
     async def replace_read_models(self, run_ids: Sequence[str], models: Sequence[RunModel]) -> bool:
         """Rewrites these runs' rows from their fold under the projection's lock; False when
         the lock is held elsewhere this instant."""
+
+    async def read_model_agent_scope(self, agent_id: str | None) -> list[str]:
+        """The agent ids a reproject covers (None: every agent)."""
+
+    async def read_model_agent_snapshot(self, agent_ids: Sequence[str]) -> AgentSnapshot:
+        """These agents' read-model rows, their runtime rows and latest event positions,
+        with the projection's checkpoint."""
+
+    async def replace_read_model_agents(self, agent_ids: Sequence[str]) -> bool:
+        """Rewrites these agents' rows from their runtime rows under the projection's lock;
+        False when the lock is held elsewhere this instant."""
 
 
 class EventStore(

@@ -40,7 +40,7 @@ SERVICE = "/openagents.runtime.v1.RunService/"
 WORKER_SERVICE = "/openagents.runtime.v1.CodexWorkerService/"
 SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
 # SyncTopic numbers (sync_service.proto): the auth floor sees no wire types, only their values.
-_RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
+_RUN_SUMMARIES, _WORKER_SUMMARIES, _AGENT_SUMMARIES = 1, 2, 3
 ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
 AGENT_SERVICE = "/openagents.runtime.v1.AgentService/"
 MEMORY_SERVICE = "/openagents.runtime.v1.MemoryService/"
@@ -235,8 +235,8 @@ async def _users_workers(store: ResourceReader, request: Any) -> Target:
 
 
 async def _subscription(store: ResourceReader, request: Any) -> Target:
-    """Subscribe: one topic filtered to one id touches that run or worker (a token bound to
-    it, its thread or its owner may subscribe); anything wider touches every run and worker,
+    """Subscribe: one topic filtered to one id touches that run, worker or agent (a token bound
+    to it, its thread or its owner may subscribe); anything wider touches every run and worker,
     which only a service token may (a bound token's claims never match an empty target)."""
     topics = list(request.topics)
     if len(topics) != 1 or len(topics[0].ids) != 1:
@@ -246,6 +246,11 @@ async def _subscription(store: ResourceReader, request: Any) -> Target:
         return await _run_named(store, only)
     if topic == _WORKER_SUMMARIES:
         return await _worker_named(store, only)
+    if topic == _AGENT_SUMMARIES:
+        record = await _agent_reader(store).get_agent(_require_agent_id(only))
+        if record is None:
+            raise AgentNotFound(only)
+        return _agent_target(record)
     return EVERY_RUN
 
 

@@ -17,10 +17,10 @@ from ..core import events as ev
 from ..core.admission import PlanStart
 from ..core.messages import ChatMessage
 from ..core.projections import Projection, ProjectionStep
-from ..core.read_models import RunModel, Snapshot
+from ..core.read_models import AgentSnapshot, RunModel, Snapshot
 from ..core.records import CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
-from . import admission, flows, read_models
+from . import admission, agent_read_models, flows, read_models
 from .dialect import Dialect
 from .sql import Done, Flow, done
 
@@ -174,6 +174,20 @@ class SqlStore(ABC):
 
         def flow() -> Flow[Done[bool]]:
             return done((yield from read_models.replace_runs(d, run_ids, models)))
+
+        return await self._write(flow)
+
+    async def read_model_agent_scope(self, agent_id: str | None) -> list[str]:
+        return await self._read(agent_read_models.agent_scope(self.dialect, agent_id))
+
+    async def read_model_agent_snapshot(self, agent_ids: Sequence[str]) -> AgentSnapshot:
+        return await self._read(agent_read_models.agent_snapshot(self.dialect, agent_ids))
+
+    async def replace_read_model_agents(self, agent_ids: Sequence[str]) -> bool:
+        d = self.dialect
+
+        def flow() -> Flow[Done[bool]]:
+            return done((yield from agent_read_models.replace_agents(d, agent_ids)))
 
         return await self._write(flow)
 
