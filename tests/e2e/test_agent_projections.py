@@ -93,14 +93,22 @@ async def opened_store(database_url: str) -> AsyncIterator[SqlStore]:
 
 
 async def first_message(rt: RuntimeHandle, run_id: str) -> None:
-    """Until the run's first message completed (read on its live stream)."""
-    call = rt.stub.StreamRunEvents(
-        run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md(run_id=run_id), timeout=20
-    )
-    async for message in call:
-        if message.event.type == "message.completed":
-            call.cancel()
-            return
+    """Until the run's first message completed (read on its live stream). An agent records
+    `agent.turn_started` before it creates the turn's run: NOT_FOUND until then is retried."""
+    async with asyncio.timeout(20):
+        while True:
+            call = rt.stub.StreamRunEvents(
+                run_service_pb2.StreamRunEventsRequest(run_id=run_id), metadata=rt.md(run_id=run_id)
+            )
+            try:
+                async for message in call:
+                    if message.event.type == "message.completed":
+                        call.cancel()
+                        return
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+            await asyncio.sleep(0.02)
 
 
 async def first_message_projected(rt: RuntimeHandle, run_id: str) -> None:
