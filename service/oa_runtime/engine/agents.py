@@ -288,6 +288,7 @@ class AgentExecutor:
             if failures >= self.settings.max_task_failures and lease is not None:
                 await self._fail_agent(agent_id, lease, failures, error)
                 self._failures.pop(agent_id, None)
+                handle.start_again = True  # its failure's effects (children, parent) are due
                 return
             if lease is not None:
                 await self._agents.release_agent(self.settings.owner, lease, None)
@@ -316,8 +317,6 @@ class AgentExecutor:
         for run_id in running:
             await self._turns.cancel_turn(run_id, aev.FAIL_RECOVERY_EXHAUSTED)
         await self._agents.release_agent(self.settings.owner, lease, None)
-        if update.record is not None and update.record.state.stop_due:
-            self.start(agent_id)  # its failure's effects (children, parent) are carried out
 
     async def _start_later(self, agent_id: str, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -513,6 +512,8 @@ class _AgentLoop:
             turn = current.turn
             if turn is None or turn.run_id != run_id:
                 return []
+            if turn.waiting_until is not None and turn.waiting_until > now:
+                return []  # recorded already, and its recheck is still ahead
             return [aev.turn_waiting(run_id, now, recheck)]
 
         if await self._append(waiting) is None:
