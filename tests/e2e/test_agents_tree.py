@@ -76,6 +76,13 @@ async def lease_owner(rt: RuntimeHandle, agent_id: str) -> str | None:
     return None if row[0] is None else str(row[0])
 
 
+async def no_lease(rt: RuntimeHandle, agent_id: str, timeout_s: float = 10) -> None:
+    """Until the agent's lease is given up (a release is a row update, with no event to await)."""
+    async with asyncio.timeout(timeout_s):
+        while await lease_owner(rt, agent_id) is not None:  # noqa: ASYNC110 (a row, no event)
+            await asyncio.sleep(0.02)
+
+
 async def test_a_sub_run_answers_with_one_tool_result_frame(runtime: RuntimeHandle) -> None:
     await create(runtime, "s1")
     await submit(runtime, "s1", prompt("f1", sub_run("/say from the sub-run")))
@@ -200,10 +207,11 @@ async def test_a_lost_sub_run_watcher_is_recovered_and_reports_once(
     """The sub-run ends and its watcher dies before telling the parent (a crash): the parent's
     durable sub-run check finds the end and delivers the one frame."""
     real = AgentTurns.subrun_ended
-    lost = asyncio.Event()
+    parent_asleep, lost = asyncio.Event(), asyncio.Event()
 
     async def lose_first(self: AgentTurns, agent_id: str, sub_id: str, run: RunRecord) -> None:
         if not lost.is_set():
+            await parent_asleep.wait()  # no task of the parent is left to notice the loss
             lost.set()
             raise RuntimeError("the replica died before the parent's frame")
         await real(self, agent_id, sub_id, run)
@@ -216,6 +224,7 @@ async def test_a_lost_sub_run_watcher_is_recovered_and_reports_once(
         first = await events_until(rt, "s6", slept_after_turns(1))
         (started,) = [e.subrun_started for e in first if e.type == "agent.subrun_started"]
         await wait_state(rt, started.run_id, run_pb2.RUN_STATE_SUCCEEDED)
+        parent_asleep.set()
         await asyncio.wait_for(lost.wait(), 10)
         assert not tool_results(first) and len((await get(rt, "s6")).sub_runs) == 1
         clock.advance(timedelta(seconds=31))  # the sub-runs' check falls due
@@ -230,8 +239,9 @@ async def test_a_turn_waiting_for_an_answer_holds_no_lease(runtime: RuntimeHandl
     await create(runtime, "w1")
     await submit(runtime, "w1", prompt("f1", '/tool ask_user {"question": "Which colour?"}\n/say thanks'))
     await events_until(runtime, "w1", has("agent.turn_waiting"))
+    await no_lease(runtime, "w1")  # given up right after agent.turn_waiting
     agent = await get(runtime, "w1")
-    assert agent.state == agent_pb2.AGENT_STATE_RUNNING and await lease_owner(runtime, "w1") is None
+    assert agent.state == agent_pb2.AGENT_STATE_RUNNING
     (task,) = await tool_tasks(runtime, agent.current_run_id)
     await runtime.stub.AnswerQuestion(
         run_service_pb2.AnswerQuestionRequest(
@@ -242,7 +252,7 @@ async def test_a_turn_waiting_for_an_answer_holds_no_lease(runtime: RuntimeHandl
     events = await events_until(runtime, "w1", slept_after_turns(1), after_seq=agent.last_seq)
     assert types(events)[:2] == ["agent.turn_moved", "agent.turn_finished"]
     assert events[1].turn_finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
-    assert await lease_owner(runtime, "w1") is None
+    await no_lease(runtime, "w1")
 
 
 @pytest.fixture
@@ -274,4 +284,4 @@ async def test_an_agent_task_that_keeps_raising_fails_the_agent(
     assert (
         agent.state == agent_pb2.AGENT_STATE_FAILED and agent.failure_reason == "executor_recovery_exhausted"
     )
-    assert await lease_owner(fragile, "x1") is None
+    await no_lease(fragile, "x1")  # once its failure's outbox ran (agent.reported)
