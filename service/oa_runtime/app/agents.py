@@ -1,10 +1,10 @@
-"""Long-lived agents: create, read, list, frames, wake, sleep, timers; and turns as runs.
+"""Long-lived agents: create, read, list, frames, wake, sleep, timers, a waiting turn's wake.
 
 Each use case validates its input, then hands the store a pure decision (core/agents/) that
 runs inside the store's transaction on the agent's current row, and then makes sure the
 agent is executed: an agent that needs an executor now is claimed at once on this replica
-(or, when it executes here already, poked to decide again). `AgentTurns` is what the agent
-executor (engine/agents.py) calls to run a turn: StartRun / CancelRun by the turn's run id.
+(or, when it executes here already, poked to decide again). Turns as runs, children and
+sub-runs are in app/agent_tree.py.
 """
 
 from __future__ import annotations
