@@ -27,7 +27,9 @@ async def seed_thread(
 ) -> None:
     """A run on `thread_id`: its `run.accepted` (restamped at the first instant) and one
     `message.completed` per instant."""
-    request = StartRequest(run_id=run_id, thread_id=thread_id, user_id="42", prompt=prompt, model="scripted")
+    request = StartRequest(
+        run_id=run_id, thread_id=thread_id, user_id="42", prompt=prompt, model="scripted"
+    )
     fingerprint = hashlib.sha256(canonical_json(request.to_json()).encode()).hexdigest()
     created = await store.create_run(request, fingerprint, ev.run_accepted(thread_id, "scripted", "m0"))
     assert created.created
