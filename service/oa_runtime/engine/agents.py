@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -130,6 +130,7 @@ class AgentExecutor:
         self._stopping = False
         self._failures: dict[str, int] = {}  # unexpected task exceptions in a row, per agent
         self._watched: set[str] = set()  # sub-run attempts (run ids) watched here
+        self._helpers: set[asyncio.Task[None]] = set()  # sub-run watchers, delayed restarts
 
     @property
     def stopping(self) -> bool:
@@ -234,6 +235,8 @@ class AgentExecutor:
         their leases so a peer continues at once."""
         self._stopping = True
         self._claim_now.set()
+        for helper in list(self._helpers):
+            helper.cancel()  # process memory: the agents' durable checks recover them
         handles = list(self._handles.items())
         for _, handle in handles:
             if handle.task is not None:
@@ -298,7 +301,7 @@ class AgentExecutor:
         delay = min(
             self.settings.recovery_backoff_s * 2 ** (failures - 1), self.settings.recovery_backoff_max_s
         )
-        self._tg.create_task(self._start_later(agent_id, delay), name=f"agent-recover:{agent_id}")
+        self._helper(self._start_later(agent_id, delay), f"agent-recover:{agent_id}")
 
     async def _fail_agent(self, agent_id: str, lease: AgentLease, failures: int, error: str) -> None:
         now = self._clock()
@@ -330,7 +333,12 @@ class AgentExecutor:
         for sub in subruns:
             if sub.run_id not in self._watched and not self._stopping:
                 self._watched.add(sub.run_id)
-                self._tg.create_task(self._watch(agent_id, sub), name=f"subrun:{sub.run_id}")
+                self._helper(self._watch(agent_id, sub), f"subrun:{sub.run_id}")
+
+    def _helper(self, job: Coroutine[object, object, None], name: str) -> None:
+        task = self._tg.create_task(job, name=name)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
 
     async def _watch(self, agent_id: str, sub: SubRun) -> None:
         try:
