@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from google.protobuf import duration_pb2
+from oa_runtime import server as server_module
 from oa_runtime.app.agent_tree import AgentTurns
 from oa_runtime.core.agents.state import AgentState
 from oa_runtime.core.records import RunRecord
@@ -285,3 +286,35 @@ async def test_an_agent_task_that_keeps_raising_fails_the_agent(
         agent.state == agent_pb2.AGENT_STATE_FAILED and agent.failure_reason == "executor_recovery_exhausted"
     )
     await no_lease(fragile, "x1")  # once its failure's outbox ran (agent.reported)
+
+
+async def test_a_lost_wake_of_a_waiting_turn_is_covered_by_its_recheck(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service dies between the answer's commit and waking the agent (the hook is lost):
+    the agent row's recheck time, written with agent.turn_waiting, brings it back."""
+
+    async def lost(agents: object, run_id: str) -> None:
+        return None
+
+    monkeypatch.setattr(server_module, "turn_run_moved", lost)
+    clock = Clock(datetime.now(UTC))
+    async with running_runtime(database_url, env={"RUNTIME_CLAIM_INTERVAL_S": "0.1"}, clock=clock) as rt:
+        await create(rt, "w2")
+        await submit(rt, "w2", prompt("f1", '/tool ask_user {"question": "Which colour?"}\n/say thanks'))
+        await events_until(rt, "w2", has("agent.turn_waiting"))
+        await no_lease(rt, "w2")
+        agent = await get(rt, "w2")
+        (task,) = await tool_tasks(rt, agent.current_run_id)
+        await rt.stub.AnswerQuestion(
+            run_service_pb2.AnswerQuestionRequest(
+                run_id=agent.current_run_id, question_id=task.question_id, answer="blue"
+            ),
+            metadata=rt.md(),
+        )
+        await wait_state(rt, agent.current_run_id, run_pb2.RUN_STATE_SUCCEEDED)
+        assert (await get(rt, "w2")).state == agent_pb2.AGENT_STATE_RUNNING  # nobody told it
+        clock.advance(timedelta(seconds=61))  # RUNTIME_AGENT_WAITING_RECHECK_S (60 s) passed
+        events = await events_until(rt, "w2", slept_after_turns(1), after_seq=agent.last_seq)
+        finished = next(e.turn_finished for e in events if e.type == "agent.turn_finished")
+        assert finished.outcome == run_event_pb2.RUN_OUTCOME_SUCCEEDED
