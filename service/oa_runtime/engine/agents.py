@@ -9,6 +9,12 @@ the agent row inside a fenced update, append what was decided, then act on the e
 - `Release`: give the lease up, atomically with "nothing arrived since I decided" (else
   decide again), and end the task. A sleeping agent holds no task, no lease, no memory.
 A kill -9 anywhere loses nothing: the next holder decides on the same durable state.
+Before deciding on anything else, a pause's or failure's effects (`state.stop_due`: cancel the
+sub-runs, sleep the children, report to the parent) are carried out and recorded done. A turn
+whose run waits for a human records `agent.turn_waiting` and gives task and lease up. An
+unexpected exception gives the lease up at once; the task starts again after a backoff, and
+the agent fails after `max_task_failures` in a row. Sub-runs are watched by
+engine/agent_watchers.py.
 
 Agents with work are found by the claimer (`wake_at` due on the agent row) within
 `claim_interval_s` on any replica, and at once on the replica that took a frame (`start`).
@@ -37,7 +43,8 @@ from ..core.errors import DependencyUnavailable, DomainError, FencedOff
 from ..core.events import APPROVAL_REQUESTED, QUESTION_ASKED, RUN_FINISHED, NewEvent
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
-from ..ports import AgentLease, AgentStore, EventLog, RunQueries
+from ..ports import AgentLease, AgentStore
+from .agent_watchers import RunReader, SubrunTurns, SubrunWatchers
 from .broker import Broker
 from .coordinator import claim_forever
 
@@ -47,7 +54,7 @@ WAIT_TYPES = (APPROVAL_REQUESTED, QUESTION_ASKED)  # a turn's run asking a human
 Clock = Callable[[], datetime]
 
 
-class Turns(Protocol):
+class Turns(SubrunTurns, Protocol):
     """What a turn needs of the run use cases (implemented by the application layer)."""
 
     async def start_turn(self, state: AgentState, run_id: str) -> None:
@@ -63,18 +70,6 @@ class Turns(Protocol):
         """The effects of the agent's pause or failure (`state.stop_due`): its sub-runs are
         canceled, its children sleep, its parent is told (idempotent); answers what the
         parent decided on it (core/agents/children.py), or "none"."""
-
-    async def start_subrun(self, agent_id: str, sub_id: str, run_id: str) -> bool:
-        """Creates the sub-run's attempt `run_id` (idempotent); False when it is no longer the
-        agent's current attempt of that sub-run (nothing to watch)."""
-
-    async def subrun_ended(self, agent_id: str, sub_id: str, run: RunRecord) -> None:
-        """Tells the parent its sub-run's attempt ended (idempotent): one tool_result frame,
-        or a restart, or an escalation."""
-
-
-class RunReader(RunQueries, EventLog, Protocol):
-    """What waiting for a turn's run needs of the store."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +124,7 @@ class AgentExecutor:
         self._claim_now = asyncio.Event()
         self._stopping = False
         self._failures: dict[str, int] = {}  # unexpected task exceptions in a row, per agent
-        self._watched: set[str] = set()  # sub-run attempts (run ids) watched here
+        self._watchers = SubrunWatchers(turns, runs, broker, settings.run_poll_s)
         self._helpers: set[asyncio.Task[None]] = set()  # sub-run watchers, delayed restarts
 
     @property
@@ -331,45 +326,13 @@ class AgentExecutor:
         """Makes sure each sub-run's current attempt is started and watched here until it
         ends (process memory: the agent's `subrun_check_at` recovers a lost watcher)."""
         for sub in subruns:
-            if sub.run_id not in self._watched and not self._stopping:
-                self._watched.add(sub.run_id)
-                self._helper(self._watch(agent_id, sub), f"subrun:{sub.run_id}")
+            if not self._stopping and self._watchers.claim(sub.run_id):
+                self._helper(self._watchers.watch(agent_id, sub), f"subrun:{sub.run_id}")
 
     def _helper(self, job: Coroutine[object, object, None], name: str) -> None:
         task = self._tg.create_task(job, name=name)
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
-
-    async def _watch(self, agent_id: str, sub: SubRun) -> None:
-        try:
-            if await self._turns.start_subrun(agent_id, sub.sub_id, sub.run_id):
-                record = await wait_run_end(self._runs, self._broker, sub.run_id, self.settings.run_poll_s)
-                await self._turns.subrun_ended(agent_id, sub.sub_id, record)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("sub-run watcher failed", extra={"agent_id": agent_id, "run_id": sub.run_id})
-        finally:
-            self._watched.discard(sub.run_id)
-
-
-async def wait_run_end(runs: RunReader, broker: Broker, run_id: str, poll_s: float) -> RunRecord:
-    """The run's record once it ended (its stream says so, or a re-read every `poll_s`)."""
-    with broker.subscribe(run_id) as sub:
-        while True:
-            record = await runs.get_run(run_id)
-            if record is not None and record.status.is_terminal:
-                return record
-            if record is not None:
-                sub.position = record.last_seq
-            while not _finished(sub.drain()) and not sub.lagging:
-                if not await sub.wait(poll_s):
-                    break
-            sub.lagging = False
-
-
-def _finished(events: Sequence[object]) -> bool:
-    return any(getattr(e, "type", "") == RUN_FINISHED for e in events)
 
 
 class _AgentLoop:
