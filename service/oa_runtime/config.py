@@ -72,6 +72,12 @@ class Settings:
     stream_poll_s: float = 1.0  # fallback poll for streams of runs executed elsewhere
     # How often a replica looks for frames other replicas gave the agents it holds (PostgreSQL).
     agent_poll_s: float = 0.25
+    # An agent task's unexpected exceptions in a row before the agent is marked FAILED
+    # (each one gives the lease up at once and retries after a doubling backoff).
+    agent_max_task_failures: int = 5
+    # A turn waiting for a human holds nothing; its agent is looked at again after this at the
+    # latest (the run's move wakes it at once; this covers a crash before it was told).
+    agent_waiting_recheck_s: float = 60.0
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
     # ----- tools -----
@@ -145,6 +151,12 @@ class Settings:
             recovery_budget=_int(e, "RUNTIME_RECOVERY_BUDGET", defaults.recovery_budget),
             stream_poll_s=_float(e, "RUNTIME_STREAM_POLL_S", defaults.stream_poll_s),
             agent_poll_s=_float(e, "RUNTIME_AGENT_POLL_S", defaults.agent_poll_s),
+            agent_max_task_failures=_int(
+                e, "RUNTIME_AGENT_MAX_TASK_FAILURES", defaults.agent_max_task_failures
+            ),
+            agent_waiting_recheck_s=_float(
+                e, "RUNTIME_AGENT_WAITING_RECHECK_S", defaults.agent_waiting_recheck_s
+            ),
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
             # ----- tools -----

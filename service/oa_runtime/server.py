@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.sync import SyncService
 from .api.workers import CodexWorkerService
-from .app.agents import Agents, AgentTools, AgentTurns, memory_budget
+from .app.agent_tree import AgentTools, AgentTurns
+from .app.agents import Agents, memory_budget, turn_run_moved
 from .app.memory import CompactionSettings, Compactor, MemoryScheduler
 from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
@@ -325,10 +327,13 @@ def _agent_executor(
             ttl_s=settings.lease_ttl_s,
             claim_interval_s=settings.claim_interval_s,
             poll_s=None if store.single_node else settings.agent_poll_s,
+            max_task_failures=settings.agent_max_task_failures,
+            waiting_recheck_s=settings.agent_waiting_recheck_s,
         ),
         clock,
         on_change=agents.hub.publish,
     )
+    runtime.run_moved = partial(turn_run_moved, agents)  # a waiting turn's run moved: wake its agent
     return agents.executor
 
 

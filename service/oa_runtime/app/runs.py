@@ -110,6 +110,7 @@ async def cancel_with(rt: Runtime, run_id: str, cancel: ev.NewEvent) -> CancelOu
         # Not executing anywhere here (a run waiting for a human holds no task): start
         # it so it records its end at once.
         rt.executor.start(run_id)
+        await rt.tell_run_moved(run_id)
     return CancelOutcome(record, result.recorded)
 
 
