@@ -21,16 +21,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from oa_runtime.app.memory import Compactor
-from oa_runtime.core.memory.records import StoredChunk, thread_stream
+from oa_runtime.core.memory.records import thread_stream
 from oa_runtime.core.memory.tokens import ByteEstimator
 from oa_runtime.engine.memory_context import MemoryContexts
 from oa_runtime.models.registry import ModelRegistry
 from oa_runtime.models.scripted import ScriptedProvider
+from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
 from oa_runtime.store.memory import open_memory_store
 
-from bench.memory import START, build_history
+from bench.memory import START
 from tests.support.memory import seed_thread
+from tests.support.postgres import start_postgres
+
+THREAD = "bench"
 
 
 async def bench_compaction(directory: Path) -> None:
@@ -58,34 +62,73 @@ async def bench_compaction(directory: Path) -> None:
         await store.close()
 
 
-async def bench_turn_context(directory: Path, days: int, iterations: int) -> None:
-    store = open_store(f"sqlite:///{directory / 'context.db'}")
+async def seed_history(store: EventStore, days: int) -> tuple[datetime, int]:
+    """A thread with `days` of an agent's life: one run (turn) per 10-minute window, each of 20
+    events, compacted by the Compactor (scripted model), then a 30-minute uncompacted tail run of
+    180 events and the turn's own run. Answers the tail's start and the chunks written."""
+    memory = open_memory_store(store)
+    await memory.enable_memory(thread_stream(THREAD), 0)
+    windows = days * 24 * 6
+    for i in range(windows):
+        at = START + timedelta(minutes=10 * i)
+        # Each turn leaves a run mark past where it read from (engine/memory_context.py); here,
+        # a turn before each run, which read from the log's head then.
+        await memory.mark_thread_runs(THREAD, await store.log_head())
+        await seed_thread(store, THREAD, f"run-{i:05d}", [at + timedelta(seconds=30 * k) for k in range(19)])
+    tail = START + timedelta(days=days)
+    job = Compactor(memory, ModelRegistry([ScriptedProvider()]), ByteEstimator(), "bench", clock=lambda: tail)
+    written = 0
+    while True:  # one compact() per call: 10 s of work at a time is fine for a bench
+        done_now = await job.compact(thread_stream(THREAD)) or []
+        written += len(done_now)
+        if not done_now:
+            break
+    await seed_thread(store, THREAD, "run-tail", [tail + timedelta(seconds=10 * i) for i in range(179)])
+    await seed_thread(store, THREAD, "run-turn", [tail + timedelta(minutes=31)])
+    return tail, written
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+async def bench_turn_context(url: str, backend: str, days: int, iterations: int) -> None:
+    store = open_store(url)
+    await store.open()
+    try:
+        t0 = time.perf_counter()
+        _, chunks = await seed_history(store, days)
+        print(f"seeded and compacted {days} days ({chunks} chunks) in {time.perf_counter() - t0:.0f} s")
+    finally:
+        await store.close()
+    store = open_store(url)  # a fresh start: nothing cached in this process
     await store.open()
     try:
         memory = open_memory_store(store)
         counter = ByteEstimator()
-        chunks, _ = build_history(days, counter)
-        for chunk in chunks:
-            await memory.write_chunk(StoredChunk(chunk, None, START))
-        tail = START + timedelta(days=days)
-        await seed_thread(store, "bench", "run-tail", [tail + timedelta(seconds=10 * i) for i in range(180)])
-        await seed_thread(store, "bench", "run-turn", [tail + timedelta(hours=1)])
-        await memory.enable_memory(thread_stream("bench"), 0)
-        contexts = MemoryContexts(memory, counter, 16_000)
-        t0 = time.perf_counter()
-        await contexts.assemble("bench", "run-turn")
-        cold = (time.perf_counter() - t0) * 1000
-        what = f"sqlite, {len(chunks)} chunks over {days} days, 180-event tail, 16k budget"
-        print(f"turn_context cold (first turn after a start: every chunk read) ({what}): {cold:.0f} ms")
-        for name, step in (("assemble", contexts.assemble), ("assemble+record", contexts.history)):
-            samples = []
-            for _ in range(iterations):
+        what = f"{backend}, {chunks} chunks and {days * 144} runs over {days} days, 200-event raw tail"
+        for budget in (16_000, 128_000):
+            cold = []
+            for _ in range(iterations):  # a new MemoryContexts each time: the first turn after a start
+                contexts = MemoryContexts(memory, counter, budget)
                 t0 = time.perf_counter()
-                await step("bench", "run-turn")
-                samples.append((time.perf_counter() - t0) * 1000)
-            samples.sort()
-            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-            print(f"turn_context_ms {name} ({what}): p50 {statistics.median(samples):.1f} p99 {p99:.1f}")
+                await contexts.assemble(THREAD, "run-turn")
+                cold.append((time.perf_counter() - t0) * 1000)
+            p50, p99 = _percentiles(cold)
+            where = f"({what}, {budget // 1000}k budget)"
+            print(f"turn_context_ms first turn after a start {where}: p50 {p50:.1f} p99 {p99:.1f}")
+            contexts = MemoryContexts(memory, counter, budget)
+            for name, step in (("assemble", contexts.assemble), ("assemble+record", contexts.history)):
+                samples = []
+                for _ in range(iterations):
+                    t0 = time.perf_counter()
+                    await step(THREAD, "run-turn")
+                    samples.append((time.perf_counter() - t0) * 1000)
+                p50, p99 = _percentiles(samples)
+                print(
+                    f"turn_context_ms {name} ({what}, {budget // 1000}k budget): p50 {p50:.1f} p99 {p99:.1f}"
+                )
     finally:
         await store.close()
 
@@ -94,10 +137,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description="Memory through the store (docs/MEMORY.md).")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--skip-compaction", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        await bench_compaction(Path(directory))
-        await bench_turn_context(Path(directory), args.days, args.iterations)
+        if not args.skip_compaction:
+            await bench_compaction(Path(directory))
+        if args.backend == "sqlite":
+            await bench_turn_context(
+                f"sqlite:///{directory}/context.db", "sqlite", args.days, args.iterations
+            )
+        else:
+            with start_postgres() as url:
+                await bench_turn_context(url, "postgresql", args.days, args.iterations)
 
 
 if __name__ == "__main__":
