@@ -28,7 +28,9 @@ from oa_runtime.models.registry import ModelRegistry
 from oa_runtime.models.scripted import ScriptedProvider
 from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
-from oa_runtime.store.memory import open_memory_store
+from oa_runtime.store.base import SqlStore
+from oa_runtime.store.memory import RUN_CLOCK_SKEW_MARGIN, open_memory_store
+from oa_runtime.store.sql import Done, Flow, command, done
 
 from bench.memory import START
 from tests.support.memory import seed_thread
@@ -71,10 +73,7 @@ async def seed_history(store: EventStore, days: int) -> tuple[datetime, int]:
     windows = days * 24 * 6
     for i in range(windows):
         at = START + timedelta(minutes=10 * i)
-        # Each turn leaves a run mark past where it read from (engine/memory_context.py); here,
-        # a turn before each run, which read from the log's head then.
-        await memory.mark_thread_runs(THREAD, await store.log_head())
-        await seed_thread(store, THREAD, f"run-{i:05d}", [at + timedelta(seconds=30 * k) for k in range(19)])
+        await simulate_turn(store, f"run-{i:05d}", at, [at + timedelta(seconds=30 * k) for k in range(19)])
     tail = START + timedelta(days=days)
     job = Compactor(memory, ModelRegistry([ScriptedProvider()]), ByteEstimator(), "bench", clock=lambda: tail)
     written = 0
@@ -83,9 +82,35 @@ async def seed_history(store: EventStore, days: int) -> tuple[datetime, int]:
         written += len(done_now)
         if not done_now:
             break
-    await seed_thread(store, THREAD, "run-tail", [tail + timedelta(seconds=10 * i) for i in range(179)])
-    await seed_thread(store, THREAD, "run-turn", [tail + timedelta(minutes=31)])
+    await simulate_turn(store, "run-tail", tail, [tail + timedelta(seconds=10 * i) for i in range(179)])
+    await simulate_turn(store, "run-turn", tail + timedelta(minutes=31), [tail + timedelta(minutes=31)])
     return tail, written
+
+
+async def simulate_turn(store: EventStore, run_id: str, at: datetime, instants: list[datetime]) -> None:
+    """A turn of the thread at the simulated instant `at`: the run mark its context read leaves
+    (engine/memory_context.py `mark_thread_runs`, taken with the clock of `at`: no run of the
+    thread is unfinished between turns here), then the run, created at `at`."""
+    assert isinstance(store, SqlStore)
+    d = store.dialect
+
+    def mark() -> Flow[Done[None]]:
+        yield command(
+            d.sql(
+                "INSERT INTO memory_run_marks (thread_id, position, runs_from)"
+                " SELECT ?, position, ? FROM log_head WHERE true ON CONFLICT DO NOTHING"
+            ),
+            (THREAD, d.time(at - RUN_CLOCK_SKEW_MARGIN)),
+        )
+        return done(None)
+
+    def backdate() -> Flow[Done[None]]:
+        yield command(d.sql("UPDATE runs SET created_at = ? WHERE run_id = ?"), (d.time(at), run_id))
+        return done(None)
+
+    await store._write(mark)
+    await seed_thread(store, THREAD, run_id, instants)
+    await store._write(backdate)
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:

@@ -70,9 +70,9 @@ class ChunkPage:
         return self.seq_below is None or seqs is None or seqs.first < self.seq_below
 
 
-# Rows a page asks for per token of the level's cap: a chunk line costs well over 64 tokens with
-# any real summary, so the first page usually holds every chunk the level can take.
-_TOKENS_PER_PAGE_ROW = 64
+# Tokens of the level's cap per row a page asks for: a chunk line of a real summary costs 100-400
+# tokens, so one page usually holds every chunk the level can take without reading many more.
+_TOKENS_PER_PAGE_ROW = 128
 _MAX_PAGE = 256
 
 
