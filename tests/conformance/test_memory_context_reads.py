@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from oa_runtime.config import Settings
 from oa_runtime.core import events as ev
 from oa_runtime.core.memory.chunks import Level
 from oa_runtime.core.memory.context import ContextPolicy, assemble_context
@@ -118,7 +120,8 @@ async def test_a_run_mark_bounds_the_raw_read_to_runs_that_can_have_new_events(s
     finished = await new_run(store, THREAD, "run-finished")
     waiting = await new_run(store, THREAD, "run-open")  # created before the mark, unfinished
     await append(
-        store, AppendRequest(finished, [ev.run_started("x", 1), ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")])
+        store,
+        AppendRequest(finished, [ev.run_started("x", 1), ev.run_finished(ev.OUTCOME_SUCCEEDED, "stop")]),
     )
     await backdate_run(store, finished, timedelta(hours=1))
     head = await store.log_head()
@@ -146,3 +149,16 @@ async def test_a_run_mark_bounds_the_raw_read_to_runs_that_can_have_new_events(s
     # A mark that later reads pass keeps the marks they use and drops the older ones.
     await memory.mark_thread_runs(THREAD, await store.log_head())
     assert await memory.runs_marked_after(THREAD, head)
+
+
+def test_model_budgets_are_read_from_the_environment() -> None:
+    env = {
+        "RUNTIME_MEMORY_CONTEXT_BUDGETS": " small=2000, big = 128000 ,",
+        "RUNTIME_MEMORY_CONTEXT_BUDGET": "900",
+    }
+    settings = Settings.from_env(env)
+    assert settings.memory_context_budget == 900
+    assert dict(settings.memory_context_budgets) == {"small": 2_000, "big": 128_000}
+    for wrong in ("big", "big=0", "=5", "big=lots"):
+        with pytest.raises(ValueError, match="RUNTIME_MEMORY_CONTEXT_BUDGETS"):
+            Settings.from_env({"RUNTIME_MEMORY_CONTEXT_BUDGETS": wrong})
