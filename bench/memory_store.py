@@ -142,6 +142,8 @@ async def bench_turn_context(url: str, backend: str, days: int, iterations: int)
                 cold.append((time.perf_counter() - t0) * 1000)
             p50, p99 = _percentiles(cold)
             where = f"({what}, {budget // 1000}k budget)"
+            if budget == 16_000:  # the first reads of this process
+                print(f"turn_context_ms the very first turn after opening the store {where}: {cold[0]:.1f}")
             print(f"turn_context_ms first turn after a start {where}: p50 {p50:.1f} p99 {p99:.1f}")
             contexts = MemoryContexts(memory, counter, budget)
             for name, step in (("assemble", contexts.assemble), ("assemble+record", contexts.history)):
