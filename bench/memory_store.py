@@ -1,4 +1,5 @@
-"""`python -m bench.memory_store [--days 30]`: memory through the store on SQLite (a temp file).
+"""`python -m bench.memory_store [--days 30] [--backend sqlite|postgres]`: memory through the
+store, on SQLite (a temp file) or a throwaway PostgreSQL (tests/support/postgres.py).
 
 Not part of `make bench` or the test suite (nothing asserts a time). Figures printed:
 
@@ -6,8 +7,11 @@ Not part of `make bench` or the test suite (nothing asserts a time). Figures pri
   24 L2, 1 L3) with the scripted model (so the figure is the runtime's own cost: planning,
   prompts, reads, one transaction per chunk with its event), as chunks/s and events/s.
 * `turn_context_ms` p50/p99: what a turn of a memory-enabled thread pays before its model call
-  (engine/memory_context.py): reading `--days` of chunks (169 a day) and the raw tail, assembling
-  within 16k tokens, recording the plan. Goal: <= 10 ms.
+  (engine/memory_context.py) with `--days` of an agent's life: one run (turn) of 20 events per
+  10-minute window (4,320 runs and 86,400 events for 30 days), compacted by the Compactor
+  (5,067 chunks), a 200-event raw tail; within 16k and 128k tokens. "first turn after a start":
+  a new MemoryContexts each turn on a store just reopened; "assemble+record" also appends the
+  plan. Goal: <= 10 ms.
 """
 
 from __future__ import annotations

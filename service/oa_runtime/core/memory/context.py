@@ -22,7 +22,7 @@ answers the same pages from a `ChunkIndex` in memory: both give the same plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -227,6 +227,7 @@ class _Raw:
     truncated: int | None = None
     omitted: bool = False
     oldest_at: datetime | None = None
+    lines: dict[int, str] = field(default_factory=dict)  # rendered, by seq (rendered once)
 
 
 def _select_raw(meter: _Meter, events: Sequence[RawEvent], policy: ContextPolicy, covered_seq: int) -> _Raw:
@@ -243,14 +244,17 @@ def _select_raw(meter: _Meter, events: Sequence[RawEvent], policy: ContextPolicy
     meter.left -= full
     raw = _Raw(newest.seq, newest.seq, full, None, False, newest.occurred_at)
     hot_from = None if policy.hot_window is None else newest.occurred_at - policy.hot_window
+    raw.lines[newest.seq] = line
     for expected, event in enumerate(newest_first[1:], start=1):
         if hot_from is not None and event.occurred_at < hot_from and event.seq <= covered_seq:
             break  # older than the hot window and summarised: the summaries show it
-        cost = meter.cost(render_event(event))
+        line = render_event(event)
+        cost = meter.cost(line)
         if event.seq != newest.seq - expected or raw.tokens + cost > cap or cost > meter.left:
             break
         meter.left -= cost
         raw.first, raw.tokens, raw.oldest_at = event.seq, raw.tokens + cost, event.occurred_at
+        raw.lines[event.seq] = line
     return raw
 
 
@@ -367,7 +371,8 @@ def plan_context(
         total_tokens=policy.budget_tokens - meter.left,
     )
     by_seq = {e.seq: e for e in recent_events}
-    return AssembledContext(plan, render_plan(plan, instructions, by_seq, {c.chunk_id: c for c, _ in chosen}))
+    chunks_by_id = {c.chunk_id: c for c, _ in chosen}
+    return AssembledContext(plan, render_plan(plan, instructions, by_seq, chunks_by_id, rendered=raw.lines))
 
 
 def assemble_context(
@@ -401,9 +406,17 @@ def _render_order(chosen: list[tuple[Chunk, int]]) -> list[tuple[Chunk, int]]:
 
 
 def render_plan(
-    plan: ContextPlan, instructions: str, events: Mapping[int, RawEvent], chunks: Mapping[str, Chunk]
+    plan: ContextPlan,
+    instructions: str,
+    events: Mapping[int, RawEvent],
+    chunks: Mapping[str, Chunk],
+    *,
+    rendered: Mapping[int, str] | None = None,
 ) -> tuple[ContextMessage, ...]:
-    """The messages a plan stands for: the same plan over the same sources gives the same bytes."""
+    """The messages a plan stands for: the same plan over the same sources gives the same bytes.
+    `rendered`: events' lines already rendered (by seq), which assembly passes to save a second
+    rendering; a replay renders them all from `events`."""
+    known = rendered or {}
     messages = [ContextMessage("system", instructions)]
     if plan.chunks:
         try:
@@ -413,7 +426,8 @@ def render_plan(
         messages.append(ContextMessage("system", "\n".join([MEMORY_HEADER, *lines])))
     if plan.raw is not None:
         try:
-            lines = [render_event(events[s]) for s in range(plan.raw.first, plan.raw.last + 1)]
+            seqs = range(plan.raw.first, plan.raw.last + 1)
+            lines = [known[s] if s in known else render_event(events[s]) for s in seqs]
         except KeyError as missing:
             raise ValueError(f"cannot replay the plan: event seq {missing} is gone") from None
         if plan.raw_truncated_chars is not None:
