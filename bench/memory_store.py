@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from oa_runtime.app.memory import Compactor
+from oa_runtime.core.memory.chunks import Level
+from oa_runtime.core.memory.context import ChunkPage
 from oa_runtime.core.memory.records import thread_stream
 from oa_runtime.core.memory.tokens import ByteEstimator
 from oa_runtime.engine.memory_context import MemoryContexts
@@ -33,7 +35,7 @@ from oa_runtime.models.scripted import ScriptedProvider
 from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
 from oa_runtime.store.base import SqlStore
-from oa_runtime.store.memory import RUN_CLOCK_SKEW_MARGIN, open_memory_store
+from oa_runtime.store.memory import RUN_CLOCK_SKEW_MARGIN, chunk_page, open_memory_store, thread_events
 from oa_runtime.store.sql import Done, Flow, command, done
 
 from bench.memory import START
@@ -122,6 +124,40 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
+def analyze() -> Flow[Done[None]]:
+    yield command("ANALYZE")
+    return done(None)
+
+
+async def explain_reads(url: str, store: EventStore) -> None:
+    """PostgreSQL's plans of a turn's reads (the raw tail from the newest L1 chunk, its pages)."""
+    import psycopg
+
+    assert isinstance(store, SqlStore)
+    d = store.dialect
+    newest = await open_memory_store(store).newest_chunk(thread_stream(THREAD), Level.L1)
+    assert newest is not None and newest.positions is not None and newest.chunk.seq_range is not None
+    flows = [
+        thread_events(d, THREAD, newest.positions[0] - 1, None, 1000),
+        chunk_page(d, thread_stream(THREAD), ChunkPage(Level.L1, None, newest.chunk.seq_range.first, 32)),
+        chunk_page(d, thread_stream(THREAD), ChunkPage(Level.L2, newest.chunk.window.start, None, 32)),
+    ]
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        for flow in flows:
+            step = next(flow)
+            while True:
+                if step.sql.startswith("SELECT runs_from"):
+                    rows = await (await conn.execute(step.sql, step.params)).fetchall()
+                else:
+                    plan = await (await conn.execute("EXPLAIN ANALYZE " + step.sql, step.params)).fetchall()
+                    print("\n".join(["EXPLAIN ANALYZE " + step.sql[:90] + "…", *(f"  {r[0]}" for r in plan)]))
+                    rows = []
+                try:
+                    step = flow.send(rows)
+                except StopIteration:
+                    break
+
+
 async def bench_turn_context(url: str, backend: str, days: int, iterations: int) -> None:
     store = open_store(url)
     await store.open()
@@ -129,6 +165,10 @@ async def bench_turn_context(url: str, backend: str, days: int, iterations: int)
         t0 = time.perf_counter()
         _, chunks = await seed_history(store, days)
         print(f"seeded and compacted {days} days ({chunks} chunks) in {time.perf_counter() - t0:.0f} s")
+        assert isinstance(store, SqlStore)
+        await store._write(analyze)  # statistics of the seeded (and backdated) rows, as autovacuum keeps them
+        if backend == "postgresql":
+            await explain_reads(url, store)
     finally:
         await store.close()
     store = open_store(url)  # a fresh start: nothing cached in this process

@@ -21,8 +21,9 @@ from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.memory.chunks import Level, StreamRef
-from .core.memory.context import ChunkPage
-from .core.memory.records import MemoryQueryRecord, StoredChunk
+from .core.memory.context import ChunkPage, ContextPolicy
+from .core.memory.records import MemoryQueryRecord, StoredChunk, TurnContext
+from .core.memory.tokens import TokenCounter
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
 from .core.read_models import RunModel, Snapshot
@@ -655,6 +656,13 @@ class MemoryStore(Protocol):
     async def chunk_page(self, stream: StreamRef, page: ChunkPage) -> list[StoredChunk]:
         """The chunks `page` asks for (its level, newest window first, its bounds and limit),
         as one indexed range read (context assembly, core/memory/context.py)."""
+
+    async def read_turn_context(
+        self, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+    ) -> TurnContext | None:
+        """A turn of `run_id`'s context in one read: None when the thread keeps no memory; else
+        `plan_context` over the thread's events of earlier runs from the newest L1 chunk's first
+        on, answered with `chunk_page` reads (engine/memory_context.py)."""
 
     async def enable_memory(self, stream: StreamRef, now_ms: int) -> None: ...
 

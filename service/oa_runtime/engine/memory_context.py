@@ -19,7 +19,7 @@ from datetime import timedelta
 from ..core.canonical import canonical_json
 from ..core.events import Event
 from ..core.memory.chunks import Level
-from ..core.memory.context import AssembledContext, ContextPlan, ContextPolicy, plan_context
+from ..core.memory.context import AssembledContext, ContextPlan, ContextPolicy
 from ..core.memory.raw import render_event
 from ..core.memory.records import CHUNK_STREAM, CONTEXT_PLANNED, StoredChunk, ThreadEvent, thread_stream
 from ..core.memory.tokens import TokenCounter
@@ -81,26 +81,21 @@ class MemoryContexts:
         return [ChatMessage(role=m.role, content=m.text) for m in assembled.messages]
 
     async def assemble(self, thread_id: str, run_id: str, model: str = "") -> AssembledContext | None:
-        """Reads only what the plan can use: the raw tail from the newest L1 chunk on, then each
-        level's newest chunks a page at a time until the level is full (`plan_context`)."""
-        stream = thread_stream(thread_id)
-        if not await self.store.memory_enabled(stream):
-            return None
-        newest = await self.store.newest_chunk(stream, Level.L1)
-        events, covered = await self._recent(thread_id, run_id, newest)
-        self._check_hot_window([e for e in events if e.position > covered])
+        """Reads only what the plan can use, in one read (MemoryStore.read_turn_context): the raw
+        tail from the newest L1 chunk on, then each level's newest chunks a page at a time until
+        the level is full (`plan_context`)."""
         policy = await self.policy(run_id, model)
-        covered_seq = 0 if newest is None or newest.chunk.seq_range is None else newest.chunk.seq_range.last
-        steps = plan_context(
-            MEMORY_INSTRUCTIONS, [e.raw for e in events], self.counter, policy, covered_seq=covered_seq
+        read = await self.store.read_turn_context(
+            thread_id, run_id, MEMORY_INSTRUCTIONS, self.counter, policy
         )
-        try:
-            page = next(steps)
-            while True:
-                page = steps.send([s.chunk for s in await self.store.chunk_page(stream, page)])
-        except StopIteration as finished:
-            assembled: AssembledContext = finished.value
-            return assembled
+        if read is None:
+            return None
+        self._check_hot_window([e for e in read.events if e.position > read.covered_position])
+        if not read.marked:
+            # A run mark past where this turn read from bounds the next turns' raw reads to the
+            # runs created since (store/memory.py `mark_thread_runs`): about one per L1 window.
+            await self.store.mark_thread_runs(thread_id, read.read_from)
+        return read.assembled
 
     async def policy(self, run_id: str, model: str) -> ContextPolicy:
         """The model's budget (or the deployment's), lowered by the turn's own policy if lower."""
@@ -136,10 +131,6 @@ class MemoryContexts:
             after, first_seq = newest.positions[0] - 1, newest.chunk.seq_range.first
             covered = newest.positions[1]
         events = await self._events_before(thread_id, run_id, after)
-        # A run mark past where this turn read from bounds the next turns' reads to the runs
-        # created since (store/memory.py `mark_thread_runs`); about one write per L1 window.
-        if not await self.store.runs_marked_after(thread_id, after):
-            await self.store.mark_thread_runs(thread_id, after)
         return await numbered(self.store, stream, events, first_seq), covered
 
     async def _events_before(self, thread_id: str, run_id: str, after: int) -> list[Event]:

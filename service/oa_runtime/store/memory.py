@@ -33,7 +33,7 @@ from ..core.memory.chunks import (
     from_epoch_ms,
     to_epoch_ms,
 )
-from ..core.memory.context import ChunkPage
+from ..core.memory.context import AssembledContext, ChunkPage, ContextPolicy, plan_context
 from ..core.memory.records import (
     CHUNK_STREAM,
     CHUNK_WRITTEN,
@@ -41,9 +41,13 @@ from ..core.memory.records import (
     QUERY_STREAM,
     MemoryQueryRecord,
     StoredChunk,
+    TurnContext,
     chunk_written_payload,
+    number_events,
     summary_artifact,
+    thread_stream,
 )
+from ..core.memory.tokens import TokenCounter
 from ..ports import EventStore
 from .artifacts import ArtifactIndexSink, put_content
 from .base import SqlStore
@@ -113,6 +117,12 @@ class SqlMemoryStore:
 
     async def chunk_page(self, stream: StreamRef, page: ChunkPage) -> list[StoredChunk]:
         return await self._events._read(chunk_page(self._d, stream, page))
+
+    async def read_turn_context(
+        self, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+    ) -> TurnContext | None:
+        flow = read_turn_context(self._d, thread_id, run_id, instructions, counter, policy)
+        return await self._events._read(flow)
 
     # ----- which streams keep memory -----
 
@@ -435,6 +445,48 @@ def newest_chunk(d: Dialect, stream: StreamRef, level: Level) -> Flow[StoredChun
         (stream.kind, stream.id, int(level)),
     )
     return _stored(rows[0]) if rows else None
+
+
+def read_turn_context(
+    d: Dialect, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+) -> Flow[TurnContext | None]:
+    """Everything a turn's context reads, in one read transaction (one round trip of the pool on
+    PostgreSQL instead of one per step): whether the thread keeps memory, its newest L1 chunk,
+    the raw events after that chunk's first position up to this run (bounded by a run mark),
+    their runs' prompts, then `plan_context`'s pages of chunks until every level is full."""
+    stream = thread_stream(thread_id)
+    enabled = yield query(
+        d.sql("SELECT 1 FROM memory_streams WHERE stream_kind = ? AND stream_id = ?"),
+        (stream.kind, stream.id),
+    )
+    if not enabled:
+        return None
+    newest = yield from newest_chunk(d, stream, Level.L1)
+    read_from, first_seq, covered, covered_seq = 0, 1, 0, 0
+    if newest is not None and newest.positions is not None and newest.chunk.seq_range is not None:
+        read_from, first_seq = newest.positions[0] - 1, newest.chunk.seq_range.first
+        covered, covered_seq = newest.positions[1], newest.chunk.seq_range.last
+    events: list[ev.Event] = []
+    after = read_from
+    while True:
+        page = yield from thread_events(d, thread_id, after, None, 1000)
+        mine = next((i for i, e in enumerate(page) if e.run_id == run_id), None)
+        events += page if mine is None else page[:mine]  # this run's own messages are its transcript
+        if mine is not None or len(page) < 1000:
+            break
+        after = page[-1].position
+    prompts = yield from run_prompts(d, [e.run_id for e in events if e.type == ev.RUN_ACCEPTED])
+    numbered = number_events(stream, events, first_seq, prompts)
+    marked = yield from runs_marked_after(d, thread_id, read_from)
+    steps = plan_context(instructions, [e.raw for e in numbered], counter, policy, covered_seq=covered_seq)
+    try:
+        chunk_request = next(steps)
+        while True:
+            stored = yield from chunk_page(d, stream, chunk_request)
+            chunk_request = steps.send([s.chunk for s in stored])
+    except StopIteration as finished:
+        assembled: AssembledContext = finished.value
+    return TurnContext(assembled, numbered, read_from, covered, marked)
 
 
 def chunk_page(d: Dialect, stream: StreamRef, page: ChunkPage) -> Flow[list[StoredChunk]]:
