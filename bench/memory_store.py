@@ -21,21 +21,22 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from oa_runtime.app.memory import Compactor
 from oa_runtime.core.memory.chunks import Level
-from oa_runtime.core.memory.context import ChunkPage
 from oa_runtime.core.memory.records import thread_stream
 from oa_runtime.core.memory.tokens import ByteEstimator
 from oa_runtime.engine.memory_context import MemoryContexts
 from oa_runtime.models.registry import ModelRegistry
 from oa_runtime.models.scripted import ScriptedProvider
-from oa_runtime.ports import EventStore
+from oa_runtime.ports import EventStore, MemoryStore
 from oa_runtime.store import open_store
 from oa_runtime.store.base import SqlStore
-from oa_runtime.store.memory import RUN_CLOCK_SKEW_MARGIN, chunk_page, open_memory_store, thread_events
+from oa_runtime.store.memory import SqlMemoryStore, open_memory_store
 from oa_runtime.store.sql import Done, Flow, command, done
 
 from bench.memory import START
@@ -43,6 +44,7 @@ from tests.support.memory import seed_thread
 from tests.support.postgres import start_postgres
 
 THREAD = "bench"
+MARKS = hasattr(SqlMemoryStore, "mark_thread_runs")
 
 
 async def bench_compaction(directory: Path) -> None:
@@ -106,7 +108,7 @@ async def simulate_turn(store: EventStore, run_id: str, at: datetime, instants: 
                 "INSERT INTO memory_run_marks (thread_id, position, runs_from)"
                 " SELECT ?, position, ? FROM log_head WHERE true ON CONFLICT DO NOTHING"
             ),
-            (THREAD, d.time(at - RUN_CLOCK_SKEW_MARGIN)),
+            (THREAD, d.time(at - timedelta(minutes=10))),  # store/memory.py RUN_CLOCK_SKEW_MARGIN
         )
         return done(None)
 
@@ -114,7 +116,8 @@ async def simulate_turn(store: EventStore, run_id: str, at: datetime, instants: 
         yield command(d.sql("UPDATE runs SET created_at = ? WHERE run_id = ?"), (d.time(at), run_id))
         return done(None)
 
-    await store._write(mark)
+    if MARKS:  # an earlier checkout (for an A/B) has no run marks
+        await store._write(mark)
     await seed_thread(store, THREAD, run_id, instants)
     await store._write(backdate)
 
@@ -132,6 +135,8 @@ def analyze() -> Flow[Done[None]]:
 async def explain_reads(url: str, store: EventStore) -> None:
     """PostgreSQL's plans of a turn's reads (the raw tail from the newest L1 chunk, its pages)."""
     import psycopg
+    from oa_runtime.core.memory.context import ChunkPage
+    from oa_runtime.store.memory import chunk_page, thread_events
 
     assert isinstance(store, SqlStore)
     d = store.dialect
@@ -158,6 +163,35 @@ async def explain_reads(url: str, store: EventStore) -> None:
                     break
 
 
+async def _time_turns(make_step: Callable[[], Step], iterations: int) -> tuple[list[float], list[float]]:
+    """Wall and process CPU ms of `iterations` turns (the CPU of every thread of this process:
+    on SQLite all of a turn's work, less sensitive than wall time to the machine's load)."""
+    wall, cpu = [], []
+    for _ in range(iterations):
+        step = make_step()
+        t0, c0 = time.perf_counter(), time.process_time()
+        await step(THREAD, "run-turn")
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return wall, cpu
+
+
+Step = Callable[[str, str], Awaitable[object]]
+
+
+def _fresh_assemble(memory: MemoryStore, budget: int) -> Step:
+    return MemoryContexts(memory, ByteEstimator(), budget).assemble
+
+
+def _same(step: Step) -> Step:
+    return step
+
+
+def _report(what: str, wall: list[float], cpu: list[float]) -> None:
+    (p50, p99), (c50, c99) = _percentiles(wall), _percentiles(cpu)
+    print(f"turn_context_ms {what}: p50 {p50:.1f} p99 {p99:.1f}; process CPU p50 {c50:.1f} p99 {c99:.1f}")
+
+
 async def bench_turn_context(url: str, backend: str, days: int, iterations: int) -> None:
     store = open_store(url)
     await store.open()
@@ -178,28 +212,15 @@ async def bench_turn_context(url: str, backend: str, days: int, iterations: int)
         counter = ByteEstimator()
         what = f"{backend}, {chunks} chunks and {days * 144} runs over {days} days, 200-event raw tail"
         for budget in (16_000, 128_000):
-            cold = []
-            for _ in range(iterations):  # a new MemoryContexts each time: the first turn after a start
-                contexts = MemoryContexts(memory, counter, budget)
-                t0 = time.perf_counter()
-                await contexts.assemble(THREAD, "run-turn")
-                cold.append((time.perf_counter() - t0) * 1000)
-            p50, p99 = _percentiles(cold)
             where = f"({what}, {budget // 1000}k budget)"
+            # A new MemoryContexts each time: the first turn after a start.
+            wall, cpu = await _time_turns(partial(_fresh_assemble, memory, budget), iterations)
             if budget == 16_000:  # the first reads of this process
-                print(f"turn_context_ms the very first turn after opening the store {where}: {cold[0]:.1f}")
-            print(f"turn_context_ms first turn after a start {where}: p50 {p50:.1f} p99 {p99:.1f}")
+                print(f"turn_context_ms the very first turn after opening the store {where}: {wall[0]:.1f}")
+            _report(f"first turn after a start {where}", wall, cpu)
             contexts = MemoryContexts(memory, counter, budget)
             for name, step in (("assemble", contexts.assemble), ("assemble+record", contexts.history)):
-                samples = []
-                for _ in range(iterations):
-                    t0 = time.perf_counter()
-                    await step(THREAD, "run-turn")
-                    samples.append((time.perf_counter() - t0) * 1000)
-                p50, p99 = _percentiles(samples)
-                print(
-                    f"turn_context_ms {name} ({what}, {budget // 1000}k budget): p50 {p50:.1f} p99 {p99:.1f}"
-                )
+                _report(f"{name} {where}", *await _time_turns(partial(_same, step), iterations))
     finally:
         await store.close()
 
