@@ -43,6 +43,21 @@ def _not_negative(value: int, name: str) -> int:
     return value
 
 
+def _budgets(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    """`model=tokens,model=tokens` (whitespace ignored): a token budget per model name."""
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in env.get(name, "").split(","))):
+        model, sep, value = item.rpartition("=")
+        try:
+            budget = int(value)
+        except ValueError:
+            budget = 0
+        if not sep or not model.strip() or budget < 1:
+            raise ValueError(f"{name} must be model=tokens pairs (tokens >= 1), got {item!r}")
+        out[model.strip()] = budget
+    return tuple(sorted(out.items()))
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().lower() or default
     if raw not in allowed:
@@ -127,6 +142,9 @@ class Settings:
     memory_encoding: str = ""  # a tiktoken encoding (cl100k_base, o200k_base); "" = byte estimate
     memory_tiktoken_dir: str = ""  # where `<encoding>.tiktoken` is read from (never downloaded)
     memory_context_budget: int = 16_000  # tokens of a memory-enabled thread's turn context
+    # RUNTIME_MEMORY_CONTEXT_BUDGETS "model=tokens,...": a model's own budget (an escalated turn
+    # on a bigger model gets a bigger context); other models get memory_context_budget.
+    memory_context_budgets: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -208,4 +226,5 @@ class Settings:
             memory_encoding=e.get("RUNTIME_MEMORY_ENCODING", defaults.memory_encoding),
             memory_tiktoken_dir=e.get("RUNTIME_MEMORY_TIKTOKEN_DIR", defaults.memory_tiktoken_dir),
             memory_context_budget=_int(e, "RUNTIME_MEMORY_CONTEXT_BUDGET", defaults.memory_context_budget),
+            memory_context_budgets=_budgets(e, "RUNTIME_MEMORY_CONTEXT_BUDGETS"),
         )

@@ -21,7 +21,9 @@ from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.memory.chunks import Level, StreamRef
-from .core.memory.records import MemoryQueryRecord, StoredChunk
+from .core.memory.context import ChunkPage, ContextPolicy
+from .core.memory.records import MemoryQueryRecord, StoredChunk, TurnContext
+from .core.memory.tokens import TokenCounter
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
 from .core.read_models import AgentSnapshot, RunModel, Snapshot
@@ -665,6 +667,14 @@ class MemoryStore(Protocol):
     async def run_prompts(self, run_ids: Sequence[str]) -> dict[str, str]:
         """Each run's prompt (its request's `prompt`), by run id."""
 
+    async def runs_marked_after(self, thread_id: str, position: int) -> bool:
+        """Whether a run mark of the thread lies after `position` (see `mark_thread_runs`)."""
+
+    async def mark_thread_runs(self, thread_id: str, used_from: int) -> None:
+        """Records which of the thread's runs can hold events after the log's head now (a run
+        mark), unless a mark after `used_from` exists; drops marks no read from `used_from` on
+        uses. `thread_events` from a position at or after a mark walks only those runs."""
+
     async def write_chunk(self, stored: StoredChunk) -> bool:
         """Writes the chunk, its event and its summary as an artifact of the thread (bytes and
         index row), in one transaction, unless a chunk with its id exists: True when new."""
@@ -687,6 +697,17 @@ class MemoryStore(Protocol):
     async def newest_chunk(self, stream: StreamRef, level: Level) -> StoredChunk | None:
         """The chunk of `level` with the latest window (for L1: the highest thread seqs, where
         compaction resumes)."""
+
+    async def chunk_page(self, stream: StreamRef, page: ChunkPage) -> list[StoredChunk]:
+        """The chunks `page` asks for (its level, newest window first, its bounds and limit),
+        as one indexed range read (context assembly, core/memory/context.py)."""
+
+    async def read_turn_context(
+        self, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+    ) -> TurnContext | None:
+        """A turn of `run_id`'s context in one read: None when the thread keeps no memory; else
+        `plan_context` over the thread's events of earlier runs from the newest L1 chunk's first
+        on, answered with `chunk_page` reads (engine/memory_context.py)."""
 
     async def enable_memory(self, stream: StreamRef, now_ms: int) -> None: ...
 

@@ -45,7 +45,7 @@ from .api.run_service import RunService, Runtime
 from .api.sync import SyncService
 from .api.workers import CodexWorkerService
 from .app.agent_tree import AgentTools, AgentTurns
-from .app.agents import Agents, memory_budget, turn_run_moved
+from .app.agents import Agents, turn_memory_policy, turn_run_moved
 from .app.memory import CompactionSettings, Compactor, MemoryScheduler
 from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
@@ -372,9 +372,10 @@ def _memory_parts(
         memory_store,
         counter,
         settings.memory_context_budget,
+        model_budgets=dict(settings.memory_context_budgets),
         hot_budget_tokens=compactor.settings.policy.hot_budget_tokens,
         on_hot_window_full=scheduler.wake,
-        run_budget=lambda run_id: memory_budget(agents, run_id),
+        run_policy=lambda run_id: turn_memory_policy(agents, run_id),
     )
     tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
     return memory, scheduler, contexts, tools

@@ -35,6 +35,7 @@ from ..core.events import NewEvent
 from ..core.memory.chunks import to_epoch_ms
 from ..core.memory.records import thread_stream
 from ..engine.agents import AgentExecutor, Clock
+from ..engine.memory_context import NO_TURN_POLICY, TurnMemoryPolicy
 from ..engine.worker_streams import WorkerHub
 from ..ports import AgentLease, AgentStore, MemoryStore
 from .paging import decode_page_token, encode_page_token
@@ -113,13 +114,15 @@ async def _enable_memory(agents: Agents, spec: AgentSpec, now: datetime) -> None
         await agents.memory.enable_memory(thread_stream(spec.thread_id), to_epoch_ms(now))
 
 
-async def memory_budget(agents: Agents, run_id: str) -> int:
-    """The context budget an agent's memory policy gives its turn `run_id` (0: none given, or
-    the run is not an agent's turn)."""
+async def turn_memory_policy(agents: Agents, run_id: str) -> TurnMemoryPolicy:
+    """What an agent's memory policy asks for its turn `run_id`: its context budget (0: none
+    given) and its hot window; nothing when the run is not an agent's turn."""
     turn = agent_of_run(run_id)
     record = None if turn is None else await agents.store.get_agent(turn[0])
     spec = None if record is None else record.state.spec
-    return spec.memory.context_token_budget if spec is not None and spec.memory.enabled else 0
+    if spec is None or not spec.memory.enabled:
+        return NO_TURN_POLICY
+    return TurnMemoryPolicy(spec.memory.context_token_budget, spec.memory.hot_window)
 
 
 async def get_agent(agents: Agents, agent_id: str) -> AgentRecord:

@@ -178,8 +178,9 @@ class SupervisionPolicy:
 class MemoryPolicy:
     """Tiered memory for the agent's thread (issue 14): `enabled` makes the thread keep memory
     when the agent is created; its turns' context then gets at most `context_token_budget`
-    tokens (0: the deployment's budget, which also caps it). `hot_window` is recorded only:
-    the compaction windows are the deployment's."""
+    tokens (0: the budget of the turn's model, which also caps it). `hot_window` is the turns'
+    raw window: events older than that before the newest are left to the summaries once an L1
+    chunk covers them (engine/memory_context.py); the compaction windows stay the deployment's."""
 
     context_token_budget: int = 0  # 0: the deployment's budget
     hot_window: timedelta = timedelta(minutes=30)  # raw events kept verbatim in context
