@@ -126,13 +126,16 @@ class AppendResult:
 @dataclass(frozen=True, slots=True)
 class CreateResult:
     """`events` are the events create_run wrote (seq 1, and seq 2 for a pending cancel);
-    `lease` is the creating replica's lease on a run it created, when it asked for one."""
+    `lease` is the creating replica's lease on a run it created, when it asked for one;
+    `cancels` the cancel requests it wrote, in the same transaction, on the thread's earlier
+    unfinished runs (thread input policy interrupt or rollback), one per run."""
 
     record: RunRecord
     created: bool
     events: tuple[Event, ...] = ()
     lease: Lease | None = None
     plan: StartPlan | None = None  # how a run created with a start plan starts (core/admission.py)
+    cancels: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

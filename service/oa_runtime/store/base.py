@@ -80,7 +80,9 @@ class SqlStore(ABC):
     ) -> CreateResult:
         d = self.dialect
         return await self._write(
-            lambda: flows.create_run(d, request, fingerprint, accepted, lease_owner, lease_ttl_s, plan_start),
+            lambda: flows.create_run(
+                d, request, fingerprint, accepted, lease_owner, lease_ttl_s, plan_start, self.sender
+            ),
             pipeline=True,
         )
 

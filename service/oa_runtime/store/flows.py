@@ -10,8 +10,9 @@ dialect.py: it is what makes global positions follow commit order).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ..core import events as ev
@@ -90,9 +91,12 @@ def create_run(
     lease_owner: str | None,
     lease_ttl_s: float,
     plan_start: PlanStart | None = None,
+    sender: str = "",
 ) -> Flow[Done[CreateResult]]:
     """`plan_start` (core/admission.py) decides from the thread's latest unfinished run,
-    read in the same statement, whether the new run starts now, waits, or is refused."""
+    read in the same statement, whether the new run starts now, waits, or is refused.
+    Under interrupt and rollback the earlier runs' cancel requests are written here too,
+    so a crash after the commit, or a retried StartRun, cannot leave them running."""
     run_id = request.run_id
     now = utc_now()
     # The run id's lock, then the thread row, both before the log_head lock: the thread
@@ -126,6 +130,9 @@ def create_run(
             new_events.append(queued)
     if row[-2] is not None:
         new_events.append(pending_cancel_event(d.from_json(row[-2])))
+    cancels: list[Done[tuple[ev.Event, ...]]] = []
+    if plan is not None and plan.cancels:
+        cancels = yield from cancel_earlier_runs(d, request.thread_id, run_id, plan.cancel_event, now, sender)
     planned = plan_events(RunState(), new_events)
     status, last_seq, steps, reason, error = summary_values(planned.state)
     values = {
@@ -157,7 +164,44 @@ def create_run(
         events=planned.durable_events(run_id, now, positions.first()),
         lease=lease,
         plan=plan,
+        cancels=tuple(e for canceled in cancels for e in canceled()),
     )
+
+
+def cancel_earlier_runs(
+    d: Dialect,
+    thread_id: str,
+    new_run_id: str,
+    cancel_event: Callable[[str], ev.NewEvent],
+    now: datetime,
+    sender: str,
+) -> Flow[list[Done[tuple[ev.Event, ...]]]]:
+    """create_run's part of interrupt and rollback: a cancel request on each unfinished run
+    of the thread (not yet canceling; rolled-back agent turns are not the thread's), their
+    rows locked in run id order before the log_head lock (see the lock order above)."""
+    rows = yield query(
+        d.sql(
+            f"SELECT run_id, state FROM runs WHERE thread_id = ? AND status IN ({admission.UNFINISHED})"
+            " AND run_id NOT IN (SELECT run_id FROM agent_rollbacks WHERE thread_id = ?)"
+            " ORDER BY run_id" + d.for_update
+        ),
+        (thread_id, thread_id),
+    )
+    written: list[Done[tuple[ev.Event, ...]]] = []
+    for earlier_id, state_json in rows:
+        state = RunState.from_json(d.from_json(state_json))
+        if state.is_terminal or state.cancel_requested:
+            continue
+        plan = plan_events(state, [cancel_event(new_run_id)])
+        positions = yield from write_plan(d, earlier_id, plan, now)
+        yield from d.notify_appended(sender, [(earlier_id, plan.seqs[-1])])
+        yield from d.notify_cancel(earlier_id)
+        written.append(partial(_events_at, plan, earlier_id, now, positions))
+    return written
+
+
+def _events_at(plan: PlannedAppend, run_id: str, now: datetime, positions: Deferred) -> tuple[ev.Event, ...]:
+    return plan.durable_events(run_id, now, positions.first())
 
 
 def own_thread(d: Dialect, thread_id: str, user_id: str, owner: str | None) -> Flow[None]:
