@@ -10,7 +10,7 @@ from typing import Any
 from ..core import events as ev
 from ..core.admission import Overloaded, OverloadPolicy, ThreadInputPolicy, plan_start
 from ..core.errors import InvalidArgument, RunNotFound
-from ..core.records import AppendResult, CreateResult, RunRecord, StartRequest
+from ..core.records import AppendResult, CreateResult, NonceToSpend, RunRecord, StartRequest
 from ..core.validation import (
     fingerprint,
     require_id,
@@ -38,6 +38,7 @@ async def start_run(
     start: StartRequest,
     thread_policy: ThreadInputPolicy = ThreadInputPolicy.ENQUEUE,
     overload_policy: OverloadPolicy | None = None,
+    nonce: NonceToSpend | None = None,
 ) -> CreateResult:
     """Creates the run (idempotent by run id) and starts executing it here, or queues it
     behind its thread's unfinished run or for an executor slot (README "Admission and
@@ -57,6 +58,7 @@ async def start_run(
             lease_owner=None if executor.closing or not has_slot else executor.policy.owner,
             lease_ttl_s=executor.policy.ttl_s,
             plan_start=partial(plan_start, start.thread_id, policy=thread_policy, has_slot=has_slot),
+            nonce=nonce,
         )
         rt.broker.publish(result.events)
         if result.cancels:

@@ -138,6 +138,18 @@ class CreateResult:
     cancels: tuple[Event, ...] = ()
 
 
+@dataclass(slots=True)
+class NonceToSpend:
+    """A request token's nonce spent in the store transaction of the request's own write
+    (StartRun's create_run) instead of a trip of its own. `spent` once that transaction
+    committed; otherwise the edge spends it after the call (auth/interceptor.py), so the
+    token stays single-use whatever the outcome."""
+
+    value: str
+    expires_at_epoch: float
+    spent: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class CancelResult:
     """`recorded` is False when the run had ended or a cancel was already recorded."""

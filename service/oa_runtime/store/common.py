@@ -279,6 +279,14 @@ def plan_batch(
 # ----- pending cancels -----
 
 
+# Spends a nonce: an expired one may be used again, a live one may not (no row back).
+# The caller's clock set the expiry, so the same clock decides it (`:nonce_now`).
+SPEND_NONCE = (
+    "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :nonce_expires) ON CONFLICT (nonce)"
+    " DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at <= :nonce_now RETURNING nonce"
+)
+
+
 def pending_cancel_json(event: ev.NewEvent) -> dict[str, Any]:
     return {"type": event.type, "payload": dict(event.payload), "event_id": event.event_id}
 

@@ -37,7 +37,7 @@ from psycopg.types.json import Jsonb
 
 from ..core.canonical import canonical_json
 from ..core.leases import notify_payload
-from .common import TRANSCRIPT_FIELD, EventRow, StateUpdate, iso, summary_values
+from .common import SPEND_NONCE, TRANSCRIPT_FIELD, EventRow, StateUpdate, iso, summary_values
 from .postgres_leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL
 from .sql import Deferred, Flow, Stmt, command, query
 
@@ -85,6 +85,13 @@ class Dialect:
         """Serializes create and cancel of one run id (PostgreSQL); one writer needs none."""
         return
         yield
+
+    def spend_nonce(self, params: dict[str, Any]) -> Flow[tuple[str, str]]:
+        """Spends a request's nonce (`:nonce`, `:nonce_expires`, `:nonce_now` in `params`)
+        with the statement that follows: (a prefix for it, a column that is 0 when the
+        nonce was live, i.e. already used). One writer: a statement of its own, same trip."""
+        rows = yield query(SPEND_NONCE, params)
+        return "", "1" if rows else "0"
 
     def lock_run_id_and_add_thread(
         self, run_id: str, thread_id: str, user_id: str, now: datetime
@@ -250,6 +257,11 @@ class PostgresDialect(Dialect):
 
     def lock_run_id(self, run_id: str) -> Flow[None]:
         yield command("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+
+    def spend_nonce(self, params: dict[str, Any]) -> Flow[tuple[str, str]]:
+        # A data-modifying CTE of the statement that follows: no round trip of its own.
+        return f"WITH spent AS ({SPEND_NONCE}) ", "(SELECT count(*) FROM spent)"
+        yield
 
     def lock_run_id_and_add_thread(
         self, run_id: str, thread_id: str, user_id: str, now: datetime
