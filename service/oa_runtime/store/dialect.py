@@ -33,12 +33,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from ..core.canonical import canonical_json
-from ..core.leases import notify_payload
+from ..core.leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL, notify_payload
 from .common import SPEND_NONCE, TRANSCRIPT_FIELD, EventRow, StateUpdate, iso, summary_values
-from .postgres_leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL
 from .sql import Deferred, Flow, Stmt, command, query
 
 # stream_kind, stream_id, seq, position, event_id, type, occurred_at, payload
@@ -234,11 +231,17 @@ class PostgresDialect(Dialect):
     time_type = "TIMESTAMPTZ"
     payload_chars = "length(payload::text)"
 
+    def __init__(self) -> None:
+        # Imported here: a SQLite service never loads the PostgreSQL driver (cold start).
+        from psycopg.types.json import Jsonb
+
+        self._jsonb = Jsonb
+
     def sql(self, text: str) -> str:
         return _psycopg_sql(text)
 
     def json(self, value: Any) -> Any:
-        return Jsonb(value)
+        return self._jsonb(value)
 
     def from_json(self, value: Any) -> Any:
         return value
