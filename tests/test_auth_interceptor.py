@@ -267,6 +267,24 @@ async def test_reused_nonce(runtime: Runtime) -> None:
     await assert_invalid_token(runtime, metadata, "nonce already used")
 
 
+async def test_a_start_runs_nonce_is_spent_after_the_call_when_the_handler_did_not(runtime: Runtime) -> None:
+    # StartRun's nonce is left to its handler (create_run's transaction); this canned one
+    # spends nothing, so the interceptor spends it after the call: still single-use.
+    def start(metadata: list[tuple[str, str]], thread_id: str = "thread-9") -> Any:
+        request = run_service_pb2.StartRunRequest(run_id="run-9", thread_id=thread_id)
+        return runtime.runs.StartRun(request, metadata=metadata)
+
+    metadata = signed(nonce="start-once")
+    assert (await start(metadata)).status == "accepted"
+    code, info = await rejection(start(metadata))
+    assert (code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "INVALID_TOKEN")
+    # A call refused for another reason spends it too, and its replay is INVALID_TOKEN.
+    refused = signed(nonce="start-refused", thread_id="thread-1")
+    await assert_claim_mismatch(start(refused), "thread_id")
+    code, info = await rejection(start(refused))
+    assert (code, dict(info.metadata)) == (grpc.StatusCode.UNAUTHENTICATED, {"problem": "nonce already used"})
+
+
 # ----- rejected: PERMISSION_DENIED -----
 
 

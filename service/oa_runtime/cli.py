@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from . import logs
 from .auth.token import Keyring, TokenPolicy, mint_token
 from .config import Settings
@@ -291,6 +289,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
+    import httpx  # here, not at the top: `serve` starts without it
+
     from .ops.smoke import Smoke, SmokeFailed
 
     env = dev_secret_env(dict(os.environ))

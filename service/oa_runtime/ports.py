@@ -32,6 +32,7 @@ from .core.records import (
     CancelResult,
     CheckpointRecord,
     CreateResult,
+    NonceToSpend,
     RunRecord,
     StartRequest,
 )
@@ -96,8 +97,11 @@ class EventLog(Protocol):
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
         plan_start: PlanStart | None = None,
+        nonce: NonceToSpend | None = None,
     ) -> CreateResult:
         """Creates the thread (if new), the run and its seq-1 `accepted` event in one transaction.
+        `nonce` (the request token's) is spent in it too: InvalidToken when it is live; marked
+        `spent` once the transaction committed (a repeat of an existing run included).
         With `lease_owner`, a run created here is leased to it in the same transaction
         (token 1), so the replica that accepted a run executes it and no peer's claimer
         takes it in between.

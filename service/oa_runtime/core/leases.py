@@ -46,6 +46,13 @@ class Lease:
         return self.recovery_attempts > budget
 
 
+# PostgreSQL notification channels (store/postgres_leases.py listens, dialect.py sends):
+# appended events, and control messages such as a cancel (`CANCEL_PREFIX` + run id).
+EVENTS_CHANNEL: Final = "oa_events"
+CONTROL_CHANNEL: Final = "oa_control"
+CANCEL_PREFIX: Final = "cancel "
+
+
 def notify_payload(sender: str, positions: list[tuple[str, int]], limit: int = 7900) -> list[str]:
     """`(run_id, seq)` pairs as NOTIFY payloads under PostgreSQL's 8000-byte limit.
 

@@ -18,7 +18,7 @@ from ..core.admission import PlanStart
 from ..core.messages import ChatMessage
 from ..core.projections import Projection, ProjectionStep
 from ..core.read_models import AgentSnapshot, RunModel, Snapshot
-from ..core.records import CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
+from ..core.records import CancelResult, CheckpointRecord, CreateResult, NonceToSpend, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
 from . import admission, agent_read_models, flows, read_models
 from .dialect import Dialect
@@ -77,12 +77,28 @@ class SqlStore(ABC):
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
         plan_start: PlanStart | None = None,
+        nonce: NonceToSpend | None = None,
     ) -> CreateResult:
         d = self.dialect
-        return await self._write(
-            lambda: flows.create_run(d, request, fingerprint, accepted, lease_owner, lease_ttl_s, plan_start),
+        prune = nonce is not None and self._count_nonce()
+        result = await self._write(
+            lambda: flows.create_run(
+                d,
+                request,
+                fingerprint,
+                accepted,
+                lease_owner,
+                lease_ttl_s,
+                plan_start,
+                self.sender,
+                nonce,
+                prune,
+            ),
             pipeline=True,
         )
+        if nonce is not None:
+            nonce.spent = True
+        return result
 
     async def request_cancel(self, run_id: str, event: ev.NewEvent) -> CancelResult:
         d = self.dialect
@@ -207,8 +223,12 @@ class SqlStore(ABC):
 
     # ----- nonces -----
 
-    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+    def _count_nonce(self) -> bool:
+        """Counts a nonce spent; True when it is time to prune the expired ones."""
         self._nonce_calls += 1
-        prune = self._nonce_calls % _NONCE_PRUNE_EVERY == 0
+        return self._nonce_calls % _NONCE_PRUNE_EVERY == 0
+
+    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+        prune = self._count_nonce()
         d = self.dialect
         return await self._single(lambda: flows.use_nonce(d, nonce, expires_at_epoch, prune))

@@ -37,7 +37,15 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, parse_notify_payload
+from ..core.leases import (
+    CANCEL_PREFIX,
+    CLAIMABLE_STATUSES,
+    CONTROL_CHANNEL,
+    EVENTS_CHANNEL,
+    WAITING_STATUS,
+    Lease,
+    parse_notify_payload,
+)
 from ..ports import ChangeHandler
 from .admission import PREDECESSOR_ENDED
 from .common import CLAIM_RETURNING
@@ -45,8 +53,6 @@ from .common import CLAIM_RETURNING
 Conn = AsyncConnection[TupleRow]
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "oa_events"
-CONTROL_CHANNEL = "oa_control"
 _RUNNABLE = "runnable"
 # The application name of every replica's listener connection (which holds its liveness lock).
 LIVENESS_APP = "oa-runtime-liveness"
@@ -54,7 +60,6 @@ _PEER_WATCH_APP = "oa-runtime-peer-watch"
 # Backends of one dead replica exit one by one; rows still locked by a dying transaction
 # are skipped by the claim (SKIP LOCKED), so the claimer is woken again on the next polls.
 _WAKES_AFTER_DEATH = 3
-CANCEL_PREFIX = "cancel "
 
 _CLAIMABLE = (
     f"(status IN ({', '.join(repr(s) for s in CLAIMABLE_STATUSES)})"

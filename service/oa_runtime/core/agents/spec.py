@@ -12,8 +12,6 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from ..errors import InvalidArgument
 from ..records import ToolPolicy
 from ..validation import require_id
@@ -298,6 +296,8 @@ def validate_spec(spec: AgentSpec) -> AgentSpec:
 def validate_schedule(where: str, s: ScheduleSpec) -> None:
     if not SUB_ID_PATTERN.match(s.schedule_id):
         raise InvalidArgument(f"{where}.schedule_id", "must be 1-64 characters from [A-Za-z0-9._-]")
+    from croniter import croniter  # here: a service with no schedule to check starts without it
+
     if len(s.cron.split()) != 5 or not croniter.is_valid(s.cron):
         raise InvalidArgument(f"{where}.cron", "must be a 5-field cron expression")
     try:
