@@ -38,6 +38,21 @@ SAMPLES: list[NewEvent] = [
     ev.timer_canceled("t"),
     ev.timer_fired(ev.SOURCE_TIMER, "t", NOW, "timer:t:2", late=False),
     ev.firings_skipped("s", NOW, 3),
+    ev.supervision_decision(
+        ev.ACT_RESTART_CHILD,
+        "run_failed",
+        run_id="a:sub:x:2",
+        at=NOW,
+        attempt=2,
+        child_id="x",
+        report_id="r1",
+    ),
+    ev.reported("child:a.c:paused:9", ev.ACT_ESCALATE),
+    ev.subrun_started("x", "a:sub:x:1", "t.sub.x", text="do", instructions="", tool_call_id="call-1", at=NOW),
+    ev.subrun_finished("x", "a:sub:x:1", ev.TURN_SUCCEEDED, "subrun:x"),
+    ev.subruns_checked(NOW, NOW),
+    ev.turn_waiting("a:turn:1", NOW, NOW),
+    ev.turn_moved("a:turn:1", NOW),
 ]
 
 
@@ -74,6 +89,8 @@ def test_enums_are_the_cores_words() -> None:
         ev.ACT_FAIL,
         ev.ACT_CANCEL_TURN,
         ev.ACT_WARN_LOOP,
+        ev.ACT_RESTART_CHILD,
+        ev.ACT_ESCALATE,
     }
     assert _words(agent_event_pb2.SupervisionAction.DESCRIPTOR, "SUPERVISION_ACTION_") == actions
     outcomes = {

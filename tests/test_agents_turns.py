@@ -99,7 +99,7 @@ class _NoTimers:
         raise AssertionError("not called")
 
     async def delegate(
-        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str, mode: str = ""
     ) -> dict[str, str]:
         raise AssertionError("not called")
 

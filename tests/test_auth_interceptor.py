@@ -28,6 +28,8 @@ from oa_runtime.core.records import StartRequest
 from oa_runtime.core.validation import fingerprint
 from oa_runtime.ports import EventStore
 from oa_runtime.store import open_store
+from oa_runtime.store.base import SqlStore
+from oa_runtime.store.sql import Done, Flow, command, done
 from openagents.runtime.v1 import (
     agent_service_pb2,
     artifact_service_pb2,
@@ -58,6 +60,10 @@ class CannedRunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore
         claims = current_claims()
         assert claims is not None
         return run_service_pb2.GetRunResponse(run=run_pb2.Run(run_id=request.run_id, model=claims.nonce))
+
+    async def GetThreadState(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.calls.append("GetThreadState")
+        return run_service_pb2.GetThreadStateResponse(thread_id=request.thread_id)
 
     async def StartRun(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         self.calls.append("StartRun")
@@ -125,6 +131,7 @@ async def runtime(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     await store.open()
     await create_run(store, "run-1", "thread-1", "7")
     await create_run(store, "run-2", "thread-2", "8")  # another user's run
+    await own_bare_thread(store, "thread-col", "9")  # no run nor agent: only its row's owner
     try:
         async with serving(store) as runtime:
             yield runtime
@@ -135,6 +142,19 @@ async def runtime(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
 async def create_run(store: EventStore, run_id: str, thread_id: str, user_id: str) -> None:
     request = StartRequest(run_id=run_id, thread_id=thread_id, user_id=user_id, prompt="hi")
     await store.create_run(request, fingerprint(request), ev.run_accepted(thread_id, "scripted", "m"))
+
+
+async def own_bare_thread(store: EventStore, thread_id: str, user_id: str) -> None:
+    assert isinstance(store, SqlStore)
+    sql = store.dialect.sql(
+        "INSERT INTO threads (thread_id, created_at, user_id) VALUES (?, CURRENT_TIMESTAMP, ?)"
+    )
+
+    def insert() -> Flow[Done[None]]:
+        yield command(sql, (thread_id, user_id))
+        return done(None)
+
+    await store._write(insert)
 
 
 def signed(
@@ -247,6 +267,24 @@ async def test_reused_nonce(runtime: Runtime) -> None:
     await assert_invalid_token(runtime, metadata, "nonce already used")
 
 
+async def test_a_start_runs_nonce_is_spent_after_the_call_when_the_handler_did_not(runtime: Runtime) -> None:
+    # StartRun's nonce is left to its handler (create_run's transaction); this canned one
+    # spends nothing, so the interceptor spends it after the call: still single-use.
+    def start(metadata: list[tuple[str, str]], thread_id: str = "thread-9") -> Any:
+        request = run_service_pb2.StartRunRequest(run_id="run-9", thread_id=thread_id)
+        return runtime.runs.StartRun(request, metadata=metadata)
+
+    metadata = signed(nonce="start-once")
+    assert (await start(metadata)).status == "accepted"
+    code, info = await rejection(start(metadata))
+    assert (code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "INVALID_TOKEN")
+    # A call refused for another reason spends it too, and its replay is INVALID_TOKEN.
+    refused = signed(nonce="start-refused", thread_id="thread-1")
+    await assert_claim_mismatch(start(refused), "thread_id")
+    code, info = await rejection(start(refused))
+    assert (code, dict(info.metadata)) == (grpc.StatusCode.UNAUTHENTICATED, {"problem": "nonce already used"})
+
+
 # ----- rejected: PERMISSION_DENIED -----
 
 
@@ -293,6 +331,19 @@ async def test_user_claim_and_header_bind_the_owner(runtime: Runtime) -> None:
         ("x-oa-guest-scope", "guest-a"),
     ]
     assert await get_run(runtime, bound)
+
+
+async def test_a_threads_owner_is_read_from_its_row(runtime: Runtime) -> None:
+    """thread-col has no run and no agent: its row alone says user 9 owns it."""
+    request = run_service_pb2.GetThreadStateRequest(thread_id="thread-col")
+    await assert_claim_mismatch(runtime.runs.GetThreadState(request, metadata=signed(user_id=8)), "user_id")
+    listing = run_service_pb2.ListRunsRequest(thread_id="thread-col")
+    await assert_claim_mismatch(runtime.runs.ListRuns(listing, metadata=signed(user_id=8)), "user_id")
+    allowed = await runtime.runs.GetThreadState(request, metadata=signed(user_id=9))
+    assert allowed.thread_id == "thread-col" and runtime.servicer.calls[-1] == "GetThreadState"
+    unknown = run_service_pb2.GetThreadStateRequest(thread_id="thread-none")
+    code, info = await rejection(runtime.runs.GetThreadState(unknown, metadata=signed(user_id=9)))
+    assert (code, info.reason) == (grpc.StatusCode.NOT_FOUND, "THREAD_NOT_FOUND")
 
 
 async def test_a_token_without_binding_claims_needs_the_service_scope(tmp_path: Path) -> None:

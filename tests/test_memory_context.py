@@ -193,6 +193,13 @@ def test_context_never_exceeds_the_budget_and_keeps_the_newest_event(
     assert again == result, "assembly does not depend on input order"
     replayed = render_plan(plan, instructions, {e.seq: e for e in raw}, {c.chunk_id: c for c in chunks})
     assert replayed == result.messages
+    # An agent's hot window (events before it left to the summaries once covered) keeps both.
+    covered = raw[len(raw) // 2].seq if raw else 0
+    hot_policy = ContextPolicy(budget, hot_window=timedelta(minutes=3))
+    hot = assemble_context(instructions, raw, chunks, counter, hot_policy, covered_seq=covered).plan
+    assert hot.total_tokens <= budget
+    if raw:
+        assert hot.newest_omitted or (hot.raw is not None and hot.raw.last == raw[-1].seq)
 
 
 @settings(max_examples=200, deadline=None)
@@ -210,6 +217,22 @@ def test_the_newest_event_is_whole_when_it_fits_and_cut_only_when_it_does_not(
         assert plan.raw == SeqRange(1, 1) and plan.raw_truncated_chars is None
     else:
         assert plan.raw_truncated_chars is not None or plan.newest_omitted
+
+
+def test_a_hot_window_leaves_older_covered_events_to_the_summaries() -> None:
+    counter = ByteEstimator()
+    chunks, raw = history(1, counter)  # 90 raw events 20 s apart (30 minutes), none covered
+    newest = raw[-1]
+    wide = assemble_context("I.", raw, chunks, counter, ContextPolicy(64_000)).plan
+    assert wide.raw == SeqRange(raw[0].seq, newest.seq)
+    hot = ContextPolicy(64_000, hot_window=timedelta(minutes=5))
+    # Uncovered events stay raw whatever their age: nothing else shows them.
+    assert assemble_context("I.", raw, chunks, counter, hot).plan.raw == wide.raw
+    covered = raw[84].seq  # all but the newest 5 events are in an L1 chunk
+    plan = assemble_context("I.", raw, chunks, counter, hot, covered_seq=covered).plan
+    inside = [e.seq for e in raw if e.occurred_at >= newest.occurred_at - timedelta(minutes=5)]
+    assert len(inside) == 16 and plan.raw == SeqRange(inside[0], newest.seq)
+    assert plan.total_tokens < wide.total_tokens
 
 
 def test_an_index_kept_between_turns_assembles_the_same_context() -> None:

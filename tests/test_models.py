@@ -26,6 +26,7 @@ from oa_runtime.ports import (
     ModelProvider,
     ModelRequest,
     TextChunk,
+    TokenUsage,
     ToolCallChunk,
     ToolSpec,
 )
@@ -213,6 +214,30 @@ async def test_openai_streams_text(fake: FakeOpenAI, openai_provider: OpenAIComp
     chunks = await collect(openai_provider, chat(ChatMessage("user", "hi")))
 
     assert chunks == [TextChunk("Hel"), TextChunk("lo"), TextChunk(", world"), FinishChunk(STEP_STOP)]
+
+
+async def test_openai_reports_the_providers_usage_when_asked_for_it(
+    fake: FakeOpenAI, openai_provider: OpenAICompatProvider
+) -> None:
+    reply = text_reply("ok")
+    reply.usage = {"prompt_tokens": 31, "completion_tokens": 2}
+    fake.script(reply, text_reply("ok"))
+
+    chunks = await collect(openai_provider, chat(ChatMessage("user", "hi")))
+    assert chunks == [TextChunk("ok"), FinishChunk(STEP_STOP, TokenUsage(31, 2))]
+    assert fake.requests[0].body["stream_options"] == {"include_usage": True}
+
+    quiet = OpenAICompatProvider.from_env(
+        {"RUNTIME_OPENAI_BASE_URL": fake.base_url, "RUNTIME_OPENAI_STREAM_USAGE": "0"}
+    )
+    try:  # a server that refuses the option: not asked, no usage (memory's counter counts)
+        assert await collect(quiet, chat(ChatMessage("user", "hi"))) == [
+            TextChunk("ok"),
+            FinishChunk(STEP_STOP),
+        ]
+    finally:
+        await quiet.aclose()
+    assert "stream_options" not in fake.requests[1].body
 
 
 async def test_openai_joins_tool_call_fragments(

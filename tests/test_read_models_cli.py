@@ -70,6 +70,7 @@ async def test_reproject_reports_drift_exits_nonzero_and_reconciles(database_url
     ]
     assert lines[-1]["summary"] == {
         "runs_checked": 3,
+        "agents_checked": 0,
         "drift_found": 1,
         "reconciled": False,
         "drift_remaining": 1,
@@ -82,6 +83,7 @@ async def test_reproject_reports_drift_exits_nonzero_and_reconciles(database_url
     assert code == 0
     assert lines[-1]["summary"] == {
         "runs_checked": 3,
+        "agents_checked": 0,
         "drift_found": 1,
         "reconciled": True,
         "drift_remaining": 0,
@@ -89,13 +91,24 @@ async def test_reproject_reports_drift_exits_nonzero_and_reconciles(database_url
 
     code, lines = reproject_cli(database_url, "--all", "--dry-run")
     assert code == 0 and lines == [
-        {"summary": {"runs_checked": 3, "drift_found": 0, "reconciled": False, "drift_remaining": 0}}
+        {
+            "summary": {
+                "runs_checked": 3,
+                "agents_checked": 0,
+                "drift_found": 0,
+                "reconciled": False,
+                "drift_remaining": 0,
+            }
+        }
     ]
 
 
 def test_reproject_needs_a_scope() -> None:
     result = subprocess.run([CLI, "reproject", "--dry-run"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "one of the arguments --run-id --thread-id --all" in result.stderr
+    assert (
+        result.returncode == 2
+        and "one of the arguments --run-id --thread-id --agent-id --all" in result.stderr
+    )
 
 
 async def test_postgres_read_models_live_in_their_own_schema(

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from oa_runtime.core.sync import SYNC_PROJECTION_VERSION
 from oa_runtime.observability import metrics
 
 from tests.e2e.helpers import events, start
@@ -64,7 +65,7 @@ async def test_each_document_version_reaches_the_sink_once_across_a_restart(
                     finished(sink, "sink-1", len(first))
                     and finished(sink, "sink-2", len(second))
                     and sink.documents.get("runtime/codex_worker_summary:w-sink", {}).get("version")
-                    == f"1.{worker_seq}"
+                    == f"{SYNC_PROJECTION_VERSION}.{worker_seq}"
                 )
             )
         before = dict(sink.deliveries)
@@ -85,7 +86,8 @@ async def test_each_document_version_reaches_the_sink_once_across_a_restart(
     assert doc["payload"]["status"] == "succeeded" and doc["payload"]["thread_id"] == "t-sink"
     assert doc["envelope"]["source_ids"] == {"run_id": "sink-1", "thread_id": "t-sink"}
     assert (
-        doc["envelope"]["payload_hash"].startswith("sha256:") and doc["envelope"]["projection_version"] == 1
+        doc["envelope"]["payload_hash"].startswith("sha256:")
+        and doc["envelope"]["projection_version"] == SYNC_PROJECTION_VERSION
     )
     assert all(h.get("authorization") == AUTH for h in sink.headers_seen)
     assert all(h.get("idempotency-key") for h in sink.headers_seen)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from oa_runtime.core.sync import SYNC_PROJECTION_VERSION
 from openagents.runtime.v1 import sync_service_pb2 as pb
 from openagents.runtime.v1 import sync_service_pb2_grpc as pb_grpc
 
@@ -86,12 +87,12 @@ async def test_replay_then_live_then_resume(runtime: RuntimeHandle) -> None:
     docs = latest([d for b in replay for d in b.documents])
     assert set(docs) == {"runtime/run_summary:sub-1", "runtime/run_summary:sub-2"}
     doc = docs["runtime/run_summary:sub-1"]
-    assert doc.kind == "run_summary" and doc.version == f"1.{last['sub-1']}"
+    assert doc.kind == "run_summary" and doc.version == f"{SYNC_PROJECTION_VERSION}.{last['sub-1']}"
     assert dict(doc.envelope.source_ids) == {"run_id": "sub-1", "thread_id": "t-sub"}
     assert (doc.envelope.seq_from, doc.envelope.seq_to, doc.envelope.projection_version) == (
         1,
         last["sub-1"],
-        1,
+        SYNC_PROJECTION_VERSION,
     )
     assert doc.envelope.payload_hash.startswith("sha256:") and doc.payload["status"] == "succeeded"
     assert all(b.topic == RUNS and b.watermark for b in replay)

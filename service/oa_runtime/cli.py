@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from . import logs
 from .auth.token import Keyring, TokenPolicy, mint_token
 from .config import Settings
@@ -187,7 +185,11 @@ def _cmd_reproject(args: argparse.Namespace) -> int:
         await store.open()
         try:
             report = await reproject(
-                store, run_id=args.run_id, thread_id=args.thread_id, reconcile=args.reconcile
+                store,
+                run_id=args.run_id,
+                thread_id=args.thread_id,
+                agent_id=args.agent_id,
+                reconcile=args.reconcile,
             )
         finally:
             await store.close()
@@ -200,10 +202,10 @@ def _cmd_reproject(args: argparse.Namespace) -> int:
 
 
 def _cmd_retention(args: argparse.Namespace) -> int:
-    """One retention pass over finished runs (README "Artifacts and retention"): one JSON line
-    per run whose floor moves (or would, with --dry-run), then a summary."""
+    """One retention pass (README "Artifacts and retention"): one JSON line per stream whose
+    floor moves and per artifact collected (or would be, with --dry-run), then a summary."""
     from dataclasses import replace
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from .app.retention import policy_of, retention_pass
     from .store import open_store
@@ -214,6 +216,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         settings = replace(settings, retention_class=args.retention_class)
     if args.raw_age_s is not None:
         settings = replace(settings, retention_raw_age_s=args.raw_age_s)
+    if args.artifact_grace_s is not None:
+        settings = replace(settings, artifact_gc_grace_s=args.artifact_grace_s)
     policy = policy_of(settings)
 
     async def main() -> int:
@@ -226,11 +230,14 @@ def _cmd_retention(args: argparse.Namespace) -> int:
                 datetime.now(UTC),
                 dry_run=args.dry_run,
                 batch=settings.retention_batch,
+                artifact_grace=timedelta(seconds=settings.artifact_gc_grace_s),
             )
         finally:
             await store.close()
         for trim in report.trims:
             print(json.dumps(trim.to_json()), flush=True)
+        for sha256, size in report.artifacts:
+            print(json.dumps({"artifact": sha256, "bytes": size}), flush=True)
         print(json.dumps(report.summary()), flush=True)
         return 0
 
@@ -282,6 +289,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
+    import httpx  # here, not at the top: `serve` starts without it
+
     from .ops.smoke import Smoke, SmokeFailed
 
     env = dev_secret_env(dict(os.environ))
@@ -341,10 +350,17 @@ def _add_token_parser(sub: Any) -> None:
 
 
 def _add_retention_parser(sub: Any) -> None:
-    retention = sub.add_parser("retention", help="trim finished runs' logs below their retention floor")
-    retention.add_argument("--dry-run", action="store_true", help="report the plan, remove nothing")
-    retention.add_argument("--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS")
-    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long after a run ends")
+    retention = sub.add_parser(
+        "retention", help="trim logs below their retention floor; collect unreferenced artifact bytes"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="report what would go, remove nothing")
+    retention.add_argument(
+        "--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS (durable)"
+    )
+    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long (runs: after they end)")
+    retention.add_argument(
+        "--artifact-grace-s", type=float, help="collect unreferenced bytes stored longer ago than this"
+    )
     retention.set_defaults(fn=_cmd_retention)
 
 
@@ -364,18 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
     scope = reproject.add_mutually_exclusive_group(required=True)
     scope.add_argument("--run-id")
     scope.add_argument("--thread-id")
-    scope.add_argument("--all", action="store_true")
+    scope.add_argument("--agent-id", help="one agent's row in the agents table")
+    scope.add_argument("--all", action="store_true", help="every run, thread and agent")
     mode = reproject.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="report only (the default)")
     mode.add_argument("--reconcile", action="store_true", help="repair the drift by replay")
     reproject.set_defaults(fn=_cmd_reproject)
-    retention = sub.add_parser("retention", help="trim finished runs' logs below their retention floor")
-    retention.add_argument("--dry-run", action="store_true", help="report the plan, remove nothing")
-    retention.add_argument(
-        "--class", dest="retention_class", help="default RUNTIME_RETENTION_CLASS (durable)"
-    )
-    retention.add_argument("--raw-age-s", type=float, help="keep raw events this long after a run ends")
-    retention.set_defaults(fn=_cmd_retention)
+    _add_retention_parser(sub)
     _add_token_parser(sub)
     smoke = sub.add_parser("smoke", help="start, stream and cancel a run through a deployment's HTTP surface")
     smoke.add_argument(

@@ -43,6 +43,21 @@ def _not_negative(value: int, name: str) -> int:
     return value
 
 
+def _budgets(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    """`model=tokens,model=tokens` (whitespace ignored): a token budget per model name."""
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in env.get(name, "").split(","))):
+        model, sep, value = item.rpartition("=")
+        try:
+            budget = int(value)
+        except ValueError:
+            budget = 0
+        if not sep or not model.strip() or budget < 1:
+            raise ValueError(f"{name} must be model=tokens pairs (tokens >= 1), got {item!r}")
+        out[model.strip()] = budget
+    return tuple(sorted(out.items()))
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().lower() or default
     if raw not in allowed:
@@ -73,6 +88,12 @@ class Settings:
     # How often a replica re-reads the seqs of the agents it holds, in case a NOTIFY of another
     # replica's frame was lost (PostgreSQL; engine/agent_wake.py wakes them at once otherwise).
     agent_poll_s: float = 1.0
+    # An agent task's unexpected exceptions in a row before the agent is marked FAILED
+    # (each one gives the lease up at once and retries after a doubling backoff).
+    agent_max_task_failures: int = 5
+    # A turn waiting for a human holds nothing; its agent is looked at again after this at the
+    # latest (the run's move wakes it at once; this covers a crash before it was told).
+    agent_waiting_recheck_s: float = 60.0
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
     # ----- tools -----
@@ -112,6 +133,9 @@ class Settings:
     retention_raw_age_s: float | None = None  # overrides the class's raw age (RUNTIME_RETENTION_RAW_AGE_S)
     retention_interval_s: float = 0.0  # run the retention pass this often; 0: only `oa-runtime retention`
     retention_batch: int = 100  # streams trimmed per pass and transaction
+    # Unreferenced artifact bytes are collected once last stored this long ago: a writer that
+    # stores bytes has this long to commit the event or row that references them.
+    artifact_gc_grace_s: float = 3600.0  # RUNTIME_ARTIFACT_GC_GRACE_S
     # ----- memory (docs/MEMORY.md) -----
     memory_model: str = ""  # RUNTIME_MEMORY_MODEL: writes summaries; "" = the default model
     memory_tick_s: float = 60.0  # how often memory-enabled threads are compacted
@@ -119,6 +143,9 @@ class Settings:
     memory_encoding: str = ""  # a tiktoken encoding (cl100k_base, o200k_base); "" = byte estimate
     memory_tiktoken_dir: str = ""  # where `<encoding>.tiktoken` is read from (never downloaded)
     memory_context_budget: int = 16_000  # tokens of a memory-enabled thread's turn context
+    # RUNTIME_MEMORY_CONTEXT_BUDGETS "model=tokens,...": a model's own budget (an escalated turn
+    # on a bigger model gets a bigger context); other models get memory_context_budget.
+    memory_context_budgets: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +170,12 @@ class Settings:
             recovery_budget=_int(e, "RUNTIME_RECOVERY_BUDGET", defaults.recovery_budget),
             stream_poll_s=_float(e, "RUNTIME_STREAM_POLL_S", defaults.stream_poll_s),
             agent_poll_s=_float(e, "RUNTIME_AGENT_POLL_S", defaults.agent_poll_s),
+            agent_max_task_failures=_int(
+                e, "RUNTIME_AGENT_MAX_TASK_FAILURES", defaults.agent_max_task_failures
+            ),
+            agent_waiting_recheck_s=_float(
+                e, "RUNTIME_AGENT_WAITING_RECHECK_S", defaults.agent_waiting_recheck_s
+            ),
             log_level=e.get("RUNTIME_LOG_LEVEL", defaults.log_level).upper(),
             log_format=e.get("RUNTIME_LOG_FORMAT", defaults.log_format),
             # ----- tools -----
@@ -187,10 +220,12 @@ class Settings:
             ),
             retention_interval_s=_float(e, "RUNTIME_RETENTION_INTERVAL_S", defaults.retention_interval_s),
             retention_batch=_int(e, "RUNTIME_RETENTION_BATCH", defaults.retention_batch),
+            artifact_gc_grace_s=_float(e, "RUNTIME_ARTIFACT_GC_GRACE_S", defaults.artifact_gc_grace_s),
             memory_model=e.get("RUNTIME_MEMORY_MODEL", defaults.memory_model),
             memory_tick_s=_float(e, "RUNTIME_MEMORY_TICK_S", defaults.memory_tick_s),
             memory_job_ttl_s=_float(e, "RUNTIME_MEMORY_JOB_TTL_S", defaults.memory_job_ttl_s),
             memory_encoding=e.get("RUNTIME_MEMORY_ENCODING", defaults.memory_encoding),
             memory_tiktoken_dir=e.get("RUNTIME_MEMORY_TIKTOKEN_DIR", defaults.memory_tiktoken_dir),
             memory_context_budget=_int(e, "RUNTIME_MEMORY_CONTEXT_BUDGET", defaults.memory_context_budget),
+            memory_context_budgets=_budgets(e, "RUNTIME_MEMORY_CONTEXT_BUDGETS"),
         )

@@ -21,19 +21,22 @@ from .core.artifacts import Artifact, ArtifactScope, PageKey
 from .core.events import Event, NewEvent
 from .core.leases import Lease
 from .core.memory.chunks import Level, StreamRef
-from .core.memory.records import MemoryQueryRecord, StoredChunk
+from .core.memory.context import ChunkPage, ContextPolicy
+from .core.memory.records import MemoryQueryRecord, StoredChunk, TurnContext
+from .core.memory.tokens import TokenCounter
 from .core.messages import ChatMessage, ToolCall
 from .core.projections import Projection, ProjectionStep
-from .core.read_models import RunModel, Snapshot
+from .core.read_models import AgentSnapshot, RunModel, Snapshot
 from .core.records import (
     AppendResult,
     CancelResult,
     CheckpointRecord,
     CreateResult,
+    NonceToSpend,
     RunRecord,
     StartRequest,
 )
-from .core.run_retention import RetentionCandidate
+from .core.run_retention import RetentionCandidate, StreamCandidate, Sweep
 from .core.run_state import RunState, RunStatus
 from .core.sync import Serving, SinkBatch, SyncDocument, SyncStep
 from .core.workers import PriorRequest, WorkerDecision, WorkerEvent, WorkerState, WorkerStatus
@@ -103,8 +106,11 @@ class EventLog(Protocol):
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
         plan_start: PlanStart | None = None,
+        nonce: NonceToSpend | None = None,
     ) -> CreateResult:
         """Creates the thread (if new), the run and its seq-1 `accepted` event in one transaction.
+        `nonce` (the request token's) is spent in it too: InvalidToken when it is live; marked
+        `spent` once the transaction committed (a repeat of an existing run included).
         With `lease_owner`, a run created here is leased to it in the same transaction
         (token 1), so the replica that accepted a run executes it and no peer's claimer
         takes it in between.
@@ -165,6 +171,10 @@ class RunQueries(Protocol):
     ) -> list[RunRecord]:
         """Runs newest first by (created_at, run_id); `before` is the keyset cursor
         (created_at ISO string, run_id) of the last row of the previous page."""
+
+    async def thread_owner(self, thread_id: str) -> str | None:
+        """The canonical user id a thread belongs to ("" for none), kept on its row by the run
+        or agent that created it; None for a thread nothing was created on."""
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         """A thread's runs, oldest first, without the agent turns a rollback discarded."""
@@ -291,6 +301,17 @@ class ReadModels(Protocol):
         """Rewrites these runs' rows from their fold under the projection's lock; False when
         the lock is held elsewhere this instant."""
 
+    async def read_model_agent_scope(self, agent_id: str | None) -> list[str]:
+        """The agent ids a reproject covers (None: every agent)."""
+
+    async def read_model_agent_snapshot(self, agent_ids: Sequence[str]) -> AgentSnapshot:
+        """These agents' read-model rows, their runtime rows and latest event positions,
+        with the projection's checkpoint."""
+
+    async def replace_read_model_agents(self, agent_ids: Sequence[str]) -> bool:
+        """Rewrites these agents' rows from their runtime rows under the projection's lock;
+        False when the lock is held elsewhere this instant."""
+
 
 class EventStore(
     EventLog,
@@ -350,8 +371,17 @@ class ToolCallChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """What a model call cost, as the provider itself counted it."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class FinishChunk:
     reason: str  # events.STEP_STOP | STEP_TOOL_CALLS | STEP_LENGTH
+    usage: TokenUsage | None = None  # None: the provider did not report its usage
 
 
 ModelChunk = TextChunk | ToolCallChunk | FinishChunk
@@ -368,8 +398,9 @@ class ModelError(Exception):
 
 class ModelProvider(Protocol):
     """Streams one model step. Text arrives as TextChunks, tool calls as whole
-    ToolCallChunks, and the stream ends with exactly one FinishChunk. Failures
-    raise ModelError. Closing the iterator (aclose) must release the request."""
+    ToolCallChunks, and the stream ends with exactly one FinishChunk, carrying the
+    provider's token usage when it reports one. Failures raise ModelError. Closing the
+    iterator (aclose) must release the request."""
 
     name: str
 
@@ -500,19 +531,39 @@ class ArtifactStore(Protocol):
 
 
 class RetentionStore(Protocol):
-    """Finished runs whose logs may be trimmed, and the trim. One conformance suite
-    (tests/conformance/test_retention_store.py) for all adapters."""
+    """What each stream's log may lose, the trims, and the collector of unreferenced artifact
+    bytes. One conformance suite (tests/conformance/test_retention_store.py) for all adapters."""
 
     async def retention_candidates(
         self, finished_before: datetime, *, limit: int, after_run_id: str = ""
     ) -> list[RetentionCandidate]:
         """Finished runs that finished before the instant and have a checkpoint at or past
-        their floor, by run id after `after_run_id`; with what covers their log."""
+        their floor, by run id after `after_run_id`; with what covers their log (on a memory
+        thread, the latest checkpoint within what L1 chunks cover)."""
 
     async def trim_run(self, run_id: str, floor: int) -> int | None:
-        """In one transaction: removes the run's events below `floor`, the checkpoints below
-        `floor - 1`, and moves its floor (`oldest_retained_seq`) up to `floor`. The events
-        removed; None (nothing done) when an async projection has not applied them yet."""
+        """In one transaction: indexes the artifacts of the removed `tool.result` events,
+        removes the run's events below `floor`, the checkpoints below `floor - 1`, and moves
+        its floor (`oldest_retained_seq`) up to `floor`. The events removed; None (nothing
+        done) when an async projection has not applied them yet."""
+
+    async def stream_candidates(
+        self, stream_kind: str, occurred_before: datetime, *, limit: int, after_id: str = ""
+    ) -> list[StreamCandidate]:
+        """Agents' ("agent") or Codex workers' ("worker") streams whose oldest retained event
+        occurred before the instant, by id after `after_id`."""
+
+    async def trim_stream(self, stream_kind: str, stream_id: str, floor: int) -> int | None:
+        """Removes the agent's or worker's events below `floor` (an agent's, never past a frame
+        its fold holds at that moment). The events removed; None when an async projection has
+        not applied them yet."""
+
+    async def collect_artifacts(
+        self, stored_before: datetime, *, limit: int, after_sha256: str = "", dry_run: bool = False
+    ) -> Sweep:
+        """One page (by sha256 after `after_sha256`) of blobs last stored before the instant
+        that no index row and no unindexed `tool.result` event references: removed (or only
+        listed, dry). A put of the same bytes after `stored_before` always wins."""
 
 
 # ----- Long-lived agents (core/agents/) -----
@@ -629,6 +680,14 @@ class MemoryStore(Protocol):
     async def run_prompts(self, run_ids: Sequence[str]) -> dict[str, str]:
         """Each run's prompt (its request's `prompt`), by run id."""
 
+    async def runs_marked_after(self, thread_id: str, position: int) -> bool:
+        """Whether a run mark of the thread lies after `position` (see `mark_thread_runs`)."""
+
+    async def mark_thread_runs(self, thread_id: str, used_from: int) -> None:
+        """Records which of the thread's runs can hold events after the log's head now (a run
+        mark), unless a mark after `used_from` exists; drops marks no read from `used_from` on
+        uses. `thread_events` from a position at or after a mark walks only those runs."""
+
     async def write_chunk(self, stored: StoredChunk) -> bool:
         """Writes the chunk, its event and its summary as an artifact of the thread (bytes and
         index row), in one transaction, unless a chunk with its id exists: True when new."""
@@ -651,6 +710,17 @@ class MemoryStore(Protocol):
     async def newest_chunk(self, stream: StreamRef, level: Level) -> StoredChunk | None:
         """The chunk of `level` with the latest window (for L1: the highest thread seqs, where
         compaction resumes)."""
+
+    async def chunk_page(self, stream: StreamRef, page: ChunkPage) -> list[StoredChunk]:
+        """The chunks `page` asks for (its level, newest window first, its bounds and limit),
+        as one indexed range read (context assembly, core/memory/context.py)."""
+
+    async def read_turn_context(
+        self, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+    ) -> TurnContext | None:
+        """A turn of `run_id`'s context in one read: None when the thread keeps no memory; else
+        `plan_context` over the thread's events of earlier runs from the newest L1 chunk's first
+        on, answered with `chunk_page` reads (engine/memory_context.py)."""
 
     async def enable_memory(self, stream: StreamRef, now_ms: int) -> None: ...
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ from .api.memory import MemoryService
 from .api.run_service import RunService, Runtime
 from .api.sync import SyncService
 from .api.workers import CodexWorkerService
-from .app.agents import Agents, AgentTools, AgentTurns, memory_budget
+from .app.agent_tree import AgentTools, AgentTurns
+from .app.agents import Agents, turn_memory_policy, turn_run_moved
 from .app.memory import CompactionSettings, Compactor, MemoryScheduler
 from .app.memory_api import MemoryApp, memory_query_tool
 from .app.reproject import DriftSampler
@@ -225,7 +227,7 @@ def _build_components(
     # lock), the suffix tells it from earlier incarnations. Memory jobs are held by it too.
     owner = f"{settings.executor_id}@{uuid.uuid4().hex[:8]}"
     memory, scheduler, memory_contexts, memory_tools = _memory_parts(
-        settings, models, store, owner, tg, agents
+        settings, models, store, owner, tg, agents, broker
     )
     # Built-ins (with the agents' timer and delegate tools) + entry points + config, and the
     # model's ways into its thread's memory.
@@ -327,10 +329,13 @@ def _agent_executor(
             ttl_s=settings.lease_ttl_s,
             claim_interval_s=settings.claim_interval_s,
             poll_s=None if store.single_node else settings.agent_poll_s,
+            max_task_failures=settings.agent_max_task_failures,
+            waiting_recheck_s=settings.agent_waiting_recheck_s,
         ),
         clock,
         on_change=agents.hub.publish,
     )
+    runtime.run_moved = partial(turn_run_moved, agents)  # a waiting turn's run moved: wake its agent
     return agents.executor
 
 
@@ -341,6 +346,7 @@ def _memory_parts(
     owner: str,
     tg: asyncio.TaskGroup,
     agents: Agents,
+    broker: Broker,
 ) -> tuple[MemoryApp, MemoryScheduler, MemoryContexts, list[Tool]]:
     """Memory's use cases, its compaction scheduler, the turn contexts and the model's tools.
     Agents reach memory by their thread (requests by agent id resolve through the agent store)
@@ -355,15 +361,23 @@ def _memory_parts(
         CompactionSettings(model=settings.memory_model, job_ttl=timedelta(seconds=settings.memory_job_ttl_s)),
         clock=agents.clock,
     )
-    memory = MemoryApp(memory_store, compactor, lambda job: _spawn(tg, job), agents=agents.store)
+    memory = MemoryApp(
+        memory_store,
+        compactor,
+        lambda job: _spawn(tg, job),
+        agents=agents.store,
+        broker=broker,  # the `memory_query` tool waits on its question's appends
+        recheck_s=max(settings.stream_poll_s, 1.0),
+    )
     scheduler = MemoryScheduler(compactor, settings.memory_tick_s)
     contexts = MemoryContexts(
         memory_store,
         counter,
         settings.memory_context_budget,
+        model_budgets=dict(settings.memory_context_budgets),
         hot_budget_tokens=compactor.settings.policy.hot_budget_tokens,
         on_hot_window_full=scheduler.wake,
-        run_budget=lambda run_id: memory_budget(agents, run_id),
+        run_policy=lambda run_id: turn_memory_policy(agents, run_id),
     )
     tools = [memory_expand_tool(memory_store), memory_query_tool(memory)]
     return memory, scheduler, contexts, tools

@@ -18,7 +18,7 @@ from oa_runtime.core.memory.tokens import ByteEstimator
 from oa_runtime.engine.memory_context import MEMORY_INSTRUCTIONS, MemoryContexts
 from oa_runtime.models.registry import ModelRegistry
 from oa_runtime.models.scripted import ScriptedProvider
-from oa_runtime.ports import EventStore, ModelChunk, ModelError, ModelRequest
+from oa_runtime.ports import EventStore, FinishChunk, ModelChunk, ModelError, ModelRequest
 from oa_runtime.store.memory import SqlMemoryStore, open_memory_store
 
 from tests.support.memory import seed_thread
@@ -112,6 +112,34 @@ async def test_a_compaction_that_dies_resumes_without_redoing_a_chunk(store: Eve
     assert sorted(dying.calls + resumed.calls) == sorted(
         s.chunk.chunk_id for s in await memory.list_chunks(STREAM)
     )
+
+
+class SilentProvider(CountingProvider):
+    """The scripted model without its usage report (a provider that reports none)."""
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        async for piece in super().stream(request):
+            yield FinishChunk(piece.reason) if isinstance(piece, FinishChunk) else piece
+
+
+async def test_a_chunk_records_the_providers_token_counts_or_the_counters(store: EventStore) -> None:
+    """Prompt and completion tokens are the provider's when it reports them (the scripted model
+    counts words), memory's counter's otherwise; `counted_by` says which."""
+    start = next_midnight()
+    instants = [start + timedelta(minutes=5 * i) for i in range(4)]  # two 10-minute windows
+    for thread, provider in (("t-reported", CountingProvider()), ("t-counted", SilentProvider())):
+        await seed_thread(store, thread, f"run-{thread}", instants)
+        memory = open_memory_store(store)
+        await compactor(memory, provider, Clock(start + timedelta(minutes=30))).compact(thread_stream(thread))
+        (first, *_) = await memory.list_chunks(thread_stream(thread), level=Level.L1)
+        usage, counter = first.chunk.usage, ByteEstimator()
+        if thread == "t-reported":
+            assert usage.counted_by == "provider"
+            assert usage.completion_tokens == len(first.chunk.summary.split())
+        else:
+            assert usage.counted_by == counter.name == first.chunk.token_counter
+            assert usage.completion_tokens == counter.count(first.chunk.summary)
+        assert usage.prompt_tokens > 0
 
 
 async def test_two_replicas_compacting_at_once_write_each_chunk_once(store: EventStore) -> None:

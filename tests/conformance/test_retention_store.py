@@ -31,6 +31,17 @@ from .conftest import make_store
 from .helpers import append, new_run
 
 RAW_NOW = RetentionPolicy(RetentionClass.HOT, {"raw": timedelta(0)})
+SUMMARY: dict[str, object] = {  # a pass's summary when nothing was done
+    "dry_run": False,
+    "runs": 0,
+    "agents": 0,
+    "workers": 0,
+    "events_removed": 0,
+    "deferred": 0,
+    "artifacts_removed": 0,
+    "artifact_bytes_removed": 0,
+    "artifacts_deferred": "",
+}
 LATER = timedelta(seconds=5)
 
 
@@ -109,16 +120,16 @@ async def test_the_pass_plans_then_trims_every_old_run(store: EventStore, retent
     runs = dict([await finished_run(store, f"thread-{i}", steps=i + 1) for i in range(3)])
     later = datetime.now(UTC) + LATER
     plan = await retention_pass(retention, RAW_NOW, later, dry_run=True, batch=2)
-    assert {t.run_id: (t.old_floor, t.new_floor, t.removed) for t in plan.trims} == {
-        r: (1, covers + 1, 0) for r, covers in runs.items()
+    assert {t.stream_id: (t.old_floor, t.new_floor, t.removed) for t in plan.trims} == {
+        r: (1, covers + 1, covers) for r, covers in runs.items()  # dry: what would go
     }
     assert all([await store.oldest_retained_seq(r) == 1 for r in runs])
     done = await retention_pass(retention, RAW_NOW, later, dry_run=False, batch=2)
     assert done.summary() == {
+        **SUMMARY,
         "dry_run": False,
         "runs": 3,
         "events_removed": sum(runs.values()),
-        "deferred": 0,
     }
     assert (await retention_pass(retention, RAW_NOW, later, dry_run=False)).trims == []
     kept = RetentionPolicy(RetentionClass.ARCHIVE)
@@ -180,12 +191,14 @@ async def test_the_cli_dry_run_removes_nothing(
 
     # asyncio.run inside a running loop is not allowed: run the CLI on a worker thread.
     planned = await asyncio.to_thread(run, "--dry-run")
+    trim = {"stream_kind": "run", "stream_id": run_id, "old_floor": 1, "new_floor": covers + 1}
     assert planned == [
-        {"run_id": run_id, "old_floor": 1, "new_floor": covers + 1, "removed": 0},
-        {"dry_run": True, "runs": 1, "events_removed": 0, "deferred": 0},
+        {**trim, "removed": covers, "covered_by": "checkpoint"},
+        {**SUMMARY, "dry_run": True, "runs": 1, "events_removed": covers},
     ]
+    assert await asyncio.to_thread(run, "--dry-run") == planned  # nothing was removed
     done = await asyncio.to_thread(run)
-    assert done[-1] == {"dry_run": False, "runs": 1, "events_removed": covers, "deferred": 0}
+    assert done[-1] == {**SUMMARY, "dry_run": False, "runs": 1, "events_removed": covers}
     assert cli_main(["retention", "--class", "nope"]) == 2
 
 

@@ -1,7 +1,8 @@
 """Child agents over gRPC, on SQLite and PostgreSQL: a turn delegates to a child agent through
 the built-in `delegate` tool; the child works in its own turns on its own thread and its answer
 comes back to the parent as a tool_result frame that wakes it; putting the parent to sleep
-reaches the child; a child paused by supervision is reported to its parent."""
+reaches the child; a child paused by supervision is reported to its parent (without restarts,
+it escalates at once)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ async def test_a_paused_child_is_reported_to_its_parent(runtime: RuntimeHandle) 
         backoff_initial=duration_pb2.Duration(nanos=20_000_000),
         backoff_max=duration_pb2.Duration(nanos=40_000_000),
         max_restarts=1,
+        max_child_restarts=0,  # no one_for_one restart: the first pause escalates (test_agents_tree.py)
     )
     await create(runtime, "p2", supervision_policy=policy)
     await submit(runtime, "p2", prompt("f1", delegating("worker", "/fail broken")))

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, timedelta
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
+from openagents.runtime.v1 import agent_service_pb2 as agent_pb
+from openagents.runtime.v1 import agent_service_pb2_grpc as agent_grpc
 from openagents.runtime.v1 import memory_service_pb2 as pb
 from openagents.runtime.v1 import memory_service_pb2_grpc as pb_grpc
 
 from tests.e2e.helpers import error_info, events, start
 from tests.e2e.tool_helpers import results
-from tests.support.memory import seed_past_thread
+from tests.support.memory import compact_until_settled, seed_past_thread
 from tests.support.runtime import RuntimeHandle, running_runtime
 
 THREAD = "t-mem"
@@ -47,6 +50,13 @@ async def wait_chunks(
             await asyncio.sleep(0.1)
 
 
+async def settled_chunks(rt: RuntimeHandle) -> list[pb.MemoryChunk]:
+    """THREAD's chunks once everything due is written: a compaction then plans nothing (its
+    plan is read from the stored chunks, so an L3 still to follow its hours is planned)."""
+    await compact_until_settled(rt, THREAD)
+    return await wait_chunks(rt, 0)
+
+
 async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
     rt = seeded
     planned = (
@@ -56,15 +66,14 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
     ).planned
     # 24 events over 2 hours: 12 windows of 10 minutes (planned now); their hours roll up next.
     assert [p.level for p in planned] == [pb.MEMORY_LEVEL_L1] * 12
-    chunks = await wait_chunks(rt, 14)
-    await asyncio.sleep(0.5)  # a day's roll-up, if due, follows its hours
-    chunks = await wait_chunks(rt, 14)
+    chunks = await settled_chunks(rt)  # with a day's roll-up when the seeded hours ended a day
     l1 = [c for c in chunks if c.level == pb.MEMORY_LEVEL_L1]
     hours = [c.chunk_id for c in chunks if c.level == pb.MEMORY_LEVEL_L2]
     assert (len(l1), len(hours)) == (12, 2)  # an L3 too when the seeded hours ended a day
     first_l1 = l1[0]
     assert (first_l1.seq_range.first_seq, first_l1.seq_range.last_seq) == (1, 3)
     assert first_l1.provider == "scripted" and first_l1.summary.startswith("L1 thread:t-mem ")
+    assert first_l1.usage_counted_by == "provider"  # the scripted model reports its usage
     got = await stub(rt).GetMemoryChunk(
         pb.GetMemoryChunkRequest(chunk_id=first_l1.chunk_id), metadata=rt.md(thread_id=THREAD)
     )
@@ -98,6 +107,7 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
             await asyncio.sleep(0.1)
     assert list(query.used_chunk_ids) == hours and query.maps_done == query.map_count == 2
     assert query.answer == "2 partial answers; used " + " ".join(f"[{h}]" for h in hours)
+    await check_agent_tokens(rt, first_l1.chunk_id, hour.chunk_id, "q-1")
     again = await stub(rt).StartMemoryQuery(request, metadata=rt.md(thread_id=THREAD))
     assert not again.created and again.query.state == pb.MEMORY_QUERY_STATE_DONE
     request.question = "another question"
@@ -105,6 +115,50 @@ async def test_compact_list_get_expand_and_ask(seeded: RuntimeHandle) -> None:
         await stub(rt).StartMemoryQuery(request, metadata=rt.md(thread_id=THREAD))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_info(err.value).reason == "MEMORY_QUERY_ALREADY_EXISTS"
+
+
+async def check_agent_tokens(rt: RuntimeHandle, chunk_id: str, hour_id: str, query_id: str) -> None:
+    """A thread can host several agents: a token bound to any agent on the chunk's (or the
+    question's) thread reads it; another thread's agent, an unknown agent and another user's
+    token are refused (CLAIM_MISMATCH), and nothing else about the chunk is said."""
+    agents = agent_grpc.AgentServiceStub(rt.channel)
+    for agent_id, thread_id, user_id in (("ag-a", THREAD, 42), ("ag-b", THREAD, 42), ("ag-far", "t-far", 42)):
+        await agents.CreateAgent(
+            agent_pb.CreateAgentRequest(agent_id=agent_id, thread_id=thread_id, user_id=user_id),
+            metadata=rt.md(user_id=user_id),
+        )
+    get = pb.GetMemoryChunkRequest(chunk_id=chunk_id)
+    expand = pb.ExpandMemoryChunkRequest(chunk_id=hour_id, max_items=2)
+    ask = pb.GetMemoryQueryRequest(query_id=query_id)
+    for agent_id in ("ag-a", "ag-b"):
+        got = await stub(rt).GetMemoryChunk(get, metadata=rt.md(agent_id=agent_id))
+        assert got.chunk.chunk_id == chunk_id
+        walked = await stub(rt).ExpandMemoryChunk(expand, metadata=rt.md(agent_id=agent_id))
+        assert [c.depth for c in walked.chunks] == [0, 1]
+        asked = await stub(rt).GetMemoryQuery(ask, metadata=rt.md(agent_id=agent_id))
+        assert asked.query.state == pb.MEMORY_QUERY_STATE_DONE
+    listed = await stub(rt).ListMemoryChunks(
+        pb.ListMemoryChunksRequest(thread_id=THREAD, page_size=1), metadata=rt.md(agent_id="ag-a")
+    )
+    assert len(listed.chunks) == 1
+    refused: list[tuple[dict[str, str | int], str]] = [
+        ({"agent_id": "ag-far"}, "agent_id"),  # an agent on another thread
+        ({"agent_id": "ghost"}, "agent_id"),  # no such agent
+        ({"user_id": 7}, "user_id"),  # another user
+        ({"agent_id": "ag-a", "user_id": 7}, "user_id"),  # the agent, but another user
+    ]
+    calls: list[Callable[[Any], Any]] = [
+        lambda md: stub(rt).GetMemoryChunk(get, metadata=md),
+        lambda md: stub(rt).ExpandMemoryChunk(expand, metadata=md),
+        lambda md: stub(rt).GetMemoryQuery(ask, metadata=md),
+    ]
+    for claims, claim in refused:
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call(rt.md(**claims))
+            info = error_info(err.value)
+            assert (err.value.code(), info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CLAIM_MISMATCH")
+            assert dict(info.metadata) == {"claim": claim}, claims
 
 
 async def test_refusals(seeded: RuntimeHandle) -> None:

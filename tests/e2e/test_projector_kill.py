@@ -197,7 +197,12 @@ async def test_kill_9_mid_projection_batch_then_restart(database_url: str, tmp_p
         await replica.close()
     await wait_projected(database_url)  # nothing appended after the last step
     code, lines = reproject_all(database_url)
-    summary = {"runs_checked": BACKLOG_RUNS + len(LIVE_RUNS), "drift_found": 0, "reconciled": False}
+    summary = {
+        "runs_checked": BACKLOG_RUNS + len(LIVE_RUNS),
+        "agents_checked": 0,
+        "drift_found": 0,
+        "reconciled": False,
+    }
     assert (code, lines) == (0, [{"summary": {**summary, "drift_remaining": 0}}])
     events, rows, distinct = event_counts(database_url)
     assert events == rows == distinct

@@ -149,3 +149,29 @@ async def test_agent_errors_and_listing(any_gateway: Gateway) -> None:
     assert [a["agentId"] for a in listed.json()["agents"]] == [busy_id]
     sleeping = await gw.http.get(AGENTS, params={"state": "AGENT_STATE_FAILED"}, headers=gw.auth())
     assert sleeping.status_code == 200 and sleeping.json()["agents"] == []
+
+
+async def test_sub_runs_and_child_supervision_through_envoy(any_gateway: Gateway) -> None:
+    """The supervision policy's child fields in and out as JSON; a sub-run in flight is listed
+    in GetAgent (`subRuns`), and its result arrives as one tool_result frame."""
+    gw = any_gateway
+    agent_id = new_id("sub")
+    policy = {"maxChildRestarts": 0, "childRestartWindow": "30s"}
+    created = await create(gw, agent_id, supervisionPolicy=policy)
+    assert created.status_code == 200, created.text
+    echoed = created.json()["agent"]["supervisionPolicy"]
+    assert echoed["maxChildRestarts"] == 0 and echoed["childRestartWindow"] == "30s"
+    text = "/tool delegate " + json.dumps({"mode": "run", "text": "/sleep 1500\n/say sub done"}) + "\n/say ok"
+    assert (await frames(gw, agent_id, ("f1", text))).status_code == 200
+    url = f"{AGENTS}/{agent_id}"
+    async with asyncio.timeout(20):
+        while True:
+            agent = (await gw.http.get(url, headers=auth(gw, agent_id))).json()["agent"]
+            if agent.get("subRuns"):
+                break
+            await asyncio.sleep(0.05)
+        (sub,) = agent["subRuns"]
+        assert sub["runId"] == f"{agent_id}:sub:{sub['subRunId']}:1" and sub["attempt"] == 1
+        while agent.get("subRuns") or agent["turnCount"] < 2 or agent["state"] != "AGENT_STATE_SLEEPING":
+            await asyncio.sleep(0.05)
+            agent = (await gw.http.get(url, headers=auth(gw, agent_id))).json()["agent"]

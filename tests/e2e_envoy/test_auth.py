@@ -106,6 +106,24 @@ async def test_a_reused_nonce_is_refused_even_in_a_new_token(gateway: Gateway, f
     assert assert_rejected(replay, 401, "INVALID_TOKEN")["problem"] == "nonce already used"
 
 
+async def test_a_start_run_token_is_single_use_through_the_service(gateway: Gateway) -> None:
+    # StartRun's nonce is spent in create_run's transaction: a replay is refused before
+    # anything is written, even a replay that would only repeat the run (idempotent start).
+    run_id = new_id("once")
+    body = {"runId": run_id, "threadId": new_id("thread-once"), "prompt": "/say hi"}
+    once = token(gateway, nonce=new_id("nonce"))
+    assert (
+        await gateway.http.post("/internal/v1/runs", json=body, headers={SIGNATURE_HEADER: once})
+    ).status_code == 200
+    replay = await gateway.http.post("/internal/v1/runs", json=body, headers={SIGNATURE_HEADER: once})
+    assert assert_rejected(replay, 401, "INVALID_TOKEN")["problem"] == "nonce already used"
+    other = {**body, "runId": new_id("once-other")}
+    replay = await gateway.http.post("/internal/v1/runs", json=other, headers={SIGNATURE_HEADER: once})
+    assert assert_rejected(replay, 401, "INVALID_TOKEN")["problem"] == "nonce already used"
+    missing = await gateway.http.get(f"/internal/v1/runs/{other['runId']}", headers=gateway.auth())
+    assert missing.status_code == 404
+
+
 async def test_run_and_thread_claims_bind_the_request(gateway: Gateway, finished_run: str) -> None:
     url = f"/internal/v1/runs/{finished_run}"
     assert (

@@ -46,6 +46,7 @@ async def test_memory_over_rest(database_url: str) -> None:
         assert len(l1["chunks"]) == 5 and l1["nextPageToken"]
         first = l1["chunks"][0]
         assert first["seqRange"] == {"firstSeq": "1", "lastSeq": "3"} and first["level"] == "MEMORY_LEVEL_L1"
+        assert first["usageCountedBy"] == "provider"
         rest = await get_json(
             gw,
             f"/internal/v1/threads/{THREAD}/memory/chunks",
@@ -80,7 +81,27 @@ async def test_memory_over_rest(database_url: str) -> None:
                     break
                 await asyncio.sleep(0.1)
         assert query["usedChunkIds"] == [h["chunkId"] for h in hours] and query["mapsDone"] == 2
+        await check_agent_tokens(gw, first["chunkId"], hours[0]["chunkId"])
         await check_refusals(gw)
+
+
+async def check_agent_tokens(gw: Gateway, chunk_id: str, hour_id: str) -> None:
+    """A token bound to an agent on the thread reads its chunks, expansions and questions; one
+    bound to an agent elsewhere, or another user's, is refused (403 CLAIM_MISMATCH)."""
+    for agent_id, thread_id in (("rest-ag", THREAD), ("rest-far", "t-rest-far")):
+        created = await create(gw, agent_id, threadId=thread_id)
+        assert created.status_code == 200, created.text
+    paths = [
+        f"/internal/v1/memory/chunks/{chunk_id}",
+        f"/internal/v1/memory/chunks/{hour_id}/expand",
+        "/internal/v1/memory/queries/q-rest",
+    ]
+    for path in paths:
+        allowed = await gw.http.get(path, headers=gw.auth(agent_id="rest-ag"))
+        assert allowed.status_code == 200, (path, allowed.text)
+        for claims in ({"agent_id": "rest-far"}, {"user_id": 7}):
+            refused = await gw.http.get(path, headers=gw.auth(**claims))
+            assert_error_shape(refused, 403, "CLAIM_MISMATCH")
 
 
 async def check_refusals(gw: Gateway) -> None:

@@ -11,11 +11,16 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+import httpx
 import pytest
 from openagents.runtime.v1 import run_service_pb2
 
 from tests.e2e.helpers import error_info
 from tests.e2e_envoy.conftest import Gateway, SseEvent, assert_error_shape, new_id, start_gateway
+from tests.e2e_envoy.test_agents import AGENTS
+from tests.e2e_envoy.test_agents import auth as agent_auth
+from tests.e2e_envoy.test_agents import create as create_agent
+from tests.e2e_envoy.test_workers import WORKERS, auth, worker_in
 
 RAW_AGE_S = 1.0
 ENV = {"RUNTIME_RETENTION_RAW_AGE_S": str(RAW_AGE_S), "RUNTIME_RETENTION_INTERVAL_S": "0.1"}
@@ -43,6 +48,9 @@ async def stale(gw: Gateway, run_id: str) -> grpc.aio.AioRpcError | None:
 
 
 async def test_a_cursor_below_the_floor_is_gone(gw: Gateway) -> None:
+    worker_id = await worker_in(gw, "stopped")  # 3 events, all trimmed once 1 s old
+    agent_id = new_id("agent")  # a sleeping agent: its one event goes too (it holds no frame)
+    assert (await create_agent(gw, agent_id, instructions="Be brief.")).status_code == 200
     run_id = new_id("ret")
     await gw.start(run_id, "/say one\n/tool echo {}\n/say two\n/tool echo {}\n/say three")
     full = await gw.stream(run_id)  # the whole log, before retention's age has passed
@@ -73,6 +81,40 @@ async def test_a_cursor_below_the_floor_is_gone(gw: Gateway) -> None:
     assert after_cursor and [e.raw for e in resumed.frames] == after_cursor
     ok = await gw.http.get(f"/internal/v1/runs/{run_id}", headers=gw.auth())
     assert ok.status_code == 200  # other reads of the run are unaffected
+
+    await _worker_stream_trimmed(gw, worker_id, deadline)
+    await _agent_stream_trimmed(gw, agent_id, deadline)
+
+
+async def _worker_stream_trimmed(gw: Gateway, worker_id: str, deadline: float) -> None:
+    """The same workload trims Codex worker streams: 410 below the floor, the head still opens."""
+    while (gone := await gw.http.get(f"{WORKERS}/{worker_id}/stream", headers=auth(gw))).status_code != 410:
+        assert gone.status_code == 200 and time.monotonic() < deadline, gone.text
+        await asyncio.sleep(0.1)
+    info = assert_error_shape(gone, 410, "STALE_CURSOR")["metadata"]
+    assert (info["floor"], info["requested"], info["head"]) == ("4", "0", "3")
+    at_head = await gw.http.get(f"{WORKERS}/{worker_id}/stream", params={"cursor": "3"}, headers=auth(gw))
+    assert at_head.status_code == 200 and b"event: error" not in at_head.content
+
+
+async def _agent_stream_trimmed(gw: Gateway, agent_id: str, deadline: float) -> None:
+    """And agent streams (an agent's stream never ends: only the status is read)."""
+    path = f"{AGENTS}/{agent_id}/stream"
+    while (gone := await opened(gw, path, agent_auth(gw, agent_id))).status_code != 410:
+        assert gone.status_code == 200 and time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    info = assert_error_shape(gone, 410, "STALE_CURSOR")["metadata"]
+    assert (info["floor"], info["requested"], info["head"]) == ("2", "0", "1")
+    resumed = await opened(gw, path, {**agent_auth(gw, agent_id), "Last-Event-ID": "1"})
+    assert resumed.status_code == 200
+
+
+async def opened(gw: Gateway, path: str, headers: dict[str, str]) -> httpx.Response:
+    """The response to a GET of a stream: its body when it is an error, else only its status."""
+    async with gw.http.stream("GET", path, headers=headers) as response:
+        if response.status_code != 200:
+            await response.aread()
+    return response
 
 
 def _after(frames: list[SseEvent], cursor: int) -> list[bytes]:

@@ -1,8 +1,9 @@
-"""Laravel reading the read models (issue 15, tests): a run through the REST API (Envoy +
-service), then `read_models_flow.php` reads `threads`, `runs`, `messages` and `run_events` with
-Laravel's query builder (Debian's illuminate/database over PDO), configured as a Laravel app
-would be: on PostgreSQL the `laravel` schema (RUNTIME_READ_MODEL_SCHEMA), on SQLite the same
-database file with the `laravel_` table prefix. What PHP read must match what the API answered.
+"""Laravel reading the read models (issue 15, tests): a run and an agent through the REST API
+(Envoy + service), then `read_models_flow.php` reads `threads`, `runs`, `messages`,
+`run_events` and `agents` with Laravel's query builder (Debian's illuminate/database over
+PDO), configured as a Laravel app would be: on PostgreSQL the `laravel` schema
+(RUNTIME_READ_MODEL_SCHEMA), on SQLite the same database file with the `laravel_` table
+prefix. What PHP read must match what the API answered.
 """
 
 from __future__ import annotations
@@ -73,3 +74,15 @@ async def test_laravel_reads_the_read_models_the_api_describes(database_url_for_
     [thread] = read["threads"]
     assert thread["last_run_id"] == run["runId"] and thread["last_status"] == "succeeded"
     assert int(thread["run_count"]) == 1 and read["userThreads"] == [run["threadId"]]
+
+    # The agent's row in the `agents` table.
+    agent, agent_row = api["agent"], read["agent"]
+    assert agent["state"] == "AGENT_STATE_SLEEPING" and agent["turnCount"] == 1
+    assert (agent_row["agent_id"], agent_row["thread_id"]) == (agent["agentId"], agent["threadId"])
+    assert int(agent_row["user_id"]) == 42 and int(agent_row["last_seq"]) == int(agent["lastSeq"])
+    assert agent_row["state"] == "sleeping" and int(agent_row["turn_count"]) == 1
+    assert agent_row["last_turn_run_id"] == f"{agent['agentId']}:turn:1"
+    assert agent_row["last_turn_outcome"] == "succeeded" and agent_row["current_run_id"] == ""
+    assert agent_row["pause_reason"] == "" and agent_row["wake_at"] is None
+    assert read["userAgents"] == [agent["agentId"]]
+    assert read["turnMessages"] == ["hello from the agents table"]

@@ -34,6 +34,8 @@ class Scenario:
     disconnect_after: int | None = None  # close the socket after this many chunks
     stall_after: int | None = None  # after this many chunks, send nothing until the client leaves
     send_done: bool = True  # end with `data: [DONE]`
+    # Sent as a last chunk with no choices, as OpenAI does when asked (stream_options.include_usage).
+    usage: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,15 @@ class FakeOpenAI:
             except ConnectionError:
                 self._note_client_left()
                 return False
+        if scenario.usage is not None:
+            usage = {**scenario.usage, "total_tokens": sum(scenario.usage.values())}
+            last = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+            }
+            _write_chunk(writer, f"data: {json.dumps({**last, 'choices': [], 'usage': usage})}\n\n".encode())
         if scenario.send_done:
             _write_chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")

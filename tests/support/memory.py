@@ -9,10 +9,13 @@ transaction.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
+import grpc.aio
 from oa_runtime.core import events as ev
 from oa_runtime.core.canonical import canonical_json
 from oa_runtime.core.records import StartRequest
@@ -20,6 +23,7 @@ from oa_runtime.ports import EventStore
 from oa_runtime.store.base import SqlStore
 from oa_runtime.store.common import EventRow
 from oa_runtime.store.sql import Done, Flow, command, done
+from openagents.runtime.v1 import memory_service_pb2, memory_service_pb2_grpc
 
 
 async def seed_thread(
@@ -70,3 +74,37 @@ async def seed_past_thread(database_url: str, thread_id: str, run_id: str) -> da
     finally:
         await store.close()
     return start
+
+
+class MemoryClient(Protocol):
+    """A RuntimeHandle (in-process service) or a Replica (service process)."""
+
+    channel: grpc.aio.Channel
+
+    def md(self, **claims: str | None) -> tuple[tuple[str, str], ...]: ...
+
+
+async def compact_until_settled(rt: MemoryClient, thread_id: str, within_s: float = 30) -> None:
+    """Asks for a compaction of the thread until one plans nothing: every chunk due is written
+    (the plan is read from the stored chunks, so a day's roll-up still to follow its hours, or
+    a chunk a dead replica left, is planned)."""
+    stub = memory_service_pb2_grpc.MemoryServiceStub(rt.channel)
+    request = memory_service_pb2.CompactMemoryNowRequest(thread_id=thread_id)
+    async with asyncio.timeout(within_s):
+        while True:
+            if not (await stub.CompactMemoryNow(request, metadata=rt.md(thread_id=thread_id))).planned:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def memory_stream(database_url: str, kind: str, stream_id: str) -> list[ev.Event]:
+    """A memory stream's events, read with a store of its own (after the service stopped)."""
+    from oa_runtime.store import open_store
+    from oa_runtime.store.memory import open_memory_store
+
+    store = open_store(database_url)
+    await store.open()
+    try:
+        return await open_memory_store(store).memory_events(kind, stream_id)
+    finally:
+        await store.close()

@@ -127,6 +127,10 @@ def _supervision_from_proto(p: agent_pb2.SupervisionPolicy) -> SupervisionPolicy
             breaker.cooldown_max, d.breaker_cooldown_max, breaker.HasField("cooldown_max")
         ),
         breaker_max_trips=breaker.max_trips or d.breaker_max_trips,
+        max_child_restarts=p.max_child_restarts if p.HasField("max_child_restarts") else d.max_child_restarts,
+        child_restart_window=_dur(
+            p.child_restart_window, d.child_restart_window, p.HasField("child_restart_window")
+        ),
     )
 
 
@@ -214,6 +218,8 @@ def _spec_fields(spec: AgentSpec, out: agent_pb2.Agent) -> None:
                 cooldown_max=_duration(p.breaker_cooldown_max),
                 max_trips=p.breaker_max_trips,
             ),
+            max_child_restarts=p.max_child_restarts,
+            child_restart_window=_duration(p.child_restart_window),
         )
     )
     out.memory_policy.CopyFrom(
@@ -249,6 +255,14 @@ def agent_to_proto(record: AgentRecord) -> agent_pb2.Agent:
     out.error_message = s.error_message
     if s.status == AgentStatus.SLEEPING and record.wake_at is not None:
         out.wake_time.CopyFrom(_timestamp(record.wake_at))
+    for sub in s.subruns:
+        out.sub_runs.append(
+            agent_pb2.AgentSubRun(
+                sub_run_id=sub.sub_id, run_id=sub.run_id, thread_id=sub.thread_id, attempt=sub.attempt
+            )
+        )
+    window = s.spec.supervision.child_restart_window
+    out.child_restart_count = len([r for r in s.child_restarts if r > record.updated_at - window])
     for t in sorted(s.timers, key=lambda x: (x.fire_at, x.timer_id)):
         out.timers.append(
             agent_pb2.AgentTimer(timer_id=t.timer_id, fire_at=_timestamp(t.fire_at), text=t.text)
@@ -268,6 +282,7 @@ _ENUM_PREFIXES: dict[str, dict[str, str]] = {
     },
     aev.TURN_FINISHED: {"outcome": "RUN_OUTCOME_"},
     aev.INPUT_POLICY_APPLIED: {"outcome": "INPUT_POLICY_OUTCOME_"},
+    aev.REPORTED: {"action": ""},  # a string there (it may be "none")
 }
 
 
@@ -292,6 +307,7 @@ def agent_event_to_proto(event: Event) -> agent_event_pb2.AgentEvent:
     for key, value in event.payload.items():
         if value == "" or value is None:
             continue  # unset (times, optional ids)
-        payload[key] = _enum(prefixes[key], value) if key in prefixes and isinstance(value, str) else value
+        enum = prefixes.get(key, "")
+        payload[key] = _enum(enum, value) if enum and isinstance(value, str) else value
     json_format.ParseDict(payload, getattr(out, field), ignore_unknown_fields=True)
     return out

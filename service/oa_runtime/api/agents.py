@@ -28,7 +28,7 @@ from ..core.errors import DomainError, InvalidCursor, NotReady
 from ..core.events import Event
 from ..core.frames import SSE_DONE, Frame, encode_chunk, sse_comment
 from ..core.validation import validate_cursor
-from ..engine.agent_streams import stream_agent_events
+from ..engine.agent_streams import check_agent_cursor, stream_agent_events
 from ..engine.streams import stream_batches
 from .agent_convert import (
     agent_event_to_proto,
@@ -171,11 +171,8 @@ class AgentService(pb_grpc.AgentServiceServicer):  # type: ignore[misc]
         agent_id = require_agent_id(request.agent_id)
         agent_seq, run_seq = _resume_cursor(request, context)
         record = await app.get_agent(self.a, agent_id)
-        if agent_seq > record.state.last_seq:
-            raise InvalidCursor(
-                f"cursor {agent_seq} is beyond the agent's latest event {record.state.last_seq}",
-                cursor=agent_seq,
-            )
+        # InvalidCursor past the head, STALE_CURSOR (410) below the retention floor
+        await check_agent_cursor(self.a.store, agent_id, agent_seq, record.state.last_seq)
         if run_seq is None:
             return agent_id, agent_seq, None, None
         resume_turn = await self._turn_at(agent_id, agent_seq)

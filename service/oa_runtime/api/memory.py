@@ -78,6 +78,7 @@ def chunk_to_proto(stored: StoredChunk) -> pb.MemoryChunk:
         completion_tokens=c.usage.completion_tokens,
         latency_ms=c.usage.latency_ms,
         create_time=_timestamp(stored.created_at),
+        usage_counted_by=c.usage.counted_by,
     )
     if c.seq_range is not None:
         message.seq_range.CopyFrom(pb.SeqRange(first_seq=c.seq_range.first, last_seq=c.seq_range.last))

@@ -15,6 +15,7 @@ from openagents.runtime.v1 import run_service_pb2, run_service_pb2_grpc
 
 from .. import app
 from ..app import Runtime
+from ..auth.interceptor import nonce_to_spend
 from ..core.agents.turns import agent_of_run
 from ..core.errors import InvalidArgument, ThreadNotFound
 from ..core.records import RunRecord
@@ -47,6 +48,7 @@ class RunService(run_service_pb2_grpc.RunServiceServicer):  # type: ignore[misc]
             convert.start_request_from_proto(request),
             convert.thread_policy_from_proto(request.thread_input_policy),
             convert.overload_policy_from_proto(request.overload_policy),
+            nonce=nonce_to_spend(),  # spent by create_run's transaction: one store trip less
         )
         return run_service_pb2.StartRunResponse(
             run_id=result.record.run_id,

@@ -12,7 +12,7 @@ from openagents.runtime.v1 import sync_service_pb2_grpc as pb_grpc
 
 from ..app.sync import TopicBatch, TopicState, subscribe
 from ..core.errors import InvalidArgument
-from ..core.sync import RUN_SUMMARY, WORKER_SUMMARY, Cursor, SyncDocument
+from ..core.sync import AGENT_SUMMARY, RUN_SUMMARY, WORKER_SUMMARY, Cursor, SyncDocument
 from ..core.validation import require_id
 from ..engine.sync_projector import SyncFeed
 from ..ports import SyncStore
@@ -21,6 +21,7 @@ from .convert import _timestamp
 TOPIC_KINDS = {
     pb.SYNC_TOPIC_RUN_SUMMARIES: RUN_SUMMARY,
     pb.SYNC_TOPIC_CODEX_WORKER_SUMMARIES: WORKER_SUMMARY,
+    pb.SYNC_TOPIC_AGENT_SUMMARIES: AGENT_SUMMARY,
 }
 MAX_IDS = 100
 MAX_BATCH = 1000
@@ -59,7 +60,9 @@ def topics_from_proto(request: pb.SubscribeRequest) -> list[TopicState]:
         kind = TOPIC_KINDS.get(sub.topic)
         if kind is None:
             raise InvalidArgument(
-                f"{name}.topic", "must be SYNC_TOPIC_RUN_SUMMARIES or SYNC_TOPIC_CODEX_WORKER_SUMMARIES"
+                f"{name}.topic",
+                "must be SYNC_TOPIC_RUN_SUMMARIES, SYNC_TOPIC_CODEX_WORKER_SUMMARIES"
+                " or SYNC_TOPIC_AGENT_SUMMARIES",
             )
         if any(t.kind == kind for t in out):
             raise InvalidArgument(f"{name}.topic", "each topic at most once")

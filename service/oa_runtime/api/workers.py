@@ -26,7 +26,7 @@ from ..core.errors import DomainError, InvalidArgument, NotReady
 from ..core.frames import encode_chunk, sse_comment
 from ..core.validation import canonical_user_id, require_id, validate_cursor
 from ..core.workers import WorkerEvent, WorkerSpec
-from ..engine.worker_streams import check_cursor, stream_worker_events
+from ..engine.worker_streams import check_cursor, check_retained, stream_worker_events
 from .convert import _timestamp, user_id_to_proto
 from .errors import abort
 from .sse import CONTENT_TYPE, resume_cursor
@@ -151,7 +151,9 @@ class CodexWorkerService(pb_grpc.CodexWorkerServiceServicer):  # type: ignore[mi
             cursor = resume_cursor(request, context)
             tail_s = _tail_s(request)
             # WorkerNotFound and InvalidCursor as statuses, before any byte is sent.
-            check_cursor(cursor, (await app.get_worker(self.w, worker_id)).state.latest_seq)
+            head = (await app.get_worker(self.w, worker_id)).state.latest_seq
+            check_cursor(cursor, head)
+            await check_retained(self.w.store, worker_id, cursor, head)  # 410 below the floor
         except DomainError as err:
             await abort(context, err)
             return

@@ -1,15 +1,16 @@
-"""Long-lived agents: create, read, list, frames, wake, sleep, timers; and turns as runs.
+"""Long-lived agents: create, read, list, frames, wake, sleep, timers, a waiting turn's wake.
 
 Each use case validates its input, then hands the store a pure decision (core/agents/) that
 runs inside the store's transaction on the agent's current row, and then makes sure the
 agent is executed: an agent that needs an executor now is claimed at once on this replica
-(or, when it executes here already, poked to decide again). `AgentTurns` is what the agent
-executor (engine/agents.py) calls to run a turn: StartRun / CancelRun by the turn's run id.
+(or, when it executes here already, poked to decide again). Turns as runs, children and
+sub-runs are in app/agent_tree.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,17 +29,18 @@ from ..core.agents.inputs import (
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AGENT_ID_PATTERN, SUB_ID_PATTERN, AgentSpec, validate_spec
 from ..core.agents.state import AgentState, AgentStatus
-from ..core.agents.turns import agent_of_run, frame_body, turn_request
-from ..core.errors import InvalidArgument
-from ..core.events import MESSAGE_COMPLETED, NewEvent
+from ..core.agents.turns import agent_of_run
+from ..core.errors import DomainError, InvalidArgument
+from ..core.events import NewEvent
 from ..core.memory.chunks import to_epoch_ms
 from ..core.memory.records import thread_stream
 from ..engine.agents import AgentExecutor, Clock
+from ..engine.memory_context import NO_TURN_POLICY, TurnMemoryPolicy
 from ..engine.worker_streams import WorkerHub
 from ..ports import AgentLease, AgentStore, MemoryStore
 from .paging import decode_page_token, encode_page_token
-from .runs import cancel_run, start_run
-from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -112,13 +114,15 @@ async def _enable_memory(agents: Agents, spec: AgentSpec, now: datetime) -> None
         await agents.memory.enable_memory(thread_stream(spec.thread_id), to_epoch_ms(now))
 
 
-async def memory_budget(agents: Agents, run_id: str) -> int:
-    """The context budget an agent's memory policy gives its turn `run_id` (0: none given, or
-    the run is not an agent's turn)."""
+async def turn_memory_policy(agents: Agents, run_id: str) -> TurnMemoryPolicy:
+    """What an agent's memory policy asks for its turn `run_id`: its context budget (0: none
+    given) and its hot window; nothing when the run is not an agent's turn."""
     turn = agent_of_run(run_id)
     record = None if turn is None else await agents.store.get_agent(turn[0])
     spec = None if record is None else record.state.spec
-    return spec.memory.context_token_budget if spec is not None and spec.memory.enabled else 0
+    if spec is None or not spec.memory.enabled:
+        return NO_TURN_POLICY
+    return TurnMemoryPolicy(spec.memory.context_token_budget, spec.memory.hot_window)
 
 
 async def get_agent(agents: Agents, agent_id: str) -> AgentRecord:
@@ -253,7 +257,7 @@ async def set_timer(
 ) -> datetime:
     """The timer tool: the agent whose turn `run_id` is sets (or moves) a one-shot timer;
     returns when it fires. Only the agent's running turn may set its timers."""
-    agent_id = _running_agent(run_id)
+    agent_id = running_agent(run_id)
     if not SUB_ID_PATTERN.match(timer_id):
         raise InvalidArgument("timer_id", "must be 1-64 characters from [A-Za-z0-9._-]")
     now = agents.clock()
@@ -264,7 +268,7 @@ async def set_timer(
         raise InvalidArgument("at", "must be at most a year from now")
 
     def decide(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
-        _require_turn(record, agent_id, run_id)
+        require_turn(record, agent_id, run_id)
         return [aev.timer_set(timer_id, when, text=text, run_id=run_id)]
 
     update = await agents.store.update_agent(agent_id, decide, now=now)
@@ -274,10 +278,10 @@ async def set_timer(
 
 async def cancel_timer(agents: Agents, run_id: str, timer_id: str) -> bool:
     """The timer tool: cancels a timer of the turn's agent; False when it was not set."""
-    agent_id = _running_agent(run_id)
+    agent_id = running_agent(run_id)
 
     def decide(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
-        state = _require_turn(record, agent_id, run_id)
+        state = require_turn(record, agent_id, run_id)
         if all(t.timer_id != timer_id for t in state.timers):
             return []
         return [aev.timer_canceled(timer_id)]
@@ -287,14 +291,14 @@ async def cancel_timer(agents: Agents, run_id: str, timer_id: str) -> bool:
     return bool(update.events)
 
 
-def _running_agent(run_id: str) -> str:
+def running_agent(run_id: str) -> str:
     owner = agent_of_run(run_id)
     if owner is None:
         raise NotAgentTurn(run_id, "is not an agent's turn: timers belong to agents")
     return owner[0]
 
 
-def _require_turn(record: AgentRecord | None, agent_id: str, run_id: str) -> AgentState:
+def require_turn(record: AgentRecord | None, agent_id: str, run_id: str) -> AgentState:
     if record is None:
         raise AgentNotFound(agent_id)
     turn = record.state.turn
@@ -303,113 +307,8 @@ def _require_turn(record: AgentRecord | None, agent_id: str, run_id: str) -> Age
     return record.state
 
 
-class AgentTurns:
-    """The `Turns` port of the agent executor: a turn is a run on the agent's thread; a child's
-    turn results and pauses are told to its parent."""
-
-    def __init__(self, rt: Runtime, agents: Agents) -> None:
-        self._rt = rt
-        self._agents = agents
-        self._store = agents.store
-
-    async def start_turn(self, state: AgentState, run_id: str) -> None:
-        turn = state.turn
-        assert turn is not None and turn.run_id == run_id
-        bodies = []
-        for frame in turn.frames:  # each frame's body is the event at its seq
-            [event] = await self._store.read_agent_events(state.agent_id, frame.seq - 1, limit=1)
-            bodies.append(frame_body(event))
-        await start_run(self._rt, turn_request(state, turn, bodies))
-
-    async def cancel_turn(self, run_id: str, reason: str) -> None:
-        await cancel_run(self._rt, run_id, f"agent: {reason}")
-
-    async def turn_ended(self, state: AgentState, run_id: str, outcome: str, error_message: str) -> None:
-        if state.spec is None or not state.spec.parent_agent_id:
-            return
-        texts = [
-            str(e.payload.get("text", ""))
-            for e in await self._rt.store.read_events(run_id, 0, limit=100_000)
-            if e.type == MESSAGE_COMPLETED
-        ]
-        data = {"child_agent_id": state.agent_id, "run_id": run_id, "outcome": outcome}
-        if error_message:
-            data["error"] = error_message
-        frame_id = f"child:{run_id}"[:128]
-        text = texts[-1] if texts else ""
-        await tell_parent(self._agents, state, FrameIn(frame_id, aev.FRAME_TOOL_RESULT, text, data))
-
-    async def agent_paused(self, state: AgentState) -> None:
-        await sleep_children(self._agents, state.agent_id)
-        if state.spec is None or not state.spec.parent_agent_id or state.pause is None:
-            return
-        p = state.pause
-        text = f"child agent {state.agent_id} paused ({p.reason}): {p.detail}"
-        frame = FrameIn(f"child:{state.agent_id}:paused:{state.last_seq}", aev.FRAME_SYSTEM, text)
-        await tell_parent(self._agents, state, frame)
-
-
-class AgentTools:
-    """The backend of the agents' built-in tools (tools/builtin.py `timer_tool`, `delegate_tool`)."""
-
-    def __init__(self, agents: Agents) -> None:
-        self._agents = agents
-
-    async def set_timer(
-        self, run_id: str, timer_id: str, *, fire_at: datetime | None, after: timedelta | None, text: str
-    ) -> datetime:
-        return await set_timer(self._agents, run_id, timer_id, fire_at=fire_at, after=after, text=text)
-
-    async def cancel_timer(self, run_id: str, timer_id: str) -> bool:
-        return await cancel_timer(self._agents, run_id, timer_id)
-
-    async def delegate(
-        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
-    ) -> dict[str, str]:
-        return await delegate(self._agents, run_id, tool_call_id, child, text, instructions)
-
-
-# ----- child agents (the delegate tool) -----
-
-
-async def delegate(
-    agents: Agents, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
-) -> dict[str, str]:
-    """The delegate tool: the agent whose running turn `run_id` is starts (or reuses) its child
-    `<agent id>.<child>` on a thread of its own and gives it `text` as a user prompt (idempotent
-    per tool call). The child's turns' results come back to the parent as tool_result frames."""
-    agent_id = _running_agent(run_id)
-    parent = _require_turn(await agents.store.get_agent(agent_id), agent_id, run_id).spec
-    assert parent is not None
-    if not SUB_ID_PATTERN.match(child):
-        raise InvalidArgument("child", "must be 1-64 characters from [A-Za-z0-9._-]")
-    spec = AgentSpec(
-        agent_id=f"{agent_id}.{child}",
-        thread_id=f"{parent.thread_id}.{child}",
-        user_id=parent.user_id,
-        models=parent.models,
-        instructions=instructions or parent.instructions,
-        tool_policy=parent.tool_policy,
-        supervision=parent.supervision,
-        memory=parent.memory,
-        parent_agent_id=agent_id,
-    )
-    await create_agent(agents, spec)
-    frame_id = f"delegate:{tool_call_id}"[:128]
-    await submit_frames(agents, spec.agent_id, [FrameIn(frame_id, aev.FRAME_USER_PROMPT, text)])
-    return {"child_agent_id": spec.agent_id, "frame_id": frame_id}
-
-
-async def tell_parent(agents: Agents, child: AgentState, frame: FrameIn) -> None:
-    """Delivers `frame` to the child's parent (idempotent by its frame id); a parent that
-    failed or is gone takes nothing."""
-    assert child.spec is not None
-    with contextlib.suppress(AgentNotFound, AgentFailed):
-        await submit_frames(agents, child.spec.parent_agent_id, [frame])
-
-
 async def children(agents: Agents, agent_id: str) -> list[str]:
-    """The ids of the agent's children (at most 500)."""
+    """The ids of the agent's child agents (at most 500)."""
     rows = await agents.store.list_agents(
         status=None, thread_id=None, limit=MAX_PAGE, before=None, parent_agent_id=agent_id
     )
@@ -421,3 +320,28 @@ async def sleep_children(agents: Agents, agent_id: str) -> None:
     for child_id in await children(agents, agent_id):
         with contextlib.suppress(AgentFailed):
             await sleep_agent(agents, child_id, by=f"parent {agent_id}")
+
+
+async def turn_run_moved(agents: Agents, run_id: str) -> None:
+    """A run moved again after waiting for a human: when it is an agent's turn waiting on it,
+    the agent is woken (recorded, and claimed here at once). Best effort: the agent's recheck
+    wakes it anyway (a crash before this, another path that moved the run)."""
+    owner = agent_of_run(run_id)
+    if owner is None:
+        return
+    now = agents.clock()
+
+    def decide(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
+        turn = None if record is None else record.state.turn
+        if turn is None or turn.run_id != run_id or turn.waiting_until is None:
+            return []
+        return [aev.turn_moved(run_id, now)]
+
+    try:
+        update = await agents.store.update_agent(owner[0], decide, now=now, claim=agents.claim())
+    except DomainError:
+        return
+    except Exception:
+        log.exception("waking an agent after its turn's run moved failed", extra={"run_id": run_id})
+        return
+    agents.after_write(update.record, update.lease)

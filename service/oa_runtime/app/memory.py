@@ -44,12 +44,13 @@ from ..core.memory.records import StoredChunk, ThreadEvent
 from ..core.memory.tokens import TokenCounter
 from ..core.messages import ChatMessage
 from ..models.registry import ModelRegistry
-from ..ports import MemoryStore, ModelError, ModelRequest, TextChunk
+from ..ports import FinishChunk, MemoryStore, ModelError, ModelRequest, TextChunk, TokenUsage
 from ..tools.memory import numbered as numbered_events
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 _PAGE = 1000
+PROVIDER_COUNT = "provider"  # ModelUsage.counted_by when the provider reported its own usage
 
 
 def utc_clock() -> datetime:
@@ -67,28 +68,39 @@ class CompactionSettings:
 async def summarise(
     models: ModelRegistry, model: str, prompt: SummaryPrompt, key: str, counter: TokenCounter
 ) -> tuple[str, ModelUsage]:
-    """One model call through the ModelProvider port; its text and usage (tokens counted with
-    `counter`: the port does not report the provider's own counts)."""
+    """One model call through the ModelProvider port; its text and usage: the provider's own
+    token counts when its FinishChunk reports them, else counted with `counter` (the usage
+    says which: `counted_by`)."""
     provider = models.resolve(model)
     messages = (ChatMessage("system", prompt.system), ChatMessage("user", prompt.user))
     began = time.perf_counter()
     parts: list[str] = []
+    reported: TokenUsage | None = None
     request = ModelRequest(run_id=key, model=model or models.default_model, step=1, messages=messages)
     async with contextlib.aclosing(provider.stream(request)) as stream:
         async for piece in stream:
             if isinstance(piece, TextChunk):
                 parts.append(piece.text)
+            elif isinstance(piece, FinishChunk) and piece.usage is not None:
+                reported = piece.usage
     text = "".join(parts).strip()
     if not text:
         raise ModelError(f"{key}: the model wrote an empty summary", retryable=True)
     latency = int((time.perf_counter() - began) * 1000)
-    usage = ModelUsage(
-        request.model,
-        provider.name,
-        counter.count(prompt.system) + counter.count(prompt.user),
-        counter.count(text),
-        latency,
-    )
+    if reported is not None:
+        usage = ModelUsage(
+            request.model,
+            provider.name,
+            reported.prompt_tokens,
+            reported.completion_tokens,
+            latency,
+            PROVIDER_COUNT,
+        )
+    else:
+        prompt_tokens = counter.count(prompt.system) + counter.count(prompt.user)
+        usage = ModelUsage(
+            request.model, provider.name, prompt_tokens, counter.count(text), latency, counter.name
+        )
     return text, usage
 
 

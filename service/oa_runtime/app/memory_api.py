@@ -9,6 +9,12 @@ event of its stream (memory_query, <query id>), each finished map as `memory.map
 answer as `memory.reduce_done`. The runner folds that stream before each batch, so after a
 crash (the runner is started again by the next GetMemoryQuery or StartMemoryQuery of the id)
 no finished map is redone. Maps run `max_parallel` at a time.
+
+Waiting for an answer (`wait_query`, the `memory_query` tool) is waiting on the question's
+stream: the waiter subscribes to the broker under the query id, reads the stream, and sleeps
+until an append is announced: by this replica's runner (a poke after each event) or by another
+replica's (PostgreSQL NOTIFY at commit, delivered as a poke by the change listener). A slow
+re-read (`recheck_s`) covers a missed notification and restarts a runner that died elsewhere.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from ..core.memory.records import (
     StoredChunk,
     thread_stream,
 )
+from ..engine.broker import Broker
 from ..ports import AgentStore, MemoryStore, ModelError, ToolSpec
 from ..tools.memory import expand_stored
 from ..tools.registry import Tool, ToolContext, ToolFailed
@@ -60,6 +67,9 @@ log = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 MAX_PAGE = 500
 _QUERY_SYSTEM = "You answer questions about an agent's history from its memory summaries. Be brief."
+# A waiter re-reads the whole stream when woken, so a poke need not say which seq arrived.
+_ANY_SEQ = 1 << 62
+QUERY_WAIT_S = 240.0  # how long the `memory_query` tool waits for its answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +105,16 @@ class MemoryApp:
         spawn: Spawn,
         max_parallel_default: int = 4,
         agents: AgentStore | None = None,
+        broker: Broker | None = None,
+        recheck_s: float = 5.0,
     ) -> None:
         self.store = store
         self.compactor = compactor
         self.spawn = spawn
         self.max_parallel_default = max_parallel_default
         self.agents = agents
+        self.broker = broker or Broker()  # the runtime's: other replicas' appends poke it
+        self.recheck_s = recheck_s
         self._running: set[str] = set()  # questions whose runner is alive in this process
 
     async def resolve(self, stream: StreamRef) -> StreamRef:
@@ -206,9 +220,29 @@ class MemoryApp:
             self.spawn(self._run_query(record))
         return view
 
+    async def wait_query(self, query_id: str, timeout_s: float) -> QueryView:
+        """The question's view once it is done or failed (module docstring: woken by its
+        stream's appends, here or on another replica). TimeoutError after `timeout_s`; the
+        question itself goes on (a later wait, or GetMemoryQuery, finds its answer)."""
+        with self.broker.subscribe(query_id) as sub:  # before the read: no append falls between
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    sub.lagging = False
+                    sub.drain()
+                    view = await self.get_query(query_id)
+                    if view.state in ("done", "failed"):
+                        return view
+                    if sub.closed:  # shutting down: the caller is cancelled soon
+                        await asyncio.sleep(self.recheck_s)
+                    else:
+                        await sub.wait(self.recheck_s)
+
+    def _appended(self, query_id: str) -> None:
+        self.broker.poke(query_id, _ANY_SEQ)
+
     async def _run_query(self, record: MemoryQueryRecord) -> None:
         try:
-            await QueryRunner(self.store, self.compactor, record).run()
+            await QueryRunner(self.store, self.compactor, record, self._appended).run()
         except Exception:
             log.exception("memory query failed", extra={"query_id": record.query_id})
         finally:
@@ -236,11 +270,18 @@ def _view(record: MemoryQueryRecord, events: Sequence[Any]) -> QueryView:
 class QueryRunner:
     """Runs one question to its end, resuming from its stream (module docstring)."""
 
-    def __init__(self, store: MemoryStore, compactor: Compactor, record: MemoryQueryRecord) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        compactor: Compactor,
+        record: MemoryQueryRecord,
+        appended: Callable[[str], None] = lambda query_id: None,
+    ) -> None:
         self.store = store
         self.compactor = compactor
         self.record = record
         self.body: Mapping[str, Any] = record.request
+        self.appended = appended  # after each event of the question's stream is committed
 
     async def run(self) -> None:
         key = f"query:{self.record.query_id}"
@@ -321,12 +362,15 @@ class QueryRunner:
 
     async def _append(self, part: str, type_: str, payload: Mapping[str, Any]) -> None:
         event_id = "ev_q" + hashlib.sha256(f"{self.record.query_id}\x00{part}".encode()).hexdigest()[:32]
-        await self.store.append_memory_event(QUERY_STREAM, self.record.query_id, event_id, type_, payload)
+        if await self.store.append_memory_event(QUERY_STREAM, self.record.query_id, event_id, type_, payload):
+            self.appended(self.record.query_id)
 
 
-def memory_query_tool(memory: MemoryApp, poll_s: float = 0.2) -> Tool:
+def memory_query_tool(memory: MemoryApp, wait_s: float = QUERY_WAIT_S) -> Tool:
     """`memory_query`: the model asks a question over a time range of its thread's memory; the
-    answer of the durable map/reduce (idempotent by the tool call, so a retried call reuses it)."""
+    answer of the durable map/reduce. Idempotent by the tool call (the query id is the call's),
+    so a call run again after a restart or a retry waits for the same question, which resumes
+    where it was; the engine records the call's result once. Waits `wait_s` at most."""
 
     async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
         try:
@@ -341,9 +385,15 @@ def memory_query_tool(memory: MemoryApp, poll_s: float = 0.2) -> Tool:
         view, _ = await memory.start_query(
             query_id, thread_stream(ctx.thread_id), str(args["question"]), window, 0
         )
-        while view.state not in ("done", "failed"):
-            await asyncio.sleep(poll_s)
-            view = await memory.get_query(query_id)
+        if view.state not in ("done", "failed"):
+            try:
+                view = await memory.wait_query(query_id, wait_s)
+            except TimeoutError:
+                raise ToolFailed(
+                    f"the memory query is not answered after {wait_s:g} s",
+                    error_class="timeout",
+                    retryable=True,
+                ) from None
         if view.state == "failed":
             raise ToolFailed(f"the memory query failed: {view.error}")
         return {"answer": view.answer, "used_chunk_ids": list(view.used_chunk_ids)}
@@ -361,4 +411,4 @@ def memory_query_tool(memory: MemoryApp, poll_s: float = 0.2) -> Tool:
         "Answers a question over a time range of this thread's memory (ISO 8601 instants with an "
         "offset), from its summaries; cites the chunk ids used."
     )
-    return Tool(ToolSpec("memory_query", description, schema), run, idempotent=True, timeout_s=300)
+    return Tool(ToolSpec("memory_query", description, schema), run, idempotent=True, timeout_s=wait_s + 60)

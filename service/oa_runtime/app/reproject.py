@@ -1,10 +1,12 @@
 """`oa-runtime reproject`: finds drift between the Laravel read models and a fresh
-fold of the log (core/read_models.py `check`), and repairs it by replay.
+fold of the log (core/read_models.py `check`, and `check_agents` for the agents
+table), and repairs it by replay.
 
 Repair, in order: a projection of another version is reset (its rows dropped);
 the projection is stepped up to the log head (a lagging or reset projection
 catches up by replay); runs and threads still drifting are rewritten from their
-fold in one transaction each chunk. A last check says what, if anything, is left.
+fold in one transaction each chunk, agents from their runtime rows. A last check
+says what, if anything, is left.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..core.read_models import (
     WATERMARK_BEHIND,
     Drift,
     check,
+    check_agents,
 )
 from ..observability import metrics
 from ..ports import ProjectionStore, ReadModels
@@ -40,6 +43,7 @@ class ReprojectStore(ReadModels, ProjectionStore, Protocol):
 @dataclass
 class Report:
     runs_checked: int = 0
+    agents_checked: int = 0
     found: list[Drift] = field(default_factory=list)
     remaining: list[Drift] = field(default_factory=list)
     reconciled: bool = False
@@ -53,6 +57,7 @@ class Report:
         return {
             "summary": {
                 "runs_checked": self.runs_checked,
+                "agents_checked": self.agents_checked,
                 "drift_found": len(self.found),
                 "reconciled": self.reconciled,
                 "drift_remaining": len(self.remaining),
@@ -90,6 +95,27 @@ async def find_drift(
     return drifts
 
 
+async def find_agent_drift(store: ReprojectStore, agent_ids: Sequence[str]) -> list[Drift]:
+    drifts: list[Drift] = []
+    for start in range(0, len(agent_ids), CHUNK_RUNS):
+        snapshot = await store.read_model_agent_snapshot(agent_ids[start : start + CHUNK_RUNS])
+        found = check_agents(snapshot, LARAVEL_READ_MODELS.version)
+        if any(d.reason == PROJECTION_VERSION_CHANGED for d in found):
+            return found
+        drifts += found
+    return drifts
+
+
+async def find_all_drift(
+    store: ReprojectStore, scope: Sequence[tuple[str, str]], agent_ids: Sequence[str], *, threads: bool
+) -> list[Drift]:
+    """The runs' (and threads') drift, then the agents'; a changed projection version once."""
+    drifts = await find_drift(store, scope, threads=threads)
+    if any(d.reason == PROJECTION_VERSION_CHANGED for d in drifts):
+        return drifts
+    return drifts + await find_agent_drift(store, agent_ids)
+
+
 async def catch_up(store: ReprojectStore, batch: int = 2000) -> None:
     """Steps the projection to the log head (waits while a server's projector holds it)."""
     while True:
@@ -114,28 +140,42 @@ async def rewrite(store: ReprojectStore, scope: Sequence[tuple[str, str]], drift
             await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))  # a projector step holds it this instant
 
 
+async def rewrite_agents(store: ReprojectStore, drifts: Sequence[Drift]) -> None:
+    agent_ids = sorted({d.id for d in drifts if d.scope == "agent"})
+    for start in range(0, len(agent_ids), CHUNK_RUNS):
+        for attempt in itertools.count():
+            if await store.replace_read_model_agents(agent_ids[start : start + CHUNK_RUNS]):
+                break
+            await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
+
+
 async def reproject(
     store: ReprojectStore,
     *,
     run_id: str | None = None,
     thread_id: str | None = None,
+    agent_id: str | None = None,
     reconcile: bool = False,
 ) -> Report:
-    """Checks one run, one thread, or (neither given) everything; repairs when `reconcile`."""
-    scope = await store.read_model_scope(run_id=run_id, thread_id=thread_id)
+    """Checks one run, one thread, one agent, or (none given) everything; repairs when
+    `reconcile`."""
+    everything = run_id is None and thread_id is None and agent_id is None
+    scope = [] if agent_id is not None else await store.read_model_scope(run_id=run_id, thread_id=thread_id)
+    agents = await store.read_model_agent_scope(agent_id) if everything or agent_id is not None else []
     threads = run_id is None  # a single run's thread row depends on runs out of scope
-    report = Report(runs_checked=len(scope))
-    report.found = report.remaining = await find_drift(store, scope, threads=threads)
+    report = Report(runs_checked=len(scope), agents_checked=len(agents))
+    report.found = report.remaining = await find_all_drift(store, scope, agents, threads=threads)
     if not reconcile or not report.found:
         return report
     report.reconciled = True
     if any(d.reason == PROJECTION_VERSION_CHANGED for d in report.found):
         await store.reset_projection(LARAVEL_READ_MODELS.name)
     await catch_up(store)
-    left = await find_drift(store, scope, threads=threads)
+    left = await find_all_drift(store, scope, agents, threads=threads)
     if left:
         await rewrite(store, scope, left)
-        left = await find_drift(store, scope, threads=threads)
+        await rewrite_agents(store, left)
+        left = await find_all_drift(store, scope, agents, threads=threads)
     report.remaining = left
     return report
 

@@ -10,7 +10,7 @@ from typing import Any
 from ..core import events as ev
 from ..core.admission import Overloaded, OverloadPolicy, ThreadInputPolicy, plan_start
 from ..core.errors import InvalidArgument, RunNotFound
-from ..core.records import AppendResult, CreateResult, RunRecord, StartRequest
+from ..core.records import AppendResult, CreateResult, NonceToSpend, RunRecord, StartRequest
 from ..core.validation import (
     fingerprint,
     require_id,
@@ -38,6 +38,7 @@ async def start_run(
     start: StartRequest,
     thread_policy: ThreadInputPolicy = ThreadInputPolicy.ENQUEUE,
     overload_policy: OverloadPolicy | None = None,
+    nonce: NonceToSpend | None = None,
 ) -> CreateResult:
     """Creates the run (idempotent by run id) and starts executing it here, or queues it
     behind its thread's unfinished run or for an executor slot (README "Admission and
@@ -57,8 +58,11 @@ async def start_run(
             lease_owner=None if executor.closing or not has_slot else executor.policy.owner,
             lease_ttl_s=executor.policy.ttl_s,
             plan_start=partial(plan_start, start.thread_id, policy=thread_policy, has_slot=has_slot),
+            nonce=nonce,
         )
         rt.broker.publish(result.events)
+        if result.cancels:
+            rt.broker.publish(result.cancels)
         if not result.record.status.is_terminal and (
             result.lease is not None or (not result.created and has_slot)
         ):
@@ -68,7 +72,7 @@ async def start_run(
     finally:
         if has_slot:
             rt.admission.unreserve()
-    await after_create(rt, result, cancel_with)
+    await after_create(rt, result, stop_canceled)
     return result
 
 
@@ -104,13 +108,24 @@ async def cancel_with(rt: Runtime, run_id: str, cancel: ev.NewEvent) -> CancelOu
     result = await rt.store.request_cancel(run_id, cancel)
     if result.event is not None:
         rt.broker.publish([result.event])
-    canceled_here = rt.executor.cancel(run_id)
+    record = await _stop(rt, run_id, result.recorded)
+    return CancelOutcome(record, result.recorded)
+
+
+async def stop_canceled(rt: Runtime, run_id: str) -> None:
+    """Stops a run whose cancel request was just recorded (by create_run's thread input)."""
+    await _stop(rt, run_id, recorded=True)
+
+
+async def _stop(rt: Runtime, run_id: str, recorded: bool) -> RunRecord | None:
+    canceled_here = rt.executor.cancel(run_id)  # before any await: a cancelled caller still stops it
     record = await rt.store.get_run(run_id)
-    if not canceled_here and result.recorded and record and not record.status.is_terminal:
+    if not canceled_here and recorded and record and not record.status.is_terminal:
         # Not executing anywhere here (a run waiting for a human holds no task): start
         # it so it records its end at once.
         rt.executor.start(run_id)
-    return CancelOutcome(record, result.recorded)
+        await rt.tell_run_moved(run_id)
+    return record
 
 
 async def append_events(

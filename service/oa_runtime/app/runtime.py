@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..engine.admission import Admission, AdmissionSettings
@@ -22,3 +23,11 @@ class Runtime:
     sse_heartbeat_s: float = 15.0
     # Unlimited unless the server configures it (RUNTIME_MAX_RUNNING_RUNS, ...).
     admission: Admission = field(default_factory=lambda: Admission(AdmissionSettings(0, 0), lambda: 0))
+    # Told after a waiting run moved (a decision, an answer, a cancel): an agent whose turn
+    # waits on it is woken (app/agents.py `turn_run_moved`). A crash before it is told is
+    # covered by the agent's recheck.
+    run_moved: Callable[[str], Awaitable[None]] | None = None
+
+    async def tell_run_moved(self, run_id: str) -> None:
+        if self.run_moved is not None:
+            await self.run_moved(run_id)

@@ -138,6 +138,7 @@ async def _append_at(rt: Runtime, folder: ReceiptFolder, event: ev.NewEvent) -> 
         return False
     # The run continues here; the executor ignores a run it is already executing.
     rt.executor.start(folder.run_id)
+    await rt.tell_run_moved(folder.run_id)
     return True
 
 

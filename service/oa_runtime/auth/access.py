@@ -37,6 +37,9 @@ class Target:
     # A long-lived agent: it lives on `thread_id` and belongs to `owner`; an `agent_id` claim
     # must name it (and no run claim matches it).
     agent_id: str | None = None
+    # Memory of a thread: a token bound to an agent that lives on `thread_id` may touch it too
+    # (resources.py reads the claimed agent's thread and sets `agent_id` when it matches).
+    thread_agents: bool = False
 
 
 EVERY_RUN = Target()

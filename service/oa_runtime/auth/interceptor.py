@@ -39,6 +39,7 @@ from ..core.errors import (
     MalformedRequest,
     UnboundToken,
 )
+from ..core.records import NonceToSpend
 from .access import Caller, authorize, require_binding
 from .resources import ResourceReader, resolve_target
 from .rpc_status import abort_with
@@ -70,6 +71,19 @@ def current_claims() -> Claims | None:
     return _verified_claims.get()
 
 
+# Methods whose handler hands the token's nonce to its own store write (StartRun: create_run
+# spends it in its transaction), which saves the nonce's store trip on the hot path. Whatever
+# the handler does not spend (an error before or in that write, which undoes it), the
+# interceptor spends after the call, refusing it as before if it was used: single-use holds.
+DEFERRED_NONCE_METHODS = frozenset({"/openagents.runtime.v1.RunService/StartRun"})
+_nonce_to_spend: ContextVar[NonceToSpend | None] = ContextVar("oa_runtime_nonce_to_spend", default=None)
+
+
+def nonce_to_spend() -> NonceToSpend | None:
+    """The RPC's nonce when its spending is left to the handler (DEFERRED_NONCE_METHODS)."""
+    return _nonce_to_spend.get()
+
+
 class NonceStore(Protocol):
     """Remembers used nonces across replicas (EventStore implements this)."""
 
@@ -89,6 +103,7 @@ class Undecodable:
 
 
 Admit = Callable[[object | None, grpc.aio.ServicerContext], Awaitable[None]]
+Settle = Callable[[], Awaitable[None]]
 
 
 class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -135,7 +150,8 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise
             _verified_claims.set(claims)
 
-        return _wrap_handler(handler, admit, method, exempt)
+        settle = self.settle_nonce if method in DEFERRED_NONCE_METHODS else None
+        return _wrap_handler(handler, admit, method, exempt, settle)
 
     async def authorize(self, method: str, metadata: Iterable[Any], request: object | None) -> Claims:
         """Claims of a valid, unused token allowed on what `request` touches; a DomainError otherwise."""
@@ -148,13 +164,18 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             max_ttl_s=self._policy.max_ttl_s,
             max_skew_s=self._policy.max_skew_s,
         )
-        # The nonce is spent before the claims are compared: a verified token is
-        # single-use whatever the outcome, so a replay can never be probed.
-        if not await self._use_nonce(claims):
+        # The nonce is spent before the claims are compared, or (deferred) by the handler's
+        # write or after the call, where a replay gets InvalidToken whatever else failed:
+        # a verified token is single-use whatever the outcome, so a replay can never be probed.
+        if method in DEFERRED_NONCE_METHODS:
+            _nonce_to_spend.set(NonceToSpend(claims.nonce, float(claims.exp)))
+        elif not await self._use_nonce(claims):
             raise InvalidToken("nonce already used")
         allow_service = self._policy.allow_service_scope
         require_binding(claims, allow_service_scope=allow_service)  # before any store read
-        target = await resolve_target(self._store, method, request) if request is not None else None
+        target = (
+            None if request is None else await resolve_target(self._store, method, request, claims.agent_id)
+        )
         if target is None:
             # No access rule for this method (or a streamed request): service tokens only.
             if claims.bound:
@@ -164,9 +185,22 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         authorize(caller, target, allow_service_scope=allow_service)
         return claims
 
+    async def settle_nonce(self) -> None:
+        """After a call of a DEFERRED_NONCE_METHODS method: spends its nonce if the handler
+        did not (InvalidToken, replacing the call's outcome, if it had been used)."""
+        pending = _nonce_to_spend.get()
+        if pending is None or pending.spent:
+            return
+        pending.spent = True
+        if not await self._use_nonce_value(pending.value, pending.expires_at_epoch):
+            raise InvalidToken("nonce already used")
+
     async def _use_nonce(self, claims: Claims) -> bool:
+        return await self._use_nonce_value(claims.nonce, float(claims.exp))
+
+    async def _use_nonce_value(self, nonce: str, expires_at_epoch: float) -> bool:
         try:
-            return await self._store.use_nonce(claims.nonce, float(claims.exp))
+            return await self._store.use_nonce(nonce, expires_at_epoch)
         except DomainError:
             raise
         except Exception as err:
@@ -211,14 +245,16 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, err: Exception)
     await abort_with(context, InternalError("internal error", request_id=request_id))
 
 
-def _wrap_handler(handler: Any, admit: Admit, method: str, exempt: bool) -> Any:
+def _wrap_handler(handler: Any, admit: Admit, method: str, exempt: bool, settle: Settle | None = None) -> Any:
     """The same RPC method handler with `admit` run first inside the call and errors mapped."""
     codec = {
         "request_deserializer": _lenient(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, admit, method), **codec)
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary(handler.unary_unary, admit, method, settle=settle), **codec
+        )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             _wrap_streaming(handler.unary_stream, admit, method), **codec
@@ -237,13 +273,18 @@ def _wrap_handler(handler: Any, admit: Admit, method: str, exempt: bool) -> Any:
 
 
 def _wrap_unary(
-    inner: Callable[..., Any], admit: Admit, method: str, bind: bool = True
+    inner: Callable[..., Any], admit: Admit, method: str, bind: bool = True, settle: Settle | None = None
 ) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            await admit(request if bind else None, context)
-            result = inner(request, context)
-            return await result if inspect.isawaitable(result) else result
+            try:
+                await admit(request if bind else None, context)
+                result = inner(request, context)
+                response = await result if inspect.isawaitable(result) else result
+            finally:
+                if settle is not None:
+                    await settle()  # a replayed token's InvalidToken wins over the call's outcome
+            return response
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
         except Exception as err:

@@ -8,12 +8,12 @@ RPC cannot ship without an access rule. Ids are validated before the store is re
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from ..core.agents.errors import AgentNotFound
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AGENT_ID_PATTERN
-from ..core.agents.state import AgentStatus
 from ..core.errors import (
     InternalError,
     InvalidArgument,
@@ -32,7 +32,6 @@ from ..core.memory.records import (
     require_query_id,
 )
 from ..core.records import RunRecord
-from ..core.run_state import RunStatus
 from ..core.validation import canonical_user_id, require_id, validate_cursor
 from ..core.workers import WorkerNotFound, WorkerState
 from .access import EVERY_RUN, Target
@@ -41,7 +40,7 @@ SERVICE = "/openagents.runtime.v1.RunService/"
 WORKER_SERVICE = "/openagents.runtime.v1.CodexWorkerService/"
 SYNC_SERVICE = "/openagents.runtime.v1.SyncService/"
 # SyncTopic numbers (sync_service.proto): the auth floor sees no wire types, only their values.
-_RUN_SUMMARIES, _WORKER_SUMMARIES = 1, 2
+_RUN_SUMMARIES, _WORKER_SUMMARIES, _AGENT_SUMMARIES = 1, 2, 3
 ARTIFACT_SERVICE = "/openagents.runtime.v1.ArtifactService/"
 AGENT_SERVICE = "/openagents.runtime.v1.AgentService/"
 MEMORY_SERVICE = "/openagents.runtime.v1.MemoryService/"
@@ -52,14 +51,7 @@ class ResourceReader(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
-    async def list_runs(
-        self,
-        *,
-        thread_id: str | None,
-        status: RunStatus | None,
-        limit: int,
-        before: tuple[str, str] | None,
-    ) -> list[RunRecord]: ...
+    async def thread_owner(self, thread_id: str) -> str | None: ...
 
 
 @runtime_checkable
@@ -74,10 +66,6 @@ class AgentReader(Protocol):
     """The agent read authorization needs (AgentStore implements it)."""
 
     async def get_agent(self, agent_id: str) -> AgentRecord | None: ...
-
-    async def list_agents(
-        self, *, status: AgentStatus | None, thread_id: str | None, limit: int, before: tuple[str, str] | None
-    ) -> list[AgentRecord]: ...
 
 
 @runtime_checkable
@@ -111,13 +99,6 @@ class AuthReads:
             raise InternalError("authorization has no agent store")
         return await self._agents.get_agent(agent_id)
 
-    async def list_agents(
-        self, *, status: AgentStatus | None, thread_id: str | None, limit: int, before: tuple[str, str] | None
-    ) -> list[AgentRecord]:
-        if self._agents is None:
-            raise InternalError("authorization has no agent store")
-        return await self._agents.list_agents(status=status, thread_id=thread_id, limit=limit, before=before)
-
     async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
         used: bool = await self._store.use_nonce(nonce, expires_at_epoch)
         return used
@@ -126,18 +107,9 @@ class AuthReads:
         record: RunRecord | None = await self._store.get_run(run_id)
         return record
 
-    async def list_runs(
-        self,
-        *,
-        thread_id: str | None,
-        status: RunStatus | None,
-        limit: int,
-        before: tuple[str, str] | None,
-    ) -> list[RunRecord]:
-        records: list[RunRecord] = await self._store.list_runs(
-            thread_id=thread_id, status=status, limit=limit, before=before
-        )
-        return records
+    async def thread_owner(self, thread_id: str) -> str | None:
+        owner: str | None = await self._store.thread_owner(thread_id)
+        return owner
 
     async def get_worker(self, worker_id: str) -> WorkerState | None:
         return await self._workers.get_worker(worker_id)
@@ -154,10 +126,10 @@ class AuthReads:
 
 
 async def thread_owner(store: ResourceReader, thread_id: str) -> str | None:
-    """The user who owns a thread: every run on it names the same user (StartRun checks),
-    so the newest run says. None for a thread with no runs."""
-    newest = await store.list_runs(thread_id=thread_id, status=None, limit=1, before=None)
-    return newest[0].request.user_id if newest else None
+    """The user who owns a thread, from its row: set by the run or agent that created it and
+    checked by every later create in its transaction (store/flows.py `own_thread`). None for a
+    thread nothing was created on."""
+    return await store.thread_owner(thread_id)
 
 
 async def _run(store: ResourceReader, request: Any) -> Target:
@@ -203,7 +175,8 @@ async def _thread(store: ResourceReader, request: Any) -> Target:
 
 
 async def _thread_or_every_run(store: ResourceReader, request: Any) -> Target:
-    """ListRuns: one thread's runs (an empty list for a thread without runs), or every run."""
+    """ListRuns and ListAgents: one thread's (its owner's; an empty list for a thread nothing
+    was created on), or every run or agent (a service token only)."""
     if not request.thread_id:
         return EVERY_RUN
     thread_id = require_id("thread_id", request.thread_id)
@@ -262,8 +235,8 @@ async def _users_workers(store: ResourceReader, request: Any) -> Target:
 
 
 async def _subscription(store: ResourceReader, request: Any) -> Target:
-    """Subscribe: one topic filtered to one id touches that run or worker (a token bound to
-    it, its thread or its owner may subscribe); anything wider touches every run and worker,
+    """Subscribe: one topic filtered to one id touches that run, worker or agent (a token bound
+    to it, its thread or its owner may subscribe); anything wider touches every run and worker,
     which only a service token may (a bound token's claims never match an empty target)."""
     topics = list(request.topics)
     if len(topics) != 1 or len(topics[0].ids) != 1:
@@ -273,6 +246,11 @@ async def _subscription(store: ResourceReader, request: Any) -> Target:
         return await _run_named(store, only)
     if topic == _WORKER_SUMMARIES:
         return await _worker_named(store, only)
+    if topic == _AGENT_SUMMARIES:
+        record = await _agent_reader(store).get_agent(_require_agent_id(only))
+        if record is None:
+            raise AgentNotFound(only)
+        return _agent_target(record)
     return EVERY_RUN
 
 
@@ -325,21 +303,6 @@ async def _new_or_existing_agent(store: ResourceReader, request: Any) -> Target:
     return Target(thread_id=thread_id, owner=user, agent_id=agent_id)
 
 
-async def _thread_agents_or_every_agent(store: ResourceReader, request: Any) -> Target:
-    """ListAgents: one thread's agents (its owner's: the user of its runs, or of its agents
-    when it has no run yet; the store keeps both one user's), or every agent (service only).
-    Without the agents' user, a thread with agents and no runs let any user list them."""
-    target = await _thread_or_every_run(store, request)
-    if target.exists or target.thread_id is None:
-        return target
-    agents = await _agent_reader(store).list_agents(
-        status=None, thread_id=target.thread_id, limit=1, before=None
-    )
-    if not agents:
-        return target
-    return Target(thread_id=target.thread_id, owner=_agent_target(agents[0]).owner)
-
-
 def _require_agent_id(agent_id: str) -> str:
     if not AGENT_ID_PATTERN.match(agent_id):
         raise InvalidArgument("agent_id", "must be 1-100 characters from [A-Za-z0-9._:-]")
@@ -353,10 +316,27 @@ def _memory_reader(store: ResourceReader) -> MemoryReader:
 
 
 async def _thread_memory(store: ResourceReader, thread_id: str) -> Target:
+    """A thread's memory: its owner's, and that of every agent on it (`bind_thread_agent`)."""
     owner = await thread_owner(store, thread_id)
     if owner is None:
         raise ThreadNotFound(thread_id)
-    return Target(thread_id=thread_id, owner=owner)
+    return Target(thread_id=thread_id, owner=owner, thread_agents=True)
+
+
+async def bind_thread_agent(store: ResourceReader, target: Target, agent_claim: str | None) -> Target:
+    """A token bound to an agent touches a thread's memory when the agent lives on that thread
+    (a thread can host several agents, each with its own token): the target then names the
+    agent, so the agent_id claim matches. Any other agent (unknown, or on another thread) is
+    left to `authorize`, which refuses the claim (CLAIM_MISMATCH)."""
+    if not target.thread_agents or agent_claim is None or target.thread_id is None:
+        return target
+    if not AGENT_ID_PATTERN.match(agent_claim):
+        return target
+    record = await _agent_reader(store).get_agent(agent_claim)
+    spec = None if record is None else record.state.spec
+    if spec is None or spec.thread_id != target.thread_id:
+        return target
+    return replace(target, agent_id=agent_claim)
 
 
 async def _memory_owner(store: ResourceReader, request: Any) -> Target:
@@ -369,7 +349,8 @@ async def _memory_owner(store: ResourceReader, request: Any) -> Target:
 
 
 async def _memory_chunk(store: ResourceReader, request: Any) -> Target:
-    """A chunk is its thread's: the caller must be allowed on that thread."""
+    """A chunk is its thread's: the caller must be allowed on that thread (its owner, or a
+    token bound to the thread or to an agent on it)."""
     chunk_id = require_id("chunk_id", request.chunk_id)
     stored = (await _memory_reader(store).get_chunks([chunk_id])).get(chunk_id)
     if stored is None or stored.chunk.stream.kind != THREAD:
@@ -413,7 +394,7 @@ RESOURCES: dict[str, Resolve] = {
     ARTIFACT_SERVICE + "FetchArtifact": _artifact_scope,
     AGENT_SERVICE + "CreateAgent": _new_or_existing_agent,
     AGENT_SERVICE + "GetAgent": _agent,
-    AGENT_SERVICE + "ListAgents": _thread_agents_or_every_agent,
+    AGENT_SERVICE + "ListAgents": _thread_or_every_run,
     AGENT_SERVICE + "WakeAgent": _agent,
     AGENT_SERVICE + "SleepAgent": _agent,
     AGENT_SERVICE + "SubmitFrames": _agent,
@@ -433,8 +414,11 @@ RESOURCES: dict[str, Resolve] = {
 _CURSOR_FIELDS = ("after_seq", "cursor", "expected_previous_seq")
 
 
-async def resolve_target(store: ResourceReader, method: str, request: Any) -> Target | None:
-    """The target of `method` on `request`; None when no rule names the method."""
+async def resolve_target(
+    store: ResourceReader, method: str, request: Any, agent_claim: str | None = None
+) -> Target | None:
+    """The target of `method` on `request`; None when no rule names the method. `agent_claim`
+    is the token's agent_id claim (a thread's memory admits the agents on the thread)."""
     resolve = RESOURCES.get(method)
     if resolve is None:
         return None
@@ -442,4 +426,4 @@ async def resolve_target(store: ResourceReader, method: str, request: Any) -> Ta
         value = getattr(request, name, None)
         if isinstance(value, int) and not isinstance(value, bool):
             validate_cursor(name, value)
-    return await resolve(store, request)
+    return await bind_thread_agent(store, await resolve(store, request), agent_claim)

@@ -83,6 +83,15 @@ class StartPlan:
             ThreadInputPolicy.ROLLBACK,
         )
 
+    def cancel_event(self, new_run_id: str) -> ev.NewEvent:
+        """The cancel request create_run writes on each earlier unfinished run of the thread,
+        in the new run's transaction (so no crash or retry can leave them running)."""
+        return ev.cancel_requested(
+            f"{self.thread_policy.value}: a later run of the thread ({new_run_id}) replaces it",
+            by_run_id=new_run_id,
+            rollback=rollback_of(self.thread_policy),
+        )
+
     def queued_event(self, position: int) -> ev.NewEvent | None:
         """The `run.queued` event to write with run.accepted (None: the run starts now).
         The runs it cancels are named on their own streams (their cancel events)."""

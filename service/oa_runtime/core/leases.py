@@ -46,6 +46,15 @@ class Lease:
         return self.recovery_attempts > budget
 
 
+# PostgreSQL notification channels (store/postgres_leases.py listens, dialect.py sends):
+# appended events, and control messages such as a cancel (`CANCEL_PREFIX` + run id).
+EVENTS_CHANNEL: Final = "oa_events"
+CONTROL_CHANNEL: Final = "oa_control"
+CANCEL_PREFIX: Final = "cancel "
+# An agent's stream moved: "agent <sender> <seq> <due 0|1> <agent id>" (agent ids have no spaces).
+AGENT_PREFIX: Final = "agent "
+
+
 def notify_payload(sender: str, positions: list[tuple[str, int]], limit: int = 7900) -> list[str]:
     """`(run_id, seq)` pairs as NOTIFY payloads under PostgreSQL's 8000-byte limit.
 
@@ -76,3 +85,17 @@ def parse_notify_payload(payload: str) -> tuple[str, list[tuple[str, int]]]:
         if seq.isdigit() and run_id:
             positions.append((run_id, int(seq)))
     return sender, positions
+
+
+def agent_notify_payload(sender: str, agent_id: str, seq: int, due: bool) -> str:
+    """What an agent update publishes: its new last seq, and whether it is due with nobody
+    holding it (so a peer should claim it now)."""
+    return f"{AGENT_PREFIX}{sender} {seq} {int(due)} {agent_id}"
+
+
+def parse_agent_payload(payload: str) -> tuple[str, str, int, bool] | None:
+    """The inverse of `agent_notify_payload`: (sender, agent id, seq, due); None if malformed."""
+    parts = payload[len(AGENT_PREFIX) :].split(" ", 3)
+    if len(parts) != 4 or not parts[1].isdigit() or parts[2] not in ("0", "1") or not parts[3]:
+        return None
+    return parts[0], parts[3], int(parts[1]), parts[2] == "1"

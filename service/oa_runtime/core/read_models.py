@@ -13,6 +13,16 @@ A run's status, step count and finish reason are the run summary's (the inline
 projection, run_state.apply), and its user id and model come from its request
 (the run row written with run.accepted, immutable): the log plus the request is
 the truth, and the fold reads both.
+
+A rolled-back run (a later run's `rollback` thread input policy: it ends
+`canceled` / `rolled_back`; or an agent turn canceled by the agent's `rollback` input
+policy: the agent's `agent.turn_finished{rolled_back}`, index `agent_rollbacks`) left
+the thread's history, so it leaves Laravel's conversation too: its messages rows are
+deleted (and never written again), its run row stays (the run happened) with
+`message_count` 0 and `finish_reason` `rolled_back`; its run_events rows stay (the log).
+Whether a run is rolled back is read with its facts (the runtime's runs row and the
+rollback index, as of now), so a replay writes the same rows whatever the order in
+which it meets the run's messages and the rollback.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from functools import reduce
 from typing import Any
 
 from . import events as ev
+from .agent_summary import AgentRow, AgentTouched
+from .agents import events as agent_events
 from .canonical import canonical_json
 from .run_state import RunState, apply
 
@@ -63,6 +75,24 @@ class RunFacts:
     finish_reason: str
     error_message: str
     created_at: datetime
+    agent_rollback: bool = False  # an agent's rollback input policy dropped this turn
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.agent_rollback or is_rolled_back(self.status, self.finish_reason)
+
+
+def is_rolled_back(status: str, finish_reason: str) -> bool:
+    """A run a later run of its thread canceled with the rollback policy (its own log says so)."""
+    return status == "canceled" and finish_reason == ev.FINISH_ROLLED_BACK
+
+
+@dataclass(frozen=True, slots=True)
+class RunRolledBack:
+    """An agent's turn (this run) was rolled back: the run leaves the conversation."""
+
+    run_id: str
+    position: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,15 +160,27 @@ class RunModel:
 # ----- the async projection -----
 
 
+ReadModelChange = RunEventRow | MessageRow | RunRolledBack | AgentTouched
+
+
 class LaravelReadModels:
     """Each run event becomes a run_events row, a completed message also a messages
-    row; the sink keys both by (run_id, seq), so applying an event twice is harmless."""
+    row; the sink keys both by (run_id, seq), so applying an event twice is harmless.
+    An agent's rolled-back turn becomes a `RunRolledBack` (the sink deletes the run's
+    messages rows; deleting twice is harmless too), and every agent event an
+    `AgentTouched` (the sink upserts the agent's row from the runtime's agents row)."""
 
     name = "laravel_read_models"
-    version = 1
+    # 2: rolled-back runs lose their messages rows; the agents table (a bump rebuilds aside).
+    version = 2
     event_types: frozenset[str] | None = None  # every run event is a run_events row
 
-    def apply(self, event: ev.Event) -> Sequence[RunEventRow | MessageRow]:
+    def apply(self, event: ev.Event) -> Sequence[ReadModelChange]:
+        if event.stream_kind == agent_events.STREAM_AGENT:
+            touched = AgentTouched(event.run_id, event.position)
+            if event.type == agent_events.TURN_FINISHED and event.payload.get("rolled_back"):
+                return (RunRolledBack(str(event.payload["run_id"]), event.position), touched)
+            return (touched,)
         if event.stream_kind != ev.STREAM_RUN:
             return ()
         return event_rows(event, thread_id="")
@@ -188,7 +230,7 @@ def run_row(
         event_count,
         message_count,
         facts.step_count,
-        facts.finish_reason,
+        ev.FINISH_ROLLED_BACK if facts.agent_rollback else facts.finish_reason,
         facts.error_message,
         facts.created_at,
         last.occurred_at,
@@ -226,7 +268,6 @@ def fold_run(facts: RunFacts, events: Sequence[ev.Event]) -> RunModel | None:
     ordered = sorted(events, key=lambda e: e.seq)
     rows = [r for e in ordered for r in event_rows(e, facts.thread_id)]
     run_events = tuple(r for r in rows if isinstance(r, RunEventRow))
-    messages = tuple(r for r in rows if isinstance(r, MessageRow))
     state = reduce(apply, ordered, RunState())
     finished = [r.occurred_at for r in run_events if r.type == ev.RUN_FINISHED]
     folded = replace(
@@ -236,6 +277,7 @@ def fold_run(facts: RunFacts, events: Sequence[ev.Event]) -> RunModel | None:
         finish_reason=state.finish_reason,
         error_message=state.error_message,
     )
+    messages = () if folded.rolled_back else tuple(r for r in rows if isinstance(r, MessageRow))
     run = run_row(
         folded,
         run_events[-1],
@@ -382,3 +424,45 @@ def check(snapshot: Snapshot, version: int) -> list[Drift]:
     return compare(
         folded, snapshot.stored, wanted_threads, snapshot.stored_threads, snapshot.checkpoint, version
     )
+
+
+# ----- agents -----
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    """What an agents drift check reads: the checkpoint (first), each agent's row as the
+    runtime's agents row (the fold of its stream) makes it, the log position of its latest
+    event, and the read models' row."""
+
+    checkpoint: Checkpoint
+    expected: Mapping[str, AgentRow]
+    positions: Mapping[str, int]
+    stored: Mapping[str, AgentRow | None]
+
+
+def check_agents(snapshot: AgentSnapshot, version: int) -> list[Drift]:
+    """Each agent's drift, at most one reason: the watermark (its latest event is past the
+    checkpoint: lag), then the row's hash (a missing row hashes as None)."""
+    mark = snapshot.checkpoint
+    if mark.version is not None and mark.version != version:
+        return [
+            Drift("projection", LARAVEL_READ_MODELS.name, PROJECTION_VERSION_CHANGED, version, mark.version)
+        ]
+    drifts: list[Drift] = []
+    for agent_id in sorted(snapshot.expected):
+        position = snapshot.positions.get(agent_id, 0)
+        if position > mark.position:
+            drifts.append(Drift("agent", agent_id, WATERMARK_BEHIND, position, mark.position))
+            continue
+        want, have = (
+            _hash(asdict(snapshot.expected[agent_id])),
+            _hash(_as_dict(snapshot.stored.get(agent_id))),
+        )
+        if want != have:
+            drifts.append(Drift("agent", agent_id, SUMMARY_HASH_MISMATCH, want, have))
+    return drifts
+
+
+def _as_dict(row: AgentRow | None) -> dict[str, Any] | None:
+    return None if row is None else asdict(row)

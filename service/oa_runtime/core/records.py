@@ -126,13 +126,28 @@ class AppendResult:
 @dataclass(frozen=True, slots=True)
 class CreateResult:
     """`events` are the events create_run wrote (seq 1, and seq 2 for a pending cancel);
-    `lease` is the creating replica's lease on a run it created, when it asked for one."""
+    `lease` is the creating replica's lease on a run it created, when it asked for one;
+    `cancels` the cancel requests it wrote, in the same transaction, on the thread's earlier
+    unfinished runs (thread input policy interrupt or rollback), one per run."""
 
     record: RunRecord
     created: bool
     events: tuple[Event, ...] = ()
     lease: Lease | None = None
     plan: StartPlan | None = None  # how a run created with a start plan starts (core/admission.py)
+    cancels: tuple[Event, ...] = ()
+
+
+@dataclass(slots=True)
+class NonceToSpend:
+    """A request token's nonce spent in the store transaction of the request's own write
+    (StartRun's create_run) instead of a trip of its own. `spent` once that transaction
+    committed; otherwise the edge spends it after the call (auth/interceptor.py), so the
+    token stays single-use whatever the outcome."""
+
+    value: str
+    expires_at_epoch: float
+    spent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Sync documents: run and Codex worker summaries as documents for a reactive sync layer. Pure.
+"""Sync documents: run, Codex worker and agent summaries as documents for a reactive sync layer. Pure.
 
 The runtime is the only writer of these documents. Each is keyed `runtime/<kind>:<source id>`
 and carries an envelope (the runtime ids it came from, the seq range of the stream it covers,
@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from . import events as ev
+from .agent_summary import agent_payload, agent_row
+from .agents import events as agent_events
+from .agents.record import AgentRecord
 from .canonical import canonical_json
 from .errors import DomainError
 from .records import RunRecord
@@ -30,12 +33,18 @@ from .workers import WorkerState
 
 # Bump when a document's payload or envelope changes: the new version is built aside while
 # the old one keeps serving, and replaces it atomically once caught up (store/sync.py).
-SYNC_PROJECTION_VERSION: Final = 1
+# 2: agent summaries (a replay from position 0 gives every existing agent its document).
+SYNC_PROJECTION_VERSION: Final = 2
 
 RUN_SUMMARY: Final = "run_summary"
 WORKER_SUMMARY: Final = "codex_worker_summary"
-KINDS: Final = (RUN_SUMMARY, WORKER_SUMMARY)
-_STREAM_KINDS: Final = {ev.STREAM_RUN: RUN_SUMMARY, "worker": WORKER_SUMMARY}
+AGENT_SUMMARY: Final = "agent_summary"
+KINDS: Final = (RUN_SUMMARY, WORKER_SUMMARY, AGENT_SUMMARY)
+_STREAM_KINDS: Final = {
+    ev.STREAM_RUN: RUN_SUMMARY,
+    "worker": WORKER_SUMMARY,
+    agent_events.STREAM_AGENT: AGENT_SUMMARY,
+}
 
 
 class SyncCursorInvalid(DomainError):
@@ -169,6 +178,20 @@ def worker_summary_payload(state: WorkerState) -> dict[str, Any]:
     # The heartbeat *state* (fresh/stale) depends on the reader's clock: clients derive it
     # from last_heartbeat_at, so a document changes only when the worker's stream does.
     return state.to_json()
+
+
+def agent_document(record: AgentRecord, touch: Touch, version: int, now: datetime) -> SyncDocument:
+    payload = agent_payload(agent_row(record))
+    return _document(
+        AGENT_SUMMARY,
+        payload["agent_id"],
+        {"agent_id": payload["agent_id"], "thread_id": payload["thread_id"]},
+        record.state.last_seq,
+        payload,
+        touch,
+        version,
+        now,
+    )
 
 
 def run_document(record: RunRecord, touch: Touch, version: int, now: datetime) -> SyncDocument:

@@ -16,6 +16,8 @@ from ..core.agents import events as aev
 from ..core.agents.errors import AgentNotFound
 from ..core.errors import InvalidCursor, NotReady
 from ..core.events import Event
+from ..core.memory.retention import check_cursor
+from ..core.run_retention import check_contiguous, floor_of
 from ..ports import AgentStore
 from .worker_streams import WorkerHub
 
@@ -33,23 +35,22 @@ async def stream_agent_events(
 ) -> AsyncIterator[Event | None]:
     """Yields the agent's events with seq > after_seq, the backlog then live ones, until
     `agent.failed` (yielded last). Yields None whenever `idle_timeout` passes without an
-    event (heartbeats). Raises AgentNotFound or InvalidCursor before the first event,
-    NotReady when the hub closes (shutdown: the client resumes elsewhere)."""
+    event (heartbeats). Raises AgentNotFound, InvalidCursor or (below the retention floor)
+    CursorBelowFloor before the first event, CursorBelowFloor in-band when retention removes
+    events the reader had not read yet, NotReady when the hub closes (shutdown: the client
+    resumes elsewhere)."""
     wake = hub._add(agent_id)
     try:
         record = await store.get_agent(agent_id)
         if record is None:
             raise AgentNotFound(agent_id)
-        if after_seq > record.state.last_seq:
-            raise InvalidCursor(
-                f"cursor {after_seq} is beyond the agent's latest event {record.state.last_seq}",
-                cursor=after_seq,
-            )
+        await check_agent_cursor(store, agent_id, after_seq, record.state.last_seq)
         last = after_seq
         idle_since = time.monotonic()
         while True:
             wake.clear()
             page = await store.read_agent_events(agent_id, last, PAGE)
+            check_contiguous(page[0].seq if page else None, last, page[-1].seq if page else last)
             for event in page:
                 last = event.seq
                 yield event
@@ -76,3 +77,13 @@ async def stream_agent_events(
                 pass
     finally:
         hub._remove(agent_id, wake)
+
+
+async def check_agent_cursor(store: AgentStore, agent_id: str, after_seq: int, head: int) -> None:
+    """InvalidCursor past the head (never handed out); STALE_CURSOR (HTTP 410) when retention
+    removed the event after `after_seq`: the floor is the agent's oldest retained event
+    (core/run_retention.py `floor_of`)."""
+    if after_seq > head:
+        raise InvalidCursor(f"cursor {after_seq} is beyond the agent's latest event {head}", cursor=after_seq)
+    oldest = await store.read_agent_events(agent_id, 0, 1)
+    check_cursor(after_seq, floor_of(oldest[0].seq if oldest else None, head), head)

@@ -9,6 +9,12 @@ the agent row inside a fenced update, append what was decided, then act on the e
 - `Release`: give the lease up, atomically with "nothing arrived since I decided" (else
   decide again), and end the task. A sleeping agent holds no task, no lease, no memory.
 A kill -9 anywhere loses nothing: the next holder decides on the same durable state.
+Before deciding on anything else, a pause's or failure's effects (`state.stop_due`: cancel the
+sub-runs, sleep the children, report to the parent) are carried out and recorded done. A turn
+whose run waits for a human records `agent.turn_waiting` and gives task and lease up. An
+unexpected exception gives the lease up at once; the task starts again after a backoff, and
+the agent fails after `max_task_failures` in a row. Sub-runs are watched by
+engine/agent_watchers.py.
 
 Agents with work are found by the claimer (`wake_at` due on the agent row) within
 `claim_interval_s` on any replica, and at once on the replica that took a frame (`start`).
@@ -23,29 +29,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from ..core.agents import events as aev
 from ..core.agents.decide import Decision, Hold, Release, RunTurn, decide
-from ..core.agents.events import PAUSED, TURN_FAILED
+from ..core.agents.events import TURN_FAILED
 from ..core.agents.record import AgentRecord
-from ..core.agents.state import AgentState, finish_turn
+from ..core.agents.state import SUBRUN_CHECK_FIRST, AgentState, AgentStatus, SubRun, finish_turn
 from ..core.agents.turns import turn_tool_calls
 from ..core.errors import DependencyUnavailable, DomainError, FencedOff
-from ..core.events import RUN_FINISHED, NewEvent
+from ..core.events import APPROVAL_REQUESTED, QUESTION_ASKED, RUN_FINISHED, NewEvent
 from ..core.records import RunRecord
-from ..ports import AgentLease, AgentStore, EventLog, RunQueries
+from ..core.run_state import RunStatus
+from ..ports import AgentLease, AgentStore
+from .agent_watchers import RunReader, SubrunTurns, SubrunWatchers
 from .broker import Broker
 from .coordinator import claim_forever
 
 log = logging.getLogger(__name__)
+WAIT_TYPES = (APPROVAL_REQUESTED, QUESTION_ASKED)  # a turn's run asking a human
 
 Clock = Callable[[], datetime]
 
 
-class Turns(Protocol):
+class Turns(SubrunTurns, Protocol):
     """What a turn needs of the run use cases (implemented by the application layer)."""
 
     async def start_turn(self, state: AgentState, run_id: str) -> None:
@@ -57,12 +67,10 @@ class Turns(Protocol):
     async def turn_ended(self, state: AgentState, run_id: str, outcome: str, error_message: str) -> None:
         """Before the turn's end is recorded: tells a child agent's parent (idempotent)."""
 
-    async def agent_paused(self, state: AgentState) -> None:
-        """After supervision paused the agent: its children sleep, its parent is told."""
-
-
-class RunReader(RunQueries, EventLog, Protocol):
-    """What waiting for a turn's run needs of the store."""
+    async def agent_stopped(self, state: AgentState) -> str:
+        """The effects of the agent's pause or failure (`state.stop_due`): its sub-runs are
+        canceled, its children sleep, its parent is told (idempotent); answers what the
+        parent decided on it (core/agents/children.py), or "none"."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,14 @@ class AgentExecutorSettings:
     poll_s: float | None = 0.25  # None: one process writes (SQLite), nothing to poll
     claim_batch: int = 100
     run_poll_s: float = 1.0  # re-reads a turn's run executed elsewhere at least this often
+    # An unexpected exception in an agent's task: the lease is given up at once and the task
+    # is started again after a backoff (doubling from `recovery_backoff_s`); after
+    # `max_task_failures` in a row the agent is marked FAILED with the error.
+    max_task_failures: int = 5
+    recovery_backoff_s: float = 0.5
+    recovery_backoff_max_s: float = 30.0
+    waiting_recheck_s: float = 60.0  # a turn waiting for a human: durable fallback recheck
+    subrun_check_max_s: float = 600.0  # running sub-runs: the longest wait between checks
 
 
 @dataclass
@@ -108,6 +124,9 @@ class AgentExecutor:
         self._handles: dict[str, _Handle] = {}
         self._claim_now = asyncio.Event()
         self._stopping = False
+        self._failures: dict[str, int] = {}  # unexpected task exceptions in a row, per agent
+        self._watchers = SubrunWatchers(turns, runs, broker, settings.run_poll_s)
+        self._helpers: set[asyncio.Task[None]] = set()  # sub-run watchers, delayed restarts
 
     @property
     def stopping(self) -> bool:
@@ -215,6 +234,8 @@ class AgentExecutor:
         their leases so a peer continues at once."""
         self._stopping = True
         self._claim_now.set()
+        for helper in list(self._helpers):
+            helper.cancel()  # process memory: the agents' durable checks recover them
         handles = list(self._handles.items())
         for _, handle in handles:
             if handle.task is not None:
@@ -247,13 +268,75 @@ class AgentExecutor:
                 raise  # a lost lease: stop quietly (the TaskGroup ignores a cancelled child)
         except DependencyUnavailable as exc:
             log.warning("agent paused: database unavailable", extra={"agent_id": agent_id, "error": str(exc)})
-        except Exception:
+        except Exception as exc:
             log.exception("agent task failed", extra={"agent_id": agent_id})
+            await self._recover(agent_id, handle, exc)
+        else:
+            self._failures.pop(agent_id, None)
         finally:
             if self._handles.get(agent_id) is handle:
                 del self._handles[agent_id]
                 if handle.start_again:  # work arrived while the lease was being given up
                     self.start(agent_id)
+
+    async def _recover(self, agent_id: str, handle: _Handle, exc: Exception) -> None:
+        """An unexpected exception: give the lease up now (a peer, or this replica after a
+        backoff, goes on); past the budget, the agent fails with the error in GetAgent."""
+        failures = self._failures.get(agent_id, 0) + 1
+        self._failures[agent_id] = failures
+        lease = handle.lease
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            if failures >= self.settings.max_task_failures and lease is not None:
+                await self._fail_agent(agent_id, lease, failures, error)
+                self._failures.pop(agent_id, None)
+                handle.start_again = True  # its failure's effects (children, parent) are due
+                return
+            if lease is not None:
+                await self._agents.release_agent(self.settings.owner, lease, None)
+        except Exception:
+            log.exception("agent recovery failed", extra={"agent_id": agent_id})
+            return  # the lease expires; the claimer goes on
+        delay = min(
+            self.settings.recovery_backoff_s * 2 ** (failures - 1), self.settings.recovery_backoff_max_s
+        )
+        self._helper(self._start_later(agent_id, delay), f"agent-recover:{agent_id}")
+
+    async def _fail_agent(self, agent_id: str, lease: AgentLease, failures: int, error: str) -> None:
+        now = self._clock()
+        detail = f"the agent's task failed {failures} times in a row; last: {error}"
+        running: list[str] = []
+
+        def failed(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
+            if record is None or record.state.status in (None, AgentStatus.FAILED):
+                return []
+            running[:] = [record.state.turn.run_id] if record.state.turn else []
+            return [aev.failed(aev.FAIL_RECOVERY_EXHAUSTED, detail, now)]
+
+        update = await self._agents.update_agent(agent_id, failed, now=now, fence=lease)
+        if update.events:
+            self.on_change(agent_id)
+        for run_id in running:
+            await self._turns.cancel_turn(run_id, aev.FAIL_RECOVERY_EXHAUSTED)
+        await self._agents.release_agent(self.settings.owner, lease, None)
+
+    async def _start_later(self, agent_id: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        self.start(agent_id)
+
+    # ----- sub-runs -----
+
+    def watch_subruns(self, agent_id: str, subruns: Sequence[SubRun]) -> None:
+        """Makes sure each sub-run's current attempt is started and watched here until it
+        ends (process memory: the agent's `subrun_check_at` recovers a lost watcher)."""
+        for sub in subruns:
+            if not self._stopping and self._watchers.claim(sub.run_id):
+                self._helper(self._watchers.watch(agent_id, sub), f"subrun:{sub.run_id}")
+
+    def _helper(self, job: Coroutine[object, object, None], name: str) -> None:
+        task = self._tg.create_task(job, name=name)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
 
 
 class _AgentLoop:
@@ -276,6 +359,13 @@ class _AgentLoop:
             if decision is None:
                 await self.x._agents.release_agent(self.x.settings.owner, self.lease, self.handle.seen_seq)
                 return
+            if decision.state.stop_due:
+                await self._stopped(decision.state)
+                continue
+            if decision.state.subruns:
+                self.x.watch_subruns(self.agent_id, decision.state.subruns)
+                if await self._check_subruns(decision.state):
+                    continue
             effect = decision.effect
             if isinstance(effect, Release):
                 if await self.x._agents.release_agent(
@@ -286,7 +376,57 @@ class _AgentLoop:
             if isinstance(effect, Hold):
                 await self._wait(self._seconds_until(effect.until))
                 continue
-            await self._turn(decision.state, effect)
+            if await self._turn(decision.state, effect):
+                return  # the turn waits for a human: task and lease given up
+
+    async def _append(self, decider: Callable[[AgentState], Sequence[NewEvent]]) -> AgentState | None:
+        """Appends (fenced) what `decider` makes of the current state; the state after."""
+        now = self.x._clock()
+
+        def decide_on(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
+            return [] if record is None else decider(record.state)
+
+        update = await self.x._agents.update_agent(self.agent_id, decide_on, now=now, fence=self.lease)
+        if update.events:
+            self.x.on_change(self.agent_id)
+        if update.record is None:
+            return None
+        self.handle.seen_seq = update.record.state.last_seq
+        return update.record.state
+
+    async def _stopped(self, state: AgentState) -> None:
+        """Carries out the pause's or failure's effects, then records them done (with the
+        parent's restart, if it decided one): exactly once, a crash in between repeats them."""
+        report_id = state.stop_due
+        action = await self.x._turns.agent_stopped(state)
+        now = self.x._clock()
+
+        def done(current: AgentState) -> Sequence[NewEvent]:
+            if current.stop_due != report_id:
+                return []
+            out = [aev.reported(report_id, action)]
+            if action == aev.ACT_RESTART_CHILD and current.status in (AgentStatus.PAUSED, AgentStatus.FAILED):
+                out.append(aev.resumed(aev.RESUME_BY_PARENT, now))
+            return out
+
+        await self._append(done)
+
+    async def _check_subruns(self, state: AgentState) -> bool:
+        """When the sub-runs' check is due: they are watched here now, so the next check
+        waits longer (doubling). True when it was recorded (decide again)."""
+        now = self.x._clock()
+        if state.subrun_check_at is None or state.subrun_check_at > now:
+            return False
+        first = SUBRUN_CHECK_FIRST.total_seconds()
+        wait_s = min(first * 2 ** min(state.subrun_checks, 20), self.x.settings.subrun_check_max_s)
+
+        def checked(current: AgentState) -> Sequence[NewEvent]:
+            due = current.subrun_check_at
+            if not current.subruns or due is None or due > now:
+                return []
+            return [aev.subruns_checked(now, now + timedelta(seconds=wait_s))]
+
+        return await self._append(checked) is not None
 
     async def _decide(self) -> Decision | None:
         now = self.x._clock()
@@ -304,11 +444,11 @@ class _AgentLoop:
         if update.record is None or not made:
             return None
         self.handle.seen_seq = update.record.state.last_seq
-        if any(e.type == PAUSED for e in made[-1].events):
-            await self.x._turns.agent_paused(made[-1].state)
         return made[-1]
 
-    async def _turn(self, state: AgentState, effect: RunTurn) -> None:
+    async def _turn(self, state: AgentState, effect: RunTurn) -> bool:
+        """Runs the turn until it ends, `effect.until`, or the stream moves; True when the turn
+        waits for a human and the task gave its lease up."""
         run_id = effect.turn.run_id
         try:
             if run_id not in self._started:
@@ -320,17 +460,44 @@ class _AgentLoop:
             # The run cannot exist (an unknown model, a thread of another user): the turn
             # failed, and supervision decides what follows (such failures are not restarted).
             await self._finish(run_id, TURN_FAILED, f"start_{err.reason.lower()}", err.message, ())
-            return
+            return False
         if effect.cancel_reason and run_id not in self._canceled:
             await self.x._turns.cancel_turn(run_id, effect.cancel_reason)
             self._canceled.add(run_id)
         record = await self._wait_run(run_id, effect.until)
         if record is None:
-            return  # the deadline, a timer, or the stream moved: decide again
+            return False  # the deadline, a timer, or the stream moved: decide again
+        if record.status == RunStatus.WAITING:
+            return await self._wait_for_human(run_id)
+        if effect.turn.waiting_until is not None:
+            await self._append(lambda s: _moved(s, run_id, self.x._clock()))
         calls = turn_tool_calls(await self.x._runs.read_events(run_id, 0, limit=100_000))
         # Told before the end is recorded: a crash in between tells again (deduplicated by frame id).
         await self.x._turns.turn_ended(state, run_id, record.status.value, record.error_message)
         await self._finish(run_id, record.status.value, record.finish_reason, record.error_message, calls)
+        return False
+
+    async def _wait_for_human(self, run_id: str) -> bool:
+        """The turn's run waits for a human: record it (the row is no longer due but at the
+        recheck), look once more that the run did not move meanwhile, and give the lease up."""
+        now = self.x._clock()
+        recheck = now + timedelta(seconds=self.x.settings.waiting_recheck_s)
+
+        def waiting(current: AgentState) -> Sequence[NewEvent]:
+            turn = current.turn
+            if turn is None or turn.run_id != run_id:
+                return []
+            if turn.waiting_until is not None and turn.waiting_until > now:
+                return []  # recorded already, and its recheck is still ahead
+            return [aev.turn_waiting(run_id, now, recheck)]
+
+        if await self._append(waiting) is None:
+            return False
+        record = await self.x._runs.get_run(run_id)
+        if record is None or record.status != RunStatus.WAITING:  # moved before we recorded it
+            await self._append(lambda s: _moved(s, run_id, self.x._clock()))
+            return False
+        return await self.x._agents.release_agent(self.x.settings.owner, self.lease, self.handle.seen_seq)
 
     async def _finish(
         self, run_id: str, outcome: str, reason: str, error_message: str, calls: tuple[dict[str, str], ...]
@@ -359,13 +526,14 @@ class _AgentLoop:
             self.handle.seen_seq = update.record.state.last_seq
 
     async def _wait_run(self, run_id: str, until: datetime) -> RunRecord | None:
-        """The run's record once it ended; None at `until` or when the agent's stream moved.
+        """The run's record once it ended or waits for a human; None at `until` or when the
+        agent's stream moved.
         The run row is read again only when its stream says it finished, lags (another
         replica executes it), or every `run_poll_s`."""
         with self.x._broker.subscribe(run_id) as sub:
             while True:
                 record = await self.x._runs.get_run(run_id)
-                if record is not None and record.status.is_terminal:
+                if record is not None and (record.status.is_terminal or record.status == RunStatus.WAITING):
                     return record
                 if record is not None:
                     sub.position = record.last_seq
@@ -375,13 +543,9 @@ class _AgentLoop:
                         return None
                     timeout = min(remaining, self.x.settings.run_poll_s)
                     woke = await _first([sub.wait(timeout), self.handle.wakeup.wait()], timeout)
-                    if self._finished(sub.drain()) or sub.lagging or not woke:
+                    if _moved_on(sub.drain()) or sub.lagging or not woke:
                         break
                 sub.lagging = False
-
-    @staticmethod
-    def _finished(events: Sequence[object]) -> bool:
-        return any(getattr(e, "type", "") == RUN_FINISHED for e in events)
 
     def _seconds_until(self, until: datetime) -> float:
         return (until - self.x._clock()).total_seconds()
@@ -390,6 +554,18 @@ class _AgentLoop:
         """Until `seconds` passed or the agent's stream moved (the loop clears the wakeup)."""
         if seconds > 0:
             await _first([self.handle.wakeup.wait()], seconds)
+
+
+def _moved(state: AgentState, run_id: str, now: datetime) -> Sequence[NewEvent]:
+    turn = state.turn
+    if turn is None or turn.run_id != run_id or turn.waiting_until is None:
+        return []
+    return [aev.turn_moved(run_id, now)]
+
+
+def _moved_on(events: Sequence[object]) -> bool:
+    """The run ended, or asked a human (its row then says WAITING)."""
+    return any(getattr(e, "type", "") in (RUN_FINISHED, *WAIT_TYPES) for e in events)
 
 
 async def _first(waits: Sequence[Awaitable[object]], timeout_s: float) -> bool:

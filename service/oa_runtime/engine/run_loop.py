@@ -121,7 +121,8 @@ class RunLoop:
             await self.refresh()
         thread_id, run_id = self.record.thread_id, self.record.run_id
         memory = self.deps.memory
-        remembered = None if memory is None else await memory.history(thread_id, run_id)
+        model = self.record.request.model
+        remembered = None if memory is None else await memory.history(thread_id, run_id, model)
         if remembered is not None:
             self.history = remembered
         else:

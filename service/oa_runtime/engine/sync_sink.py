@@ -21,14 +21,16 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..core.errors import DependencyUnavailable
 from ..core.sync import KINDS, SinkBatch, SinkLeaseLost, backoff_s
 from ..observability import metrics
 from ..ports import SyncStore
 from .sync_projector import SyncFeed
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
@@ -58,8 +60,11 @@ class HttpDocumentSink:
     """POSTs batches of documents (docs/SYNC.md); raises SinkRefused unless the sink answers 2xx."""
 
     def __init__(self, config: SinkConfig) -> None:
+        import httpx  # here: a service without a sync sink starts without it (cold start)
+
         self._config = config
-        self._client = httpx.AsyncClient(timeout=config.timeout_s)
+        self._http_error = httpx.HTTPError
+        self._client: httpx.AsyncClient = httpx.AsyncClient(timeout=config.timeout_s)
 
     async def push(self, batch: SinkBatch) -> None:
         documents = [doc.to_json() for doc in batch.documents]
@@ -73,7 +78,7 @@ class HttpDocumentSink:
             response = await self._client.post(
                 self._config.url, json={"protocol": PROTOCOL_VERSION, "documents": documents}, headers=headers
             )
-        except httpx.HTTPError as exc:
+        except self._http_error as exc:
             raise SinkRefused(type(exc).__name__) from None
         if not 200 <= response.status_code < 300:
             raise SinkRefused(f"{response.status_code // 100}xx")

@@ -15,6 +15,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from ..core.errors import InvalidCursor, NotReady
+from ..core.memory.retention import check_cursor as check_floor
+from ..core.run_retention import check_contiguous, floor_of
 from ..core.workers import WorkerEvent, WorkerNotFound
 from ..ports import WorkerStore
 
@@ -66,7 +68,9 @@ async def stream_worker_events(
     worker is stopped or failed (after yielding the event that ended it) or `tail_s` passed.
 
     Yields None whenever `idle_timeout` passes without an event (for heartbeats). Raises
-    WorkerNotFound before the first event, NotReady when the hub closes (shutdown).
+    WorkerNotFound or (below the retention floor) CursorBelowFloor before the first event,
+    CursorBelowFloor in-band when retention removes events not read yet, NotReady when the
+    hub closes (shutdown).
     """
     wake = hub._add(worker_id)
     try:
@@ -74,12 +78,14 @@ async def stream_worker_events(
         if worker is None:
             raise WorkerNotFound(worker_id)
         check_cursor(after_seq, worker.latest_seq)
+        await check_retained(store, worker_id, after_seq, worker.latest_seq)
         deadline = time.monotonic() + tail_s if tail_s is not None else None
         last = after_seq
         idle_since = time.monotonic()
         while True:
             wake.clear()
             page = await store.read_worker_events(worker_id, last, PAGE)
+            check_contiguous(page[0].seq if page else None, last, page[-1].seq if page else last)
             for event in page:
                 last = event.seq
                 yield event
@@ -116,6 +122,13 @@ def check_cursor(after_seq: int, latest_seq: int) -> None:
         raise InvalidCursor(
             f"cursor {after_seq} is beyond the worker's latest event {latest_seq}", cursor=after_seq
         )
+
+
+async def check_retained(store: WorkerStore, worker_id: str, after_seq: int, head: int) -> None:
+    """STALE_CURSOR (HTTP 410) when retention removed the event after `after_seq`: the floor
+    is the worker's oldest retained event (core/run_retention.py `floor_of`)."""
+    oldest = await store.read_worker_events(worker_id, 0, 1)
+    check_floor(after_seq, floor_of(oldest[0].seq if oldest else None, head), head)
 
 
 def _next_wait(

@@ -25,7 +25,16 @@ from openai.types.chat import (
 
 from ..core.events import STEP_LENGTH, STEP_STOP, STEP_TOOL_CALLS
 from ..core.messages import ChatMessage, ToolCall
-from ..ports import FinishChunk, ModelChunk, ModelError, ModelRequest, TextChunk, ToolCallChunk, ToolSpec
+from ..ports import (
+    FinishChunk,
+    ModelChunk,
+    ModelError,
+    ModelRequest,
+    TextChunk,
+    TokenUsage,
+    ToolCallChunk,
+    ToolSpec,
+)
 from .retrying import RetryLater
 
 # Statuses worth another try: timeout, conflict, rate limit; 5xx are added below.
@@ -56,10 +65,14 @@ class OpenAICompatProvider:
         default_model: str = "",
         models: Collection[str] | None = None,
         timeout_s: float = 60.0,
+        stream_usage: bool = True,
     ) -> None:
         self.base_url = base_url
         self.default_model = default_model
         self.models = frozenset(models) if models is not None else None
+        # Asks for the usage chunk at the end of the stream (`stream_options.include_usage`);
+        # off for a server that refuses the option (RUNTIME_OPENAI_STREAM_USAGE=0).
+        self.stream_usage = stream_usage
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or PLACEHOLDER_API_KEY,
@@ -74,6 +87,7 @@ class OpenAICompatProvider:
             base_url=environ["RUNTIME_OPENAI_BASE_URL"],
             api_key=environ.get("RUNTIME_OPENAI_API_KEY", ""),
             default_model=environ.get("RUNTIME_MODEL", ""),
+            stream_usage=environ.get("RUNTIME_OPENAI_STREAM_USAGE", "1") not in ("0", "false", "no"),
         )
 
     def __repr__(self) -> str:
@@ -94,11 +108,13 @@ class OpenAICompatProvider:
         tools = [tool_param(spec) for spec in request.tools]
         calls = ToolCallAccumulator(request.step)
         finish: str | None = None
+        usage: TokenUsage | None = None
         try:
             response = await self._client.chat.completions.create(
                 model=model,
                 messages=[message_param(m) for m in request.messages],
                 stream=True,
+                stream_options={"include_usage": True} if self.stream_usage else openai.omit,
                 tools=tools or openai.omit,
             )
             # `async with` closes the HTTP response however this generator ends,
@@ -108,6 +124,7 @@ class OpenAICompatProvider:
                     for text in calls.feed(chunk):
                         yield TextChunk(text)
                     finish = _finish_reason(chunk) or finish
+                    usage = _usage(chunk) or usage
         except openai.OpenAIError as err:
             raise model_error(err) from err
         except ValueError as err:  # a chunk that is not JSON or not a chunk
@@ -116,11 +133,11 @@ class OpenAICompatProvider:
             raise ModelError("model stream ended before a finish reason", retryable=True)
         if finish == STEP_LENGTH:
             # Tool calls cut off by the length limit have broken arguments: drop them.
-            yield FinishChunk(STEP_LENGTH)
+            yield FinishChunk(STEP_LENGTH, usage)
             return
         for call in calls.complete():
             yield ToolCallChunk(call)
-        yield FinishChunk(STEP_TOOL_CALLS if calls.any else finish)
+        yield FinishChunk(STEP_TOOL_CALLS if calls.any else finish, usage)
 
 
 @dataclass
@@ -170,6 +187,14 @@ class ToolCallAccumulator:
             )
             for index, partial in sorted(self._calls.items())
         ]
+
+
+def _usage(chunk: ChatCompletionChunk) -> TokenUsage | None:
+    """The provider's token counts: on the last chunk (`include_usage`), or on any chunk by
+    servers that always send them."""
+    if chunk.usage is None:
+        return None
+    return TokenUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
 
 
 def _finish_reason(chunk: ChatCompletionChunk) -> str | None:

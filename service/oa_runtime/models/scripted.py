@@ -31,7 +31,7 @@ from ..core.events import STEP_STOP, STEP_TOOL_CALLS
 from ..core.memory.mapreduce import is_query_prompt, scripted_answer
 from ..core.memory.prompt import is_summary_prompt, scripted_summary
 from ..core.messages import ChatMessage, ToolCall
-from ..ports import FinishChunk, ModelChunk, ModelError, ModelRequest, TextChunk, ToolCallChunk
+from ..ports import FinishChunk, ModelChunk, ModelError, ModelRequest, TextChunk, TokenUsage, ToolCallChunk
 
 SCRIPTED_MODEL = "scripted"
 
@@ -102,9 +102,11 @@ class ScriptedProvider:
         if memory_answer is not None:
             if self.memory_delay_s:
                 await asyncio.sleep(self.memory_delay_s)
-            # Memory's summary and map/reduce prompts: a deterministic answer (core/memory/).
+            # Memory's summary and map/reduce prompts: a deterministic answer (core/memory/),
+            # and a usage report as a real provider's (its own count: whitespace-separated words).
             yield TextChunk(memory_answer)
-            yield FinishChunk(STEP_STOP)
+            prompt_words = sum(len(m.content.split()) for m in request.messages)
+            yield FinishChunk(STEP_STOP, TokenUsage(prompt_words, len(memory_answer.split())))
             return
         directives = parse_directives(prompt)
         if not directives:

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, MutableMapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..core.records import RunRecord
+
+if TYPE_CHECKING:  # the SDK loads only when tracing is configured (cold start)
+    from opentelemetry.sdk.trace import TracerProvider
 
 _NOOP: Final = contextlib.nullcontext()
 _tracer: trace.Tracer = trace.NoOpTracer()
@@ -42,6 +42,9 @@ def configure(otlp_endpoint: str, service_name: str) -> TracerProvider | None:
     if not otlp_endpoint:
         return _provider
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))

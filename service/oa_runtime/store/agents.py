@@ -343,6 +343,14 @@ def get_agent(d: Dialect, agent_id: str) -> Flow[AgentRecord | None]:
     return _record(d, rows[0]) if rows else None
 
 
+def agent_records(d: Dialect, agent_ids: Sequence[str]) -> Flow[list[AgentRecord]]:
+    """The rows of these agents (those that exist), by id: the sync documents and the read
+    models read them in their projection's transaction."""
+    match, param = d.in_list("agent_id", list(agent_ids))
+    rows = yield query(d.sql(f"SELECT {_ROW_COLUMNS} FROM agents WHERE {match} ORDER BY agent_id"), (param,))
+    return [_record(d, row) for row in rows]
+
+
 def list_agents(
     d: Dialect,
     status: AgentStatus | None,

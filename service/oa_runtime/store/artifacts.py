@@ -53,9 +53,9 @@ class SqlArtifactStore:
 
     async def put_content(self, data: bytes) -> str:
         sha256 = digest(data)
-        exists = await self._events._read(_content_exists(self._d, sha256))
-        if not exists:  # most puts of a repeated output cost one read, not its bytes again
-            await self._events._write(lambda: put_content(self._d, sha256, data))
+        # Always a write, even for bytes already stored: it moves `stored_at`, which is what
+        # keeps the artifact collector off them until this writer's reference commits.
+        await self._events._write(lambda: put_content(self._d, sha256, data))
         return sha256
 
     async def read_content(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes | None:
@@ -87,20 +87,24 @@ def open_artifact_store(events: EventStore) -> ArtifactStore:
 # ----- flows -----
 
 
-def _content_exists(d: Dialect, sha256: str) -> Flow[bool]:
-    rows = yield query(d.sql("SELECT 1 FROM artifact_contents WHERE sha256 = ?"), (sha256,))
-    return bool(rows)
-
-
 def put_content(d: Dialect, sha256: str, data: bytes) -> Flow[Done[None]]:
-    """The content row and its chunks, once per digest (a concurrent put of the same bytes
-    writes the same rows: ON CONFLICT DO NOTHING)."""
+    """The content row and its chunks, once per digest; bytes already stored are only marked
+    stored again (`stored_at`: the artifact collector's grace period starts over, see
+    store/retention.py `sweep`). A concurrent put of the same new bytes writes the same rows
+    (ON CONFLICT); on PostgreSQL a put racing the collector's DELETE waits for it and then
+    finds the row (kept: stored again) or no row (removed: stored anew)."""
+    now = d.time(utc_now())
+    touched = yield query(
+        d.sql("UPDATE artifact_contents SET stored_at = ? WHERE sha256 = ? RETURNING sha256"), (now, sha256)
+    )
+    if touched:
+        return done(None)
     yield command(
         d.sql(
-            "INSERT INTO artifact_contents (sha256, size_bytes, chunk_bytes, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (sha256) DO NOTHING"
+            "INSERT INTO artifact_contents (sha256, size_bytes, chunk_bytes, created_at, stored_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET stored_at = excluded.stored_at"
         ),
-        (sha256, len(data), CHUNK_BYTES, d.time(utc_now())),
+        (sha256, len(data), CHUNK_BYTES, now, now),
     )
     chunks = [
         (sha256, i, data[at : at + CHUNK_BYTES]) for i, at in enumerate(range(0, len(data), CHUNK_BYTES))
@@ -270,7 +274,8 @@ def _write_done(flow: Flow[None]) -> Flow[Done[None]]:
 
 class ArtifactIndexSink:
     """The artifact_index projection's rows (store/projections.py), and the rows producers
-    index themselves. A rebuild clears only the projection's own rows (a run's)."""
+    index themselves. A rebuild clears only the projection's own rows (a run's) that the log
+    can give again."""
 
     def write(self, d: Dialect, changes: Sequence[Artifact]) -> Flow[None]:
         yield Stmt(
@@ -302,7 +307,16 @@ class ArtifactIndexSink:
         )
 
     def clear(self, d: Dialect) -> Flow[None]:
-        yield command(d.sql("DELETE FROM artifacts WHERE owner_kind = ?"), (OWNER_RUN,))
+        """A rebuild replays the log, so it clears only the rows the log still has the events
+        of: a row below its run's retention floor stays (retention indexed it before removing
+        its event, store/retention.py), or a trimmed run's artifacts would vanish."""
+        yield command(
+            d.sql(
+                "DELETE FROM artifacts WHERE owner_kind = ? AND seq >="
+                " COALESCE((SELECT r.oldest_seq FROM runs r WHERE r.run_id = artifacts.owner_id), 1)"
+            ),
+            (OWNER_RUN,),
+        )
 
 
 __all__ = ["OWNER_AGENT", "ArtifactIndexSink", "SqlArtifactStore", "open_artifact_store"]

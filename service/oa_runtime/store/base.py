@@ -17,10 +17,10 @@ from ..core import events as ev
 from ..core.admission import PlanStart
 from ..core.messages import ChatMessage
 from ..core.projections import Projection, ProjectionStep
-from ..core.read_models import RunModel, Snapshot
-from ..core.records import CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
+from ..core.read_models import AgentSnapshot, RunModel, Snapshot
+from ..core.records import CancelResult, CheckpointRecord, CreateResult, NonceToSpend, RunRecord, StartRequest
 from ..core.run_state import RunState, RunStatus
-from . import admission, flows, read_models
+from . import admission, agent_read_models, flows, read_models
 from .dialect import Dialect
 from .sql import Done, Flow, done
 
@@ -77,12 +77,28 @@ class SqlStore(ABC):
         lease_owner: str | None = None,
         lease_ttl_s: float = 10.0,
         plan_start: PlanStart | None = None,
+        nonce: NonceToSpend | None = None,
     ) -> CreateResult:
         d = self.dialect
-        return await self._write(
-            lambda: flows.create_run(d, request, fingerprint, accepted, lease_owner, lease_ttl_s, plan_start),
+        prune = nonce is not None and self._count_nonce()
+        result = await self._write(
+            lambda: flows.create_run(
+                d,
+                request,
+                fingerprint,
+                accepted,
+                lease_owner,
+                lease_ttl_s,
+                plan_start,
+                self.sender,
+                nonce,
+                prune,
+            ),
             pipeline=True,
         )
+        if nonce is not None:
+            nonce.spent = True
+        return result
 
     async def request_cancel(self, run_id: str, event: ev.NewEvent) -> CancelResult:
         d = self.dialect
@@ -118,6 +134,9 @@ class SqlStore(ABC):
 
     async def queue_length(self) -> int:
         return await self._read(admission.queue_length(self.dialect))
+
+    async def thread_owner(self, thread_id: str) -> str | None:
+        return await self._read(flows.thread_owner(self.dialect, thread_id))
 
     async def thread_runs(self, thread_id: str) -> list[RunRecord]:
         return await self._read(flows.thread_runs(self.dialect, thread_id))
@@ -174,6 +193,20 @@ class SqlStore(ABC):
 
         return await self._write(flow)
 
+    async def read_model_agent_scope(self, agent_id: str | None) -> list[str]:
+        return await self._read(agent_read_models.agent_scope(self.dialect, agent_id))
+
+    async def read_model_agent_snapshot(self, agent_ids: Sequence[str]) -> AgentSnapshot:
+        return await self._read(agent_read_models.agent_snapshot(self.dialect, agent_ids))
+
+    async def replace_read_model_agents(self, agent_ids: Sequence[str]) -> bool:
+        d = self.dialect
+
+        def flow() -> Flow[Done[bool]]:
+            return done((yield from agent_read_models.replace_agents(d, agent_ids)))
+
+        return await self._write(flow)
+
     async def thread_messages(self, thread_id: str) -> dict[str, list[ChatMessage]]:
         return await self._read(flows.thread_messages(self.dialect, thread_id))
 
@@ -190,8 +223,12 @@ class SqlStore(ABC):
 
     # ----- nonces -----
 
-    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+    def _count_nonce(self) -> bool:
+        """Counts a nonce spent; True when it is time to prune the expired ones."""
         self._nonce_calls += 1
-        prune = self._nonce_calls % _NONCE_PRUNE_EVERY == 0
+        return self._nonce_calls % _NONCE_PRUNE_EVERY == 0
+
+    async def use_nonce(self, nonce: str, expires_at_epoch: float) -> bool:
+        prune = self._count_nonce()
         d = self.dialect
         return await self._single(lambda: flows.use_nonce(d, nonce, expires_at_epoch, prune))

@@ -174,6 +174,10 @@ class RunHead:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
+# The fields every stored state has (`rolled_back` only once set; the transcript is apart).
+_STORED_FIELDS = frozenset(RunState().to_json()) - {TRANSCRIPT_FIELD, "rolled_back"}
+
+
 def head_from_values(state_without_transcript: Mapping[str, Any], lease_token: int) -> RunHead:
     data = dict(state_without_transcript)
     data[TRANSCRIPT_FIELD] = []
@@ -265,18 +269,33 @@ def plan_batch(
     for run_id, state in states.items():
         head = heads[run_id]
         before = head.state
-        fields = state.to_json()
-        appended = fields.pop(TRANSCRIPT_FIELD)
-        # Against the stored fields, not `before.to_json()`: no second encoding per run per
-        # batch; a field the stored JSON lacks (an older state) is written once.
-        old = head.fields or before.to_json()
-        changed = {name: value for name, value in fields.items() if name not in old or old[name] != value}
+        # Most batches move only scalars (seq, open text): no encoding of the state then.
+        fields_stored = head.fields
+        changed = (
+            state.scalar_changes(before) if fields_stored and fields_stored.keys() >= _STORED_FIELDS else None
+        )
+        appended: list[Any] = []
+        if changed is None:
+            fields = state.to_json()
+            appended = fields.pop(TRANSCRIPT_FIELD)
+            # Against the stored fields, not `before.to_json()`: no second encoding per run per
+            # batch; a field the stored JSON lacks (an older state) is written once.
+            old = fields_stored or before.to_json()
+            changed = {name: value for name, value in fields.items() if name not in old or old[name] != value}
         updates.append(StateUpdate(run_id, state, state.status != before.status, changed, appended))
     keys = [(run_id, key, h, seqs) for (run_id, key), (h, seqs) in new_keys.items()]
     return BatchPlan(outcomes, updates, keys)
 
 
 # ----- pending cancels -----
+
+
+# Spends a nonce: an expired one may be used again, a live one may not (no row back).
+# The caller's clock set the expiry, so the same clock decides it (`:nonce_now`).
+SPEND_NONCE = (
+    "INSERT INTO nonces (nonce, expires_at) VALUES (:nonce, :nonce_expires) ON CONFLICT (nonce)"
+    " DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at <= :nonce_now RETURNING nonce"
+)
 
 
 def pending_cancel_json(event: ev.NewEvent) -> dict[str, Any]:

@@ -33,12 +33,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from ..core.canonical import canonical_json
-from ..core.leases import notify_payload
-from .common import TRANSCRIPT_FIELD, EventRow, StateUpdate, iso, summary_values
-from .postgres_leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL, agent_payload
+from ..core.leases import CANCEL_PREFIX, CONTROL_CHANNEL, EVENTS_CHANNEL, agent_notify_payload, notify_payload
+from .common import SPEND_NONCE, TRANSCRIPT_FIELD, EventRow, StateUpdate, iso, summary_values
 from .sql import Deferred, Flow, Stmt, command, query
 
 # stream_kind, stream_id, seq, position, event_id, type, occurred_at, payload
@@ -85,6 +82,13 @@ class Dialect:
         """Serializes create and cancel of one run id (PostgreSQL); one writer needs none."""
         return
         yield
+
+    def spend_nonce(self, params: dict[str, Any]) -> Flow[tuple[str, str]]:
+        """Spends a request's nonce (`:nonce`, `:nonce_expires`, `:nonce_now` in `params`)
+        with the statement that follows: (a prefix for it, a column that is 0 when the
+        nonce was live, i.e. already used). One writer: a statement of its own, same trip."""
+        rows = yield query(SPEND_NONCE, params)
+        return "", "1" if rows else "0"
 
     def lock_run_id_and_add_thread(
         self, run_id: str, thread_id: str, user_id: str, now: datetime
@@ -231,11 +235,17 @@ class PostgresDialect(Dialect):
     time_type = "TIMESTAMPTZ"
     payload_chars = "length(payload::text)"
 
+    def __init__(self) -> None:
+        # Imported here: a SQLite service never loads the PostgreSQL driver (cold start).
+        from psycopg.types.json import Jsonb
+
+        self._jsonb = Jsonb
+
     def sql(self, text: str) -> str:
         return _psycopg_sql(text)
 
     def json(self, value: Any) -> Any:
-        return Jsonb(value)
+        return self._jsonb(value)
 
     def from_json(self, value: Any) -> Any:
         return value
@@ -254,6 +264,11 @@ class PostgresDialect(Dialect):
 
     def lock_run_id(self, run_id: str) -> Flow[None]:
         yield command("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+
+    def spend_nonce(self, params: dict[str, Any]) -> Flow[tuple[str, str]]:
+        # A data-modifying CTE of the statement that follows: no round trip of its own.
+        return f"WITH spent AS ({SPEND_NONCE}) ", "(SELECT count(*) FROM spent)"
+        yield
 
     def lock_run_id_and_add_thread(
         self, run_id: str, thread_id: str, user_id: str, now: datetime
@@ -423,7 +438,7 @@ class PostgresDialect(Dialect):
     def notify_agent(self, sender: str, agent_id: str, seq: int, due: bool) -> Flow[None]:
         # In the agent update's transaction: peers hear of it at commit, or never (see agent_wake.py).
         yield command(
-            "SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, agent_payload(sender, agent_id, seq, due))
+            "SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, agent_notify_payload(sender, agent_id, seq, due))
         )
 
     def migration(self, version: int, sql: str) -> Stmt:

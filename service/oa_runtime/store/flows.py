@@ -10,17 +10,26 @@ dialect.py: it is what makes global positions follow commit order).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ..core import events as ev
 from ..core.admission import PlanStart
-from ..core.errors import DomainError, NotThreadOwner, RunAlreadyExists, RunNotFound
+from ..core.errors import DomainError, InvalidToken, NotThreadOwner, RunAlreadyExists, RunNotFound
 from ..core.leases import Lease
 from ..core.messages import ChatMessage
 from ..core.projections import THREAD_MESSAGES, Projection, ProjectionStep, ThreadMessage, by_run
-from ..core.records import AppendResult, CancelResult, CheckpointRecord, CreateResult, RunRecord, StartRequest
+from ..core.records import (
+    AppendResult,
+    CancelResult,
+    CheckpointRecord,
+    CreateResult,
+    NonceToSpend,
+    RunRecord,
+    StartRequest,
+)
 from ..core.run_state import RunState, RunStatus
 from ..ports import AppendRequest
 from . import admission, read_models
@@ -28,6 +37,7 @@ from .common import (
     EVENT_COLUMNS,
     MAX_SEQ,
     RUN_COLUMNS,
+    SPEND_NONCE,
     PlannedAppend,
     check_idempotency,
     duplicate_event_result,
@@ -90,26 +100,42 @@ def create_run(
     lease_owner: str | None,
     lease_ttl_s: float,
     plan_start: PlanStart | None = None,
+    sender: str = "",
+    nonce: NonceToSpend | None = None,
+    prune_nonces: bool = False,
 ) -> Flow[Done[CreateResult]]:
     """`plan_start` (core/admission.py) decides from the thread's latest unfinished run,
-    read in the same statement, whether the new run starts now, waits, or is refused."""
+    read in the same statement, whether the new run starts now, waits, or is refused.
+    Under interrupt and rollback the earlier runs' cancel requests are written here too,
+    so a crash after the commit, or a retried StartRun, cannot leave them running.
+    `nonce`, the request token's, is spent in the same transaction (its first statement
+    on PostgreSQL, no round trip of its own); a live one refuses the request (InvalidToken)."""
     run_id = request.run_id
     now = utc_now()
     # The run id's lock, then the thread row, both before the log_head lock: the thread
     # insert can wait for a concurrent creator of the same thread (see the lock order
     # above). A no-op when the run exists.
     yield from d.lock_run_id_and_add_thread(run_id, request.thread_id, request.user_id, now)
+    params: dict[str, Any] = {"run_id": run_id, "thread_id": request.thread_id}
+    spend, spent = "", "1"
+    if nonce is not None:
+        params |= {"nonce": nonce.value, "nonce_expires": nonce.expires_at_epoch, "nonce_now": time.time()}
+        if prune_nonces:
+            yield command(d.sql("DELETE FROM nonces WHERE expires_at <= :nonce_now"), params)
+        spend, spent = yield from d.spend_nonce(params)
     [row] = yield query(
         d.sql(
-            f"SELECT {RUN_COLUMNS}, pending_cancels.event, {admission.LATEST_UNFINISHED_ON_THREAD},"
-            " (SELECT user_id FROM threads WHERE thread_id = :thread_id) FROM (SELECT 1) AS one"
+            f"{spend}SELECT {RUN_COLUMNS}, pending_cancels.event, {admission.LATEST_UNFINISHED_ON_THREAD},"
+            f" (SELECT user_id FROM threads WHERE thread_id = :thread_id), {spent} FROM (SELECT 1) AS one"
             " LEFT JOIN runs ON runs.run_id = :run_id"
             " LEFT JOIN pending_cancels ON pending_cancels.run_id = :run_id"
         ),
-        {"run_id": run_id, "thread_id": request.thread_id},
+        params,
     )
-    yield from own_thread(d, request.thread_id, request.user_id, owner=row[-1])
-    row = row[:-1]
+    if not row[-1]:
+        raise InvalidToken("nonce already used")  # the transaction is undone: nothing written
+    yield from own_thread(d, request.thread_id, request.user_id, owner=row[-2])
+    row = row[:-2]
     if row[0] is not None:
         existing = record(d, row[:-2])
         if existing.fingerprint != fingerprint:
@@ -126,6 +152,9 @@ def create_run(
             new_events.append(queued)
     if row[-2] is not None:
         new_events.append(pending_cancel_event(d.from_json(row[-2])))
+    cancels: list[Done[tuple[ev.Event, ...]]] = []
+    if plan is not None and plan.cancels:
+        cancels = yield from cancel_earlier_runs(d, request.thread_id, run_id, plan.cancel_event, now, sender)
     planned = plan_events(RunState(), new_events)
     status, last_seq, steps, reason, error = summary_values(planned.state)
     values = {
@@ -157,7 +186,44 @@ def create_run(
         events=planned.durable_events(run_id, now, positions.first()),
         lease=lease,
         plan=plan,
+        cancels=tuple(e for canceled in cancels for e in canceled()),
     )
+
+
+def cancel_earlier_runs(
+    d: Dialect,
+    thread_id: str,
+    new_run_id: str,
+    cancel_event: Callable[[str], ev.NewEvent],
+    now: datetime,
+    sender: str,
+) -> Flow[list[Done[tuple[ev.Event, ...]]]]:
+    """create_run's part of interrupt and rollback: a cancel request on each unfinished run
+    of the thread (not yet canceling; rolled-back agent turns are not the thread's), their
+    rows locked in run id order before the log_head lock (see the lock order above)."""
+    rows = yield query(
+        d.sql(
+            f"SELECT run_id, state FROM runs WHERE thread_id = ? AND status IN ({admission.UNFINISHED})"
+            " AND run_id NOT IN (SELECT run_id FROM agent_rollbacks WHERE thread_id = ?)"
+            " ORDER BY run_id" + d.for_update
+        ),
+        (thread_id, thread_id),
+    )
+    written: list[Done[tuple[ev.Event, ...]]] = []
+    for earlier_id, state_json in rows:
+        state = RunState.from_json(d.from_json(state_json))
+        if state.is_terminal or state.cancel_requested:
+            continue
+        plan = plan_events(state, [cancel_event(new_run_id)])
+        positions = yield from write_plan(d, earlier_id, plan, now)
+        yield from d.notify_appended(sender, [(earlier_id, plan.seqs[-1])])
+        yield from d.notify_cancel(earlier_id)
+        written.append(partial(_events_at, plan, earlier_id, now, positions))
+    return written
+
+
+def _events_at(plan: PlannedAppend, run_id: str, now: datetime, positions: Deferred) -> tuple[ev.Event, ...]:
+    return plan.durable_events(run_id, now, positions.first())
 
 
 def own_thread(d: Dialect, thread_id: str, user_id: str, owner: str | None) -> Flow[None]:
@@ -315,13 +381,8 @@ def use_nonce(d: Dialect, nonce: str, expires_at_epoch: float, prune: bool) -> F
     now = time.time()
     if prune:
         yield command(d.sql("DELETE FROM nonces WHERE expires_at <= ?"), (now,))
-    # An expired nonce may be used again; a live one may not.
     rows = yield query(
-        d.sql(
-            "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO UPDATE"
-            " SET expires_at = excluded.expires_at WHERE nonces.expires_at <= ? RETURNING nonce"
-        ),
-        (nonce, expires_at_epoch, now),
+        d.sql(SPEND_NONCE), {"nonce": nonce, "nonce_expires": expires_at_epoch, "nonce_now": now}
     )
     return bool(rows)
 
@@ -412,6 +473,12 @@ def list_runs(
         sql += " WHERE " + " AND ".join(where)
     rows = yield query(d.sql(sql + " ORDER BY created_at DESC, run_id DESC LIMIT ?"), [*params, limit])
     return [record(d, row) for row in rows]
+
+
+def thread_owner(d: Dialect, thread_id: str) -> Flow[str | None]:
+    """The owner on the thread's row (migration 0010); None for no row or an unknown owner."""
+    rows = yield query(d.sql("SELECT user_id FROM threads WHERE thread_id = ?"), (thread_id,))
+    return None if not rows or rows[0][0] is None else str(rows[0][0])
 
 
 def thread_runs(d: Dialect, thread_id: str) -> Flow[list[RunRecord]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from ..core import events as ev
@@ -32,6 +33,7 @@ from ..core.memory.chunks import (
     from_epoch_ms,
     to_epoch_ms,
 )
+from ..core.memory.context import AssembledContext, ChunkPage, ContextPolicy, plan_context
 from ..core.memory.records import (
     CHUNK_STREAM,
     CHUNK_WRITTEN,
@@ -39,9 +41,13 @@ from ..core.memory.records import (
     QUERY_STREAM,
     MemoryQueryRecord,
     StoredChunk,
+    TurnContext,
     chunk_written_payload,
+    number_events,
     summary_artifact,
+    thread_stream,
 )
+from ..core.memory.tokens import TokenCounter
 from ..ports import EventStore
 from .artifacts import ArtifactIndexSink, put_content
 from .base import SqlStore
@@ -53,7 +59,7 @@ from .sql import Done, Flow, command, done, query
 _CHUNK_COLUMNS = (
     "chunk_id, stream_kind, stream_id, level, window_start_ms, window_end_ms, seq_first, seq_last,"
     " position_first, position_last, input_ids, summary, summary_sha256, summary_tokens, token_counter,"
-    " model, provider, prompt_tokens, completion_tokens, latency_ms, created_at_ms"
+    " model, provider, prompt_tokens, completion_tokens, latency_ms, created_at_ms, usage_counted_by"
 )
 _INVISIBLE = ", ".join(f"'{t}'" for t in sorted(INVISIBLE_TYPES))  # constants, not input
 
@@ -79,6 +85,12 @@ class SqlMemoryStore:
     async def run_prompts(self, run_ids: Sequence[str]) -> dict[str, str]:
         return await self._events._read(run_prompts(self._d, run_ids))
 
+    async def runs_marked_after(self, thread_id: str, position: int) -> bool:
+        return await self._events._read(runs_marked_after(self._d, thread_id, position))
+
+    async def mark_thread_runs(self, thread_id: str, used_from: int) -> None:
+        await self._events._write(lambda: mark_thread_runs(self._d, thread_id, used_from))
+
     # ----- chunks -----
 
     async def write_chunk(self, stored: StoredChunk) -> bool:
@@ -102,6 +114,15 @@ class SqlMemoryStore:
 
     async def newest_chunk(self, stream: StreamRef, level: Level) -> StoredChunk | None:
         return await self._events._read(newest_chunk(self._d, stream, level))
+
+    async def chunk_page(self, stream: StreamRef, page: ChunkPage) -> list[StoredChunk]:
+        return await self._events._read(chunk_page(self._d, stream, page))
+
+    async def read_turn_context(
+        self, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+    ) -> TurnContext | None:
+        flow = read_turn_context(self._d, thread_id, run_id, instructions, counter, policy)
+        return await self._events._read(flow)
 
     # ----- which streams keep memory -----
 
@@ -136,7 +157,8 @@ class SqlMemoryStore:
     async def append_memory_event(
         self, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
     ) -> bool:
-        flow = lambda: append_memory_event(self._d, kind, stream_id, event_id, type_, payload)  # noqa: E731
+        sender = self._events.sender
+        flow = lambda: append_memory_event(self._d, kind, stream_id, event_id, type_, payload, sender)  # noqa: E731
         return await self._events._write(flow)
 
     async def memory_events(self, kind: str, stream_id: str, after_seq: int = 0) -> list[ev.Event]:
@@ -166,23 +188,90 @@ def _command(sql: str, params: Any) -> Flow[Done[None]]:
 def thread_events(
     d: Dialect, thread_id: str, after_position: int, up_to: int | None, limit: int
 ) -> Flow[list[ev.Event]]:
-    """The memory-visible events of the thread's runs after `after_position`, in position order."""
+    """The memory-visible events of the thread's runs after `after_position`, in position order.
+
+    Only the runs that can hold such events are walked: with a run mark at or below
+    `after_position` (`mark_thread_runs`), the runs created since its `runs_from`; without one,
+    every run of the thread (each run's events are read by primary key and filtered)."""
+    marks = yield query(
+        d.sql(
+            "SELECT runs_from FROM memory_run_marks WHERE thread_id = ? AND position <= ?"
+            " ORDER BY position DESC LIMIT 1"
+        ),
+        (thread_id, after_position),
+    )
+    since = "" if not marks else " AND r.created_at >= ?"
     bound = "" if up_to is None else " AND e.position <= ?"
-    params: tuple[Any, ...] = (thread_id, after_position, *(() if up_to is None else (up_to,)), limit)
+    params: tuple[Any, ...] = (
+        thread_id,
+        *((marks[0][0],) if marks else ()),
+        after_position,
+        *(() if up_to is None else (up_to,)),
+        limit,
+    )
     rows = yield query(
         d.sql(
             "SELECT "
             + ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
-            # The thread's runs first, then their events by primary key (CROSS JOIN fixes
-            # SQLite's join order; otherwise it walks every run event of the log).
-            + " FROM runs r CROSS JOIN events e"
-            " WHERE r.thread_id = ? AND e.stream_kind = 'run' AND e.stream_id = r.run_id"
+            # The thread's runs first (runs_thread_created), then their events by primary key
+            # (CROSS JOIN fixes SQLite's join order; otherwise it walks every run event of the log).
+            + f" FROM runs r CROSS JOIN events e WHERE r.thread_id = ?{since}"
+            " AND e.stream_kind = 'run' AND e.stream_id = r.run_id"
             f" AND e.position > ?{bound} AND e.type NOT IN ({_INVISIBLE})"
             " ORDER BY e.position LIMIT ?"
         ),
         params,
     )
     return [event(d, row) for row in rows]
+
+
+# A run created by another replica right after a mark is taken may carry a clock this much
+# behind this one's; its created_at must still be at or after the mark's `runs_from`.
+RUN_CLOCK_SKEW_MARGIN = timedelta(minutes=10)
+
+
+def runs_marked_after(d: Dialect, thread_id: str, position: int) -> Flow[bool]:
+    rows = yield query(
+        d.sql("SELECT 1 FROM memory_run_marks WHERE thread_id = ? AND position > ? LIMIT 1"),
+        (thread_id, position),
+    )
+    return bool(rows)
+
+
+def mark_thread_runs(d: Dialect, thread_id: str, used_from: int) -> Flow[Done[None]]:
+    """Records (head, runs_from): every run of the thread with an event after the log's head now
+    is unfinished now (runs_thread_unfinished, migration 0009) or created from now on, so it was
+    created at or after the oldest unfinished run (or now, less the clock-skew margin). Marks
+    below the one a read from `used_from` uses are dropped: reads only move forward."""
+    if (yield from runs_marked_after(d, thread_id, used_from)):
+        return done(None)
+    head = yield query("SELECT position FROM log_head")
+    oldest = yield query(
+        d.sql(
+            "SELECT MIN(created_at) FROM runs WHERE thread_id = ?"
+            " AND status IN ('queued', 'running', 'canceling', 'waiting')"
+        ),
+        (thread_id,),
+    )
+    runs_from = d.time(utc_now() - RUN_CLOCK_SKEW_MARGIN)
+    if oldest and oldest[0][0] is not None:
+        runs_from = min(runs_from, oldest[0][0])
+    position = int(head[0][0]) if head else 0
+    yield command(
+        d.sql(
+            "INSERT INTO memory_run_marks (thread_id, position, runs_from) VALUES (?, ?, ?)"
+            " ON CONFLICT (thread_id, position) DO NOTHING"
+        ),
+        (thread_id, position, runs_from),
+    )
+    yield command(
+        d.sql(
+            "DELETE FROM memory_run_marks WHERE thread_id = ? AND position < (SELECT MAX(position)"
+            " FROM memory_run_marks WHERE thread_id = ? AND position <= ?)"
+        ),
+        (thread_id, thread_id, used_from),
+    )
+    return done(None)
 
 
 def run_prompts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, str]]:
@@ -202,7 +291,7 @@ def write_chunk(d: Dialect, stored: StoredChunk) -> Flow[Done[bool]]:
     inserted = yield query(
         d.sql(
             f"INSERT INTO memory_chunks ({_CHUNK_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (chunk_id) DO NOTHING RETURNING chunk_id"
         ),
         (
@@ -227,6 +316,7 @@ def write_chunk(d: Dialect, stored: StoredChunk) -> Flow[Done[bool]]:
             chunk.usage.completion_tokens,
             chunk.usage.latency_ms,
             to_epoch_ms(stored.created_at),
+            chunk.usage.counted_by,
         ),
     )
     if not inserted:
@@ -251,22 +341,33 @@ def _next_seq(d: Dialect, kind: str, stream_id: str) -> Flow[int]:
 
 def _append(
     d: Dialect, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
-) -> Flow[None]:
-    """Appends one event at the stream's next seq (callers hold the stream's lock)."""
+) -> Flow[int]:
+    """Appends one event at the stream's next seq (callers hold the stream's lock); its seq."""
     seq = yield from _next_seq(d, kind, stream_id)
     yield from d.insert_events(kind, [(stream_id, EventRow(seq, event_id, type_, dict(payload)))], utc_now())
+    return seq
 
 
 def append_memory_event(
-    d: Dialect, kind: str, stream_id: str, event_id: str, type_: str, payload: Mapping[str, Any]
+    d: Dialect,
+    kind: str,
+    stream_id: str,
+    event_id: str,
+    type_: str,
+    payload: Mapping[str, Any],
+    sender: str = "",
 ) -> Flow[Done[bool]]:
-    """Appends unless an event with `event_id` exists (a retried write): True when appended."""
+    """Appends unless an event with `event_id` exists (a retried write): True when appended.
+    A question's progress is announced to the other replicas at commit (PostgreSQL NOTIFY,
+    as run appends are), so a `memory_query` tool waiting elsewhere wakes on it."""
     if d.for_update:
         yield command(d.sql("SELECT pg_advisory_xact_lock(hashtextextended(?, 6))"), (stream_id,))
     seen = yield query(d.sql("SELECT 1 FROM events WHERE event_id = ?"), (event_id,))
     if seen:
         return done(False)
-    yield from _append(d, kind, stream_id, event_id, type_, payload)
+    seq = yield from _append(d, kind, stream_id, event_id, type_, payload)
+    if kind == QUERY_STREAM:
+        yield from d.notify_appended(sender, [(stream_id, seq)])
     return done(True)
 
 
@@ -284,8 +385,9 @@ def memory_events(d: Dialect, kind: str, stream_id: str, after_seq: int) -> Flow
 def _stored(row: Sequence[Any]) -> StoredChunk:
     (chunk_id, kind, stream_id, level, start, end, seq_first, seq_last, pos_first, pos_last) = row[:10]
     (inputs, summary, digest, tokens, counter, model, provider, prompt, completion, latency, created) = row[
-        10:
+        10:21
     ]
+    counted_by = str(row[21])
     chunk = Chunk(
         chunk_id=chunk_id,
         stream=StreamRef(kind, stream_id),
@@ -297,7 +399,7 @@ def _stored(row: Sequence[Any]) -> StoredChunk:
         summary_sha256=digest,
         summary_tokens=int(tokens),
         token_counter=counter,
-        usage=ModelUsage(model, provider, int(prompt), int(completion), int(latency)),
+        usage=ModelUsage(model, provider, int(prompt), int(completion), int(latency), counted_by),
     )
     positions = None if pos_first is None else (int(pos_first), int(pos_last))
     return StoredChunk(chunk, positions, from_epoch_ms(int(created)))
@@ -357,6 +459,68 @@ def newest_chunk(d: Dialect, stream: StreamRef, level: Level) -> Flow[StoredChun
         (stream.kind, stream.id, int(level)),
     )
     return _stored(rows[0]) if rows else None
+
+
+def read_turn_context(
+    d: Dialect, thread_id: str, run_id: str, instructions: str, counter: TokenCounter, policy: ContextPolicy
+) -> Flow[TurnContext | None]:
+    """Everything a turn's context reads, in one read transaction (one round trip of the pool on
+    PostgreSQL instead of one per step): whether the thread keeps memory, its newest L1 chunk,
+    the raw events after that chunk's first position up to this run (bounded by a run mark),
+    their runs' prompts, then `plan_context`'s pages of chunks until every level is full."""
+    stream = thread_stream(thread_id)
+    enabled = yield query(
+        d.sql("SELECT 1 FROM memory_streams WHERE stream_kind = ? AND stream_id = ?"),
+        (stream.kind, stream.id),
+    )
+    if not enabled:
+        return None
+    newest = yield from newest_chunk(d, stream, Level.L1)
+    read_from, first_seq, covered, covered_seq = 0, 1, 0, 0
+    if newest is not None and newest.positions is not None and newest.chunk.seq_range is not None:
+        read_from, first_seq = newest.positions[0] - 1, newest.chunk.seq_range.first
+        covered, covered_seq = newest.positions[1], newest.chunk.seq_range.last
+    events: list[ev.Event] = []
+    after = read_from
+    while True:
+        page = yield from thread_events(d, thread_id, after, None, 1000)
+        mine = next((i for i, e in enumerate(page) if e.run_id == run_id), None)
+        events += page if mine is None else page[:mine]  # this run's own messages are its transcript
+        if mine is not None or len(page) < 1000:
+            break
+        after = page[-1].position
+    prompts = yield from run_prompts(d, [e.run_id for e in events if e.type == ev.RUN_ACCEPTED])
+    numbered = number_events(stream, events, first_seq, prompts)
+    marked = yield from runs_marked_after(d, thread_id, read_from)
+    steps = plan_context(instructions, [e.raw for e in numbered], counter, policy, covered_seq=covered_seq)
+    try:
+        chunk_request = next(steps)
+        while True:
+            stored = yield from chunk_page(d, stream, chunk_request)
+            chunk_request = steps.send([s.chunk for s in stored])
+    except StopIteration as finished:
+        assembled: AssembledContext = finished.value
+    return TurnContext(assembled, numbered, read_from, covered, marked)
+
+
+def chunk_page(d: Dialect, stream: StreamRef, page: ChunkPage) -> Flow[list[StoredChunk]]:
+    """One range of memory_chunks_level (migration 0014), newest first."""
+    where = ["stream_kind = ?", "stream_id = ?", "level = ?"]
+    params: list[Any] = [stream.kind, stream.id, int(page.level)]
+    if page.starts_before is not None:
+        where.append("window_start_ms < ?")
+        params.append(to_epoch_ms(page.starts_before))
+    if page.seq_below is not None:
+        where.append("(seq_first IS NULL OR seq_first < ?)")
+        params.append(page.seq_below)
+    rows = yield query(
+        d.sql(
+            f"SELECT {_CHUNK_COLUMNS} FROM memory_chunks WHERE {' AND '.join(where)}"
+            " ORDER BY window_start_ms DESC LIMIT ?"
+        ),
+        (*params, page.limit),
+    )
+    return [_stored(row) for row in rows]
 
 
 def enable_memory(d: Dialect, stream: StreamRef, now_ms: int) -> Flow[Done[None]]:

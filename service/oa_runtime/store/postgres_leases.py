@@ -37,7 +37,17 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from ..core.leases import CLAIMABLE_STATUSES, WAITING_STATUS, Lease, parse_notify_payload
+from ..core.leases import (
+    AGENT_PREFIX,
+    CANCEL_PREFIX,
+    CLAIMABLE_STATUSES,
+    CONTROL_CHANNEL,
+    EVENTS_CHANNEL,
+    WAITING_STATUS,
+    Lease,
+    parse_agent_payload,
+    parse_notify_payload,
+)
 from ..ports import AgentChangeHandler, ChangeHandler
 from .admission import PREDECESSOR_ENDED
 from .common import CLAIM_RETURNING
@@ -45,8 +55,6 @@ from .common import CLAIM_RETURNING
 Conn = AsyncConnection[TupleRow]
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "oa_events"
-CONTROL_CHANNEL = "oa_control"
 _RUNNABLE = "runnable"
 # The application name of every replica's listener connection (which holds its liveness lock).
 LIVENESS_APP = "oa-runtime-liveness"
@@ -54,9 +62,6 @@ _PEER_WATCH_APP = "oa-runtime-peer-watch"
 # Backends of one dead replica exit one by one; rows still locked by a dying transaction
 # are skipped by the claim (SKIP LOCKED), so the claimer is woken again on the next polls.
 _WAKES_AFTER_DEATH = 3
-CANCEL_PREFIX = "cancel "
-# An agent's stream moved: "agent <sender> <seq> <due 0|1> <agent id>" (agent ids have no spaces).
-AGENT_PREFIX = "agent "
 
 _CLAIMABLE = (
     f"(status IN ({', '.join(repr(s) for s in CLAIMABLE_STATUSES)})"
@@ -308,17 +313,3 @@ def _dispatch(channel: str, payload: str, sender: str, handler: ChangeHandler) -
             parsed = parse_agent_payload(payload)
             if parsed is not None and parsed[0] != sender:  # our own writes poked our agents already
                 handler.on_agent_appended(*parsed[1:])
-
-
-def agent_payload(sender: str, agent_id: str, seq: int, due: bool) -> str:
-    """What an agent update publishes: its new last seq, and whether it is due with nobody
-    holding it (so a peer should claim it now)."""
-    return f"{AGENT_PREFIX}{sender} {seq} {int(due)} {agent_id}"
-
-
-def parse_agent_payload(payload: str) -> tuple[str, str, int, bool] | None:
-    """The inverse of `agent_payload`: (sender, agent id, seq, due); None if malformed."""
-    parts = payload[len(AGENT_PREFIX) :].split(" ", 3)
-    if len(parts) != 4 or not parts[1].isdigit() or parts[2] not in ("0", "1") or not parts[3]:
-        return None
-    return parts[0], parts[3], int(parts[1]), parts[2] == "1"

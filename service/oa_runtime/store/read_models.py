@@ -17,14 +17,17 @@ from importlib import resources
 from typing import Any
 
 from ..core import events as ev
+from ..core.agent_summary import AgentTouched
 from ..core.canonical import canonical_json
 from ..core.read_models import (
     LARAVEL_READ_MODELS,
     Checkpoint,
     MessageRow,
+    ReadModelChange,
     RunEventRow,
     RunFacts,
     RunModel,
+    RunRolledBack,
     RunRow,
     Snapshot,
     ThreadRow,
@@ -33,7 +36,7 @@ from ..core.read_models import (
     thread_row,
 )
 from ..core.records import StartRequest
-from . import flows  # a module import: flows imports this module too
+from . import agent_read_models, flows  # module imports: both import this module too
 from .common import EVENT_COLUMNS
 from .dialect import Dialect
 from .sql import Flow, Stmt, command, query
@@ -90,7 +93,7 @@ def _statements(text: str) -> list[str]:
     return [stmt.strip() for stmt in code.split(";") if stmt.strip()]
 
 
-TABLES = ("threads", "runs", "messages", "run_events")
+TABLES = ("threads", "runs", "messages", "run_events", "agents")
 
 
 def prepare_aside(d: Dialect) -> Flow[None]:
@@ -138,16 +141,25 @@ class LaravelReadModelsSink:
     aside while the old ones serve (flows.project_aside), instead of emptying the tables
     Laravel reads."""
 
-    def write(
-        self, d: Dialect, changes: Sequence[RunEventRow | MessageRow], space: str | None = None
-    ) -> Flow[None]:
+    def write(self, d: Dialect, changes: Sequence[ReadModelChange], space: str | None = None) -> Flow[None]:
         events = [c for c in changes if isinstance(c, RunEventRow)]
+        rollbacks = sorted({c.run_id for c in changes if isinstance(c, RunRolledBack)})
+        if rollbacks:
+            yield from drop_messages(d, rollbacks, space)
+        agents = [c.agent_id for c in changes if isinstance(c, AgentTouched)]
+        if agents:
+            yield from agent_read_models.write_agents(d, agents, space)
         if not events:
             return
         run_ids = sorted({e.run_id for e in events})
         facts = yield from run_facts(d, run_ids)
         threads = {run_id: f.thread_id for run_id, f in facts.items()}
-        messages = [m for m in changes if isinstance(m, MessageRow)]
+        # A rolled-back run's messages are not written, and those written before it was
+        # rolled back go (core/read_models.py): the run left the thread's history.
+        dropped = [r for r in run_ids if facts[r].rolled_back]
+        if dropped:
+            yield from drop_messages(d, dropped, space)
+        messages = [m for m in changes if isinstance(m, MessageRow) and not facts[m.run_id].rolled_back]
         yield from write_rows(d, events, [_with_thread(m, threads[m.run_id]) for m in messages], space)
         counts = yield from row_counts(d, run_ids, space)
         last: dict[str, RunEventRow] = {}
@@ -170,7 +182,7 @@ class LaravelReadModelsSink:
         yield from upsert_runs(d, rows, keep_newer=True, space=space)
         yield from refresh_threads(d, {row.thread_id for row in rows}, space)
 
-    def write_aside(self, d: Dialect, changes: Sequence[RunEventRow | MessageRow]) -> Flow[None]:
+    def write_aside(self, d: Dialect, changes: Sequence[ReadModelChange]) -> Flow[None]:
         yield from self.write(d, changes, aside_space())
 
     def prepare_aside(self, d: Dialect) -> Flow[None]:
@@ -180,8 +192,18 @@ class LaravelReadModelsSink:
         yield from swap_aside(d)
 
     def clear(self, d: Dialect) -> Flow[None]:
-        for name in ("run_events", "messages", "runs", "threads"):
+        for name in ("run_events", "messages", "runs", "threads", "agents"):
             yield command(f"DELETE FROM {table(d, name)}")
+
+
+def drop_messages(d: Dialect, run_ids: Sequence[str], space: str | None = None) -> Flow[None]:
+    """Rolled-back runs: no messages rows, and their run rows say so (idempotent)."""
+    match, param = d.in_list("run_id", run_ids)
+    yield command(d.sql(f"DELETE FROM {table(d, 'messages', space)} WHERE {match}"), (param,))
+    yield command(
+        d.sql(f"UPDATE {table(d, 'runs', space)} SET message_count = 0, finish_reason = ? WHERE {match}"),
+        (ev.FINISH_ROLLED_BACK, param),
+    )
 
 
 def _with_thread(m: MessageRow, thread_id: str) -> MessageRow:
@@ -364,16 +386,17 @@ def refresh_threads(d: Dialect, thread_ids: Iterable[str], space: str | None = N
 
 def run_facts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, RunFacts]]:
     """The runtime's runs rows (request and summary) as the read models need them."""
-    match, param = d.in_list("run_id", run_ids)
+    match, param = d.in_list("r.run_id", run_ids)
     rows = yield query(
         d.sql(
-            "SELECT run_id, request, status, step_count, finish_reason, error_message, created_at"
-            f" FROM runs WHERE {match}"
+            "SELECT r.run_id, r.request, r.status, r.step_count, r.finish_reason, r.error_message,"
+            " r.created_at, a.run_id FROM runs r LEFT JOIN agent_rollbacks a ON a.run_id = r.run_id"
+            f" WHERE {match}"
         ),
         (param,),
     )
     out: dict[str, RunFacts] = {}
-    for run_id, request, status, steps, reason, error, created_at in rows:
+    for run_id, request, status, steps, reason, error, created_at, agent_rollback in rows:
         start = StartRequest.from_json(d.from_json(request))
         out[run_id] = RunFacts(
             run_id,
@@ -385,6 +408,7 @@ def run_facts(d: Dialect, run_ids: Sequence[str]) -> Flow[dict[str, RunFacts]]:
             reason or "",
             error or "",
             d.from_time(created_at),
+            agent_rollback is not None,
         )
     return out
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from ..core.errors import DependencyUnavailable
 from ..core.sync import (
+    AGENT_SUMMARY,
     RUN_SUMMARY,
     WORKER_SUMMARY,
     Serving,
@@ -24,6 +25,7 @@ from ..core.sync import (
     SyncDocument,
     SyncStep,
     Touch,
+    agent_document,
     document_id,
     run_document,
     touches,
@@ -31,6 +33,7 @@ from ..core.sync import (
 )
 from ..core.workers import WorkerState
 from ..ports import EventStore
+from .agents import agent_records
 from .base import SqlStore
 from .common import RUN_COLUMNS, utc_now
 from .dialect import Dialect
@@ -163,7 +166,8 @@ def _unchanged(stored: tuple[int, str] | None, doc: SyncDocument) -> bool:
 def build_documents(
     d: Dialect, touched: dict[tuple[str, str], Touch], version: int, now: datetime
 ) -> Flow[list[SyncDocument]]:
-    """The documents of the touched summaries, from the summary rows (the inline projections)."""
+    """The documents of the touched summaries, from the summary rows (the inline projections:
+    runs, codex_workers, agents)."""
     run_ids = sorted(source for kind, source in touched if kind == RUN_SUMMARY)
     worker_ids = sorted(source for kind, source in touched if kind == WORKER_SUMMARY)
     out: list[SyncDocument] = []
@@ -179,6 +183,11 @@ def build_documents(
         for (state_json,) in rows:
             state = WorkerState.from_json(d.from_json(state_json))
             out.append(worker_document(state, touched[(WORKER_SUMMARY, state.worker_id)], version, now))
+    agent_ids = sorted(source for kind, source in touched if kind == AGENT_SUMMARY)
+    if agent_ids:
+        for agent in (yield from agent_records(d, agent_ids)):
+            touch = touched[(AGENT_SUMMARY, agent.state.agent_id)]
+            out.append(agent_document(agent, touch, version, now))
     return out
 
 

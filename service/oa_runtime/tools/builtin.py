@@ -214,7 +214,7 @@ class AgentToolsBackend(Protocol):
     async def cancel_timer(self, run_id: str, timer_id: str) -> bool: ...
 
     async def delegate(
-        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str
+        self, run_id: str, tool_call_id: str, child: str, text: str, instructions: str, mode: str = ""
     ) -> dict[str, str]: ...
 
 
@@ -266,7 +266,8 @@ DELEGATE_TOOL = "delegate"
 
 def delegate_tool(backend: AgentToolsBackend) -> Tool:
     """`delegate`: an agent's turn hands work to a child agent (`<agent id>.<child>`, on a thread
-    of its own, same user, models and tools); the child's answer comes back later as a
+    of its own, same user, models and tools), or with `mode: "run"` to a sub-run (one run on a
+    thread of its own, identified by this tool call); the answer comes back later as a
     tool_result frame that wakes the agent. Only callable from an agent's running turn."""
 
     async def run(args: dict[str, Any], ctx: ToolContext) -> Any:
@@ -274,23 +275,27 @@ def delegate_tool(backend: AgentToolsBackend) -> Tool:
             return await backend.delegate(
                 ctx.run_id,
                 ctx.tool_call_id,
-                str(args["child"]),
+                str(args.get("child", "")),
                 str(args["text"]),
                 str(args.get("instructions", "")),
+                str(args.get("mode", "agent")),
             )
         except DomainError as err:  # the backend's refusals are the tool's errors
             raise ToolFailed(err.message, error_class=err.reason.lower()) from err
 
     spec = _spec(
         DELEGATE_TOOL,
-        "Hands a task (text) to the child agent named child, which works on it in its own turns;"
-        " its answer arrives later as a tool result frame. The same child keeps its conversation.",
+        "Hands a task (text) to the child agent named child (mode agent, the default), which works"
+        " on it in its own turns and keeps its conversation; or, with mode run, to a one-off"
+        " sub-run on a fresh thread (child not needed). The answer arrives later as a tool result"
+        " frame.",
         {
+            "mode": {"type": "string", "enum": ["agent", "run"]},
             "child": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
             "text": {"type": "string", "minLength": 1, "maxLength": 65536},
             "instructions": {"type": "string", "maxLength": 65536},
         },
-        ["child", "text"],
+        ["text"],
     )
     return Tool(spec, run, idempotent=True, agent_only=True)
 

@@ -30,6 +30,8 @@ class SupervisionAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUPERVISION_ACTION_FAIL: _ClassVar[SupervisionAction]
     SUPERVISION_ACTION_CANCEL_TURN: _ClassVar[SupervisionAction]
     SUPERVISION_ACTION_WARN_LOOP: _ClassVar[SupervisionAction]
+    SUPERVISION_ACTION_RESTART_CHILD: _ClassVar[SupervisionAction]
+    SUPERVISION_ACTION_ESCALATE: _ClassVar[SupervisionAction]
 
 class TimerSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,12 +50,14 @@ SUPERVISION_ACTION_PAUSE: SupervisionAction
 SUPERVISION_ACTION_FAIL: SupervisionAction
 SUPERVISION_ACTION_CANCEL_TURN: SupervisionAction
 SUPERVISION_ACTION_WARN_LOOP: SupervisionAction
+SUPERVISION_ACTION_RESTART_CHILD: SupervisionAction
+SUPERVISION_ACTION_ESCALATE: SupervisionAction
 TIMER_SOURCE_UNSPECIFIED: TimerSource
 TIMER_SOURCE_SCHEDULE: TimerSource
 TIMER_SOURCE_TIMER: TimerSource
 
 class AgentEvent(_message.Message):
-    __slots__ = ("agent_id", "seq", "event_id", "type", "occurred_at", "agent_created", "frame_received", "input_policy_applied", "turn_started", "turn_finished", "sleep_requested", "slept", "woken", "paused", "resumed", "failed", "escalated", "supervision_decision", "timer_set", "timer_canceled", "timer_fired", "firings_skipped")
+    __slots__ = ("agent_id", "seq", "event_id", "type", "occurred_at", "agent_created", "frame_received", "input_policy_applied", "turn_started", "turn_finished", "sleep_requested", "slept", "woken", "paused", "resumed", "failed", "escalated", "supervision_decision", "timer_set", "timer_canceled", "timer_fired", "firings_skipped", "reported", "subrun_started", "subrun_finished", "subruns_checked", "turn_waiting", "turn_moved")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +80,12 @@ class AgentEvent(_message.Message):
     TIMER_CANCELED_FIELD_NUMBER: _ClassVar[int]
     TIMER_FIRED_FIELD_NUMBER: _ClassVar[int]
     FIRINGS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_FIELD_NUMBER: _ClassVar[int]
+    SUBRUN_STARTED_FIELD_NUMBER: _ClassVar[int]
+    SUBRUN_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    SUBRUNS_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    TURN_WAITING_FIELD_NUMBER: _ClassVar[int]
+    TURN_MOVED_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     seq: int
     event_id: str
@@ -98,7 +108,13 @@ class AgentEvent(_message.Message):
     timer_canceled: AgentTimerCanceled
     timer_fired: AgentTimerFired
     firings_skipped: AgentFiringsSkipped
-    def __init__(self, agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_created: _Optional[_Union[AgentCreated, _Mapping]] = ..., frame_received: _Optional[_Union[AgentFrameReceived, _Mapping]] = ..., input_policy_applied: _Optional[_Union[AgentInputPolicyApplied, _Mapping]] = ..., turn_started: _Optional[_Union[AgentTurnStarted, _Mapping]] = ..., turn_finished: _Optional[_Union[AgentTurnFinished, _Mapping]] = ..., sleep_requested: _Optional[_Union[AgentSleepRequested, _Mapping]] = ..., slept: _Optional[_Union[AgentSlept, _Mapping]] = ..., woken: _Optional[_Union[AgentWoken, _Mapping]] = ..., paused: _Optional[_Union[AgentPaused, _Mapping]] = ..., resumed: _Optional[_Union[AgentResumed, _Mapping]] = ..., failed: _Optional[_Union[AgentFailed, _Mapping]] = ..., escalated: _Optional[_Union[AgentEscalated, _Mapping]] = ..., supervision_decision: _Optional[_Union[AgentSupervisionDecision, _Mapping]] = ..., timer_set: _Optional[_Union[AgentTimerSet, _Mapping]] = ..., timer_canceled: _Optional[_Union[AgentTimerCanceled, _Mapping]] = ..., timer_fired: _Optional[_Union[AgentTimerFired, _Mapping]] = ..., firings_skipped: _Optional[_Union[AgentFiringsSkipped, _Mapping]] = ...) -> None: ...
+    reported: AgentReported
+    subrun_started: AgentSubrunStarted
+    subrun_finished: AgentSubrunFinished
+    subruns_checked: AgentSubrunsChecked
+    turn_waiting: AgentTurnWaiting
+    turn_moved: AgentTurnMoved
+    def __init__(self, agent_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_created: _Optional[_Union[AgentCreated, _Mapping]] = ..., frame_received: _Optional[_Union[AgentFrameReceived, _Mapping]] = ..., input_policy_applied: _Optional[_Union[AgentInputPolicyApplied, _Mapping]] = ..., turn_started: _Optional[_Union[AgentTurnStarted, _Mapping]] = ..., turn_finished: _Optional[_Union[AgentTurnFinished, _Mapping]] = ..., sleep_requested: _Optional[_Union[AgentSleepRequested, _Mapping]] = ..., slept: _Optional[_Union[AgentSlept, _Mapping]] = ..., woken: _Optional[_Union[AgentWoken, _Mapping]] = ..., paused: _Optional[_Union[AgentPaused, _Mapping]] = ..., resumed: _Optional[_Union[AgentResumed, _Mapping]] = ..., failed: _Optional[_Union[AgentFailed, _Mapping]] = ..., escalated: _Optional[_Union[AgentEscalated, _Mapping]] = ..., supervision_decision: _Optional[_Union[AgentSupervisionDecision, _Mapping]] = ..., timer_set: _Optional[_Union[AgentTimerSet, _Mapping]] = ..., timer_canceled: _Optional[_Union[AgentTimerCanceled, _Mapping]] = ..., timer_fired: _Optional[_Union[AgentTimerFired, _Mapping]] = ..., firings_skipped: _Optional[_Union[AgentFiringsSkipped, _Mapping]] = ..., reported: _Optional[_Union[AgentReported, _Mapping]] = ..., subrun_started: _Optional[_Union[AgentSubrunStarted, _Mapping]] = ..., subrun_finished: _Optional[_Union[AgentSubrunFinished, _Mapping]] = ..., subruns_checked: _Optional[_Union[AgentSubrunsChecked, _Mapping]] = ..., turn_waiting: _Optional[_Union[AgentTurnWaiting, _Mapping]] = ..., turn_moved: _Optional[_Union[AgentTurnMoved, _Mapping]] = ...) -> None: ...
 
 class AgentCreated(_message.Message):
     __slots__ = ("spec", "created_at")
@@ -255,7 +271,7 @@ class AgentEscalated(_message.Message):
     def __init__(self, from_model: _Optional[str] = ..., to_model: _Optional[str] = ..., model_index: _Optional[int] = ..., failed_turns: _Optional[int] = ...) -> None: ...
 
 class AgentSupervisionDecision(_message.Message):
-    __slots__ = ("action", "reason", "run_id", "at", "detail", "attempt", "delay_ms", "not_before")
+    __slots__ = ("action", "reason", "run_id", "at", "detail", "attempt", "delay_ms", "not_before", "child_id", "report_id")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +280,8 @@ class AgentSupervisionDecision(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    CHILD_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     action: SupervisionAction
     reason: str
     run_id: str
@@ -272,7 +290,9 @@ class AgentSupervisionDecision(_message.Message):
     attempt: int
     delay_ms: int
     not_before: _timestamp_pb2.Timestamp
-    def __init__(self, action: _Optional[_Union[SupervisionAction, str]] = ..., reason: _Optional[str] = ..., run_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., attempt: _Optional[int] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    child_id: str
+    report_id: str
+    def __init__(self, action: _Optional[_Union[SupervisionAction, str]] = ..., reason: _Optional[str] = ..., run_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., attempt: _Optional[int] = ..., delay_ms: _Optional[int] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., child_id: _Optional[str] = ..., report_id: _Optional[str] = ...) -> None: ...
 
 class AgentTimerSet(_message.Message):
     __slots__ = ("timer_id", "fire_at", "text", "run_id")
@@ -317,3 +337,69 @@ class AgentFiringsSkipped(_message.Message):
     through: _timestamp_pb2.Timestamp
     count: int
     def __init__(self, schedule_id: _Optional[str] = ..., through: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class AgentReported(_message.Message):
+    __slots__ = ("report_id", "action")
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    report_id: str
+    action: str
+    def __init__(self, report_id: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class AgentSubrunStarted(_message.Message):
+    __slots__ = ("sub_id", "run_id", "thread_id", "text", "instructions", "tool_call_id", "at")
+    SUB_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    sub_id: str
+    run_id: str
+    thread_id: str
+    text: str
+    instructions: str
+    tool_call_id: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, sub_id: _Optional[str] = ..., run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., text: _Optional[str] = ..., instructions: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AgentSubrunFinished(_message.Message):
+    __slots__ = ("sub_id", "run_id", "outcome", "frame_id", "error_message")
+    SUB_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    sub_id: str
+    run_id: str
+    outcome: str
+    frame_id: str
+    error_message: str
+    def __init__(self, sub_id: _Optional[str] = ..., run_id: _Optional[str] = ..., outcome: _Optional[str] = ..., frame_id: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class AgentSubrunsChecked(_message.Message):
+    __slots__ = ("at", "next_check_at")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CHECK_AT_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    next_check_at: _timestamp_pb2.Timestamp
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_check_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AgentTurnWaiting(_message.Message):
+    __slots__ = ("run_id", "at", "recheck_at")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    RECHECK_AT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    at: _timestamp_pb2.Timestamp
+    recheck_at: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recheck_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AgentTurnMoved(_message.Message):
+    __slots__ = ("run_id", "at")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -71,7 +71,7 @@ CATCH_UP_POLICY_ONCE: CatchUpPolicy
 CATCH_UP_POLICY_ALL: CatchUpPolicy
 
 class Agent(_message.Message):
-    __slots__ = ("agent_id", "thread_id", "user_id", "model", "escalation_models", "instructions", "tool_policy", "schedules", "input_policy", "supervision_policy", "memory_policy", "state", "create_time", "update_time", "last_seq", "pending_frame_count", "turn_count", "current_run_id", "current_model", "pause", "failure_reason", "error_message", "wake_time", "timers", "parent_agent_id")
+    __slots__ = ("agent_id", "thread_id", "user_id", "model", "escalation_models", "instructions", "tool_policy", "schedules", "input_policy", "supervision_policy", "memory_policy", "state", "create_time", "update_time", "last_seq", "pending_frame_count", "turn_count", "current_run_id", "current_model", "pause", "failure_reason", "error_message", "wake_time", "timers", "parent_agent_id", "sub_runs", "child_restart_count")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,8 @@ class Agent(_message.Message):
     WAKE_TIME_FIELD_NUMBER: _ClassVar[int]
     TIMERS_FIELD_NUMBER: _ClassVar[int]
     PARENT_AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUB_RUNS_FIELD_NUMBER: _ClassVar[int]
+    CHILD_RESTART_COUNT_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     thread_id: str
     user_id: int
@@ -122,7 +124,21 @@ class Agent(_message.Message):
     wake_time: _timestamp_pb2.Timestamp
     timers: _containers.RepeatedCompositeFieldContainer[AgentTimer]
     parent_agent_id: str
-    def __init__(self, agent_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., model: _Optional[str] = ..., escalation_models: _Optional[_Iterable[str]] = ..., instructions: _Optional[str] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., input_policy: _Optional[_Union[InputPolicy, str]] = ..., supervision_policy: _Optional[_Union[SupervisionPolicy, _Mapping]] = ..., memory_policy: _Optional[_Union[MemoryPolicy, _Mapping]] = ..., state: _Optional[_Union[AgentState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., pending_frame_count: _Optional[int] = ..., turn_count: _Optional[int] = ..., current_run_id: _Optional[str] = ..., current_model: _Optional[str] = ..., pause: _Optional[_Union[AgentPause, _Mapping]] = ..., failure_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timers: _Optional[_Iterable[_Union[AgentTimer, _Mapping]]] = ..., parent_agent_id: _Optional[str] = ...) -> None: ...
+    sub_runs: _containers.RepeatedCompositeFieldContainer[AgentSubRun]
+    child_restart_count: int
+    def __init__(self, agent_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., user_id: _Optional[int] = ..., model: _Optional[str] = ..., escalation_models: _Optional[_Iterable[str]] = ..., instructions: _Optional[str] = ..., tool_policy: _Optional[_Union[_run_pb2.ToolPolicy, _Mapping]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., input_policy: _Optional[_Union[InputPolicy, str]] = ..., supervision_policy: _Optional[_Union[SupervisionPolicy, _Mapping]] = ..., memory_policy: _Optional[_Union[MemoryPolicy, _Mapping]] = ..., state: _Optional[_Union[AgentState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., pending_frame_count: _Optional[int] = ..., turn_count: _Optional[int] = ..., current_run_id: _Optional[str] = ..., current_model: _Optional[str] = ..., pause: _Optional[_Union[AgentPause, _Mapping]] = ..., failure_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., wake_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timers: _Optional[_Iterable[_Union[AgentTimer, _Mapping]]] = ..., parent_agent_id: _Optional[str] = ..., sub_runs: _Optional[_Iterable[_Union[AgentSubRun, _Mapping]]] = ..., child_restart_count: _Optional[int] = ...) -> None: ...
+
+class AgentSubRun(_message.Message):
+    __slots__ = ("sub_run_id", "run_id", "thread_id", "attempt")
+    SUB_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    sub_run_id: str
+    run_id: str
+    thread_id: str
+    attempt: int
+    def __init__(self, sub_run_id: _Optional[str] = ..., run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("frame_id", "kind", "text", "data", "occurred_at")
@@ -167,7 +183,7 @@ class AgentTimer(_message.Message):
     def __init__(self, timer_id: _Optional[str] = ..., fire_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class SupervisionPolicy(_message.Message):
-    __slots__ = ("turn_deadline", "max_restarts", "restart_window", "backoff_initial", "backoff_max", "backoff_multiplier", "backoff_jitter", "escalate_after_failures", "loop_detection", "circuit_breaker")
+    __slots__ = ("turn_deadline", "max_restarts", "restart_window", "backoff_initial", "backoff_max", "backoff_multiplier", "backoff_jitter", "escalate_after_failures", "loop_detection", "circuit_breaker", "max_child_restarts", "child_restart_window")
     TURN_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     MAX_RESTARTS_FIELD_NUMBER: _ClassVar[int]
     RESTART_WINDOW_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +194,8 @@ class SupervisionPolicy(_message.Message):
     ESCALATE_AFTER_FAILURES_FIELD_NUMBER: _ClassVar[int]
     LOOP_DETECTION_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_BREAKER_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHILD_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    CHILD_RESTART_WINDOW_FIELD_NUMBER: _ClassVar[int]
     turn_deadline: _duration_pb2.Duration
     max_restarts: int
     restart_window: _duration_pb2.Duration
@@ -188,7 +206,9 @@ class SupervisionPolicy(_message.Message):
     escalate_after_failures: int
     loop_detection: LoopDetection
     circuit_breaker: CircuitBreaker
-    def __init__(self, turn_deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_restarts: _Optional[int] = ..., restart_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_initial: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_max: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_multiplier: _Optional[float] = ..., backoff_jitter: _Optional[float] = ..., escalate_after_failures: _Optional[int] = ..., loop_detection: _Optional[_Union[LoopDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ...) -> None: ...
+    max_child_restarts: int
+    child_restart_window: _duration_pb2.Duration
+    def __init__(self, turn_deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_restarts: _Optional[int] = ..., restart_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_initial: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_max: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backoff_multiplier: _Optional[float] = ..., backoff_jitter: _Optional[float] = ..., escalate_after_failures: _Optional[int] = ..., loop_detection: _Optional[_Union[LoopDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., max_child_restarts: _Optional[int] = ..., child_restart_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class LoopDetection(_message.Message):
     __slots__ = ("repeated_call", "ping_pong_cycles", "no_progress", "window")

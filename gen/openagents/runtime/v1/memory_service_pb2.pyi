@@ -58,7 +58,7 @@ class SeqRange(_message.Message):
     def __init__(self, first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ...) -> None: ...
 
 class MemoryChunk(_message.Message):
-    __slots__ = ("chunk_id", "stream_kind", "stream_id", "level", "window_start_time", "window_end_time", "seq_range", "input_chunk_ids", "summary", "summary_sha256", "summary_tokens", "token_counter", "model", "provider", "prompt_tokens", "completion_tokens", "latency_ms", "create_time")
+    __slots__ = ("chunk_id", "stream_kind", "stream_id", "level", "window_start_time", "window_end_time", "seq_range", "input_chunk_ids", "summary", "summary_sha256", "summary_tokens", "token_counter", "model", "provider", "prompt_tokens", "completion_tokens", "latency_ms", "create_time", "usage_counted_by")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_KIND_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class MemoryChunk(_message.Message):
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_COUNTED_BY_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
     stream_kind: str
     stream_id: str
@@ -95,7 +96,8 @@ class MemoryChunk(_message.Message):
     completion_tokens: int
     latency_ms: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, chunk_id: _Optional[str] = ..., stream_kind: _Optional[str] = ..., stream_id: _Optional[str] = ..., level: _Optional[_Union[MemoryLevel, str]] = ..., window_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seq_range: _Optional[_Union[SeqRange, _Mapping]] = ..., input_chunk_ids: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ..., summary_sha256: _Optional[str] = ..., summary_tokens: _Optional[int] = ..., token_counter: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    usage_counted_by: str
+    def __init__(self, chunk_id: _Optional[str] = ..., stream_kind: _Optional[str] = ..., stream_id: _Optional[str] = ..., level: _Optional[_Union[MemoryLevel, str]] = ..., window_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seq_range: _Optional[_Union[SeqRange, _Mapping]] = ..., input_chunk_ids: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ..., summary_sha256: _Optional[str] = ..., summary_tokens: _Optional[int] = ..., token_counter: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_counted_by: _Optional[str] = ...) -> None: ...
 
 class ListMemoryChunksRequest(_message.Message):
     __slots__ = ("agent_id", "thread_id", "level", "window_start_time", "window_end_time", "page_size", "page_token")

@@ -17,9 +17,11 @@ class SyncTopic(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SYNC_TOPIC_UNSPECIFIED: _ClassVar[SyncTopic]
     SYNC_TOPIC_RUN_SUMMARIES: _ClassVar[SyncTopic]
     SYNC_TOPIC_CODEX_WORKER_SUMMARIES: _ClassVar[SyncTopic]
+    SYNC_TOPIC_AGENT_SUMMARIES: _ClassVar[SyncTopic]
 SYNC_TOPIC_UNSPECIFIED: SyncTopic
 SYNC_TOPIC_RUN_SUMMARIES: SyncTopic
 SYNC_TOPIC_CODEX_WORKER_SUMMARIES: SyncTopic
+SYNC_TOPIC_AGENT_SUMMARIES: SyncTopic
 
 class SubscribeRequest(_message.Message):
     __slots__ = ("topics", "batch_size")

@@ -7,6 +7,7 @@ the fold of those events into its state, and the decisions the engine acts on.
 - `inputs`: what frames arriving while a turn runs do (enqueue, interrupt, reject, rollback).
 - `schedules`: cron schedules and one-shot timers; `due_firings`.
 - `supervision`: deadlines, restarts with backoff, escalation, the circuit breaker.
+- `children`: the agent as the supervisor of its children (one_for_one), sub-run ids and requests.
 - `loops`: loop detection over the agent's recent tool calls.
 - `decide`: given the state and the time, what the engine does next.
 

@@ -18,6 +18,7 @@ from .state import (
     Pause,
     PendingFrame,
     Retry,
+    SubRun,
     Timer,
     Turn,
 )
@@ -65,6 +66,42 @@ def state_to_json(s: AgentState) -> dict[str, Any]:
         "error_message": s.error_message,
         "schedule_marks": [[i, ev.ts(m)] for i, m in s.schedule_marks],
         "timers": [[t.timer_id, ev.ts(t.fire_at), t.set_seq, t.text] for t in s.timers],
+        **_tree_to_json(s),
+    }
+
+
+def _tree_to_json(s: AgentState) -> dict[str, Any]:
+    """Sub-runs, children's supervision and the stop outbox: only what is set (rows of agents
+    without children stay as small as before, and older checkpoints read back as unset)."""
+    out: dict[str, Any] = {}
+    if s.subruns:
+        out["subruns"] = [[x.sub_id, x.run_id, x.thread_id, x.attempt, x.seq] for x in s.subruns]
+        out["subrun_check"] = [_t(s.subrun_check_at), s.subrun_checks]
+    if s.child_restarts:
+        out["child_restarts"] = [ev.ts(r) for r in s.child_restarts]
+    if s.child_reports:
+        out["child_reports"] = [list(r) for r in s.child_reports]
+    if s.escalation is not None:
+        e = s.escalation
+        out["escalation"] = [e.reason, e.detail, ev.ts(e.at)]
+    if s.stop_due:
+        out["stop_due"] = s.stop_due
+    return out
+
+
+def _tree_from_json(d: dict[str, Any]) -> dict[str, Any]:
+    check_at, checks = d.get("subrun_check", [None, 0])
+    escalation = d.get("escalation")
+    return {
+        "subruns": tuple(SubRun(*x) for x in d.get("subruns", ())),
+        "subrun_check_at": _parse(check_at),
+        "subrun_checks": checks,
+        "child_restarts": tuple(ev.parse_ts(r) for r in d.get("child_restarts", ())),
+        "child_reports": tuple((i, a) for i, a in d.get("child_reports", ())),
+        "escalation": None
+        if escalation is None
+        else Pause(escalation[0], escalation[1], ev.parse_ts(escalation[2])),
+        "stop_due": d.get("stop_due", ""),
     }
 
 
@@ -100,6 +137,7 @@ def state_from_json(d: dict[str, Any]) -> AgentState:
         error_message=d["error_message"],
         schedule_marks=tuple((i, ev.parse_ts(m)) for i, m in d["schedule_marks"]),
         timers=tuple(Timer(i, ev.parse_ts(f), seq, text) for i, f, seq, text in d["timers"]),
+        **_tree_from_json(d),
     )
 
 
@@ -132,6 +170,7 @@ def _turn(t: Turn | None) -> dict[str, Any] | None:
         "deadline": ev.ts(t.deadline),
         "cancel_reason": t.cancel_reason,
         "loop_warning": t.loop_warning,
+        **({"waiting_until": ev.ts(t.waiting_until)} if t.waiting_until else {}),
     }
 
 
@@ -148,4 +187,5 @@ def _turn_back(d: dict[str, Any] | None) -> Turn | None:
         ev.parse_ts(d["deadline"]),
         d["cancel_reason"],
         d["loop_warning"],
+        _parse(d.get("waiting_until")),
     )

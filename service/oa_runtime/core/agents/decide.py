@@ -85,7 +85,11 @@ def decide(state: AgentState, now: datetime) -> Decision:
             return b.done(Release(s.pause.until))
         b.emit([ev.resumed(ev.RESUME_HALF_OPEN, now)])
         b.emit(_firings(b.state, now))
-    if b.state.unsupervised_failure:
+    if b.state.escalation is not None and b.state.status == AgentStatus.AWAKE:
+        # A child escalated while the turn ran: the agent handles it as its own failure.
+        e = b.state.escalation
+        b.emit([ev.paused(e.reason, e.detail, now)])
+    if b.state.unsupervised_failure and b.state.status != AgentStatus.PAUSED:
         b.emit(supervise_failure(b.state, now))
     if b.state.status == AgentStatus.AWAKE:
         b.emit(supervise_loops(b.state, now))
@@ -202,10 +206,13 @@ def _next_due(s: AgentState, now: datetime) -> datetime | None:
 
 
 def wake_at(s: AgentState, now: datetime) -> datetime | None:
-    """When a sleeping agent must be woken even if no frame arrives (None: never)."""
+    """When a sleeping agent must be woken even if no frame arrives (None: never): also when
+    its running sub-runs are to be looked at again (their watchers may be gone with a replica)."""
+    times = [t for t in [s.subrun_check_at] if t is not None]
     if s.status == AgentStatus.PAUSED:
-        return s.pause.until if s.pause else None
-    times = [t for t in [_next_due(s, now)] if t is not None]
+        times += [s.pause.until] if s.pause and s.pause.until else []
+        return min(times) if times else None
+    times += [t for t in [_next_due(s, now)] if t is not None]
     if s.retry is not None and s.retry.not_before is not None and not s.hold:
         times.append(s.retry.not_before)
     return min(times) if times else None
@@ -216,8 +223,15 @@ def claim_at(s: AgentState, now: datetime) -> datetime | None:
     now while it is awake or running (a dead holder's lease expires and a peer goes on), now
     for a sleeping agent with work it may do, else when a timer, schedule, restart or an open
     circuit's cool-down falls due (None: only a frame or WakeAgent wakes it)."""
+    if s.stop_due:
+        return now  # a pause's or failure's effects are due (its outbox)
     if s.status in (None, AgentStatus.FAILED):
         return None
+    if s.status == AgentStatus.RUNNING and s.turn is not None and s.turn.waiting_until is not None:
+        # The turn waits for a human: nothing to hold until the run moves (which sets the
+        # row due), the deadline, a timer, or the recheck.
+        due = [t for t in (_next_due(s, now), s.subrun_check_at) if t is not None]
+        return min([s.turn.waiting_until, s.turn.deadline, *due])
     if s.status in (AgentStatus.AWAKE, AgentStatus.RUNNING):
         return now
     restartable = s.unsupervised_failure or (s.retry is not None and s.retry.not_before is None)

@@ -34,6 +34,12 @@ TIMER_SET: Final = "agent.timer_set"
 TIMER_CANCELED: Final = "agent.timer_canceled"
 TIMER_FIRED: Final = "agent.timer_fired"
 FIRINGS_SKIPPED: Final = "agent.firings_skipped"
+SUBRUN_STARTED: Final = "agent.subrun_started"
+SUBRUN_FINISHED: Final = "agent.subrun_finished"
+REPORTED: Final = "agent.reported"
+TURN_WAITING: Final = "agent.turn_waiting"
+TURN_MOVED: Final = "agent.turn_moved"
+SUBRUNS_CHECKED: Final = "agent.subruns_checked"
 
 AGENT_EVENT_TYPES: Final = frozenset(
     {
@@ -54,6 +60,12 @@ AGENT_EVENT_TYPES: Final = frozenset(
         TIMER_CANCELED,
         TIMER_FIRED,
         FIRINGS_SKIPPED,
+        SUBRUN_STARTED,
+        SUBRUN_FINISHED,
+        REPORTED,
+        TURN_WAITING,
+        TURN_MOVED,
+        SUBRUNS_CHECKED,
     }
 )
 
@@ -80,11 +92,13 @@ SLEEP_BACKOFF: Final = "backoff"
 PAUSE_RESTART_INTENSITY: Final = "restart_intensity"
 PAUSE_LOOP_DETECTED: Final = "loop_detected"
 PAUSE_CIRCUIT_OPEN: Final = "circuit_open"
+PAUSE_CHILD_ESCALATED: Final = "child_escalated"  # a child failed past the restart intensity
 FAIL_CIRCUIT_EXHAUSTED: Final = "circuit_exhausted"
 FAIL_RECOVERY_EXHAUSTED: Final = "executor_recovery_exhausted"
 FAIL_INTERNAL: Final = "internal_error"
 RESUME_REQUESTED: Final = "requested"
 RESUME_HALF_OPEN: Final = "circuit_half_open"
+RESUME_BY_PARENT: Final = "parent"  # the parent restarted this child (one_for_one)
 
 # Turn outcomes (those of the turn's run) and the reasons a turn was canceled.
 TURN_SUCCEEDED: Final = "succeeded"
@@ -105,6 +119,12 @@ ACT_PAUSE: Final = "pause"
 ACT_FAIL: Final = "fail"
 ACT_CANCEL_TURN: Final = "cancel_turn"  # the turn's deadline passed
 ACT_WARN_LOOP: Final = "warn_loop"  # the next turn is told, in context, that it loops
+ACT_RESTART_CHILD: Final = "restart_child"  # one_for_one: the failed child alone starts again
+ACT_ESCALATE: Final = "escalate"  # past the children's restart intensity: the parent pauses
+
+# Child kinds (a parent's children): a child agent, or a sub-run (a run on its own thread).
+CHILD_AGENT: Final = "agent"
+CHILD_SUBRUN: Final = "subrun"
 
 # Input policy outcomes.
 OUTCOME_QUEUED: Final = "queued"
@@ -272,20 +292,24 @@ def supervision_decision(
     attempt: int = 0,
     delay_ms: int = 0,
     not_before: datetime | None = None,
+    child_id: str = "",
+    report_id: str = "",
 ) -> NewEvent:
-    return NewEvent(
-        SUPERVISION_DECISION,
-        {
-            "action": action,
-            "reason": reason,
-            "run_id": run_id,
-            "at": ts(at),
-            "detail": detail,
-            "attempt": attempt,
-            "delay_ms": delay_ms,
-            "not_before": ts(not_before) if not_before else "",
-        },
-    )
+    """`child_id` and `report_id` (decisions on a child's report): only when set, so the
+    payloads of the other decisions stay as they were."""
+    payload: dict[str, Any] = {
+        "action": action,
+        "reason": reason,
+        "run_id": run_id,
+        "at": ts(at),
+        "detail": detail,
+        "attempt": attempt,
+        "delay_ms": delay_ms,
+        "not_before": ts(not_before) if not_before else "",
+    }
+    if child_id:
+        payload.update(child_id=child_id, report_id=report_id)
+    return NewEvent(SUPERVISION_DECISION, payload)
 
 
 def timer_set(timer_id: str, fire_at: datetime, *, text: str = "", run_id: str = "") -> NewEvent:
@@ -318,3 +342,60 @@ def timer_fired(
 def firings_skipped(schedule_id: str, through: datetime, count: int) -> NewEvent:
     """Missed instants the catch-up policy dropped, up to and including `through`."""
     return NewEvent(FIRINGS_SKIPPED, {"schedule_id": schedule_id, "through": ts(through), "count": count})
+
+
+def subrun_started(
+    sub_id: str, run_id: str, thread_id: str, *, text: str, instructions: str, tool_call_id: str, at: datetime
+) -> NewEvent:
+    """The delegate tool started a sub-run: a run on a thread of its own whose result comes
+    back as one tool_result frame. The run's request is rebuilt from this event on a restart."""
+    return NewEvent(
+        SUBRUN_STARTED,
+        {
+            "sub_id": sub_id,
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "text": text,
+            "instructions": instructions,
+            "tool_call_id": tool_call_id,
+            "at": ts(at),
+        },
+    )
+
+
+def subrun_finished(
+    sub_id: str, run_id: str, outcome: str, frame_id: str, error_message: str = ""
+) -> NewEvent:
+    """The sub-run ended for good (its `frame_id` tool_result frame follows in the same append)."""
+    return NewEvent(
+        SUBRUN_FINISHED,
+        {
+            "sub_id": sub_id,
+            "run_id": run_id,
+            "outcome": outcome,
+            "frame_id": frame_id,
+            "error_message": error_message,
+        },
+    )
+
+
+def reported(report_id: str, action: str) -> NewEvent:
+    """A child's pause or failure reached its parent, which decided `action` on it."""
+    return NewEvent(REPORTED, {"report_id": report_id, "action": action})
+
+
+def turn_waiting(run_id: str, at: datetime, recheck_at: datetime) -> NewEvent:
+    """The turn's run waits for a human: the agent gives its task and lease up until the run
+    moves again (or `recheck_at`, a durable fallback)."""
+    return NewEvent(TURN_WAITING, {"run_id": run_id, "at": ts(at), "recheck_at": ts(recheck_at)})
+
+
+def turn_moved(run_id: str, at: datetime) -> NewEvent:
+    """The waiting turn's run moved again (a decision, an answer, its end)."""
+    return NewEvent(TURN_MOVED, {"run_id": run_id, "at": ts(at)})
+
+
+def subruns_checked(at: datetime, next_check_at: datetime) -> NewEvent:
+    """The agent's sub-runs were found still running (a durable fallback for a lost watcher):
+    they are looked at again at `next_check_at`."""
+    return NewEvent(SUBRUNS_CHECKED, {"at": ts(at), "next_check_at": ts(next_check_at)})

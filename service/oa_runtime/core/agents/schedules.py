@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from ..events import NewEvent
 from . import events as ev
 from .spec import CatchUp, ScheduleSpec
@@ -40,6 +38,8 @@ def timer_frame_id(timer_id: str, set_seq: int) -> str:
 def instants_after(schedule: ScheduleSpec, after: datetime) -> Iterator[datetime]:
     """The schedule's instants strictly after `after`, ascending, in UTC (endless)."""
     zone = ZoneInfo(schedule.time_zone)
+    from croniter import croniter  # here: a service with no schedule starts without it
+
     cron = croniter(schedule.cron, after.astimezone(zone))
     wildcard_hour = schedule.cron.split()[1].startswith("*")
     last = after

@@ -12,8 +12,6 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from ..errors import InvalidArgument
 from ..records import ToolPolicy
 from ..validation import require_id
@@ -100,6 +98,9 @@ class LoopThresholds:
         return cls(**{k: int(v) for k, v in d.items()})
 
 
+DEFAULT_CHILD_RESTARTS = 3
+DEFAULT_CHILD_WINDOW = timedelta(seconds=60)
+
 _DURATIONS = (
     "turn_deadline",
     "restart_window",
@@ -127,6 +128,11 @@ class SupervisionPolicy:
     breaker_cooldown: timedelta = timedelta(minutes=5)  # doubled on each trip in a row
     breaker_cooldown_max: timedelta = timedelta(hours=1)
     breaker_max_trips: int = 5  # trips in a row without a good turn, then the agent fails
+    # The agent as the supervisor of its children (child agents and sub-runs), OTP one_for_one:
+    # a failed child alone is restarted, at most `max_child_restarts` times (over all children)
+    # within `child_restart_window`; one more failure escalates: this agent pauses.
+    max_child_restarts: int = DEFAULT_CHILD_RESTARTS
+    child_restart_window: timedelta = DEFAULT_CHILD_WINDOW
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {f"{name}_ms": _ms(getattr(self, name)) for name in _DURATIONS}
@@ -139,6 +145,12 @@ class SupervisionPolicy:
             breaker_failures=self.breaker_failures,
             breaker_max_trips=self.breaker_max_trips,
         )
+        # Only when not the default: the JSON (and fingerprint) of agents created before these
+        # fields existed stays the same.
+        if self.max_child_restarts != DEFAULT_CHILD_RESTARTS:
+            out["max_child_restarts"] = self.max_child_restarts
+        if self.child_restart_window != DEFAULT_CHILD_WINDOW:
+            out["child_restart_window_ms"] = _ms(self.child_restart_window)
         return out
 
     @classmethod
@@ -152,6 +164,10 @@ class SupervisionPolicy:
             loops=LoopThresholds.from_json(d["loops"]),
             breaker_failures=int(d["breaker_failures"]),
             breaker_max_trips=int(d["breaker_max_trips"]),
+            max_child_restarts=int(d.get("max_child_restarts", DEFAULT_CHILD_RESTARTS)),
+            child_restart_window=timedelta(
+                milliseconds=int(d.get("child_restart_window_ms", _ms(DEFAULT_CHILD_WINDOW)))
+            ),
             **durations,
         )
 
@@ -160,8 +176,9 @@ class SupervisionPolicy:
 class MemoryPolicy:
     """Tiered memory for the agent's thread (issue 14): `enabled` makes the thread keep memory
     when the agent is created; its turns' context then gets at most `context_token_budget`
-    tokens (0: the deployment's budget, which also caps it). `hot_window` is recorded only:
-    the compaction windows are the deployment's."""
+    tokens (0: the budget of the turn's model, which also caps it). `hot_window` is the turns'
+    raw window: events older than that before the newest are left to the summaries once an L1
+    chunk covers them (engine/memory_context.py); the compaction windows stay the deployment's."""
 
     context_token_budget: int = 0  # 0: the deployment's budget
     hot_window: timedelta = timedelta(minutes=30)  # raw events kept verbatim in context
@@ -279,6 +296,8 @@ def validate_spec(spec: AgentSpec) -> AgentSpec:
 def validate_schedule(where: str, s: ScheduleSpec) -> None:
     if not SUB_ID_PATTERN.match(s.schedule_id):
         raise InvalidArgument(f"{where}.schedule_id", "must be 1-64 characters from [A-Za-z0-9._-]")
+    from croniter import croniter  # here: a service with no schedule to check starts without it
+
     if len(s.cron.split()) != 5 or not croniter.is_valid(s.cron):
         raise InvalidArgument(f"{where}.cron", "must be a 5-field cron expression")
     try:
@@ -306,6 +325,8 @@ def _validate_supervision(p: SupervisionPolicy) -> None:
         raise InvalidArgument(f"{where}.backoff_multiplier", "must be at least 1 + backoff_jitter")
     if p.breaker_max_trips < 1 or not timedelta(0) < p.breaker_cooldown <= p.breaker_cooldown_max:
         raise InvalidArgument(f"{where}.breaker_cooldown", "must be positive, at most breaker_cooldown_max")
+    if p.max_child_restarts < 0 or p.child_restart_window < timedelta(seconds=1):
+        raise InvalidArgument(f"{where}.max_child_restarts", "must be >= 0, with a window of at least 1 s")
     loops = p.loops
     if min(loops.repeated_call, loops.no_progress) < 2 or loops.ping_pong_cycles < 2:
         raise InvalidArgument(f"{where}.loops", "thresholds must be at least 2")

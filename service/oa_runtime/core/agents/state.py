@@ -24,6 +24,8 @@ from . import events as ev
 from .loops import CallDigest, detect_loop
 from .spec import AgentSpec
 
+CHILD_REPORT_MEMORY = 32  # children's reports whose decisions the fold remembers (retries see them)
+SUBRUN_CHECK_FIRST = timedelta(seconds=30)  # running sub-runs are looked at again after this (doubling)
 FRAME_ID_MEMORY = 32  # consumed frame ids the fold still recognises as duplicates (the store's index: all)
 # Frames from outside the agent: a turn that consumes one starts loop detection afresh.
 OUTSIDE_KINDS = frozenset({ev.FRAME_USER_PROMPT, ev.FRAME_SIGNAL, ev.FRAME_CRON_TICK, ev.FRAME_TOOL_RESULT})
@@ -62,6 +64,21 @@ class Turn:
     deadline: datetime
     cancel_reason: str = ""  # interrupted | rollback | deadline_exceeded, once a cancel is asked
     loop_warning: str = ""  # told to the model in this turn's context
+    # The turn's run waits for a human (approval, question): the agent holds no task and no
+    # lease; it is claimed again when the run moves, at the deadline, or at this recheck.
+    waiting_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubRun:
+    """A sub-run in flight: child work as a run on its own thread, started by the delegate
+    tool; its result comes back as one tool_result frame."""
+
+    sub_id: str
+    run_id: str  # the current attempt's run
+    thread_id: str
+    attempt: int
+    seq: int  # the agent.subrun_started event (its text and instructions build the request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +150,17 @@ class AgentState:
     error_message: str = ""
     schedule_marks: tuple[tuple[str, datetime], ...] = ()  # instants up to here are settled
     timers: tuple[Timer, ...] = ()
+    subruns: tuple[SubRun, ...] = ()
+    subrun_check_at: datetime | None = None  # when running sub-runs are looked at again
+    subrun_checks: int = 0  # checks that found them running (the next one waits longer)
+    # This agent as a supervisor (one_for_one): its restarts of children within the window,
+    # and the decisions on its children's latest reports, (report id, action).
+    child_restarts: tuple[datetime, ...] = ()
+    child_reports: tuple[tuple[str, str], ...] = ()
+    escalation: Pause | None = None  # a child escalated while a turn ran: pause once it ends
+    # The effects of this agent's pause or failure not yet carried out (an outbox, durable):
+    # its sub-runs canceled, its children put to sleep, its parent told. The report's id.
+    stop_due: str = ""
 
     @property
     def agent_id(self) -> str:
@@ -181,12 +209,20 @@ def apply(state: AgentState, event: Event | NewEvent, seq: int | None = None) ->
         return _created(p, new_seq)
     if state.status is None:
         raise IllegalTransition(f"{t} before agent.created")
-    if state.status == AgentStatus.FAILED:
+    if state.status == AgentStatus.FAILED and not _after_failure(t, p):
         raise IllegalTransition(f"{t} after the agent failed")
     handler = _HANDLERS.get(t)
     if handler is None:
         raise IllegalTransition(f"unknown agent event type {t!r}")
     return handler(replace(state, last_seq=new_seq), p)
+
+
+def _after_failure(event_type: str, p: Any) -> bool:
+    """What a failed agent still records: its failure's effects done, a parent's restart, and
+    the ends of the sub-runs its failure canceled."""
+    if event_type == ev.RESUMED:
+        return bool(p.get("by") == ev.RESUME_BY_PARENT)
+    return event_type in (ev.REPORTED, ev.SUBRUN_FINISHED)
 
 
 def fold(events: list[Event], start: AgentState | None = None) -> AgentState:
@@ -384,10 +420,20 @@ def _paused(s: AgentState, p: Any) -> AgentState:
     breaker = s.breaker
     if p["reason"] == ev.PAUSE_CIRCUIT_OPEN:
         breaker = replace(breaker, state=BreakerState.OPEN, trips=breaker.trips + 1, failures=())
-    return replace(s, status=AgentStatus.PAUSED, pause=pause, breaker=breaker, sleep_requested=False)
+    return replace(
+        s,
+        status=AgentStatus.PAUSED,
+        pause=pause,
+        breaker=breaker,
+        sleep_requested=False,
+        escalation=None,
+        stop_due=f"child:{s.agent_id}:paused:{s.last_seq}",
+    )
 
 
 def _resumed(s: AgentState, p: Any) -> AgentState:
+    if s.status == AgentStatus.FAILED:  # a parent's restart (one_for_one): a fresh start
+        s = replace(s, status=AgentStatus.PAUSED, failure_reason="", error_message="", breaker=Breaker())
     _require(s, AgentStatus.PAUSED, "an agent resumes")
     breaker = s.breaker
     if breaker.state == BreakerState.OPEN:
@@ -400,8 +446,69 @@ def _resumed(s: AgentState, p: Any) -> AgentState:
 
 def _failed(s: AgentState, p: Any) -> AgentState:
     return replace(
-        s, status=AgentStatus.FAILED, failure_reason=p["reason"], error_message=p.get("error_message", "")
+        s,
+        status=AgentStatus.FAILED,
+        failure_reason=p["reason"],
+        error_message=p.get("error_message", ""),
+        stop_due=f"child:{s.agent_id}:failed:{s.last_seq}",
     )
+
+
+def _reported(s: AgentState, p: Any) -> AgentState:
+    if not s.stop_due or p["report_id"] != s.stop_due:
+        raise IllegalTransition(f"report {p['report_id']!r} is not due")
+    return replace(s, stop_due="")
+
+
+def _subrun_started(s: AgentState, p: Any) -> AgentState:
+    if any(x.sub_id == p["sub_id"] for x in s.subruns):
+        raise IllegalTransition(f"sub-run {p['sub_id']!r} was already started")
+    sub = SubRun(p["sub_id"], p["run_id"], p["thread_id"], 1, s.last_seq)
+    check_at = s.subrun_check_at or ev.parse_ts(p["at"]) + SUBRUN_CHECK_FIRST
+    return replace(s, subruns=(*s.subruns, sub), subrun_check_at=check_at)
+
+
+def _subrun_finished(s: AgentState, p: Any) -> AgentState:
+    if all(x.sub_id != p["sub_id"] for x in s.subruns):
+        raise IllegalTransition(f"no sub-run {p['sub_id']!r} is running")
+    subruns = tuple(x for x in s.subruns if x.sub_id != p["sub_id"])
+    if subruns:
+        return replace(s, subruns=subruns)
+    return replace(s, subruns=(), subrun_check_at=None, subrun_checks=0)
+
+
+def _subruns_checked(s: AgentState, p: Any) -> AgentState:
+    return replace(s, subrun_check_at=ev.parse_ts(p["next_check_at"]), subrun_checks=s.subrun_checks + 1)
+
+
+def _turn_waiting(s: AgentState, p: Any) -> AgentState:
+    if s.turn is None or s.turn.run_id != p["run_id"]:
+        raise IllegalTransition(f"turn {p['run_id']!r} is not running")
+    return replace(s, turn=replace(s.turn, waiting_until=ev.parse_ts(p["recheck_at"])))
+
+
+def _turn_moved(s: AgentState, p: Any) -> AgentState:
+    if s.turn is None or s.turn.run_id != p["run_id"] or s.turn.waiting_until is None:
+        raise IllegalTransition(f"turn {p['run_id']!r} is not waiting")
+    return replace(s, turn=replace(s.turn, waiting_until=None))
+
+
+def _child_decision(s: AgentState, p: Any) -> AgentState:
+    """This agent, as a supervisor, decided on a child's failure (core/agents/children.py)."""
+    assert s.spec is not None
+    window = s.spec.supervision.child_restart_window
+    at = ev.parse_ts(p["at"])
+    reports = (*(r for r in s.child_reports if r[0] != p["report_id"]), (p["report_id"], p["action"]))
+    s = replace(s, child_reports=reports[-CHILD_REPORT_MEMORY:])
+    if p["action"] == ev.ACT_ESCALATE:
+        pause = Pause(ev.PAUSE_CHILD_ESCALATED, p.get("detail", ""), at)
+        return replace(s, escalation=pause if s.status == AgentStatus.RUNNING else s.escalation)
+    restarts = (*(r for r in s.child_restarts if r > at - window), at)
+    subruns = tuple(
+        replace(x, run_id=p["run_id"], attempt=int(p["attempt"])) if x.sub_id == p["child_id"] else x
+        for x in s.subruns
+    )
+    return replace(s, child_restarts=restarts, subruns=subruns)
 
 
 def _escalated(s: AgentState, p: Any) -> AgentState:
@@ -411,6 +518,8 @@ def _escalated(s: AgentState, p: Any) -> AgentState:
 def _supervision_decision(s: AgentState, p: Any) -> AgentState:
     action = p["action"]
     at = ev.parse_ts(p["at"])
+    if action in (ev.ACT_RESTART_CHILD, ev.ACT_ESCALATE):
+        return _child_decision(s, p)
     if action == ev.ACT_CANCEL_TURN:
         if s.turn is None or s.turn.run_id != p["run_id"]:
             raise IllegalTransition(f"no running turn {p['run_id']!r} to cancel")
@@ -456,6 +565,12 @@ _HANDLERS = {
     ev.FAILED: _failed,
     ev.ESCALATED: _escalated,
     ev.SUPERVISION_DECISION: _supervision_decision,
+    ev.REPORTED: _reported,
+    ev.SUBRUN_STARTED: _subrun_started,
+    ev.SUBRUN_FINISHED: _subrun_finished,
+    ev.SUBRUNS_CHECKED: _subruns_checked,
+    ev.TURN_WAITING: _turn_waiting,
+    ev.TURN_MOVED: _turn_moved,
 }
 
 

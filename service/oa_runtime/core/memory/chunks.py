@@ -104,6 +104,9 @@ class ModelUsage:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: int
+    # Who counted the tokens: "provider" (its own usage report) or the TokenCounter's name
+    # (the provider reported none). "" on chunks written before this was recorded.
+    counted_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

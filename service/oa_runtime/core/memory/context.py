@@ -12,13 +12,18 @@ The sum never exceeds the budget. When the instructions and the newest event do 
 the newest event is cut to fit and ends with `TRUNCATION_MARKER`; if not even the marker fits, no
 raw event is shown and the plan says so (`newest_omitted`). Instructions over the budget alone are
 a configuration error (`InvalidArgument`).
+
+Assembly is sans-I/O (`plan_context`): it asks for chunks a page at a time, newest first per
+level (`ChunkPage`), and stops asking once a level is full, so a caller holding the chunks in a
+database reads only what the plan can use (engine/memory_context.py), and `assemble_context`
+answers the same pages from a `ChunkIndex` in memory: both give the same plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidArgument
@@ -33,12 +38,42 @@ TRUNCATION_MARKER = " …[truncated: memory_expand seq {seq}]"
 
 @dataclass(frozen=True, slots=True)
 class ContextPolicy:
+    """`hot_window`: raw events older than this before the newest one are left to the summaries
+    once an L1 chunk covers them (`RawWindow.covered_seq`); None: as many as the raw share holds."""
+
     budget_tokens: int
     raw_share: float = 0.5
+    hot_window: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.budget_tokens < 1 or not 0.0 < self.raw_share <= 1.0:
             raise ValueError("budget_tokens >= 1 and raw_share in (0, 1]")
+        if self.hot_window is not None and self.hot_window <= timedelta(0):
+            raise ValueError("hot_window > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPage:
+    """A read assembly needs next: chunks of `level`, newest window first, at most `limit`, whose
+    window starts before `starts_before` (None: any) and, when `seq_below` is set, whose thread
+    seqs start below it (or who have none). A shorter answer means there are no more."""
+
+    level: Level
+    starts_before: datetime | None
+    seq_below: int | None
+    limit: int
+
+    def admits(self, chunk: Chunk) -> bool:
+        if self.starts_before is not None and chunk.window.start >= self.starts_before:
+            return False
+        seqs = chunk.seq_range
+        return self.seq_below is None or seqs is None or seqs.first < self.seq_below
+
+
+# Tokens of the level's cap per row a page asks for: a chunk line of a real summary costs 100-400
+# tokens, so one page usually holds every chunk the level can take without reading many more.
+_TOKENS_PER_PAGE_ROW = 128
+_MAX_PAGE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +179,29 @@ class ChunkIndex:
     def line_cost(self, chunk: Chunk) -> int:
         cost = self._costs.get(chunk.chunk_id)
         if cost is None:
-            cost = self._costs[chunk.chunk_id] = self._count_line(chunk)
+            cost = self._costs[chunk.chunk_id] = line_cost(chunk, self._counter)
         return cost
 
-    def _count_line(self, chunk: Chunk) -> int:
-        line = chunk_line(chunk)
-        if chunk.token_counter != self.counter_name:
-            return self._counter.count(line) + MESSAGE_OVERHEAD_TOKENS
-        prefix = line[: len(line) - len(" ".join(chunk.summary.split()))]
-        # Reuses the summary's count recorded at write time; counting prefix and summary apart
-        # can only add tokens, plus one for the piece boundary between them.
-        return chunk.summary_tokens + self._counter.count(prefix) + 1 + MESSAGE_OVERHEAD_TOKENS
+    def page(self, page: ChunkPage) -> list[Chunk]:
+        """The chunks `page` asks for, as a store answers it."""
+        out: list[Chunk] = []
+        for chunk in self.newest_first[page.level]:
+            if len(out) == page.limit:
+                break
+            if page.admits(chunk):
+                out.append(chunk)
+        return out
+
+
+def line_cost(chunk: Chunk, counter: TokenCounter) -> int:
+    """What the chunk's line costs in a context counted by `counter`."""
+    line = chunk_line(chunk)
+    if chunk.token_counter != counter.name:
+        return counter.count(line) + MESSAGE_OVERHEAD_TOKENS
+    prefix = line[: len(line) - len(" ".join(chunk.summary.split()))]
+    # Reuses the summary's count recorded at write time; counting prefix and summary apart
+    # can only add tokens, plus one for the piece boundary between them.
+    return chunk.summary_tokens + counter.count(prefix) + 1 + MESSAGE_OVERHEAD_TOKENS
 
 
 def _truncate(meter: _Meter, line: str, seq: int) -> int | None:
@@ -180,14 +227,15 @@ class _Raw:
     truncated: int | None = None
     omitted: bool = False
     oldest_at: datetime | None = None
+    lines: dict[int, str] = field(default_factory=dict)  # rendered, by seq (rendered once)
 
 
-def _select_raw(meter: _Meter, events: Sequence[RawEvent], share: float) -> _Raw:
+def _select_raw(meter: _Meter, events: Sequence[RawEvent], policy: ContextPolicy, covered_seq: int) -> _Raw:
     newest_first = sorted(events, key=lambda e: e.seq, reverse=True)
     if not newest_first:
         return _Raw()
     header = meter.cost(RAW_HEADER)
-    cap = int(meter.left * share)
+    cap = int(meter.left * policy.raw_share)
     newest = newest_first[0]
     line = render_event(newest)
     full = header + meter.cost(line)
@@ -195,12 +243,18 @@ def _select_raw(meter: _Meter, events: Sequence[RawEvent], share: float) -> _Raw
         return _select_truncated(meter, header, line, newest)
     meter.left -= full
     raw = _Raw(newest.seq, newest.seq, full, None, False, newest.occurred_at)
+    hot_from = None if policy.hot_window is None else newest.occurred_at - policy.hot_window
+    raw.lines[newest.seq] = line
     for expected, event in enumerate(newest_first[1:], start=1):
-        cost = meter.cost(render_event(event))
+        if hot_from is not None and event.occurred_at < hot_from and event.seq <= covered_seq:
+            break  # older than the hot window and summarised: the summaries show it
+        line = render_event(event)
+        cost = meter.cost(line)
         if event.seq != newest.seq - expected or raw.tokens + cost > cap or cost > meter.left:
             break
         meter.left -= cost
         raw.first, raw.tokens, raw.oldest_at = event.seq, raw.tokens + cost, event.occurred_at
+        raw.lines[event.seq] = line
     return raw
 
 
@@ -225,58 +279,85 @@ class _Summaries:
     boundary_time: datetime | None
     header: int
     header_paid: bool = False
-    chosen: list[tuple[Chunk, int]] | None = None
+
+    def page(self, level: Level, cursor: datetime | None, cap: int) -> ChunkPage:
+        """The next page of `level` older than `cursor` (the last chunk seen) the context can use."""
+        seq_rule = level == Level.L1 and self.boundary_seq is not None
+        before = cursor if seq_rule or self.boundary_time is None else self.boundary_time
+        if cursor is not None and before is not None:
+            before = min(cursor, before)
+        limit = max(1, min(_MAX_PAGE, cap // _TOKENS_PER_PAGE_ROW + 1))
+        return ChunkPage(level, before, self.boundary_seq if seq_rule else None, limit)
 
     def eligible(self, chunk: Chunk) -> bool:
         if chunk.level == Level.L1 and chunk.seq_range is not None and self.boundary_seq is not None:
             return chunk.seq_range.first < self.boundary_seq
         return self.boundary_time is None or chunk.window.start < self.boundary_time
 
-    def fill(self, meter: _Meter, index: ChunkIndex, level: Level, cap: int) -> None:
-        chosen = self.chosen if self.chosen is not None else []
-        self.chosen = chosen
+    def fill(
+        self,
+        meter: _Meter,
+        level: Level,
+        cap: int,
+        cost_of: Callable[[Chunk], int],
+        chosen: list[tuple[Chunk, int]],
+    ) -> Generator[ChunkPage, Sequence[Chunk], None]:
+        """Takes `level`'s chunks newest first while they fit, asking for them page by page."""
         spent = 0
         oldest: datetime | None = None
-        for chunk in index.newest_first[level]:
-            if not self.eligible(chunk):
-                continue
-            cost = index.line_cost(chunk) + (0 if self.header_paid else self.header)
-            if spent + cost > cap or cost > meter.left:
-                break
-            meter.left -= cost
-            spent += cost
-            self.header_paid = True
-            chosen.append((chunk, cost - (0 if len(chosen) else self.header)))
-            oldest = chunk.window.start
+        cursor: datetime | None = None
+        full = False
+        while not full:
+            page = self.page(level, cursor, cap)
+            got = yield page
+            for chunk in got:
+                cursor = chunk.window.start
+                if not self.eligible(chunk):
+                    continue
+                cost = cost_of(chunk) + (0 if self.header_paid else self.header)
+                if spent + cost > cap or cost > meter.left:
+                    full = True
+                    break
+                meter.left -= cost
+                spent += cost
+                self.header_paid = True
+                chosen.append((chunk, cost - (0 if len(chosen) else self.header)))
+                oldest = chunk.window.start
+            full = full or len(got) < page.limit
         if oldest is not None:
             self.boundary_time = oldest
             self.boundary_seq = None
 
 
-def assemble_context(
+ContextSteps = Generator[ChunkPage, Sequence[Chunk], AssembledContext]
+
+
+def plan_context(
     instructions: str,
     recent_events: Sequence[RawEvent],
-    chunks: Sequence[Chunk] | ChunkIndex,
     counter: TokenCounter,
     policy: ContextPolicy,
-) -> AssembledContext:
-    """The context of one turn. `recent_events`: the stream's newest events (a seq-contiguous tail
-    ending at the head); `chunks`: the stream's written chunks in any order, or their index."""
-    index = chunks if isinstance(chunks, ChunkIndex) else ChunkIndex(chunks, counter)
-    if index.counter_name != counter.name:
-        raise ValueError(f"the chunk index counts with {index.counter_name}, not {counter.name}")
+    *,
+    covered_seq: int = 0,
+    cost_of: Callable[[Chunk], int] | None = None,
+) -> ContextSteps:
+    """The context of one turn, sans I/O: yields the `ChunkPage`s it needs (send back the chunks
+    read) and returns the assembled context. `recent_events`: the stream's newest events (a
+    seq-contiguous tail ending at the head); `covered_seq`: the last thread seq an L1 chunk covers
+    (0: none); `cost_of`: a chunk line's cost, memoised by a `ChunkIndex` (default: counted)."""
+    line_cost_of = cost_of or (lambda chunk: line_cost(chunk, counter))
     meter = _Meter(counter, policy.budget_tokens)
     instructions_tokens = meter.cost(instructions)
     if instructions_tokens > policy.budget_tokens:
         problem = f"{policy.budget_tokens} is below the instructions' {instructions_tokens} tokens"
         raise InvalidArgument("context_budget_tokens", problem)
     meter.left -= instructions_tokens
-    raw = _select_raw(meter, recent_events, policy.raw_share)
+    raw = _select_raw(meter, recent_events, policy, covered_seq)
     summaries = _Summaries(raw.first, raw.oldest_at, meter.cost(MEMORY_HEADER))
+    chosen: list[tuple[Chunk, int]] = []
     for level in Level:
         cap = meter.left if level == Level.L3 else meter.left // 2
-        summaries.fill(meter, index, level, cap)
-    chosen = summaries.chosen or []
+        yield from summaries.fill(meter, level, cap, line_cost_of, chosen)
     plan = ContextPlan(
         budget_tokens=policy.budget_tokens,
         counter=counter.name,
@@ -290,7 +371,33 @@ def assemble_context(
         total_tokens=policy.budget_tokens - meter.left,
     )
     by_seq = {e.seq: e for e in recent_events}
-    return AssembledContext(plan, render_plan(plan, instructions, by_seq, {c.chunk_id: c for c, _ in chosen}))
+    chunks_by_id = {c.chunk_id: c for c, _ in chosen}
+    return AssembledContext(plan, render_plan(plan, instructions, by_seq, chunks_by_id, rendered=raw.lines))
+
+
+def assemble_context(
+    instructions: str,
+    recent_events: Sequence[RawEvent],
+    chunks: Sequence[Chunk] | ChunkIndex,
+    counter: TokenCounter,
+    policy: ContextPolicy,
+    *,
+    covered_seq: int = 0,
+) -> AssembledContext:
+    """`plan_context` answered from chunks in memory (in any order, or their index)."""
+    index = chunks if isinstance(chunks, ChunkIndex) else ChunkIndex(chunks, counter)
+    if index.counter_name != counter.name:
+        raise ValueError(f"the chunk index counts with {index.counter_name}, not {counter.name}")
+    steps = plan_context(
+        instructions, recent_events, counter, policy, covered_seq=covered_seq, cost_of=index.line_cost
+    )
+    try:
+        page = next(steps)
+        while True:
+            page = steps.send(index.page(page))
+    except StopIteration as finished:
+        result: AssembledContext = finished.value
+        return result
 
 
 def _render_order(chosen: list[tuple[Chunk, int]]) -> list[tuple[Chunk, int]]:
@@ -299,9 +406,17 @@ def _render_order(chosen: list[tuple[Chunk, int]]) -> list[tuple[Chunk, int]]:
 
 
 def render_plan(
-    plan: ContextPlan, instructions: str, events: Mapping[int, RawEvent], chunks: Mapping[str, Chunk]
+    plan: ContextPlan,
+    instructions: str,
+    events: Mapping[int, RawEvent],
+    chunks: Mapping[str, Chunk],
+    *,
+    rendered: Mapping[int, str] | None = None,
 ) -> tuple[ContextMessage, ...]:
-    """The messages a plan stands for: the same plan over the same sources gives the same bytes."""
+    """The messages a plan stands for: the same plan over the same sources gives the same bytes.
+    `rendered`: events' lines already rendered (by seq), which assembly passes to save a second
+    rendering; a replay renders them all from `events`."""
+    known = rendered or {}
     messages = [ContextMessage("system", instructions)]
     if plan.chunks:
         try:
@@ -311,7 +426,8 @@ def render_plan(
         messages.append(ContextMessage("system", "\n".join([MEMORY_HEADER, *lines])))
     if plan.raw is not None:
         try:
-            lines = [render_event(events[s]) for s in range(plan.raw.first, plan.raw.last + 1)]
+            seqs = range(plan.raw.first, plan.raw.last + 1)
+            lines = [known[s] if s in known else render_event(events[s]) for s in seqs]
         except KeyError as missing:
             raise ValueError(f"cannot replay the plan: event seq {missing} is gone") from None
         if plan.raw_truncated_chars is not None:

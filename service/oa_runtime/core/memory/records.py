@@ -20,6 +20,7 @@ from ..artifacts import Artifact, ArtifactRef, preview
 from ..errors import InvalidArgument
 from ..validation import require_id
 from .chunks import Chunk, StreamRef
+from .context import AssembledContext
 from .raw import RawEvent
 
 THREAD = "thread"
@@ -162,4 +163,18 @@ def chunk_written_payload(stored: StoredChunk) -> dict[str, Any]:
         "prompt_tokens": chunk.usage.prompt_tokens,
         "completion_tokens": chunk.usage.completion_tokens,
         "latency_ms": chunk.usage.latency_ms,
+        "usage_counted_by": chunk.usage.counted_by,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """A turn's context as read in one go (MemoryStore.read_turn_context): the assembled context,
+    the raw events it was planned over (from `read_from` on), the log position of the last event
+    an L1 chunk covers (0: none), and whether a run mark lies past `read_from`."""
+
+    assembled: AssembledContext
+    events: list[ThreadEvent]
+    read_from: int
+    covered_position: int
+    marked: bool

@@ -21,8 +21,6 @@ import hashlib
 from collections.abc import Callable
 from typing import Protocol
 
-import tiktoken
-
 MESSAGE_OVERHEAD_TOKENS = 4
 
 
@@ -108,6 +106,8 @@ class TiktokenCounter:
         if actual != expected:
             raise UnverifiedEncoding(f"{encoding_name}: SHA-256 {actual}, expected {expected}")
         self._name = f"tiktoken:{encoding_name}"
+        import tiktoken  # here: without a configured encoding the service starts without it
+
         self._encoding = tiktoken.Encoding(
             name=encoding_name,
             pat_str=pattern,

@@ -54,3 +54,30 @@ CREATE TABLE IF NOT EXISTS {rm}run_events (
     occurred_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+-- One row per agent (core/agent_summary.py), upserted from the runtime's agents row on
+-- each of its events.
+CREATE TABLE IF NOT EXISTS {rm}agents (
+    agent_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    user_id BIGINT,
+    parent_agent_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    model TEXT NOT NULL,
+    pause_reason TEXT NOT NULL,
+    pause_detail TEXT NOT NULL,
+    pause_until TIMESTAMPTZ,
+    failure_reason TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    current_run_id TEXT NOT NULL,
+    last_turn_run_id TEXT NOT NULL,
+    last_turn_outcome TEXT NOT NULL,
+    turn_count INTEGER NOT NULL,
+    pending_frame_count INTEGER NOT NULL,
+    last_seq BIGINT NOT NULL,
+    wake_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {ix}agents_user_updated ON {rm}agents (user_id, updated_at DESC);
+CREATE INDEX IF NOT EXISTS {ix}agents_thread ON {rm}agents (thread_id);
+CREATE INDEX IF NOT EXISTS {ix}agents_state_updated ON {rm}agents (state, updated_at DESC);

@@ -53,3 +53,30 @@ CREATE TABLE IF NOT EXISTS {rm}run_events (
     occurred_at TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+-- One row per agent (core/agent_summary.py), upserted from the runtime's agents row on
+-- each of its events.
+CREATE TABLE IF NOT EXISTS {rm}agents (
+    agent_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    user_id INTEGER,
+    parent_agent_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    model TEXT NOT NULL,
+    pause_reason TEXT NOT NULL,
+    pause_detail TEXT NOT NULL,
+    pause_until TEXT,
+    failure_reason TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    current_run_id TEXT NOT NULL,
+    last_turn_run_id TEXT NOT NULL,
+    last_turn_outcome TEXT NOT NULL,
+    turn_count INTEGER NOT NULL,
+    pending_frame_count INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    wake_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {ix}agents_user_updated ON {rm}agents (user_id, updated_at DESC);
+CREATE INDEX IF NOT EXISTS {ix}agents_thread ON {rm}agents (thread_id);
+CREATE INDEX IF NOT EXISTS {ix}agents_state_updated ON {rm}agents (state, updated_at DESC);
