@@ -60,7 +60,6 @@ def test_the_l1_prompt_keeps_facts_decisions_questions_and_tool_outcomes() -> No
     assert scripted_summary(l1_prompt(STREAM, window, changed).user) != summary
 
 
-
 def test_the_scripted_summary_reads_a_multi_line_value_as_part_of_its_event() -> None:
     """A prompt of two lines (an agent turn of two frames) continues its event's line."""
     window = window_of(Level.L1, START)

@@ -121,7 +121,8 @@ async def test_the_pass_plans_then_trims_every_old_run(store: EventStore, retent
     later = datetime.now(UTC) + LATER
     plan = await retention_pass(retention, RAW_NOW, later, dry_run=True, batch=2)
     assert {t.stream_id: (t.old_floor, t.new_floor, t.removed) for t in plan.trims} == {
-        r: (1, covers + 1, covers) for r, covers in runs.items()  # dry: what would go
+        r: (1, covers + 1, covers)
+        for r, covers in runs.items()  # dry: what would go
     }
     assert all([await store.oldest_retained_seq(r) == 1 for r in runs])
     done = await retention_pass(retention, RAW_NOW, later, dry_run=False, batch=2)

@@ -32,7 +32,10 @@ def _render(overlay: str) -> list[dict[str, Any]]:
     kubectl = require_binary("kubectl")
     rendered = subprocess.run(
         [kubectl, "kustomize", f"deploy/k8s/overlays/{overlay}"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 

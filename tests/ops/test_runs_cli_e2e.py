@@ -35,8 +35,18 @@ async def test_the_operator_cli_drives_runs_on_a_real_server(
 async def _start_tail_and_show_a_run(capsys: pytest.CaptureFixture[str], runs: tuple[str, ...]) -> None:
     prompt = '/say hello operator\n/tool math {"expression": "6*7"}\n/say done'
     code, out, err = await _cli(
-        capsys, *runs, "start", "--run-id", "cli-1", "--thread-id", "t-cli", "--user-id", "77",
-        "--prompt", prompt, "--tail",
+        capsys,
+        *runs,
+        "start",
+        "--run-id",
+        "cli-1",
+        "--thread-id",
+        "t-cli",
+        "--user-id",
+        "77",
+        "--prompt",
+        prompt,
+        "--tail",
     )
     assert code == 0, err
     lines = out.splitlines()

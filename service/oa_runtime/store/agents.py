@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..core.agents import events as aev
-from ..core.canonical import canonical_json
 from ..core.agents.checkpoint import state_from_json, state_to_json
 from ..core.agents.decide import claim_at
 from ..core.agents.errors import AgentNotFound
 from ..core.agents.record import AgentRecord
 from ..core.agents.spec import AgentSpec
 from ..core.agents.state import AgentState, AgentStatus, apply
+from ..core.canonical import canonical_json
 from ..core.errors import DependencyUnavailable, FencedOff
 from ..core.events import Event
 from ..ports import AgentDecider, AgentLease, AgentStore, AgentUpdate, EventStore
