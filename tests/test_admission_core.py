@@ -89,6 +89,16 @@ def test_settings_read_the_admission_variables() -> None:
         Settings.from_env({"RUNTIME_RETRY_AFTER_S": "-1"})
 
 
+def test_the_awake_agents_limit_defaults_from_the_running_runs() -> None:
+    assert Settings.from_env({}).awake_agents_limit == 16
+    assert Settings.from_env({"RUNTIME_MAX_RUNNING_RUNS": "4"}).awake_agents_limit == 4
+    assert Settings.from_env({"RUNTIME_MAX_RUNNING_RUNS": "0"}).awake_agents_limit == 16
+    assert Settings.from_env({"RUNTIME_MAX_AWAKE_AGENTS": "0"}).awake_agents_limit == 0  # no limit
+    assert Settings.from_env({"RUNTIME_MAX_AWAKE_AGENTS": "3"}).awake_agents_limit == 3
+    with pytest.raises(ValueError, match="RUNTIME_MAX_AWAKE_AGENTS"):
+        Settings.from_env({"RUNTIME_MAX_AWAKE_AGENTS": "-1"})
+
+
 def test_slots_are_reserved_in_memory_and_refused_by_policy() -> None:
     executing = [0]
     admission = Admission(AdmissionSettings(1, 1, OverloadPolicy.QUEUE, 2), lambda: executing[0])

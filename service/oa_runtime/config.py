@@ -94,6 +94,9 @@ class Settings:
     # A turn waiting for a human holds nothing; its agent is looked at again after this at the
     # latest (the run's move wakes it at once; this covers a crash before it was told).
     agent_waiting_recheck_s: float = 60.0
+    # Agent tasks one replica executes at once (RUNTIME_MAX_AWAKE_AGENTS; 0 = no limit). Unset:
+    # `awake_agents_limit` (16, and no more than max_running_runs: each task runs its turns).
+    max_awake_agents: int | None = None
     log_level: str = "INFO"
     log_format: str = "json"  # "json" | "text"
     # ----- tools -----
@@ -147,6 +150,14 @@ class Settings:
     # on a bigger model gets a bigger context); other models get memory_context_budget.
     memory_context_budgets: tuple[tuple[str, int], ...] = ()
 
+    @property
+    def awake_agents_limit(self) -> int:
+        """RUNTIME_MAX_AWAKE_AGENTS, or by default 16 (agent tasks share the store's connections:
+        PostgreSQL's pool holds 10) and no more than max_running_runs (a task runs its turns)."""
+        if self.max_awake_agents is not None:
+            return self.max_awake_agents
+        return min(16, self.max_running_runs) if self.max_running_runs > 0 else 16
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
@@ -197,6 +208,11 @@ class Settings:
             ),
             read_models=_flag(e, "RUNTIME_READ_MODELS", defaults.read_models),
             max_running_runs=_int(e, "RUNTIME_MAX_RUNNING_RUNS", defaults.max_running_runs),
+            max_awake_agents=(
+                _not_negative(_int(e, "RUNTIME_MAX_AWAKE_AGENTS", 0), "RUNTIME_MAX_AWAKE_AGENTS")
+                if e.get("RUNTIME_MAX_AWAKE_AGENTS")
+                else None
+            ),
             max_open_streams=_int(e, "RUNTIME_MAX_OPEN_STREAMS", defaults.max_open_streams),
             overload_policy=_choice(
                 e, "RUNTIME_OVERLOAD_POLICY", defaults.overload_policy, ("queue", "reject")

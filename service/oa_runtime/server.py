@@ -329,6 +329,7 @@ def _agent_executor(
             ttl_s=settings.lease_ttl_s,
             claim_interval_s=settings.claim_interval_s,
             poll_s=None if store.single_node else settings.agent_poll_s,
+            max_awake=settings.awake_agents_limit,
             max_task_failures=settings.agent_max_task_failures,
             waiting_recheck_s=settings.agent_waiting_recheck_s,
         ),

@@ -68,7 +68,9 @@ class Agents:
     def claim(self) -> tuple[str, float] | None:
         """What a write asks the store for: the agent's lease for this replica, if it becomes due."""
         x = self.executor
-        return None if x is None or x.stopping else (x.settings.owner, x.settings.ttl_s)
+        if x is None or x.stopping or x.free_slots() <= 0:
+            return None  # no slot here: the agent stays due for any replica's claimer
+        return (x.settings.owner, x.settings.ttl_s)
 
     def after_write(self, record: AgentRecord | None, lease: AgentLease | None = None) -> None:
         """Executes the agent here at once if it needs an executor now (with the lease the

@@ -44,6 +44,7 @@ from ..core.errors import DependencyUnavailable, DomainError, FencedOff
 from ..core.events import APPROVAL_REQUESTED, QUESTION_ASKED, RUN_FINISHED, NewEvent
 from ..core.records import RunRecord
 from ..core.run_state import RunStatus
+from ..observability import admission_metrics as m
 from ..ports import AgentLease, AgentStore
 from .agent_watchers import RunReader, SubrunTurns, SubrunWatchers
 from .broker import Broker
@@ -80,6 +81,10 @@ class AgentExecutorSettings:
     claim_interval_s: float = 1.0
     poll_s: float | None = 0.25  # None: one process writes (SQLite), nothing to poll
     claim_batch: int = 100
+    # Agent tasks this replica executes at once (0: no limit). Past it nothing more is claimed
+    # or started here: due agents stay due in the database for any replica, and are claimed
+    # (oldest due first) as tasks end. Overload is shed, not spread over a connection pool.
+    max_awake: int = 0
     run_poll_s: float = 1.0  # re-reads a turn's run executed elsewhere at least this often
     # An unexpected exception in an agent's task: the lease is given up at once and the task
     # is started again after a backoff (doubling from `recovery_backoff_s`); after
@@ -127,6 +132,7 @@ class AgentExecutor:
         self._failures: dict[str, int] = {}  # unexpected task exceptions in a row, per agent
         self._watchers = SubrunWatchers(turns, runs, broker, settings.run_poll_s)
         self._helpers: set[asyncio.Task[None]] = set()  # sub-run watchers, delayed restarts
+        self._saturated = False  # due work may have been left in the database for want of a slot
 
     @property
     def stopping(self) -> bool:
@@ -138,12 +144,24 @@ class AgentExecutor:
     def holds(self, agent_id: str) -> bool:
         return agent_id in self._handles
 
+    def free_slots(self) -> int:
+        """How many more agent tasks this replica may start (`max_awake`)."""
+        if self.settings.max_awake <= 0:
+            return self.settings.claim_batch
+        return max(0, self.settings.max_awake - len(self._handles))
+
     def start(self, agent_id: str, lease: AgentLease | None = None) -> bool:
         """Executes the agent here (claiming it first without a `lease`); an agent already
-        executing here is poked instead (its stream moved)."""
+        executing here is poked instead (its stream moved). Without a free slot nothing
+        starts: a `lease` is given back, and the agent stays due for the claimers."""
         if self._stopping:
             return False
         current = self._handles.get(agent_id)
+        if current is None and self.free_slots() <= 0:
+            self._saturated = True
+            if lease is not None:
+                self._tg.create_task(self._give_back(lease), name=f"agent-release:{agent_id}")
+            return False
         if current is not None:
             current.start_again = current.releasing
             if lease is not None and current.lease is None:
@@ -154,6 +172,7 @@ class AgentExecutor:
             return False
         handle = _Handle(lease=lease)
         self._handles[agent_id] = handle
+        m.AGENTS_AWAKE.set(len(self._handles))
         handle.task = self._tg.create_task(self._execute(agent_id, handle), name=f"agent:{agent_id}")
         return True
 
@@ -174,19 +193,24 @@ class AgentExecutor:
     # ----- loops (the server's TaskGroup) -----
 
     async def claim_once(self) -> int:
+        """Claims due agents (oldest due first), never more than the free slots."""
         total = 0
         while not self._stopping:
+            limit = min(self.settings.claim_batch, self.free_slots())
+            if limit <= 0:
+                self._saturated = True  # a task's end claims again
+                return total
             leases = await self._agents.claim_agents(
                 self.settings.owner,
                 self.settings.ttl_s,
                 now=self._clock(),
                 exclude=self.running(),
-                limit=self.settings.claim_batch,
+                limit=limit,
             )
             for lease in leases:
                 self.start(lease.agent_id, lease)  # hands it over, or gives it back, if running here
             total += len(leases)
-            if len(leases) < self.settings.claim_batch:
+            if len(leases) < limit:
                 return total
         return total
 
@@ -267,17 +291,32 @@ class AgentExecutor:
             if not self._stopping:
                 raise  # a lost lease: stop quietly (the TaskGroup ignores a cancelled child)
         except DependencyUnavailable as exc:
-            log.warning("agent paused: database unavailable", extra={"agent_id": agent_id, "error": str(exc)})
+            # Transient (an outage, or a pool exhausted): no supervision failure. The lease is
+            # given up if the database answers (else it expires); the claimers retry it.
+            log.warning(
+                "agent deferred: database unavailable", extra={"agent_id": agent_id, "error": str(exc)}
+            )
+            if handle.lease is not None:
+                await self._give_back(handle.lease)
         except Exception as exc:
             log.exception("agent task failed", extra={"agent_id": agent_id})
             await self._recover(agent_id, handle, exc)
         else:
             self._failures.pop(agent_id, None)
         finally:
-            if self._handles.get(agent_id) is handle:
-                del self._handles[agent_id]
-                if handle.start_again:  # work arrived while the lease was being given up
-                    self.start(agent_id)
+            self._ended(agent_id, handle)
+
+    def _ended(self, agent_id: str, handle: _Handle) -> None:
+        """The agent's task ended: its slot is free."""
+        if self._handles.get(agent_id) is not handle:
+            return
+        del self._handles[agent_id]
+        m.AGENTS_AWAKE.set(len(self._handles))
+        if handle.start_again:  # work arrived while the lease was being given up
+            self.start(agent_id)
+        if self._saturated and self.free_slots() > 0:
+            self._saturated = False
+            self.wake()  # a slot freed: the oldest due agent, on any replica, is next
 
     async def _recover(self, agent_id: str, handle: _Handle, exc: Exception) -> None:
         """An unexpected exception: give the lease up now (a peer, or this replica after a

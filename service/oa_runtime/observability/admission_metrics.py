@@ -27,6 +27,12 @@ RUNS_EXECUTING: Final = Gauge(
     "Runs this replica executes now (their tasks), against RUNTIME_MAX_RUNNING_RUNS.",
     registry=REGISTRY,
 )
+AGENTS_AWAKE: Final = Gauge(
+    "oa_agents_awake",
+    "Agent tasks this replica executes now, against RUNTIME_MAX_AWAKE_AGENTS (past it, due"
+    " agents wait in the database for a free slot on any replica).",
+    registry=REGISTRY,
+)
 STREAMS_OPEN: Final = Gauge(
     "oa_admission_streams_open",
     "Run event streams (gRPC and SSE) open on this replica, against RUNTIME_MAX_OPEN_STREAMS.",
