@@ -16,7 +16,9 @@ Not part of `make bench` or the test suite (nothing asserts a time). Figures pri
   NOTIFY: `git archive 791768c service | tar -x -C DIR`).
 * `schedule_fire_s`: `--instants` due cron instants (agents x minutes; one injected clock moved a
   minute at a time, two in-process replicas on PostgreSQL): the time until every agent recorded
-  the minute's firing, its p50/max per minute, and duplicates / misses over all of them.
+  the minute's firing, its p50/max per minute, and duplicates / misses over all of them;
+  `schedule_turns_done_s`: until every turn those firings started finished (firing is cheap,
+  the turns are the work: past RUNTIME_MAX_AWAKE_AGENTS a due agent fires when a slot frees).
 * For `--sleeping` agents created and asleep: `row_bytes_per_agent` (the agent row, its events
   and frame index, divided by the count; PostgreSQL: relation sizes, SQLite: dbstat), the
   claimer's cost (`claim_scan_ms`: one claim query with all of them asleep; `claimer_core_pct`:
@@ -185,6 +187,7 @@ async def schedule_instants(urls: list[str], instants: int, minutes: int = 5) ->
     fast = {**ENV, "RUNTIME_CLAIM_INTERVAL_S": "0.05"}
     schedule = agent_pb2.Schedule(schedule_id="tick", cron="* * * * *", text="/say tick")
     fired_sql = "SELECT count(*) FROM events WHERE stream_kind = 'agent' AND type = 'agent.timer_fired'"
+    finished_sql = fired_sql.replace("agent.timer_fired", "agent.turn_finished")
     async with contextlib.AsyncExitStack() as stack:
         secret = uuid.uuid4().hex
         rts = [
@@ -204,12 +207,16 @@ async def schedule_instants(urls: list[str], instants: int, minutes: int = 5) ->
                 metadata=rt.md(),
             )
         took: list[float] = []
+        done: list[float] = []  # until every turn of the minute finished (the work, not its start)
         for minute in range(1, minutes + 1):
             clock.now += timedelta(minutes=1)
             began = time.perf_counter()  # the claimers look every 50 ms
             while (await _sql(urls[0], fired_sql))[0][0] < count * minute:  # noqa: ASYNC110 (the database is the truth)
                 await asyncio.sleep(0.005)
             took.append(time.perf_counter() - began)
+            while (await _sql(urls[0], finished_sql))[0][0] < count * minute:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            done.append(time.perf_counter() - began)
         await asyncio.sleep(1.0)  # late duplicates would show now
         rows = await _sql(urls[0], fired_sql.replace("count(*)", "stream_id, payload"))
         fired = Counter((str(a), str(_json(p)["frame_id"])) for a, p in rows)
@@ -219,6 +226,10 @@ async def schedule_instants(urls: list[str], instants: int, minutes: int = 5) ->
         f" ({count} agents x {minutes} min, {len(urls)} replica(s)); per minute p50"
         f" {statistics.median(took):.2f} s, max {max(took):.2f} s;"
         f" duplicates {total - distinct}, misses {count * minutes - distinct}"
+    )
+    print(
+        f"  schedule_turns_done_s  {sum(done):.2f} until every turn finished; per minute p50"
+        f" {statistics.median(done):.2f} s, max {max(done):.2f} s"
     )
 
 

@@ -90,9 +90,9 @@ def test_settings_read_the_admission_variables() -> None:
 
 
 def test_the_awake_agents_limit_defaults_from_the_running_runs() -> None:
-    assert Settings.from_env({}).awake_agents_limit == 16
+    assert Settings.from_env({}).awake_agents_limit == 64
     assert Settings.from_env({"RUNTIME_MAX_RUNNING_RUNS": "4"}).awake_agents_limit == 4
-    assert Settings.from_env({"RUNTIME_MAX_RUNNING_RUNS": "0"}).awake_agents_limit == 16
+    assert Settings.from_env({"RUNTIME_MAX_RUNNING_RUNS": "0"}).awake_agents_limit == 64
     assert Settings.from_env({"RUNTIME_MAX_AWAKE_AGENTS": "0"}).awake_agents_limit == 0  # no limit
     assert Settings.from_env({"RUNTIME_MAX_AWAKE_AGENTS": "3"}).awake_agents_limit == 3
     with pytest.raises(ValueError, match="RUNTIME_MAX_AWAKE_AGENTS"):

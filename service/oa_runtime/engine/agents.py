@@ -222,18 +222,26 @@ class AgentExecutor:
         """Renews the held leases every third of their TTL; a lost lease stops its task."""
         while not self._stopping:
             await asyncio.sleep(self.settings.ttl_s / 3)
-            held = {a: h.lease for a, h in self._handles.items() if h.lease is not None}
+            held = {a: (h, h.lease) for a, h in self._handles.items() if h.lease is not None}
             try:
                 kept = await self._agents.renew_agent_leases(
-                    self.settings.owner, [x for x in held.values() if x is not None], self.settings.ttl_s
+                    self.settings.owner,
+                    [lease for _, lease in held.values() if lease is not None],
+                    self.settings.ttl_s,
                 )
             except Exception:
                 log.exception("agent lease renewal failed")
                 continue
             for agent_id in set(held) - kept:
-                log.warning("agent lease lost", extra={"agent_id": agent_id})
-                handle = self._handles.get(agent_id)
-                if handle is not None and handle.task is not None:
+                handle, lease = held[agent_id]
+                # Only the task that held that lease: meanwhile it may have released it and a
+                # new task claimed the agent again (cancelling that one would strand its lease).
+                if (
+                    self._handles.get(agent_id) is handle
+                    and handle.lease is lease
+                    and handle.task is not None
+                ):
+                    log.warning("agent lease lost", extra={"agent_id": agent_id})
                     handle.task.cancel()
 
     async def poll_loop(self) -> None:
