@@ -16,6 +16,7 @@ the sync documents' included): such a stream is skipped and trimmed by a later p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -246,7 +247,8 @@ def stream_candidates(
 
 
 def _held(d: Dialect, kind: str, state: Any) -> int | None:
-    return held_seq(state_from_json(d.from_json(state))) if kind == STREAM_AGENT else None
+    # agents.state is JSON text on both databases (migration 0012), not JSONB
+    return held_seq(state_from_json(json.loads(state))) if kind == STREAM_AGENT else None
 
 
 def trim_stream(d: Dialect, kind: str, stream_id: str, floor: int) -> Flow[Done[int | None]]:
