@@ -16,6 +16,10 @@ PG_STAMP := var/.postgres-checked
 PROM_STAMP := var/.prometheus-checked
 PHP_STAMP := var/.php-checked
 PYTEST_ARGS ?=
+# The suite runs on PYTEST_WORKERS pytest-xdist worker processes, a test module (or the heavy
+# modules, as one unit: tests/conftest.py) per worker at a time; measured on the shared 2-core
+# machine: 664 s instead of 1103 s, all green. PYTEST_WORKERS=0 runs it in-process as before.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help setup gen gen-check lint breaking breaking-baseline deploy-check test run bench clean
 
@@ -93,7 +97,7 @@ deploy-check: setup
 	$(PY) tools/deploy_check.py
 
 test: setup lint breaking gen-check deploy-check
-	set +e; $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; set -e; \
+	set +e; $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; set -e; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 run: setup

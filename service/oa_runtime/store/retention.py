@@ -241,13 +241,13 @@ def stream_candidates(
         (kind, cutoff, kind, kind, after_id, cutoff, limit),
     )
     return [
-        StreamCandidate(kind, str(i), int(h), int(oldest), int(aged), _held(d, kind, state))
+        StreamCandidate(kind, str(i), int(h), int(oldest), int(aged), _held(kind, state))
         for i, h, oldest, aged, state in rows
     ]
 
 
-def _held(d: Dialect, kind: str, state: Any) -> int | None:
-    # agents.state is JSON text on both databases (migration 0012), not JSONB
+def _held(kind: str, state: Any) -> int | None:
+    # agents.state is JSON text on both dialects (migration 0012 made it text on PostgreSQL).
     return held_seq(state_from_json(json.loads(state))) if kind == STREAM_AGENT else None
 
 
@@ -258,7 +258,7 @@ def trim_stream(d: Dialect, kind: str, stream_id: str, floor: int) -> Flow[Done[
     rows = yield query(d.sql(f"SELECT {state} FROM {table} h WHERE h.{key} = ? {d.for_update}"), (stream_id,))
     if not rows:
         return done(0)
-    held = _held(d, kind, rows[0][0])
+    held = _held(kind, rows[0][0])
     if held is not None:
         floor = min(floor, held)
     if (yield from _projections_behind(d, kind, stream_id, floor)):
