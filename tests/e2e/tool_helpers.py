@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import grpc
 from openagents.runtime.v1 import run_event_pb2, run_pb2, run_service_pb2, tool_task_pb2
 
 from tests.support.runtime import RuntimeHandle
@@ -41,10 +42,17 @@ async def get_run(rt: RuntimeHandle, run_id: str) -> run_pb2.Run:
 
 
 async def wait_state(rt: RuntimeHandle, run_id: str, state: int, timeout_s: float = 10.0) -> run_pb2.Run:
+    """The run once it is in `state`. A run that does not exist yet (an agent records a sub-run
+    or turn before it creates its run) is waited for like any other state."""
     deadline = time.monotonic() + timeout_s
     while True:
-        run = await get_run(rt, run_id)
-        if run.state == state:
+        try:
+            run: run_pb2.Run | None = await get_run(rt, run_id)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            run = None
+        if run is not None and run.state == state:
             return run
         assert time.monotonic() < deadline, f"run {run_id} never reached state {state}: {run}"
         await asyncio.sleep(0.02)
