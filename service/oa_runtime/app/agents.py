@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..core.agents import events as aev
+from ..core.agents.decide import turn_moved
 from ..core.agents.errors import AgentAlreadyExists, AgentFailed, AgentNotFound, FrameConflict, NotAgentTurn
 from ..core.agents.inputs import (
     FrameIn,
@@ -334,10 +335,7 @@ async def turn_run_moved(agents: Agents, run_id: str) -> None:
     now = agents.clock()
 
     def decide(record: AgentRecord | None, _: Mapping[str, str]) -> Sequence[NewEvent]:
-        turn = None if record is None else record.state.turn
-        if turn is None or turn.run_id != run_id or turn.waiting_until is None:
-            return []
-        return [aev.turn_moved(run_id, now)]
+        return [] if record is None else turn_moved(record.state, run_id, now)
 
     try:
         update = await agents.store.update_agent(owner[0], decide, now=now, claim=agents.claim())

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..core.agents import events as aev
-from ..core.agents.decide import Decision, Hold, Release, RunTurn, decide
+from ..core.agents.decide import Decision, Hold, Release, RunTurn, decide, turn_moved
 from ..core.agents.events import TURN_FAILED
 from ..core.agents.record import AgentRecord
 from ..core.agents.state import SUBRUN_CHECK_FIRST, AgentState, AgentStatus, SubRun, finish_turn
@@ -517,7 +517,7 @@ class _AgentLoop:
         if record.status == RunStatus.WAITING:
             return await self._wait_for_human(run_id)
         if effect.turn.waiting_until is not None:
-            await self._append(lambda s: _moved(s, run_id, self.x._clock()))
+            await self._append(lambda s: turn_moved(s, run_id, self.x._clock()))
         calls = turn_tool_calls(await self.x._runs.read_events(run_id, 0, limit=100_000))
         # Told before the end is recorded: a crash in between tells again (deduplicated by frame id).
         await self.x._turns.turn_ended(state, run_id, record.status.value, record.error_message)
@@ -542,7 +542,7 @@ class _AgentLoop:
             return False
         record = await self.x._runs.get_run(run_id)
         if record is None or record.status != RunStatus.WAITING:  # moved before we recorded it
-            await self._append(lambda s: _moved(s, run_id, self.x._clock()))
+            await self._append(lambda s: turn_moved(s, run_id, self.x._clock()))
             return False
         return await self.x._agents.release_agent(self.x.settings.owner, self.lease, self.handle.seen_seq)
 
@@ -601,13 +601,6 @@ class _AgentLoop:
         """Until `seconds` passed or the agent's stream moved (the loop clears the wakeup)."""
         if seconds > 0:
             await _first([self.handle.wakeup.wait()], seconds)
-
-
-def _moved(state: AgentState, run_id: str, now: datetime) -> Sequence[NewEvent]:
-    turn = state.turn
-    if turn is None or turn.run_id != run_id or turn.waiting_until is None:
-        return []
-    return [aev.turn_moved(run_id, now)]
 
 
 def _moved_on(events: Sequence[object]) -> bool:

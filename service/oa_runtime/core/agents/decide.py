@@ -205,6 +205,14 @@ def _next_due(s: AgentState, now: datetime) -> datetime | None:
     return min(times) if times else None
 
 
+def turn_moved(s: AgentState, run_id: str, now: datetime) -> list[NewEvent]:
+    """The agent's turn `run_id`, waiting for a human, moved again (nothing otherwise)."""
+    turn = s.turn
+    if turn is None or turn.run_id != run_id or turn.waiting_until is None:
+        return []
+    return [ev.turn_moved(run_id, now)]
+
+
 def wake_at(s: AgentState, now: datetime) -> datetime | None:
     """When a sleeping agent must be woken even if no frame arrives (None: never): also when
     its running sub-runs are to be looked at again (their watchers may be gone with a replica)."""
