@@ -150,7 +150,3 @@ class Sweep:
     deferred: str = ""  # why this pass collected nothing ("" when it ran)
     last_key: str = ""  # the page's last candidate sha256 (keyset for the next page)
     full: bool = False  # the page was full: more candidates may follow
-
-    @property
-    def bytes(self) -> int:
-        return sum(size for _, size in self.removed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -145,15 +146,7 @@ def _memory_cover(d: Dialect, candidate: RetentionCandidate, thread_id: str) -> 
             (candidate.run_id, chunk_seq),
         )
         checkpoint = None if rows[0][0] is None else int(rows[0][0])
-    return RetentionCandidate(
-        candidate.run_id,
-        candidate.finished_at,
-        candidate.last_seq,
-        candidate.floor,
-        checkpoint,
-        chunk_seq,
-        memory=True,
-    )
+    return replace(candidate, checkpoint_seq=checkpoint, chunk_seq=chunk_seq, memory=True)
 
 
 def trim_run(d: Dialect, run_id: str, floor: int) -> Flow[Done[int | None]]:
